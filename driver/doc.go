@@ -1,0 +1,41 @@
+// Package driver defines the contract between netsplice's softnets and the
+// poll-mode drivers that move packet bursts on and off the wire.
+//
+// # Ports and queues
+//
+// A [Port] has N receive/transmit queue pairs, numbered 0..N-1. Queue q of
+// every port is polled by exactly one softnet (lcore), so each queue, and
+// the [Pool] that feeds it, has a single owner goroutine. Bursts cross the
+// boundary: [Port.RxBurst] fills a caller-provided slice with up to
+// len(pkts) received packets and returns how many; [Port.TxBurst] takes
+// ownership of the first n packets it accepts and returns n. The caller
+// keeps ownership of the rest (and usually frees them, counting a drop).
+// The burst size is fixed for the life of a port.
+//
+// # Packets
+//
+// A [Packet] is a descriptor over a buffer that may live in Go memory (the
+// in-memory wire) or in C memory (DPDK mbufs): Buf is a slice that may point
+// at either, so no copy is ever needed to view a received frame. Every
+// buffer reserves headroom in front of the data, so protocol layers prepend
+// headers in place. Packets come from per-queue pools and go back to them;
+// in steady state nothing is allocated.
+//
+// # Ownership rules
+//
+//   - A packet has exactly one owner at a time: the driver while it sits in
+//     a ring, the softnet that received or allocated it, or a socket queue
+//     owned by that softnet.
+//   - [Pool.Get] and [Pool.Put] may only be called by the pool's owner (the
+//     goroutine that polls the queue). [Packet.Free] may be called from any
+//     goroutine: it returns the packet through a lock-free stack that the
+//     owner drains on its next Get.
+//
+// # RSS
+//
+// Every port reports its receive-side-scaling configuration ([rss.Config]:
+// the 40-byte Toeplitz key, the redirection table and the hashed tuples).
+// The stack uses it to predict which queue, and so which softnet, a flow's
+// packets arrive on. Received packets carry the hash the NIC (or the
+// software wire) computed in [Packet.Hash].
+package driver

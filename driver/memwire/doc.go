@@ -1,0 +1,32 @@
+// Package memwire is an in-memory Ethernet wire joining two or more ports,
+// the test and benchmark link for everything above the driver contract.
+//
+// A Wire behaves as a hub: a frame sent on one port reaches every other
+// port whose address it matches (its own unicast MAC, broadcast or
+// multicast, or any frame for a promiscuous port). Each port has N queue
+// pairs and spreads the frames it receives over its receive queues with
+// software Toeplitz RSS, using the port's key and redirection table, as a
+// NIC does. Frames that are not IPv4 go to the queue of hash 0.
+//
+// # Rings and buffers
+//
+// Every receive queue models a NIC receive ring. Its owner (the softnet
+// that polls it) posts empty buffers from its own pool; a sender fills one
+// posted buffer per frame. To keep the wire cheap a sender does not copy:
+// it swaps its filled packet for the posted empty one, so the filled
+// buffer joins the receiver's pool and the empty one joins the pool the
+// filled one came from, and both pools keep their size. A frame with more
+// than one destination (broadcast) is copied for all but the last, and so
+// is a frame whose buffer differs in size from the receiver's. When a ring
+// has no posted buffer (or the frame does not fit the receiver's buffer)
+// the frame is dropped and counted as missed, like a NIC's imissed. A
+// receiver whose pool ran dry posts buffers again on its next poll, even
+// of an empty ring.
+//
+// A ring is guarded by a mutex taken once per burst and destination queue,
+// not per packet, and not at all by a poll that finds the ring empty. No
+// goroutine or channel is involved per packet.
+//
+// Faults (drop, duplicate, reorder, corrupt, delay) are added by wrapping
+// a port with the impair package.
+package memwire

@@ -1,0 +1,468 @@
+package memwire
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/driver/rss"
+	"github.com/netsplice/netsplice/internal/counter"
+)
+
+// Config configures one port of a wire. Zero fields take defaults.
+type Config struct {
+	// Name identifies the port; default "memN".
+	Name string
+	// MAC is the port's address; default 02:00:00:00:00:N+1.
+	MAC driver.MAC
+	// Queues is the number of queue pairs; default 1.
+	Queues int
+	// BurstSize is the port's fixed burst size; default 32.
+	BurstSize int
+	// RingSize is the number of receive descriptors per queue; default 512.
+	RingSize int
+	// PoolSize is the number of buffers per queue; default 4096.
+	PoolSize int
+	// DataRoom is the data space of a buffer; default 2048.
+	DataRoom int
+	// MTU is the largest IP packet; default 1500.
+	MTU int
+	// RSS is the port's RSS configuration; default rss.DefaultConfig.
+	RSS *rss.Config
+	// Promiscuous makes the port receive every frame on the wire.
+	Promiscuous bool
+}
+
+// Wire joins ports. Add all ports before traffic starts.
+type Wire struct {
+	mu    sync.Mutex
+	ports atomic.Pointer[[]*Port]
+}
+
+// New returns an empty wire.
+func New() *Wire {
+	w := &Wire{}
+	w.ports.Store(&[]*Port{})
+	return w
+}
+
+// Port is one port on a wire. It implements driver.Port and
+// driver.RxNotifier.
+type Port struct {
+	wire   *Wire
+	index  int
+	name   string
+	mac    driver.MAC
+	mtu    int
+	burst  int
+	promis bool
+	rss    rss.Config
+	hasher *rss.Hasher
+	pools  []*driver.Pool
+	rx     []rxQueue
+	tx     []txQueue
+	closed atomic.Bool
+}
+
+// rxQueue models a NIC receive ring.
+type rxQueue struct {
+	mu     sync.Mutex
+	posted ring // empty buffers, posted by the owner
+	done   ring // filled buffers, waiting for RxBurst
+	ndone  atomic.Int32
+	notify atomic.Pointer[func()]
+
+	// Owner-only.
+	stash    []*driver.Packet // buffers allocated for posting
+	unfilled int              // ring slots left without a buffer at the last poll
+	packets  counter.Counter
+	bytes    counter.Counter
+	nobuf    counter.Counter
+
+	// Written by senders under mu.
+	missed atomic.Uint64
+}
+
+type txQueue struct {
+	packets counter.Counter
+	bytes   counter.Counter
+	errors  counter.Counter
+	_       [64]byte // keep queues owned by different softnets apart
+}
+
+// ring is a fixed-capacity FIFO of packets.
+type ring struct {
+	buf        []*driver.Packet
+	head, size int
+}
+
+func newRing(n int) ring { return ring{buf: make([]*driver.Packet, n)} }
+
+func (r *ring) push(p *driver.Packet) bool {
+	if r.size == len(r.buf) {
+		return false
+	}
+	i := r.head + r.size
+	if i >= len(r.buf) {
+		i -= len(r.buf)
+	}
+	r.buf[i] = p
+	r.size++
+	return true
+}
+
+func (r *ring) pop() *driver.Packet {
+	if r.size == 0 {
+		return nil
+	}
+	p := r.buf[r.head]
+	r.buf[r.head] = nil
+	r.head++
+	if r.head == len(r.buf) {
+		r.head = 0
+	}
+	r.size--
+	return p
+}
+
+// AddPort adds a port to the wire.
+func (w *Wire) AddPort(cfg Config) (*Port, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	old := *w.ports.Load()
+	idx := len(old)
+	if cfg.Name == "" {
+		cfg.Name = fmt.Sprintf("mem%d", idx)
+	}
+	if cfg.MAC == (driver.MAC{}) {
+		cfg.MAC = driver.MAC{0x02, 0, 0, 0, byte(idx >> 8), byte(idx + 1)}
+	}
+	if cfg.Queues == 0 {
+		cfg.Queues = 1
+	}
+	if cfg.BurstSize == 0 {
+		cfg.BurstSize = driver.DefaultBurstSize
+	}
+	if cfg.RingSize == 0 {
+		cfg.RingSize = 512
+	}
+	if cfg.PoolSize == 0 {
+		cfg.PoolSize = 4096
+	}
+	if cfg.DataRoom == 0 {
+		cfg.DataRoom = driver.DefaultDataRoom
+	}
+	if cfg.MTU == 0 {
+		cfg.MTU = 1500
+	}
+	switch {
+	case cfg.Queues < 0 || cfg.Queues > 1024:
+		return nil, fmt.Errorf("memwire: port %s: %d queues, want 1..1024", cfg.Name, cfg.Queues)
+	case cfg.BurstSize < 1 || cfg.BurstSize > 1024:
+		return nil, fmt.Errorf("memwire: port %s: burst size %d, want 1..1024", cfg.Name, cfg.BurstSize)
+	case cfg.RingSize < cfg.BurstSize:
+		return nil, fmt.Errorf("memwire: port %s: ring size %d smaller than burst size %d", cfg.Name, cfg.RingSize, cfg.BurstSize)
+	case cfg.PoolSize < cfg.RingSize+2*cfg.BurstSize:
+		return nil, fmt.Errorf("memwire: port %s: pool size %d too small for ring %d and two bursts", cfg.Name, cfg.PoolSize, cfg.RingSize)
+	case cfg.MTU < 68 || cfg.MTU+14 > cfg.DataRoom:
+		return nil, fmt.Errorf("memwire: port %s: MTU %d does not fit 68..data room %d", cfg.Name, cfg.MTU, cfg.DataRoom)
+	}
+	var rc rss.Config
+	if cfg.RSS != nil {
+		rc = *cfg.RSS
+		if len(rc.RETA) == 0 {
+			return nil, fmt.Errorf("memwire: port %s: empty RSS redirection table", cfg.Name)
+		}
+		for _, q := range rc.RETA {
+			if int(q) >= cfg.Queues {
+				return nil, fmt.Errorf("memwire: port %s: redirection table names queue %d of %d", cfg.Name, q, cfg.Queues)
+			}
+		}
+	} else {
+		var err error
+		if rc, err = rss.DefaultConfig(cfg.Queues); err != nil {
+			return nil, fmt.Errorf("memwire: port %s: %w", cfg.Name, err)
+		}
+	}
+	p := &Port{
+		wire:   w,
+		index:  idx,
+		name:   cfg.Name,
+		mac:    cfg.MAC,
+		mtu:    cfg.MTU,
+		burst:  cfg.BurstSize,
+		promis: cfg.Promiscuous,
+		rss:    rc,
+		hasher: rss.NewHasher(rc.Key),
+		pools:  make([]*driver.Pool, cfg.Queues),
+		rx:     make([]rxQueue, cfg.Queues),
+		tx:     make([]txQueue, cfg.Queues),
+	}
+	for q := range p.rx {
+		pool, err := driver.NewPool(cfg.PoolSize, driver.DefaultHeadroom, cfg.DataRoom)
+		if err != nil {
+			return nil, err
+		}
+		p.pools[q] = pool
+		r := &p.rx[q]
+		r.posted = newRing(cfg.RingSize)
+		r.done = newRing(cfg.RingSize)
+		r.stash = make([]*driver.Packet, 0, cfg.BurstSize)
+		for r.posted.size < cfg.RingSize {
+			r.posted.push(pool.Get())
+		}
+	}
+	ports := append(append([]*Port(nil), old...), p)
+	w.ports.Store(&ports)
+	return p, nil
+}
+
+// Name implements driver.Port.
+func (p *Port) Name() string { return p.name }
+
+// MAC implements driver.Port.
+func (p *Port) MAC() driver.MAC { return p.mac }
+
+// MTU implements driver.Port.
+func (p *Port) MTU() int { return p.mtu }
+
+// NumQueues implements driver.Port.
+func (p *Port) NumQueues() int { return len(p.rx) }
+
+// BurstSize implements driver.Port.
+func (p *Port) BurstSize() int { return p.burst }
+
+// RSS implements driver.Port.
+func (p *Port) RSS() rss.Config { return p.rss }
+
+// Offloads implements driver.Port: the wire offloads nothing, so every
+// checksum the stack emits is real.
+func (p *Port) Offloads() driver.Offloads { return 0 }
+
+// Link implements driver.Port.
+func (p *Port) Link() driver.Link { return driver.Link{Up: !p.closed.Load(), SpeedMbps: 100000} }
+
+// Pool implements driver.Port.
+func (p *Port) Pool(q int) *driver.Pool { return p.pools[q] }
+
+// SetRxNotify implements driver.RxNotifier.
+func (p *Port) SetRxNotify(q int, fn func()) {
+	if fn == nil {
+		p.rx[q].notify.Store(nil)
+		return
+	}
+	p.rx[q].notify.Store(&fn)
+}
+
+// accepts reports whether the port receives a frame for dst.
+func (p *Port) accepts(dst []byte) bool {
+	return p.promis || dst[0]&1 != 0 || [6]byte(dst) == p.mac
+}
+
+// rxQueueFor returns the receive queue and hash for a frame.
+func (p *Port) rxQueueFor(frame []byte) (int, uint32) {
+	if len(frame) >= 34 && frame[12] == 0x08 && frame[13] == 0x00 {
+		h := p.hasher.HashIPv4Packet(frame[14:], p.rss.Types)
+		return p.rss.RETA.Queue(h), h
+	}
+	return p.rss.RETA.Queue(0), 0
+}
+
+// TxBurst implements driver.Port. It delivers every frame at once to the
+// receive rings of the ports it is for, and always takes all of pkts:
+// frames it cannot deliver are dropped and counted.
+func (p *Port) TxBurst(q int, pkts []*driver.Packet) int {
+	tq := &p.tx[q]
+	pool := p.pools[q]
+	ports := *p.wire.ports.Load()
+	var cur *rxQueue
+	var curPool *driver.Pool
+	delivered := 0
+	for _, pk := range pkts {
+		frame := pk.Data()
+		if len(frame) < 14 || len(frame) > p.mtu+14 || p.closed.Load() {
+			tq.errors.Inc()
+			release(pool, pk)
+			continue
+		}
+		tq.packets.Inc()
+		tq.bytes.Add(uint64(len(frame)))
+		// The last destination gets pk itself; earlier ones get copies.
+		var lastDst *Port
+		for _, dst := range ports {
+			if dst == p || dst.closed.Load() || !dst.accepts(frame) {
+				continue
+			}
+			if lastDst != nil {
+				cur, curPool, delivered = lastDst.deliver(pk, false, pool, cur, curPool, delivered)
+			}
+			lastDst = dst
+		}
+		if lastDst == nil {
+			release(pool, pk)
+			continue
+		}
+		cur, curPool, delivered = lastDst.deliver(pk, true, pool, cur, curPool, delivered)
+	}
+	if cur != nil {
+		cur.mu.Unlock()
+		cur.wake(delivered)
+	}
+	return len(pkts)
+}
+
+// release frees pk, which the owner of pool is done with: with Put when pk
+// belongs to pool, else with Free, since a packet sent on a queue may come
+// from another queue's pool (a forwarded frame).
+func release(pool *driver.Pool, pk *driver.Packet) {
+	if pk.Pool() == pool {
+		pool.Put(pk)
+	} else {
+		pk.Free()
+	}
+}
+
+// deliver puts pk (or a copy) on the ring of the queue RSS picks. It keeps
+// the ring locked across calls while consecutive frames go to the same
+// queue, and swaps buffers so that every pool keeps its size: the empty
+// buffer joins the pool pk came from. Buffers of different sizes are not
+// swapped but copied.
+func (p *Port) deliver(pk *driver.Packet, give bool, senderPool *driver.Pool, cur *rxQueue, curPool *driver.Pool, delivered int) (*rxQueue, *driver.Pool, int) {
+	qi, hash := p.rxQueueFor(pk.Data())
+	r := &p.rx[qi]
+	if r != cur {
+		if cur != nil {
+			cur.mu.Unlock()
+			cur.wake(delivered)
+		}
+		r.mu.Lock()
+		cur, curPool, delivered = r, p.pools[qi], 0
+	}
+	empty := r.posted.pop()
+	if empty == nil {
+		r.missed.Add(1)
+		if give {
+			release(senderPool, pk)
+		}
+		return cur, curPool, delivered
+	}
+	var full *driver.Packet
+	switch {
+	case give && len(pk.Buf) == len(empty.Buf):
+		// Swap: the filled buffer joins the receiver's pool and the empty
+		// one the pool the filled one came from.
+		home := pk.Pool()
+		curPool.Adopt(pk)
+		home.Adopt(empty)
+		release(senderPool, empty)
+		full = pk
+	case empty.CopyFrom(pk):
+		if give {
+			release(senderPool, pk)
+		}
+		full = empty
+	default:
+		// The frame does not fit the receiver's buffer.
+		r.posted.push(empty)
+		r.missed.Add(1)
+		if give {
+			release(senderPool, pk)
+		}
+		return cur, curPool, delivered
+	}
+	full.Hash = hash
+	full.Flags = driver.RxHashValid
+	full.Port = uint16(p.index)
+	full.Queue = uint16(qi)
+	full.L2Len, full.L3Len = 0, 0
+	full.Next = nil
+	r.done.push(full) // cannot fail: done and posted share the ring's capacity
+	r.ndone.Add(1)
+	return cur, curPool, delivered + 1
+}
+
+func (r *rxQueue) wake(n int) {
+	if n == 0 {
+		return
+	}
+	if fn := r.notify.Load(); fn != nil {
+		(*fn)()
+	}
+}
+
+// RxBurst implements driver.Port.
+func (p *Port) RxBurst(q int, pkts []*driver.Packet) int {
+	r := &p.rx[q]
+	// An empty ring needs no lock, unless buffers are missing from it: a
+	// ring left without buffers receives nothing until a poll posts some.
+	if r.ndone.Load() == 0 && r.unfilled == 0 {
+		return 0
+	}
+	if len(pkts) > p.burst {
+		pkts = pkts[:p.burst]
+	}
+	// Allocate replacements before taking the lock.
+	pool := p.pools[q]
+	for len(r.stash) < cap(r.stash) {
+		pk := pool.Get()
+		if pk == nil {
+			r.nobuf.Inc()
+			break
+		}
+		r.stash = append(r.stash, pk)
+	}
+	r.mu.Lock()
+	n := 0
+	for n < len(pkts) {
+		pk := r.done.pop()
+		if pk == nil {
+			break
+		}
+		pkts[n] = pk
+		n++
+	}
+	r.ndone.Add(int32(-n))
+	for len(r.stash) > 0 && r.posted.size+r.done.size < len(r.posted.buf) {
+		last := len(r.stash) - 1
+		r.posted.push(r.stash[last])
+		r.stash[last] = nil
+		r.stash = r.stash[:last]
+	}
+	r.unfilled = len(r.posted.buf) - r.posted.size - r.done.size
+	r.mu.Unlock()
+	var bytes uint64
+	for _, pk := range pkts[:n] {
+		bytes += uint64(pk.Len())
+	}
+	r.packets.Add(uint64(n))
+	r.bytes.Add(bytes)
+	return n
+}
+
+// Stats implements driver.Port.
+func (p *Port) Stats() driver.PortStats {
+	var s driver.PortStats
+	for q := range p.rx {
+		r := &p.rx[q]
+		s.RxPackets += r.packets.Load()
+		s.RxBytes += r.bytes.Load()
+		s.RxMissed += r.missed.Load()
+		s.RxNoBuf += r.nobuf.Load()
+		t := &p.tx[q]
+		s.TxPackets += t.packets.Load()
+		s.TxBytes += t.bytes.Load()
+		s.TxErrors += t.errors.Load()
+	}
+	return s
+}
+
+// Close implements driver.Port. The port stops sending and receiving;
+// frames sent to it are no longer delivered.
+func (p *Port) Close() error {
+	if p.closed.Swap(true) {
+		return errors.New("memwire: port already closed")
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+package driver
+
+import "github.com/netsplice/netsplice/driver/rss"
+
+// MAC is an Ethernet hardware address.
+type MAC [6]byte
+
+// DefaultBurstSize is the burst size drivers use unless configured
+// otherwise, as in DPDK's examples.
+const DefaultBurstSize = 32
+
+// Link describes a port's link state.
+type Link struct {
+	Up        bool
+	SpeedMbps uint32
+}
+
+// Port is a network port with NumQueues receive/transmit queue pairs.
+//
+// RxBurst, TxBurst and Pool(q) for queue q may only be called by the
+// goroutine that owns queue q (one softnet). The other methods are safe
+// from any goroutine.
+type Port interface {
+	// Name identifies the port in logs and statistics.
+	Name() string
+	// MAC returns the port's hardware address.
+	MAC() MAC
+	// MTU returns the largest IP packet the port sends, in bytes.
+	MTU() int
+	// NumQueues returns the number of receive/transmit queue pairs.
+	NumQueues() int
+	// BurstSize returns the largest burst RxBurst returns and TxBurst
+	// accepts, fixed for the life of the port.
+	BurstSize() int
+	// RSS returns the port's receive-side-scaling configuration.
+	RSS() rss.Config
+	// Offloads returns the checksum offloads the port performs.
+	Offloads() Offloads
+	// Link returns the link state.
+	Link() Link
+	// Pool returns the buffer pool of queue q, from which the owner of q
+	// allocates packets to send.
+	Pool(q int) *Pool
+	// RxBurst stores up to len(pkts) received packets of queue q in pkts
+	// and returns how many. The caller owns them.
+	RxBurst(q int, pkts []*Packet) int
+	// TxBurst queues pkts for transmission on queue q and returns how many
+	// it took; the driver owns (and eventually frees) those, the caller
+	// keeps the rest.
+	TxBurst(q int, pkts []*Packet) int
+	// Stats returns the port's counters.
+	Stats() PortStats
+	// Close stops the port and releases its resources.
+	Close() error
+}
+
+// PortStats are a port's counters, summed over its queues.
+type PortStats struct {
+	RxPackets, RxBytes uint64
+	TxPackets, TxBytes uint64
+	// RxMissed counts frames the port had to drop because the receive
+	// ring had no free buffer (the softnet did not poll fast enough).
+	RxMissed uint64
+	// RxNoBuf counts receive buffers the port could not allocate.
+	RxNoBuf uint64
+	// TxErrors counts frames the port refused to send (too long, no
+	// destination on the wire).
+	TxErrors uint64
+}
+
+// RxNotifier is implemented by ports that can tell a sleeping poller that
+// a queue has received packets (the in-memory wire; an interrupt-capable
+// NIC). A softnet in adaptive polling mode uses it to wake early.
+type RxNotifier interface {
+	// SetRxNotify registers fn to be called, from any goroutine, after
+	// packets are queued on receive queue q. fn must be cheap and must not
+	// block.
+	SetRxNotify(q int, fn func())
+}
+
+// Idler is implemented by ports that hold packets back (a fault injector
+// delaying or reordering) and release them when traffic stops. The owner
+// of queue q calls Idle(q) when a poll of its queues found nothing.
+type Idler interface {
+	Idle(q int)
+}

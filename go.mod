@@ -1,0 +1,11 @@
+module github.com/netsplice/netsplice
+
+go 1.26.0
+
+require (
+	github.com/google/gopacket v1.1.19
+	go.uber.org/zap v1.28.0
+	golang.org/x/sys v0.50.0
+)
+
+require go.uber.org/multierr v1.10.0 // indirect

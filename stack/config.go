@@ -1,0 +1,144 @@
+package stack
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/netsplice/netsplice/driver"
+)
+
+// PollMode chooses how an idle softnet waits for work.
+type PollMode int
+
+const (
+	// PollBusy spins on the queues forever: the lowest latency, one CPU per
+	// softnet. The default for appliances.
+	PollBusy PollMode = iota
+	// PollAdaptive polls for a while after the last work, then sleeps with
+	// a growing timeout; tasks and ports that signal received frames wake
+	// it early.
+	PollAdaptive
+)
+
+// String returns "busy" or "adaptive".
+func (m PollMode) String() string {
+	switch m {
+	case PollBusy:
+		return "busy"
+	case PollAdaptive:
+		return "adaptive"
+	}
+	return fmt.Sprintf("PollMode(%d)", int(m))
+}
+
+// ParsePollMode parses "busy" or "adaptive".
+func ParsePollMode(s string) (PollMode, error) {
+	switch s {
+	case "busy":
+		return PollBusy, nil
+	case "adaptive":
+		return PollAdaptive, nil
+	}
+	return 0, fmt.Errorf("poll mode %q: want busy or adaptive", s)
+}
+
+// InterfaceConfig attaches a port to the stack with an IPv4 address.
+type InterfaceConfig struct {
+	// Port is the driver port; it must have one queue pair per softnet.
+	Port driver.Port
+	// Addr is the interface's address and prefix, e.g. 192.0.2.1/24.
+	Addr netip.Prefix
+	// Gateway, if valid, is the next hop for destinations outside every
+	// interface's prefix. It must lie inside Addr's prefix.
+	Gateway netip.Addr
+}
+
+// Config configures a Stack. Zero fields take the defaults in brackets.
+type Config struct {
+	// Softnets is the number of softnets (lcores) [1].
+	Softnets int
+	// Poll is how idle softnets wait [PollBusy].
+	Poll PollMode
+	// CPUs, if set, pins softnet i to CPU CPUs[i].
+	CPUs []int
+	// Logger receives control-plane logs, never per-packet ones [nop].
+	Logger *zap.Logger
+
+	// TaskQueueSize is the capacity of each softnet's task ring [4096].
+	TaskQueueSize int
+	// TimerTick is the timing wheel's resolution [1ms].
+	TimerTick time.Duration
+	// SpinPolls is how many empty polls an adaptive softnet makes before
+	// it sleeps [2000].
+	SpinPolls int
+	// MaxSleep bounds an adaptive softnet's sleep [1ms].
+	MaxSleep time.Duration
+
+	// ARPCacheSize bounds each softnet's ARP cache [1024 entries].
+	ARPCacheSize int
+	// ARPTimeout is how long a learned entry is used [60s].
+	ARPTimeout time.Duration
+	// ARPRetries is how many requests are sent before waiting packets are
+	// dropped [3].
+	ARPRetries int
+	// ARPRetryInterval is the time between requests [1s].
+	ARPRetryInterval time.Duration
+	// ARPPending bounds the packets each softnet holds waiting for
+	// resolution [256].
+	ARPPending int
+
+	// UDPQueueSize is each socket's receive ring, in datagrams [1024].
+	UDPQueueSize int
+	// ICMPRateLimit bounds the ICMP errors each softnet sends per second
+	// [1000].
+	ICMPRateLimit int
+}
+
+func (c *Config) setDefaults() {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.Softnets, 1)
+	def(&c.TaskQueueSize, 4096)
+	defDur(&c.TimerTick, time.Millisecond)
+	def(&c.SpinPolls, 2000)
+	defDur(&c.MaxSleep, time.Millisecond)
+	def(&c.ARPCacheSize, 1024)
+	defDur(&c.ARPTimeout, 60*time.Second)
+	def(&c.ARPRetries, 3)
+	defDur(&c.ARPRetryInterval, time.Second)
+	def(&c.ARPPending, 256)
+	def(&c.UDPQueueSize, 1024)
+	def(&c.ICMPRateLimit, 1000)
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Softnets < 1 || c.Softnets > 1024:
+		return fmt.Errorf("stack: %d softnets, want 1..1024", c.Softnets)
+	case c.Poll != PollBusy && c.Poll != PollAdaptive:
+		return fmt.Errorf("stack: unknown poll mode %d", int(c.Poll))
+	case len(c.CPUs) != 0 && len(c.CPUs) != c.Softnets:
+		return fmt.Errorf("stack: %d CPUs given for %d softnets", len(c.CPUs), c.Softnets)
+	case c.TaskQueueSize < 1 || c.TimerTick <= 0 || c.SpinPolls < 0 || c.MaxSleep <= 0:
+		return fmt.Errorf("stack: task queue size, timer tick and max sleep must be positive")
+	case c.ARPCacheSize < 1 || c.ARPTimeout <= 0 || c.ARPRetries < 1 || c.ARPRetryInterval <= 0 || c.ARPPending < 0:
+		return fmt.Errorf("stack: ARP settings must be positive")
+	case c.UDPQueueSize < 1 || c.ICMPRateLimit < 0:
+		return fmt.Errorf("stack: UDP queue size must be positive and the ICMP rate limit not negative")
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+package stack
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// CounterID names one per-softnet counter.
+type CounterID int
+
+// The counters every softnet keeps. Drop counters are named drop_*.
+const (
+	RxPackets CounterID = iota
+	RxBytes
+	TxPackets
+	TxBytes
+	TxDropFull  // the port's transmit ring refused the frame
+	TxDropNoBuf // no buffer to build a frame in
+
+	DropTruncated // frame shorter than an Ethernet header
+	DropNotForUs  // unicast frame for another MAC
+	DropEtherType // neither IPv4 nor ARP
+
+	ARPRx
+	ARPTx
+	ARPRequestsRx
+	ARPRepliesRx
+	ARPRequestsTx
+	ARPRepliesTx
+	ARPLearned
+	ARPDropBad
+	ARPPendingQueued  // packets queued waiting for resolution
+	ARPPendingDrop    // pending queue full
+	ARPResolveFailed  // packets dropped after unanswered requests
+	ARPCacheEvicted   // entries evicted because the cache was full
+	ARPUpdatesCrossed // learned entries posted to other softnets
+
+	IPRx
+	IPTx
+	IPDropHeader   // bad version, header length or total length
+	IPDropChecksum // header checksum wrong
+	IPDropNotForUs // destination is not an interface address
+	IPDropFragment // fragments are not reassembled
+	IPDropProto    // protocol not handled
+	IPDropNoRoute  // no interface or gateway for the destination
+	IPDropMartian  // source is multicast, broadcast or one of our own
+
+	ICMPRx
+	ICMPTx
+	ICMPEchoRequestsRx
+	ICMPEchoRepliesTx
+	ICMPEchoRequestsTx
+	ICMPEchoRepliesRx
+	ICMPUnreachTx
+	ICMPRateLimited
+	ICMPDropBad      // truncated or bad checksum
+	ICMPDropType     // types the stack does not handle
+	ICMPDropNoSocket // echo reply for no ping socket
+
+	UDPRx
+	UDPTx
+	UDPDelivered
+	UDPDropBad      // bad length
+	UDPDropChecksum // bad checksum
+	UDPNoPort       // no socket bound; port unreachable sent
+	UDPDropQueueFull
+
+	TasksRun
+	TasksCrossed
+	TimersFired
+	Loops
+	IdleSleeps
+
+	NumCounters
+)
+
+var counterNames = [NumCounters]string{
+	RxPackets: "rx_packets", RxBytes: "rx_bytes", TxPackets: "tx_packets", TxBytes: "tx_bytes",
+	TxDropFull: "drop_tx_full", TxDropNoBuf: "drop_tx_nobuf",
+	DropTruncated: "drop_truncated", DropNotForUs: "drop_not_for_us", DropEtherType: "drop_ethertype",
+	ARPRx: "arp_rx", ARPTx: "arp_tx", ARPRequestsRx: "arp_requests_rx", ARPRepliesRx: "arp_replies_rx",
+	ARPRequestsTx: "arp_requests_tx", ARPRepliesTx: "arp_replies_tx", ARPLearned: "arp_learned",
+	ARPDropBad: "drop_arp_bad", ARPPendingQueued: "arp_pending_queued", ARPPendingDrop: "drop_arp_pending_full",
+	ARPResolveFailed: "drop_arp_unresolved", ARPCacheEvicted: "arp_cache_evicted", ARPUpdatesCrossed: "arp_updates_crossed",
+	IPRx: "ip_rx", IPTx: "ip_tx", IPDropHeader: "drop_ip_header", IPDropChecksum: "drop_ip_checksum",
+	IPDropNotForUs: "drop_ip_not_for_us", IPDropFragment: "drop_ip_fragment", IPDropProto: "drop_ip_proto",
+	IPDropNoRoute: "drop_ip_no_route", IPDropMartian: "drop_ip_martian",
+	ICMPRx: "icmp_rx", ICMPTx: "icmp_tx", ICMPEchoRequestsRx: "icmp_echo_requests_rx",
+	ICMPEchoRepliesTx: "icmp_echo_replies_tx", ICMPEchoRequestsTx: "icmp_echo_requests_tx",
+	ICMPEchoRepliesRx: "icmp_echo_replies_rx", ICMPUnreachTx: "icmp_unreach_tx",
+	ICMPRateLimited: "icmp_rate_limited", ICMPDropBad: "drop_icmp_bad", ICMPDropType: "drop_icmp_type",
+	ICMPDropNoSocket: "drop_icmp_no_socket",
+	UDPRx:            "udp_rx", UDPTx: "udp_tx", UDPDelivered: "udp_delivered", UDPDropBad: "drop_udp_bad",
+	UDPDropChecksum: "drop_udp_checksum", UDPNoPort: "udp_no_port", UDPDropQueueFull: "drop_udp_queue_full",
+	TasksRun: "tasks_run", TasksCrossed: "tasks_crossed", TimersFired: "timers_fired",
+	Loops: "loops", IdleSleeps: "idle_sleeps",
+}
+
+// String returns the counter's stable snake_case name.
+func (id CounterID) String() string {
+	if id < 0 || id >= NumCounters {
+		return fmt.Sprintf("counter(%d)", int(id))
+	}
+	return counterNames[id]
+}
+
+// Counters is a snapshot of counter values, indexed by CounterID.
+type Counters [NumCounters]uint64
+
+// Add adds o to c.
+func (c *Counters) Add(o *Counters) {
+	for i := range c {
+		c[i] += o[i]
+	}
+}
+
+// Drops returns the sum of all drop counters.
+func (c *Counters) Drops() uint64 {
+	var n uint64
+	for i, v := range c {
+		if strings.HasPrefix(counterNames[i], "drop_") {
+			n += v
+		}
+	}
+	return n
+}
+
+// WriteTo writes the non-zero counters as "name value" lines, in
+// CounterID order.
+func (c *Counters) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for i, v := range c {
+		if v == 0 {
+			continue
+		}
+		n, err := fmt.Fprintf(w, "%-24s %d\n", counterNames[i], v)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}

@@ -1,0 +1,77 @@
+// Package stack is netsplice's network stack: one softnet per lcore, each
+// running its own loop to completion, with Ethernet, ARP, IPv4, ICMP and
+// UDP above the driver contract (package driver).
+//
+// # Softnets and ownership
+//
+// A Stack has N softnets and every port has N queue pairs; softnet i
+// polls queue i of every port and is the only goroutine that touches
+// those queues, their buffer pools and everything it keeps: its flow
+// tables, its ARP cache, its timers, the receive rings of the sockets it
+// delivers to. Because a flow's packets arrive on the queue its RSS hash
+// selects (Toeplitz with the port's key and redirection table), a flow's
+// state lives on exactly one softnet and the hot path takes no lock.
+//
+// One loop iteration is:
+//
+//	rx burst on each port -> parse -> flow lookup -> protocol input
+//	-> run queued tasks -> fire due timers -> tx burst on each port
+//
+// Frames a softnet emits during an iteration collect in a per-port
+// transmit batch that is flushed when full and at the end of the
+// iteration. Nothing on this path allocates: packets come from the
+// queue's pool, timers are intrusive, tables are preallocated maps whose
+// lookups do not allocate, and counters are single-writer.
+//
+// # Crossing softnets: the task queue
+//
+// Every other goroutine (an application using a socket, the control plane
+// binding a port, another softnet) reaches a softnet only through its task
+// queue (package task): a bounded lock-free multi-producer ring of
+// reference-counted tasks. A task is a function bound once to the object
+// it works on, so adding it allocates nothing; adding a task already
+// queued is a no-op; deleting it never waits; the object it works on is
+// released by whoever drops the last reference. This is the seed's fix:
+// OpenBSD moved socket splicing onto the softnet task queues and replaced
+// task barriers (which deadlock when a task on a queue waits for that
+// queue) with reference counts. Tasks added by one softnet to another are
+// counted as crossings, so a workload that should stay on one core proves
+// it does.
+//
+// Control-plane changes that every softnet must see (a socket bound to a
+// port) are installed by a task on each softnet; the caller waits for all
+// of them, off the hot path.
+//
+// # Polling
+//
+// In busy mode (the appliance default) a softnet spins on its queues
+// forever, locked to an OS thread and, when configured, pinned to a CPU.
+// In adaptive mode it polls for a while after the last work, then sleeps
+// with a growing timeout bounded by the next timer; a task added to its
+// queue, or a port that can signal received frames (driver.RxNotifier),
+// wakes it at once. Tests and demos use adaptive mode so that idle stacks
+// do not burn the CPU.
+//
+// # Network layer decisions
+//
+//   - Ethernet II only; frames for other MACs (unless broadcast or
+//     multicast) are dropped and counted.
+//   - ARP: each softnet keeps its own cache; replies arrive on the queue of
+//     hash 0, and the softnet that learns an entry posts it to the others.
+//     Packets waiting for resolution sit in a bounded per-softnet queue;
+//     overflow and unanswered requests are dropped and counted. Each port
+//     sends a gratuitous ARP when the stack starts.
+//   - IPv4: header length, total length, version and checksum are checked;
+//     packets not for an interface address (or broadcast) are dropped:
+//     netsplice is an endpoint, not a router. Fragments are dropped and
+//     counted (ip_fragment): netsplice never sends them (it sets DF and
+//     sizes datagrams to the MTU), and a relay appliance should not spend
+//     memory reassembling. IP options are accepted and skipped.
+//   - ICMP: echo requests are answered in place, reusing the received
+//     buffer; closed UDP ports get a rate-limited port unreachable.
+//   - UDP: sockets with bounded receive rings (overflow dropped and
+//     counted per socket and per softnet), bind, connect, send to and
+//     receive from. A socket's receive ring is fed by any softnet and read
+//     by one reader; its sends run on its home softnet, which is the RSS
+//     softnet of its flow when it is connected.
+package stack

@@ -1,0 +1,92 @@
+package header
+
+import "encoding/binary"
+
+// UDPHeaderLen is the length of a UDP header.
+const UDPHeaderLen = 8
+
+// UDP is a view of a UDP datagram (RFC 768), starting at the header. The
+// slice may extend past the end of the datagram (Length). Its accessors
+// require a datagram that has passed Check; call Check before any other
+// method on a received datagram.
+type UDP []byte
+
+// Check validates a UDP datagram carried in IPv4 from src to dst. It
+// requires that
+//
+//   - len(b) >= UDPHeaderLen (else ErrTruncated),
+//   - UDPHeaderLen <= Length() <= len(b) (else ErrBadLength), and
+//   - the checksum over the pseudo header and the first Length() bytes is
+//     correct, or the checksum field is zero, meaning none was sent (else
+//     ErrChecksum).
+//
+// It never panics.
+func (b UDP) Check(src, dst [4]byte) Error {
+	if len(b) < UDPHeaderLen {
+		return ErrTruncated
+	}
+	n := binary.BigEndian.Uint16(b[4:6])
+	if n < UDPHeaderLen || int(n) > len(b) {
+		return ErrBadLength
+	}
+	if binary.BigEndian.Uint16(b[6:8]) == 0 {
+		return OK
+	}
+	if Fold(Checksum(b[:n], PseudoHeaderChecksum(ProtoUDP, src, dst, n))) != 0xffff {
+		return ErrChecksum
+	}
+	return OK
+}
+
+// SrcPort returns the source port.
+func (b UDP) SrcPort() uint16 { return binary.BigEndian.Uint16(b[0:2]) }
+
+// DstPort returns the destination port.
+func (b UDP) DstPort() uint16 { return binary.BigEndian.Uint16(b[2:4]) }
+
+// Length returns the length of the datagram, header included, in bytes.
+func (b UDP) Length() uint16 { return binary.BigEndian.Uint16(b[4:6]) }
+
+// Checksum returns the checksum field; zero means no checksum was sent.
+func (b UDP) Checksum() uint16 { return binary.BigEndian.Uint16(b[6:8]) }
+
+// Payload returns the datagram payload, the bytes from the end of the header
+// to Length.
+func (b UDP) Payload() []byte { return b[UDPHeaderLen:b.Length()] }
+
+// SetSrcPort sets the source port.
+func (b UDP) SetSrcPort(v uint16) { binary.BigEndian.PutUint16(b[0:2], v) }
+
+// SetDstPort sets the destination port.
+func (b UDP) SetDstPort(v uint16) { binary.BigEndian.PutUint16(b[2:4], v) }
+
+// SetLength sets the length field.
+func (b UDP) SetLength(v uint16) { binary.BigEndian.PutUint16(b[4:6], v) }
+
+// SetChecksumField sets the checksum field to v. See SetChecksum for
+// computing it.
+func (b UDP) SetChecksumField(v uint16) { binary.BigEndian.PutUint16(b[6:8], v) }
+
+// Encode writes a UDP header with the given ports and length (header plus
+// payload) and a zero checksum. Call SetChecksum once the payload is in
+// place.
+func (b UDP) Encode(sport, dport, length uint16) {
+	_ = b[UDPHeaderLen-1] // Bounds check hint.
+	binary.BigEndian.PutUint16(b[0:2], sport)
+	binary.BigEndian.PutUint16(b[2:4], dport)
+	binary.BigEndian.PutUint16(b[4:6], length)
+	b[6], b[7] = 0, 0
+}
+
+// SetChecksum computes the checksum over the IPv4 pseudo header for src and
+// dst and the first Length() bytes of b, and stores it. A computed checksum
+// of zero is stored as 0xffff, since zero means no checksum (RFC 768).
+func (b UDP) SetChecksum(src, dst [4]byte) {
+	n := b.Length()
+	b[6], b[7] = 0, 0
+	c := ^Fold(Checksum(b[:n], PseudoHeaderChecksum(ProtoUDP, src, dst, n)))
+	if c == 0 {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(b[6:8], c)
+}

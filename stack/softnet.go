@@ -1,0 +1,309 @@
+package stack
+
+import (
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/internal/counter"
+	"github.com/netsplice/netsplice/stack/task"
+	"github.com/netsplice/netsplice/stack/timer"
+)
+
+// maxTasksPerPoll bounds the tasks one loop iteration runs, so a flood of
+// tasks cannot starve the receive path.
+const maxTasksPerPoll = 256
+
+// Softnet is one lcore's share of the stack: it polls queue ID() of every
+// port and owns all state reached from there. Only its own goroutine (or,
+// for a stack that was not started, the goroutine calling Poll) may touch
+// it, except for the methods documented as safe elsewhere.
+type Softnet struct {
+	id    int
+	st    *Stack
+	ifs   []*Interface
+	tasks *task.Queue
+	wheel *timer.Wheel
+	now   int64
+
+	rx    []*driver.Packet
+	tx    []txBatch // per interface
+	pools []*driver.Pool
+	idler []driver.Idler
+
+	arp  arpTable
+	udp  map[udpKey]*UDPConn
+	ping map[uint16]*PingConn
+	ipID uint16
+
+	icmpTokens   int
+	icmpRefill   int64
+	announceTask *task.Task
+
+	ctr [NumCounters]counter.Counter
+
+	sleeping atomic.Bool
+	wake     chan struct{}
+}
+
+type txBatch struct {
+	pkts []*driver.Packet
+}
+
+func newSoftnet(s *Stack, id int) (*Softnet, error) {
+	now := s.now()
+	wheel, err := timer.New(s.cfg.TimerTick, 4096, now)
+	if err != nil {
+		return nil, err
+	}
+	sn := &Softnet{
+		id:    id,
+		st:    s,
+		ifs:   s.ifaces,
+		wheel: wheel,
+		now:   now,
+		udp:   make(map[udpKey]*UDPConn),
+		ping:  make(map[uint16]*PingConn),
+		wake:  make(chan struct{}, 1),
+		ipID:  uint16(id) << 12,
+	}
+	sn.tasks, err = task.NewQueue(s.cfg.TaskQueueSize, id, sn.wakeup)
+	if err != nil {
+		return nil, err
+	}
+	burst := 0
+	for _, ifc := range s.ifaces {
+		b := ifc.port.BurstSize()
+		burst = max(burst, b)
+		sn.tx = append(sn.tx, txBatch{pkts: make([]*driver.Packet, 0, b)})
+		sn.pools = append(sn.pools, ifc.port.Pool(id))
+		if i, ok := ifc.port.(driver.Idler); ok {
+			sn.idler = append(sn.idler, i)
+		}
+		if n, ok := ifc.port.(driver.RxNotifier); ok {
+			n.SetRxNotify(id, sn.wakeup)
+		}
+	}
+	sn.rx = make([]*driver.Packet, burst)
+	sn.arp.init(sn)
+	sn.icmpTokens = s.cfg.ICMPRateLimit
+	sn.icmpRefill = now
+	sn.announceTask = task.New(sn.announce)
+	return sn, nil
+}
+
+// ID returns the softnet's index, which is also the queue it polls.
+func (sn *Softnet) ID() int { return sn.id }
+
+// Stack returns the stack the softnet belongs to.
+func (sn *Softnet) Stack() *Stack { return sn.st }
+
+// Now returns the softnet's clock in nanoseconds, read once per poll.
+func (sn *Softnet) Now() int64 { return sn.now }
+
+// Timers returns the softnet's timing wheel.
+func (sn *Softnet) Timers() *timer.Wheel { return sn.wheel }
+
+// Tasks returns the softnet's task queue.
+func (sn *Softnet) Tasks() *task.Queue { return sn.tasks }
+
+func (sn *Softnet) inc(id CounterID)           { sn.ctr[id].Inc() }
+func (sn *Softnet) add(id CounterID, n uint64) { sn.ctr[id].Add(n) }
+
+// Counters returns a snapshot of the softnet's counters. Any goroutine may
+// call it.
+func (sn *Softnet) Counters() Counters {
+	var c Counters
+	for i := range sn.ctr {
+		c[i] = sn.ctr[i].Load()
+	}
+	ts := sn.tasks.Stats()
+	c[TasksRun] = ts.Runs
+	c[TasksCrossed] = ts.Crossed
+	return c
+}
+
+// Poll runs one iteration of the softnet loop and returns the work done
+// (packets received, tasks run, timers fired). Only for a stack that was
+// not started, from the one goroutine that drives it.
+func (sn *Softnet) Poll() int {
+	sn.now = sn.st.now()
+	sn.inc(Loops)
+	work := 0
+	for i, ifc := range sn.ifs {
+		n := ifc.port.RxBurst(sn.id, sn.rx)
+		for j := 0; j < n; j++ {
+			pk := sn.rx[j]
+			sn.rx[j] = nil
+			sn.inc(RxPackets)
+			sn.add(RxBytes, uint64(pk.Len()))
+			sn.input(ifc, pk)
+		}
+		work += n
+		_ = i
+	}
+	work += sn.tasks.Run(maxTasksPerPoll)
+	fired := sn.wheel.Advance(sn.now)
+	if fired > 0 {
+		sn.add(TimersFired, uint64(fired))
+		work += fired
+	}
+	sn.flush()
+	if work == 0 && len(sn.idler) > 0 {
+		for _, i := range sn.idler {
+			i.Idle(sn.id)
+		}
+	}
+	return work
+}
+
+// run is the softnet's goroutine.
+func (sn *Softnet) run() {
+	defer sn.st.wg.Done()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cfg := &sn.st.cfg
+	if len(cfg.CPUs) > 0 {
+		var set unix.CPUSet
+		set.Set(cfg.CPUs[sn.id])
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			sn.st.log.Warn("cannot pin softnet", zap.Int("softnet", sn.id), zap.Int("cpu", cfg.CPUs[sn.id]), zap.Error(err))
+		}
+	}
+	var sleepTimer *time.Timer
+	idle := 0
+	sleep := 20 * time.Microsecond
+	for {
+		select {
+		case <-sn.st.stop:
+			sn.flush()
+			return
+		default:
+		}
+		if sn.Poll() > 0 {
+			idle, sleep = 0, 20*time.Microsecond
+			continue
+		}
+		idle++
+		if cfg.Poll == PollBusy || idle < cfg.SpinPolls {
+			continue
+		}
+		// Adaptive: announce the sleep, then look once more so that a
+		// task added or a frame queued meanwhile is not missed.
+		sn.sleeping.Store(true)
+		if sn.Poll() > 0 {
+			sn.sleeping.Store(false)
+			idle, sleep = 0, 20*time.Microsecond
+			continue
+		}
+		d := sleep
+		if at, ok := sn.wheel.NextExpiry(int(cfg.MaxSleep/cfg.TimerTick) + 1); ok {
+			if until := time.Duration(at - sn.st.now()); until < d {
+				d = max(until, 0)
+			}
+		}
+		if sleepTimer == nil {
+			sleepTimer = time.NewTimer(d)
+		} else {
+			sleepTimer.Reset(d)
+		}
+		sn.inc(IdleSleeps)
+		select {
+		case <-sn.wake:
+		case <-sleepTimer.C:
+		case <-sn.st.stop:
+		}
+		sleepTimer.Stop()
+		sn.sleeping.Store(false)
+		sleep = min(sleep*2, cfg.MaxSleep)
+	}
+}
+
+// wakeup rouses the softnet if it sleeps. Any goroutine may call it.
+func (sn *Softnet) wakeup() {
+	if sn.sleeping.Load() {
+		select {
+		case sn.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Add queues t on this softnet. from is the softnet calling, or nil for
+// another goroutine; adds from other softnets count as crossings.
+func (sn *Softnet) Add(t *task.Task, from *Softnet) error {
+	f := -1
+	if from != nil {
+		f = from.id
+	}
+	return sn.tasks.Add(t, f)
+}
+
+// alloc takes a packet from the pool of interface ifc's queue.
+func (sn *Softnet) alloc(ifc *Interface) *driver.Packet {
+	pk := sn.pools[ifc.index].Get()
+	if pk == nil {
+		sn.inc(TxDropNoBuf)
+	}
+	return pk
+}
+
+// free returns a packet: to one of the softnet's own pools directly, to
+// another goroutine's pool through its lock-free return stack.
+func (sn *Softnet) free(pk *driver.Packet) {
+	p := pk.Pool()
+	for _, own := range sn.pools {
+		if p == own {
+			own.Put(pk)
+			return
+		}
+	}
+	pk.Free()
+}
+
+// xmit queues a complete frame for transmission on ifc.
+func (sn *Softnet) xmit(ifc *Interface, pk *driver.Packet) {
+	b := &sn.tx[ifc.index]
+	b.pkts = append(b.pkts, pk)
+	if len(b.pkts) == cap(b.pkts) {
+		sn.flushOne(ifc)
+	}
+}
+
+func (sn *Softnet) flush() {
+	for _, ifc := range sn.ifs {
+		if len(sn.tx[ifc.index].pkts) > 0 {
+			sn.flushOne(ifc)
+		}
+	}
+}
+
+func (sn *Softnet) flushOne(ifc *Interface) {
+	b := &sn.tx[ifc.index]
+	var bytes uint64
+	for _, pk := range b.pkts {
+		bytes += uint64(pk.Len())
+	}
+	n := ifc.port.TxBurst(sn.id, b.pkts)
+	for _, pk := range b.pkts[n:] {
+		bytes -= uint64(pk.Len())
+		sn.inc(TxDropFull)
+		sn.free(pk)
+	}
+	sn.add(TxPackets, uint64(n))
+	sn.add(TxBytes, bytes)
+	clear(b.pkts)
+	b.pkts = b.pkts[:0]
+}
+
+// callTask is a one-shot task that signals a channel after running.
+func newCallTask(fn func(), done chan struct{}) *task.Task {
+	return task.New(func() {
+		fn()
+		close(done)
+	})
+}

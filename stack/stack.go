@@ -1,0 +1,313 @@
+package stack
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/driver/rss"
+	"github.com/netsplice/netsplice/stack/header"
+)
+
+// ErrStopped is returned by operations on a stack that has been stopped.
+var ErrStopped = errors.New("stack: stopped")
+
+// Interface is a port attached to the stack with its IPv4 configuration.
+// It is immutable after New.
+type Interface struct {
+	index   int
+	port    driver.Port
+	mac     header.MAC
+	addr    netip.Prefix
+	ip      [4]byte
+	mask    uint32
+	bcast   [4]byte
+	gateway netip.Addr
+	gw      [4]byte
+	mtu     int
+	rss     rss.Config
+	hasher  *rss.Hasher
+	txCsum  driver.Offloads
+}
+
+// Index returns the interface's position, as given to New.
+func (i *Interface) Index() int { return i.index }
+
+// Port returns the driver port.
+func (i *Interface) Port() driver.Port { return i.port }
+
+// Addr returns the interface's address and prefix.
+func (i *Interface) Addr() netip.Prefix { return i.addr }
+
+// MAC returns the interface's hardware address.
+func (i *Interface) MAC() header.MAC { return i.mac }
+
+// onLink reports whether ip is inside the interface's prefix.
+func (i *Interface) onLink(ip [4]byte) bool {
+	return be32(ip)&i.mask == be32(i.ip)&i.mask
+}
+
+// isBroadcast reports whether ip is the limited or the subnet broadcast.
+func (i *Interface) isBroadcast(ip [4]byte) bool {
+	return ip == [4]byte{255, 255, 255, 255} || (i.mask != 0xffffffff && ip == i.bcast)
+}
+
+// Softnet returns the softnet whose queue receives packets from src to dst
+// on this interface (protocol proto), as the port's RSS computes it.
+func (i *Interface) queueFor(proto uint8, src, dst [4]byte, sport, dport uint16) int {
+	var h uint32
+	switch {
+	case proto == header.ProtoUDP && i.rss.Types&rss.UDPv4 != 0,
+		proto == header.ProtoTCP && i.rss.Types&rss.TCPv4 != 0:
+		h = i.hasher.HashIPv4Ports(src, dst, sport, dport)
+	case i.rss.Types&rss.IPv4 != 0:
+		h = i.hasher.HashIPv4(src, dst)
+	}
+	return i.rss.RETA.Queue(h)
+}
+
+func be32(b [4]byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+// Stack is a userspace network stack over one or more ports.
+type Stack struct {
+	cfg    Config
+	log    *zap.Logger
+	ifaces []*Interface
+	sn     []*Softnet
+	base   time.Time
+
+	mu      sync.Mutex // guards the control-plane fields below
+	udp     map[udpKey]*UDPConn
+	pings   map[uint16]*PingConn
+	nextEph uint16
+	nextID  uint16
+	homeRR  int
+
+	started atomic.Bool
+	stopped atomic.Bool
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// New builds a stack over the given interfaces. Every port must have
+// exactly cfg.Softnets queue pairs. The stack does not run until Start.
+func New(cfg Config, ifcs ...InterfaceConfig) (*Stack, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if len(ifcs) == 0 {
+		return nil, errors.New("stack: no interfaces")
+	}
+	s := &Stack{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		base:    time.Now(),
+		udp:     make(map[udpKey]*UDPConn),
+		pings:   make(map[uint16]*PingConn),
+		nextEph: ephemeralLow,
+		nextID:  1,
+		stop:    make(chan struct{}),
+	}
+	for i, ic := range ifcs {
+		ifc, err := newInterface(i, ic, cfg.Softnets)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range s.ifaces {
+			if o.addr.Addr() == ifc.addr.Addr() {
+				return nil, fmt.Errorf("stack: address %v on two interfaces", ifc.addr)
+			}
+		}
+		s.ifaces = append(s.ifaces, ifc)
+	}
+	for i := 0; i < cfg.Softnets; i++ {
+		sn, err := newSoftnet(s, i)
+		if err != nil {
+			return nil, err
+		}
+		s.sn = append(s.sn, sn)
+	}
+	for _, ifc := range s.ifaces {
+		if !ifc.rssExact() {
+			s.log.Info("port has no RSS across its queues; software steering decides the softnet",
+				zap.String("port", ifc.port.Name()))
+		}
+	}
+	// Announce every interface with a gratuitous ARP on the first poll.
+	s.sn[0].tasks.Add(s.sn[0].announceTask, -1)
+	return s, nil
+}
+
+func newInterface(i int, ic InterfaceConfig, softnets int) (*Interface, error) {
+	if ic.Port == nil {
+		return nil, fmt.Errorf("stack: interface %d has no port", i)
+	}
+	name := ic.Port.Name()
+	if !ic.Addr.IsValid() || !ic.Addr.Addr().Is4() {
+		return nil, fmt.Errorf("stack: interface %s: address %v is not an IPv4 prefix", name, ic.Addr)
+	}
+	a := ic.Addr.Addr()
+	if a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || ic.Addr.Bits() < 1 {
+		return nil, fmt.Errorf("stack: interface %s: %v cannot be an interface address", name, ic.Addr)
+	}
+	if n := ic.Port.NumQueues(); n != softnets {
+		return nil, fmt.Errorf("stack: port %s has %d queues, want one per softnet (%d)", name, n, softnets)
+	}
+	bits := ic.Addr.Bits()
+	mask := uint32(0xffffffff) << (32 - bits)
+	ip := a.As4()
+	ifc := &Interface{
+		index:  i,
+		port:   ic.Port,
+		mac:    header.MAC(ic.Port.MAC()),
+		addr:   ic.Addr,
+		ip:     ip,
+		mask:   mask,
+		mtu:    ic.Port.MTU(),
+		rss:    ic.Port.RSS(),
+		txCsum: ic.Port.Offloads(),
+	}
+	if ifc.mtu < 68 {
+		return nil, fmt.Errorf("stack: port %s: MTU %d below IPv4's minimum 68", name, ifc.mtu)
+	}
+	b := be32(ip) | ^mask
+	ifc.bcast = [4]byte{byte(b >> 24), byte(b >> 16), byte(b >> 8), byte(b)}
+	ifc.hasher = rss.NewHasher(ifc.rss.Key)
+	if len(ifc.rss.RETA) == 0 {
+		return nil, fmt.Errorf("stack: port %s reports an empty RSS redirection table", name)
+	}
+	if ic.Gateway.IsValid() {
+		if !ic.Gateway.Is4() || !ic.Addr.Contains(ic.Gateway) || ic.Gateway == a {
+			return nil, fmt.Errorf("stack: interface %s: gateway %v is not another address in %v", name, ic.Gateway, ic.Addr)
+		}
+		ifc.gateway = ic.Gateway
+		ifc.gw = ic.Gateway.As4()
+	}
+	return ifc, nil
+}
+
+// rssExact reports whether the port spreads flows over all its queues
+// (hardware or software RSS with a table naming every queue).
+func (i *Interface) rssExact() bool {
+	if i.port.NumQueues() == 1 {
+		return true
+	}
+	seen := make(map[uint16]bool)
+	for _, q := range i.rss.RETA {
+		seen[q] = true
+	}
+	return len(seen) == i.port.NumQueues() && i.rss.Types != 0
+}
+
+// Interfaces returns the stack's interfaces.
+func (s *Stack) Interfaces() []*Interface { return s.ifaces }
+
+// NumSoftnets returns the number of softnets.
+func (s *Stack) NumSoftnets() int { return len(s.sn) }
+
+// Softnet returns softnet i.
+func (s *Stack) Softnet(i int) *Softnet { return s.sn[i] }
+
+// Logger returns the stack's logger.
+func (s *Stack) Logger() *zap.Logger { return s.log }
+
+// now returns the stack's monotonic clock in nanoseconds.
+func (s *Stack) now() int64 { return int64(time.Since(s.base)) }
+
+// Start runs one goroutine per softnet, each locked to an OS thread (and
+// pinned when CPUs are configured). Without Start, a test may drive the
+// softnets itself with Softnet.Poll from one goroutine.
+func (s *Stack) Start() error {
+	if s.stopped.Load() {
+		return ErrStopped
+	}
+	if s.started.Swap(true) {
+		return errors.New("stack: already started")
+	}
+	for _, sn := range s.sn {
+		s.wg.Add(1)
+		go sn.run()
+	}
+	s.log.Info("stack started", zap.Int("softnets", len(s.sn)), zap.Stringer("poll", s.cfg.Poll),
+		zap.Int("interfaces", len(s.ifaces)))
+	return nil
+}
+
+// Stop stops the softnets and waits for them. Sockets stay usable only
+// for Close. The ports are not closed.
+func (s *Stack) Stop() {
+	if s.stopped.Swap(true) {
+		return
+	}
+	close(s.stop)
+	for _, sn := range s.sn {
+		sn.wakeup()
+	}
+	s.wg.Wait()
+	s.log.Info("stack stopped")
+}
+
+// Counters returns the counters summed over all softnets.
+func (s *Stack) Counters() Counters {
+	var c Counters
+	for _, sn := range s.sn {
+		sc := sn.Counters()
+		c.Add(&sc)
+	}
+	return c
+}
+
+// call runs fn on softnet sn and waits for it. On a stack that is not
+// started, the caller is the softnets' driver and fn runs inline.
+func (s *Stack) call(sn *Softnet, fn func()) error {
+	if !s.started.Load() {
+		fn()
+		return nil
+	}
+	if s.stopped.Load() {
+		return ErrStopped
+	}
+	done := make(chan struct{})
+	t := newCallTask(fn, done)
+	for {
+		err := sn.tasks.Add(t, -1)
+		if err == nil {
+			break
+		}
+		if s.stopped.Load() {
+			return ErrStopped
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+	select {
+	case <-done:
+		return nil
+	case <-s.stop:
+		// The softnet may have run it before stopping.
+		select {
+		case <-done:
+			return nil
+		default:
+			return ErrStopped
+		}
+	}
+}
+
+// callAll runs fn on every softnet and waits for all of them.
+func (s *Stack) callAll(fn func(sn *Softnet)) error {
+	for _, sn := range s.sn {
+		if err := s.call(sn, func() { fn(sn) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}

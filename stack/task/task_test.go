@@ -1,0 +1,233 @@
+package task
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+func newQueue(t *testing.T, size, owner int) *Queue {
+	t.Helper()
+	q, err := NewQueue(size, owner, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+func TestAddRunOnce(t *testing.T) {
+	q := newQueue(t, 8, 0)
+	n := 0
+	tk := New(func() { n++ })
+	for i := 0; i < 3; i++ {
+		if err := q.Add(tk, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := q.Run(10); got != 1 || n != 1 {
+		t.Fatalf("Run ran %d tasks, fn ran %d times; want 1 and 1", got, n)
+	}
+	if tk.Queued() {
+		t.Fatal("task still queued after it ran")
+	}
+	if got := tk.Refs(); got != 1 {
+		t.Fatalf("Refs() = %d after run, want 1 (the owner's)", got)
+	}
+}
+
+func TestDelThenReAdd(t *testing.T) {
+	q := newQueue(t, 8, 0)
+	n := 0
+	tk := New(func() { n++ })
+	q.Add(tk, -1)
+	if !q.Del(tk) {
+		t.Fatal("Del of a queued task returned false")
+	}
+	if q.Del(tk) {
+		t.Fatal("second Del returned true")
+	}
+	if got := tk.Refs(); got != 2 {
+		t.Fatalf("Refs() = %d with a stale entry, want 2", got)
+	}
+	q.Add(tk, -1) // re-added while the stale entry is still in the ring
+	q.Run(10)
+	if n != 1 {
+		t.Fatalf("fn ran %d times, want 1", n)
+	}
+	if got, want := q.Stats().Stale, uint64(1); got != want {
+		t.Fatalf("Stale = %d, want %d", got, want)
+	}
+	if got := tk.Refs(); got != 1 {
+		t.Fatalf("Refs() = %d, want 1", got)
+	}
+}
+
+func TestDeletedTaskDoesNotRun(t *testing.T) {
+	q := newQueue(t, 8, 0)
+	ran := false
+	tk := New(func() { ran = true })
+	q.Add(tk, -1)
+	q.Del(tk)
+	if got := q.Run(10); got != 0 || ran {
+		t.Fatalf("Run() = %d, ran = %v; want 0, false", got, ran)
+	}
+}
+
+func TestTaskReAddsItself(t *testing.T) {
+	q := newQueue(t, 8, 0)
+	n := 0
+	var tk *Task
+	tk = New(func() {
+		n++
+		if n < 3 {
+			q.Add(tk, 0)
+		}
+	})
+	q.Add(tk, 0)
+	for q.Pending() {
+		q.Run(1)
+	}
+	if n != 3 {
+		t.Fatalf("fn ran %d times, want 3", n)
+	}
+}
+
+// TestReleaseWithoutBarrier is the seed's deadlock case: a task running on
+// its queue tears down the object that owns it. With a barrier it would
+// wait for itself; with references the release happens when the running
+// task drops the queue's reference.
+func TestReleaseWithoutBarrier(t *testing.T) {
+	q := newQueue(t, 8, 0)
+	freed := 0
+	tk := &Task{}
+	tk.Init(func() {
+		q.Del(tk)    // nothing to delete, must not block
+		tk.Release() // the owner lets go while the task is still running
+		if freed != 0 {
+			panic("freed while running")
+		}
+	}, func() { freed++ })
+	q.Add(tk, 0)
+	q.Run(1)
+	if freed != 1 {
+		t.Fatalf("release ran %d times, want 1", freed)
+	}
+}
+
+func TestReleaseAfterDelWaitsForStaleEntry(t *testing.T) {
+	q := newQueue(t, 8, 0)
+	freed := 0
+	tk := &Task{}
+	tk.Init(func() { t.Fatal("deleted task ran") }, func() { freed++ })
+	q.Add(tk, -1)
+	q.Del(tk)
+	tk.Release()
+	if freed != 0 {
+		t.Fatal("released while the ring still referenced the task")
+	}
+	q.Run(1)
+	if freed != 1 {
+		t.Fatalf("release ran %d times, want 1", freed)
+	}
+}
+
+func TestFull(t *testing.T) {
+	q := newQueue(t, 2, 0)
+	tasks := []*Task{New(func() {}), New(func() {}), New(func() {})}
+	q.Add(tasks[0], -1)
+	q.Add(tasks[1], -1)
+	if err := q.Add(tasks[2], -1); !errors.Is(err, ErrFull) {
+		t.Fatalf("Add on full queue: got %v, want ErrFull", err)
+	}
+	if tasks[2].Queued() || tasks[2].Refs() != 1 {
+		t.Fatalf("refused task: Queued() = %v, Refs() = %d; want false, 1", tasks[2].Queued(), tasks[2].Refs())
+	}
+	if got := q.Stats().Full; got != 1 {
+		t.Fatalf("Full = %d, want 1", got)
+	}
+}
+
+func TestCrossedCounter(t *testing.T) {
+	woke := 0
+	q, _ := NewQueue(8, 1, func() { woke++ })
+	q.Add(New(func() {}), 1)  // own softnet
+	q.Add(New(func() {}), -1) // application
+	q.Add(New(func() {}), 0)  // another softnet
+	s := q.Stats()
+	if s.Added != 3 || s.Crossed != 1 || woke != 3 {
+		t.Fatalf("Added, Crossed, wakes = %d, %d, %d; want 3, 1, 3", s.Added, s.Crossed, woke)
+	}
+}
+
+func TestConcurrentAddDel(t *testing.T) {
+	q := newQueue(t, 64, 0)
+	var runs atomic.Int64
+	var freed atomic.Int64
+	tasks := make([]*Task, 8)
+	for i := range tasks {
+		tasks[i] = &Task{}
+		tasks[i].Init(func() { runs.Add(1) }, func() { freed.Add(1) })
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for p := 0; p < 3; p++ {
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			for i := 0; i < 20000; i++ {
+				tk := tasks[(i+p)%len(tasks)]
+				if i%3 == 0 {
+					q.Del(tk)
+				} else {
+					q.Add(tk, p)
+				}
+			}
+		}(p)
+	}
+	go func() { wg.Wait(); close(stop) }()
+	for done := false; !done; {
+		select {
+		case <-stop:
+			done = true
+		default:
+		}
+		q.Run(32)
+	}
+	for q.Pending() {
+		q.Run(32)
+	}
+	for _, tk := range tasks {
+		if tk.Queued() {
+			q.Run(64) // a Push may have completed after Pending read it empty
+		}
+		tk.Release()
+	}
+	if got := freed.Load(); got != int64(len(tasks)) {
+		t.Fatalf("released %d tasks, want %d", got, len(tasks))
+	}
+	if runs.Load() == 0 {
+		t.Fatal("no task ran")
+	}
+}
+
+func TestNoAllocs(t *testing.T) {
+	q := newQueue(t, 8, 0)
+	tk := New(func() {})
+	if n := testing.AllocsPerRun(1000, func() {
+		q.Add(tk, 0)
+		q.Run(1)
+	}); n != 0 {
+		t.Fatalf("Add+Run allocated %v times, want 0", n)
+	}
+}
+
+func BenchmarkAddRun(b *testing.B) {
+	q, _ := NewQueue(1024, 0, nil)
+	tk := New(func() {})
+	b.ReportAllocs()
+	for b.Loop() {
+		q.Add(tk, 1)
+		q.Run(1)
+	}
+}

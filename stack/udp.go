@@ -1,0 +1,518 @@
+package stack
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"syscall"
+	"time"
+
+	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/stack/header"
+)
+
+// The ephemeral port range (RFC 6335 section 6).
+const (
+	ephemeralLow  = 49152
+	ephemeralHigh = 65535
+)
+
+// udpKey identifies a binding in a softnet's UDP table: a connected
+// socket's 4-tuple, or the local address and port of an unconnected one
+// (zero remote), with a zero local address for a wildcard bind.
+type udpKey struct {
+	laddr, raddr [4]byte
+	lport, rport uint16
+}
+
+// UDPHandler receives datagrams on the softnet instead of the socket's
+// receive ring: the zero-copy API for code that runs on softnets (relays,
+// generators, benchmarks). It owns pk, whose data starts at the IPv4
+// header (see UDPPayload and UDPSource); it must free pk (Softnet.Free) or
+// pass it on (UDPConn.SendPacket). It runs on the softnet that received the
+// datagram and must not block.
+type UDPHandler func(sn *Softnet, c *UDPConn, pk *driver.Packet)
+
+// UDPOptions tunes a UDP socket. The zero value is fine.
+type UDPOptions struct {
+	// Handler, if set, receives datagrams on the softnet (see UDPHandler).
+	Handler UDPHandler
+	// QueueSize overrides the stack's receive ring size.
+	QueueSize int
+	// Steer, when a connected socket picks its local port, asks for a
+	// port whose reply traffic RSS steers to softnet Softnet, so that the
+	// socket lives on that softnet.
+	Steer   bool
+	Softnet int
+}
+
+// UDPConn is a UDP socket. It implements net.PacketConn, and net.Conn
+// when connected. Its methods are safe for concurrent use.
+type UDPConn struct {
+	ep        endpoint
+	key       udpKey
+	connected bool
+	ifc       *Interface // connected: the route's interface
+	nexthop   [4]byte
+	handler   UDPHandler
+
+	// The send request, guarded by ep.wmu.
+	reqBuf   []byte
+	reqDst   [4]byte
+	reqDport uint16
+}
+
+// UDPPayload returns the payload of a datagram handed to a UDPHandler.
+func UDPPayload(pk *driver.Packet) []byte {
+	ip := header.IPv4(pk.Data())
+	return header.UDP(ip[ip.HeaderLen():]).Payload()
+}
+
+// UDPSource returns the sender of a datagram handed to a UDPHandler.
+func UDPSource(pk *driver.Packet) netip.AddrPort {
+	ip := header.IPv4(pk.Data())
+	u := header.UDP(ip[ip.HeaderLen():])
+	return netip.AddrPortFrom(netip.AddrFrom4(ip.Src()), u.SrcPort())
+}
+
+// udpInput demultiplexes a received datagram. It owns pk.
+func (sn *Softnet) udpInput(ifc *Interface, pk *driver.Packet, ip header.IPv4, bcast bool) {
+	src, dst := ip.Src(), ip.Dst()
+	u := header.UDP(ip.Payload())
+	switch u.Check(src, dst) {
+	case header.OK:
+	case header.ErrChecksum:
+		sn.inc(UDPDropChecksum)
+		sn.free(pk)
+		return
+	default:
+		sn.inc(UDPDropBad)
+		sn.free(pk)
+		return
+	}
+	sn.inc(UDPRx)
+	key := udpKey{laddr: dst, lport: u.DstPort(), raddr: src, rport: u.SrcPort()}
+	c := sn.udp[key]
+	if c == nil {
+		key.raddr, key.rport = [4]byte{}, 0
+		if c = sn.udp[key]; c == nil {
+			key.laddr = [4]byte{}
+			c = sn.udp[key]
+		}
+	}
+	if c == nil {
+		sn.inc(UDPNoPort)
+		if !bcast {
+			sn.icmpError(ifc, pk, ip, header.ICMPDestUnreachable, header.ICMPPortUnreachable)
+		}
+		sn.free(pk)
+		return
+	}
+	// From here on the packet starts at its IP header.
+	pk.TrimFront(header.EthernetHeaderLen)
+	pk.Truncate(len(ip))
+	sn.inc(UDPDelivered)
+	if c.handler != nil {
+		c.handler(sn, c, pk)
+		return
+	}
+	if !c.ep.deliver(sn, pk) {
+		sn.inc(UDPDropQueueFull)
+	}
+}
+
+// udpOutput prepends a UDP header to the payload in pk and sends it. It
+// owns pk.
+func (sn *Softnet) udpOutput(c *UDPConn, ifc *Interface, pk *driver.Packet, dst [4]byte, dport uint16, nexthop [4]byte) error {
+	n := pk.Len()
+	if n > ifc.mtu-header.IPv4MinHeaderLen-header.UDPHeaderLen {
+		sn.free(pk)
+		return syscall.EMSGSIZE
+	}
+	b := pk.Prepend(header.UDPHeaderLen)
+	if b == nil {
+		sn.inc(TxDropNoBuf)
+		sn.free(pk)
+		return syscall.ENOBUFS
+	}
+	src := c.key.laddr
+	if src == ([4]byte{}) {
+		src = ifc.ip
+	}
+	u := header.UDP(b)
+	u.Encode(c.key.lport, dport, uint16(n+header.UDPHeaderLen))
+	if ifc.txCsum&driver.OffloadTxUDPChecksum != 0 {
+		u.SetChecksumField(header.Fold(header.PseudoHeaderChecksum(header.ProtoUDP, src, dst, uint16(n+header.UDPHeaderLen))))
+		pk.Flags |= driver.TxUDPChecksum
+	} else {
+		u.SetChecksum(src, dst)
+	}
+	sn.inc(UDPTx)
+	sn.ipOutput(ifc, pk, header.ProtoUDP, src, dst, nexthop)
+	return nil
+}
+
+// SendPacket sends the payload in pk to dst (ignored when c is connected)
+// from softnet sn, which must be the softnet running the caller. pk's data
+// is the payload and needs 42 bytes of headroom; SendPacket owns pk, also
+// when it returns an error.
+func (c *UDPConn) SendPacket(sn *Softnet, pk *driver.Packet, dst netip.AddrPort) error {
+	if c.ep.closed.Load() {
+		sn.free(pk)
+		return net.ErrClosed
+	}
+	if c.connected {
+		return sn.udpOutput(c, c.ifc, pk, c.key.raddr, c.key.rport, c.nexthop)
+	}
+	if !dst.Addr().Is4() {
+		sn.free(pk)
+		return syscall.EAFNOSUPPORT
+	}
+	d := dst.Addr().As4()
+	ifc, nh, ok := sn.st.route(d)
+	if !ok {
+		sn.inc(IPDropNoRoute)
+		sn.free(pk)
+		return syscall.ENETUNREACH
+	}
+	return sn.udpOutput(c, ifc, pk, d, dst.Port(), nh)
+}
+
+// Free returns a packet a handler received, on the softnet it runs on.
+func (sn *Softnet) Free(pk *driver.Packet) { sn.free(pk) }
+
+// sendCopy builds and sends the datagram of the socket's current request.
+// It runs on the home softnet.
+func (c *UDPConn) sendCopy(sn *Softnet) error {
+	ifc, nh := c.ifc, c.nexthop
+	dst, dport := c.reqDst, c.reqDport
+	if !c.connected {
+		var ok bool
+		if ifc, nh, ok = sn.st.route(dst); !ok {
+			sn.inc(IPDropNoRoute)
+			return syscall.ENETUNREACH
+		}
+	}
+	if len(c.reqBuf) > ifc.mtu-header.IPv4MinHeaderLen-header.UDPHeaderLen {
+		return syscall.EMSGSIZE
+	}
+	pk := sn.alloc(ifc)
+	if pk == nil {
+		return syscall.ENOBUFS
+	}
+	b := pk.Append(len(c.reqBuf))
+	if b == nil {
+		sn.free(pk)
+		return syscall.EMSGSIZE
+	}
+	copy(b, c.reqBuf)
+	return sn.udpOutput(c, ifc, pk, dst, dport, nh)
+}
+
+// ListenUDP opens an unconnected UDP socket bound to laddr. An unspecified
+// address binds every interface; port 0 picks an ephemeral port.
+func (s *Stack) ListenUDP(laddr netip.AddrPort, opts *UDPOptions) (*UDPConn, error) {
+	return s.openUDP(laddr, netip.AddrPort{}, opts)
+}
+
+// DialUDP opens a UDP socket connected to raddr: it receives only from
+// raddr and sends only there. laddr may be the zero value: the route's
+// interface address and an ephemeral port are used.
+func (s *Stack) DialUDP(laddr, raddr netip.AddrPort, opts *UDPOptions) (*UDPConn, error) {
+	if !raddr.IsValid() || !raddr.Addr().Is4() || raddr.Port() == 0 || raddr.Addr().IsUnspecified() {
+		return nil, s.udpErr("dial", laddr, raddr, syscall.EINVAL)
+	}
+	return s.openUDP(laddr, raddr, opts)
+}
+
+func (s *Stack) udpErr(op string, l, r netip.AddrPort, err error) error {
+	oe := &net.OpError{Op: op, Net: "udp", Err: err}
+	if l.IsValid() {
+		oe.Source = net.UDPAddrFromAddrPort(l)
+	}
+	if r.IsValid() {
+		oe.Addr = net.UDPAddrFromAddrPort(r)
+	}
+	return oe
+}
+
+func (s *Stack) openUDP(laddr, raddr netip.AddrPort, opts *UDPOptions) (*UDPConn, error) {
+	if opts == nil {
+		opts = &UDPOptions{}
+	}
+	op := "listen"
+	if raddr.IsValid() {
+		op = "dial"
+	}
+	if s.stopped.Load() {
+		return nil, s.udpErr(op, laddr, raddr, ErrStopped)
+	}
+	c := &UDPConn{handler: opts.Handler}
+	if laddr.IsValid() {
+		if !laddr.Addr().Is4() {
+			return nil, s.udpErr(op, laddr, raddr, syscall.EAFNOSUPPORT)
+		}
+		c.key.laddr, c.key.lport = laddr.Addr().As4(), laddr.Port()
+		if c.key.laddr != ([4]byte{}) && s.interfaceFor(c.key.laddr) == nil {
+			return nil, s.udpErr(op, laddr, raddr, syscall.EADDRNOTAVAIL)
+		}
+	}
+	if raddr.IsValid() {
+		c.connected = true
+		c.key.raddr, c.key.rport = raddr.Addr().As4(), raddr.Port()
+		ifc, nh, ok := s.route(c.key.raddr)
+		if !ok {
+			return nil, s.udpErr(op, laddr, raddr, syscall.ENETUNREACH)
+		}
+		c.ifc, c.nexthop = ifc, nh
+		if c.key.laddr == ([4]byte{}) {
+			c.key.laddr = ifc.ip
+		}
+	}
+	queue := opts.QueueSize
+	if queue == 0 {
+		queue = s.cfg.UDPQueueSize
+	}
+	if queue < 1 {
+		return nil, s.udpErr(op, laddr, raddr, syscall.EINVAL)
+	}
+
+	s.mu.Lock()
+	want := -1
+	if c.connected && opts.Steer {
+		if opts.Softnet < 0 || opts.Softnet >= len(s.sn) {
+			s.mu.Unlock()
+			return nil, s.udpErr(op, laddr, raddr, syscall.EINVAL)
+		}
+		want = opts.Softnet
+	}
+	if c.key.lport == 0 {
+		port, ok := s.pickUDPPort(c, want)
+		if !ok {
+			s.mu.Unlock()
+			return nil, s.udpErr(op, laddr, raddr, syscall.EADDRNOTAVAIL)
+		}
+		c.key.lport = port
+	} else if s.udpConflict(c.key) {
+		s.mu.Unlock()
+		return nil, s.udpErr(op, laddr, raddr, syscall.EADDRINUSE)
+	}
+	var home *Softnet
+	if c.connected {
+		home = s.sn[c.ifc.queueFor(header.ProtoUDP, c.key.raddr, c.key.laddr, c.key.rport, c.key.lport)]
+	} else {
+		home = s.sn[s.homeRR%len(s.sn)]
+		s.homeRR++
+	}
+	s.udp[c.key] = c
+	s.mu.Unlock()
+
+	if err := c.ep.init(s, home, queue, c.sendCopy); err != nil {
+		s.removeUDP(c.key)
+		return nil, s.udpErr(op, laddr, raddr, err)
+	}
+	key := c.key
+	if err := s.callAll(func(sn *Softnet) { sn.udp[key] = c }); err != nil {
+		s.removeUDP(key)
+		return nil, s.udpErr(op, laddr, raddr, err)
+	}
+	return c, nil
+}
+
+func (s *Stack) removeUDP(k udpKey) {
+	s.mu.Lock()
+	delete(s.udp, k)
+	s.mu.Unlock()
+}
+
+// udpConflict reports whether binding k clashes with an existing socket:
+// the same 4-tuple, or two unconnected binds of one port whose addresses
+// overlap. A connected socket may share its local port with an
+// unconnected one (it takes the datagrams of its peer). Caller holds s.mu.
+func (s *Stack) udpConflict(k udpKey) bool {
+	if _, ok := s.udp[k]; ok {
+		return true
+	}
+	if k.rport != 0 {
+		return false
+	}
+	for o := range s.udp {
+		if o.lport == k.lport && o.rport == 0 && (o.laddr == k.laddr || o.laddr == [4]byte{} || k.laddr == [4]byte{}) {
+			return true
+		}
+	}
+	return false
+}
+
+// pickUDPPort finds a free ephemeral port; for want >= 0, one whose reply
+// traffic lands on softnet want. Caller holds s.mu.
+func (s *Stack) pickUDPPort(c *UDPConn, want int) (uint16, bool) {
+	used := make(map[uint16]bool)
+	for o := range s.udp {
+		used[o.lport] = true
+	}
+	span := ephemeralHigh - ephemeralLow + 1
+	for i := 0; i < span; i++ {
+		p := uint16(ephemeralLow + (int(s.nextEph)-ephemeralLow+i)%span)
+		if used[p] {
+			continue
+		}
+		if want >= 0 && c.ifc.queueFor(header.ProtoUDP, c.key.raddr, c.key.laddr, c.key.rport, p) != want {
+			continue
+		}
+		s.nextEph = p + 1
+		if s.nextEph < ephemeralLow {
+			s.nextEph = ephemeralLow
+		}
+		return p, true
+	}
+	return 0, false
+}
+
+// Home returns the softnet that sends for the socket.
+func (c *UDPConn) Home() *Softnet { return c.ep.home }
+
+// LocalAddrPort returns the bound address.
+func (c *UDPConn) LocalAddrPort() netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4(c.key.laddr), c.key.lport)
+}
+
+// RemoteAddrPort returns the connected peer, or the zero value.
+func (c *UDPConn) RemoteAddrPort() netip.AddrPort {
+	if !c.connected {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4(c.key.raddr), c.key.rport)
+}
+
+// LocalAddr implements net.Conn.
+func (c *UDPConn) LocalAddr() net.Addr { return net.UDPAddrFromAddrPort(c.LocalAddrPort()) }
+
+// RemoteAddr implements net.Conn; it is nil for an unconnected socket.
+func (c *UDPConn) RemoteAddr() net.Addr {
+	if !c.connected {
+		return nil
+	}
+	return net.UDPAddrFromAddrPort(c.RemoteAddrPort())
+}
+
+func (c *UDPConn) opErr(op string, r netip.AddrPort, err error) error {
+	return c.ep.st.udpErr(op, c.LocalAddrPort(), r, err)
+}
+
+// ReadFromUDPAddrPort reads one datagram into b (truncating it when b is
+// short) and returns its length and sender. It does not allocate.
+func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
+	c.ep.rmu.Lock()
+	pk, err := c.ep.recv()
+	c.ep.rmu.Unlock()
+	if err != nil {
+		return 0, netip.AddrPort{}, c.opErr("read", c.RemoteAddrPort(), err)
+	}
+	n := copy(b, UDPPayload(pk))
+	src := UDPSource(pk)
+	pk.Free()
+	return n, src, nil
+}
+
+// ReadFrom implements net.PacketConn.
+func (c *UDPConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, src, err := c.ReadFromUDPAddrPort(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(src), nil
+}
+
+// Read implements net.Conn.
+func (c *UDPConn) Read(b []byte) (int, error) {
+	n, _, err := c.ReadFromUDPAddrPort(b)
+	return n, err
+}
+
+// WriteToUDPAddrPort sends b as one datagram to dst. It does not allocate.
+func (c *UDPConn) WriteToUDPAddrPort(b []byte, dst netip.AddrPort) (int, error) {
+	if c.connected {
+		return 0, c.opErr("write", dst, syscall.EISCONN)
+	}
+	if !dst.Addr().Is4() || dst.Port() == 0 {
+		return 0, c.opErr("write", dst, syscall.EINVAL)
+	}
+	return c.write(b, dst.Addr().As4(), dst.Port(), dst)
+}
+
+func (c *UDPConn) write(b []byte, dst [4]byte, dport uint16, r netip.AddrPort) (int, error) {
+	if len(b) > 65535-header.IPv4MinHeaderLen-header.UDPHeaderLen {
+		return 0, c.opErr("write", r, syscall.EMSGSIZE)
+	}
+	c.ep.wmu.Lock()
+	c.reqBuf, c.reqDst, c.reqDport = b, dst, dport
+	err := c.ep.send()
+	c.reqBuf = nil
+	c.ep.wmu.Unlock()
+	if err != nil {
+		return 0, c.opErr("write", r, err)
+	}
+	return len(b), nil
+}
+
+// WriteTo implements net.PacketConn.
+func (c *UDPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok || ua == nil {
+		return 0, c.opErr("write", netip.AddrPort{}, syscall.EINVAL)
+	}
+	ap := ua.AddrPort()
+	return c.WriteToUDPAddrPort(b, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+}
+
+// Write implements net.Conn for a connected socket.
+func (c *UDPConn) Write(b []byte) (int, error) {
+	if !c.connected {
+		return 0, c.opErr("write", netip.AddrPort{}, syscall.EDESTADDRREQ)
+	}
+	return c.write(b, c.key.raddr, c.key.rport, c.RemoteAddrPort())
+}
+
+// SetDeadline implements net.Conn.
+func (c *UDPConn) SetDeadline(t time.Time) error {
+	c.ep.setDeadline(&c.ep.rdl, t)
+	c.ep.setDeadline(&c.ep.wdl, t)
+	return nil
+}
+
+// SetReadDeadline implements net.Conn.
+func (c *UDPConn) SetReadDeadline(t time.Time) error {
+	c.ep.setDeadline(&c.ep.rdl, t)
+	return nil
+}
+
+// SetWriteDeadline implements net.Conn.
+func (c *UDPConn) SetWriteDeadline(t time.Time) error {
+	c.ep.setDeadline(&c.ep.wdl, t)
+	return nil
+}
+
+// Drops returns the datagrams dropped because the receive ring was full.
+func (c *UDPConn) Drops() uint64 { return c.ep.drops.Load() }
+
+// Close implements net.Conn. Queued datagrams are freed.
+func (c *UDPConn) Close() error {
+	s := c.ep.st
+	key := c.key
+	err := c.ep.close(func() error {
+		s.removeUDP(key)
+		return s.callAll(func(sn *Softnet) {
+			if sn.udp[key] == c {
+				delete(sn.udp, key)
+			}
+		})
+	})
+	if errors.Is(err, ErrStopped) {
+		err = nil // nothing runs any more; the tables die with the stack
+	}
+	if err != nil {
+		return c.opErr("close", c.RemoteAddrPort(), err)
+	}
+	return nil
+}
