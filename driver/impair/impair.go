@@ -128,6 +128,8 @@ func parseProb(v string) (float64, error) {
 
 // Stats counts injected faults, summed over queues and directions.
 type Stats struct {
+	// Reordered counts frames that left the reorder window while an older
+	// frame stayed in it; Delayed counts frames that entered the delay line.
 	Dropped, Duplicated, Corrupted, Reordered, Delayed uint64
 	// DupFailed counts duplicates not made because the pool was empty.
 	DupFailed uint64
@@ -229,7 +231,7 @@ func (l *line) chance(t uint64) bool { return t != 0 && l.rng.Uint64() < t }
 func (l *line) feed(pk *driver.Packet, pool *driver.Pool) {
 	if l.chance(l.drop) {
 		l.stats.dropped.Inc()
-		pool.Put(pk)
+		putBack(pool, pk)
 		return
 	}
 	if l.chance(l.corrupt) && pk.Len() > 0 {
@@ -272,17 +274,30 @@ func (l *line) hold(pk *driver.Packet, pool *driver.Pool) {
 	l.out = append(l.out, pk)
 }
 
+// takeRandom removes a random frame from the window, which is kept in
+// arrival order; the frame counts as reordered when an older one stays.
 func (l *line) takeRandom() *driver.Packet {
 	i := int(l.rng.Uint64() % uint64(len(l.window)))
 	last := len(l.window) - 1
-	if i != last {
+	if i != 0 {
 		l.stats.reordered.Inc()
 	}
 	pk := l.window[i]
-	l.window[i] = l.window[last]
+	copy(l.window[i:], l.window[i+1:])
 	l.window[last] = nil
 	l.window = l.window[:last]
 	return pk
+}
+
+// putBack frees pk, which the owner of pool is done with: with Put when pk
+// belongs to pool, else with Free, since a packet sent on a queue may come
+// from another queue's pool (a forwarded frame).
+func putBack(pool *driver.Pool, pk *driver.Packet) {
+	if pk.Pool() == pool {
+		pool.Put(pk)
+	} else {
+		pk.Free()
+	}
 }
 
 // release lets one held frame go: the oldest of the delay line into the
@@ -326,7 +341,7 @@ func (p *Port) flushTx(q int, l *line, pool *driver.Pool) {
 		n := min(len(l.out), burst)
 		sent := p.Port.TxBurst(q, l.out[:n])
 		for _, pk := range l.out[sent:n] {
-			pool.Put(pk)
+			putBack(pool, pk)
 		}
 		m := copy(l.out, l.out[n:])
 		clear(l.out[m:])
@@ -340,8 +355,14 @@ func (p *Port) RxBurst(q int, pkts []*driver.Packet) int {
 	if !l.on {
 		return p.Port.RxBurst(q, pkts)
 	}
-	if len(l.out) == 0 {
+	// Poll the wrapped port until frames come out of the faults or it has
+	// nothing more: returning nothing while it still holds frames would
+	// look like an idle poll, and idle polls release held frames early.
+	for len(l.out) == 0 {
 		n := p.Port.RxBurst(q, pkts)
+		if n == 0 {
+			break
+		}
 		pool := p.Port.Pool(q)
 		for _, pk := range pkts[:n] {
 			l.feed(pk, pool)

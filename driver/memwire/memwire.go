@@ -284,7 +284,7 @@ func (p *Port) TxBurst(q int, pkts []*driver.Packet) int {
 		frame := pk.Data()
 		if len(frame) < 14 || len(frame) > p.mtu+14 || p.closed.Load() {
 			tq.errors.Inc()
-			release(pool, pk)
+			putBack(pool, pk)
 			continue
 		}
 		tq.packets.Inc()
@@ -301,7 +301,7 @@ func (p *Port) TxBurst(q int, pkts []*driver.Packet) int {
 			lastDst = dst
 		}
 		if lastDst == nil {
-			release(pool, pk)
+			putBack(pool, pk)
 			continue
 		}
 		cur, curPool, delivered = lastDst.deliver(pk, true, pool, cur, curPool, delivered)
@@ -313,10 +313,10 @@ func (p *Port) TxBurst(q int, pkts []*driver.Packet) int {
 	return len(pkts)
 }
 
-// release frees pk, which the owner of pool is done with: with Put when pk
+// putBack frees pk, which the owner of pool is done with: with Put when pk
 // belongs to pool, else with Free, since a packet sent on a queue may come
 // from another queue's pool (a forwarded frame).
-func release(pool *driver.Pool, pk *driver.Packet) {
+func putBack(pool *driver.Pool, pk *driver.Packet) {
 	if pk.Pool() == pool {
 		pool.Put(pk)
 	} else {
@@ -344,7 +344,7 @@ func (p *Port) deliver(pk *driver.Packet, give bool, senderPool *driver.Pool, cu
 	if empty == nil {
 		r.missed.Add(1)
 		if give {
-			release(senderPool, pk)
+			putBack(senderPool, pk)
 		}
 		return cur, curPool, delivered
 	}
@@ -356,11 +356,11 @@ func (p *Port) deliver(pk *driver.Packet, give bool, senderPool *driver.Pool, cu
 		home := pk.Pool()
 		curPool.Adopt(pk)
 		home.Adopt(empty)
-		release(senderPool, empty)
+		putBack(senderPool, empty)
 		full = pk
 	case empty.CopyFrom(pk):
 		if give {
-			release(senderPool, pk)
+			putBack(senderPool, pk)
 		}
 		full = empty
 	default:
@@ -368,7 +368,7 @@ func (p *Port) deliver(pk *driver.Packet, give bool, senderPool *driver.Pool, cu
 		r.posted.push(empty)
 		r.missed.Add(1)
 		if give {
-			release(senderPool, pk)
+			putBack(senderPool, pk)
 		}
 		return cur, curPool, delivered
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -1127,8 +1128,10 @@ func TestConcurrentPorts(t *testing.T) {
 				owners = []owner{{a, b, 0}, {b, a, 1}}
 			}
 			var wg sync.WaitGroup
+			start := make(chan struct{})
 			for _, o := range owners {
 				wg.Go(func() {
+					<-start
 					peer := b
 					if o.tx == b {
 						peer = a
@@ -1167,9 +1170,12 @@ func TestConcurrentPorts(t *testing.T) {
 						if o.rx != o.tx {
 							poll(o.rx, o.q)
 						}
+						// Let the peer run: interleave the two owners.
+						runtime.Gosched()
 					}
 				})
 			}
+			close(start)
 			wg.Wait()
 			// Drain what is left, as each queue's owner (now this one).
 			for _, p := range ports {
@@ -1178,6 +1184,8 @@ func TestConcurrentPorts(t *testing.T) {
 				}
 			}
 			as, bs := a.Stats(), b.Stats()
+			t.Logf("a %+v", as)
+			t.Logf("b %+v", bs)
 			if as.TxPackets == 0 || bs.TxPackets == 0 {
 				t.Fatalf("no traffic: a %+v, b %+v", as, bs)
 			}

@@ -1,0 +1,66 @@
+package bench
+
+import (
+	"encoding/json"
+	"io"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+// Result is one measurement, printed as one JSON line. Fields that do not
+// apply to a workload are omitted.
+type Result struct {
+	Stack        string  `json:"stack"`
+	Workload     string  `json:"workload"`
+	Mode         string  `json:"mode,omitempty"`
+	Softnets     int     `json:"softnets"`
+	Gbps         float64 `json:"gbps,omitempty"`
+	PPS          float64 `json:"pps,omitempty"`
+	NsPerPkt     float64 `json:"ns_per_pkt,omitempty"`
+	AllocsPerPkt float64 `json:"allocs_per_pkt"`
+	HandoffsPkt  float64 `json:"handoffs_per_pkt"`
+	CPUSPerGiB   float64 `json:"cpu_s_per_gib,omitempty"`
+	CPS          float64 `json:"cps,omitempty"`
+	Packets      uint64  `json:"packets"`
+	Seconds      float64 `json:"seconds"`
+	Drops        uint64  `json:"drops"`
+}
+
+// WriteJSON writes r as one line.
+func (r Result) WriteJSON(w io.Writer) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// meter measures wall time, process CPU time and allocations.
+type meter struct {
+	start   time.Time
+	cpu     time.Duration
+	mallocs uint64
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func startMeter() meter {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return meter{start: time.Now(), cpu: cpuTime(), mallocs: ms.Mallocs}
+}
+
+// stop returns elapsed wall time, CPU time and allocations since start.
+func (m meter) stop() (time.Duration, time.Duration, uint64) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return time.Since(m.start), cpuTime() - m.cpu, ms.Mallocs - m.mallocs
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/netsplice/netsplice/bench"
+	"github.com/netsplice/netsplice/stack"
+)
+
+func runBench(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print one JSON object per line")
+	duration := fs.Duration("duration", 2*time.Second, "run time of each measurement")
+	workload := fs.String("workload", "udp-bulk", "workloads to run, comma separated: udp-bulk")
+	softnets := fs.String("softnets", "1,2", "softnet counts to measure, comma separated")
+	pollFlag := fs.String("poll", "busy", "poll mode: busy or adaptive (adaptive is used anyway when two stacks' softnets outnumber the CPUs)")
+	size := fs.Int("size", 1472, "UDP payload bytes")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		return err
+	}
+	poll, err := stack.ParsePollMode(*pollFlag)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	if *duration <= 0 {
+		return usageErr("--duration must be positive")
+	}
+	var counts []int
+	for _, f := range strings.Split(*softnets, ",") {
+		var n int
+		if _, err := fmt.Sscan(f, &n); err != nil || n < 1 || n > 64 {
+			return usageErr("--softnets %q: want numbers in 1..64", *softnets)
+		}
+		counts = append(counts, n)
+	}
+	var results []bench.Result
+	for _, w := range strings.Split(*workload, ",") {
+		switch w {
+		case "udp-bulk":
+			for _, n := range counts {
+				p := poll
+				if 2*n > numCPU() {
+					p = stack.PollAdaptive
+				}
+				r, err := bench.UDPEcho(bench.UDPConfig{Softnets: n, Size: *size, Poll: p, Duration: *duration})
+				if err != nil {
+					return err
+				}
+				r.Mode = p.String()
+				results = append(results, r)
+				if *asJSON {
+					if err := r.WriteJSON(stdout); err != nil {
+						return err
+					}
+				}
+			}
+		default:
+			return usageErr("unknown workload %q (this build has: udp-bulk)", w)
+		}
+	}
+	if !*asJSON {
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "stack\tworkload\tpoll\tsoftnets\tGbit/s\tMpkt/s\tns/pkt\tallocs/pkt\thandoffs/pkt\tCPU s/GiB")
+		for _, r := range results {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.2f\t%.3f\t%.1f\t%.5f\t%.5f\t%.3f\n", r.Stack, r.Workload, r.Mode, r.Softnets,
+				r.Gbps, r.PPS/1e6, r.NsPerPkt, r.AllocsPerPkt, r.HandoffsPkt, r.CPUSPerGiB)
+		}
+		tw.Flush()
+	}
+	return nil
+}
