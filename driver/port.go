@@ -63,8 +63,9 @@ type PortStats struct {
 	RxMissed uint64
 	// RxNoBuf counts receive buffers the port could not allocate.
 	RxNoBuf uint64
-	// TxErrors counts frames the port refused to send (too long, no
-	// destination on the wire).
+	// TxErrors counts frames the port could not send (too short or too
+	// long) or that nothing received (no port on the wire has the
+	// destination address).
 	TxErrors uint64
 }
 

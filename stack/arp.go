@@ -236,7 +236,7 @@ func (sn *Softnet) sendARP(ifc *Interface, op uint16, target [4]byte) {
 	}
 	frame := pk.Append(arpFrameLen)
 	clear(frame)
-	header.Ethernet(frame).Encode(header.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, ifc.mac, header.EtherTypeARP)
+	header.Ethernet(frame).Encode(header.BroadcastMAC(), ifc.mac, header.EtherTypeARP)
 	header.ARP(frame[header.EthernetHeaderLen:]).Encode(op, ifc.mac, ifc.ip, header.MAC{}, target)
 	sn.inc(ARPTx)
 	sn.xmit(ifc, pk)

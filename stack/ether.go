@@ -38,7 +38,7 @@ func (sn *Softnet) ethSend(ifc *Interface, pk *driver.Packet, nexthop [4]byte) {
 	eth.SetSrc(ifc.mac)
 	eth.SetType(header.EtherTypeIPv4)
 	if ifc.isBroadcast(nexthop) {
-		eth.SetDst(header.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+		eth.SetDst(header.BroadcastMAC())
 		sn.xmit(ifc, pk)
 		return
 	}

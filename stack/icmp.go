@@ -77,8 +77,10 @@ func (sn *Softnet) echoReply(ifc *Interface, pk *driver.Packet, ip header.IPv4) 
 		Dst:          src,
 	})
 	icmp := header.ICMPv4(ip[header.IPv4MinHeaderLen:])
-	icmp.SetChecksumField(header.ChecksumUpdate16(icmp.Checksum(), uint16(header.ICMPEcho)<<8|uint16(icmp.Code()), uint16(header.ICMPEchoReply)<<8|uint16(icmp.Code())))
 	icmp.SetType(header.ICMPEchoReply)
+	// A full sum, not RFC 1624's update: the update yields 0x0000 instead
+	// of 0xffff for an all-zero message, which receivers reject.
+	icmp.SetChecksum()
 	eth.SetDst(eth.Src())
 	eth.SetSrc(ifc.mac)
 	pk.Truncate(header.EthernetHeaderLen + len(ip))

@@ -172,6 +172,7 @@ func (w *Wire) AddPort(cfg Config) (*Port, error) {
 	var rc rss.Config
 	if cfg.RSS != nil {
 		rc = *cfg.RSS
+		rc.RETA = append(rss.RETA(nil), rc.RETA...) // the caller keeps its slice
 		if len(rc.RETA) == 0 {
 			return nil, fmt.Errorf("memwire: port %s: empty RSS redirection table", cfg.Name)
 		}
@@ -261,13 +262,16 @@ func (p *Port) accepts(dst []byte) bool {
 	return p.promis || dst[0]&1 != 0 || [6]byte(dst) == p.mac
 }
 
-// rxQueueFor returns the receive queue and hash for a frame.
-func (p *Port) rxQueueFor(frame []byte) (int, uint32) {
+// rxQueueFor returns the receive queue and hash for a frame, and whether
+// the frame was hashed, as a NIC reports with its RSS-hash flag: IPv4 with
+// an enabled hash type (a zero hash counts as not hashed, so one flow in
+// 2^32 is reported without the flag).
+func (p *Port) rxQueueFor(frame []byte) (int, uint32, bool) {
 	if len(frame) >= 34 && frame[12] == 0x08 && frame[13] == 0x00 {
 		h := p.hasher.HashIPv4Packet(frame[14:], p.rss.Types)
-		return p.rss.RETA.Queue(h), h
+		return p.rss.RETA.Queue(h), h, h != 0
 	}
-	return p.rss.RETA.Queue(0), 0
+	return p.rss.RETA.Queue(0), 0, false
 }
 
 // TxBurst implements driver.Port. It delivers every frame at once to the
@@ -301,6 +305,9 @@ func (p *Port) TxBurst(q int, pkts []*driver.Packet) int {
 			lastDst = dst
 		}
 		if lastDst == nil {
+			// No port on the wire takes this address: the frame is lost
+			// on the wire, as a switch drops it, and counted.
+			tq.errors.Inc()
 			putBack(pool, pk)
 			continue
 		}
@@ -330,7 +337,7 @@ func putBack(pool *driver.Pool, pk *driver.Packet) {
 // buffer joins the pool pk came from. Buffers of different sizes are not
 // swapped but copied.
 func (p *Port) deliver(pk *driver.Packet, give bool, senderPool *driver.Pool, cur *rxQueue, curPool *driver.Pool, delivered int) (*rxQueue, *driver.Pool, int) {
-	qi, hash := p.rxQueueFor(pk.Data())
+	qi, hash, hashed := p.rxQueueFor(pk.Data())
 	r := &p.rx[qi]
 	if r != cur {
 		if cur != nil {
@@ -373,7 +380,10 @@ func (p *Port) deliver(pk *driver.Packet, give bool, senderPool *driver.Pool, cu
 		return cur, curPool, delivered
 	}
 	full.Hash = hash
-	full.Flags = driver.RxHashValid
+	full.Flags = 0
+	if hashed {
+		full.Flags = driver.RxHashValid
+	}
 	full.Port = uint16(p.index)
 	full.Queue = uint16(qi)
 	full.L2Len, full.L3Len = 0, 0

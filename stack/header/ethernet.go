@@ -21,9 +21,8 @@ const (
 // MAC is an Ethernet (EUI-48) hardware address.
 type MAC [6]byte
 
-// BroadcastMAC is the Ethernet broadcast address, ff:ff:ff:ff:ff:ff. It must
-// not be modified.
-var BroadcastMAC = MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+// BroadcastMAC returns the Ethernet broadcast address, ff:ff:ff:ff:ff:ff.
+func BroadcastMAC() MAC { return MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff} }
 
 // IsBroadcast reports whether m is the broadcast address.
 func (m MAC) IsBroadcast() bool {

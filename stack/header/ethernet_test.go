@@ -11,7 +11,7 @@ func TestMACString(t *testing.T) {
 		want string
 	}{
 		{MAC{}, "00:00:00:00:00:00"},
-		{BroadcastMAC, "ff:ff:ff:ff:ff:ff"},
+		{BroadcastMAC(), "ff:ff:ff:ff:ff:ff"},
 		{MAC{0x02, 0x00, 0x5e, 0x10, 0xab, 0xcd}, "02:00:5e:10:ab:cd"},
 	}
 	for _, tt := range tests {
@@ -29,7 +29,7 @@ func TestParseMAC(t *testing.T) {
 	}{
 		{in: "02:00:5e:10:ab:cd", want: MAC{0x02, 0x00, 0x5e, 0x10, 0xab, 0xcd}},
 		{in: "02-00-5E-10-AB-CD", want: MAC{0x02, 0x00, 0x5e, 0x10, 0xab, 0xcd}},
-		{in: "ff:ff:ff:ff:ff:ff", want: BroadcastMAC},
+		{in: "ff:ff:ff:ff:ff:ff", want: BroadcastMAC()},
 		{in: "", wantErr: true},
 		{in: "02:00:5e:10:ab", wantErr: true},
 		{in: "02:00:5e:10:ab:cd:", wantErr: true},
@@ -61,7 +61,7 @@ func TestMACClass(t *testing.T) {
 		m                    MAC
 		broadcast, multicast bool
 	}{
-		{BroadcastMAC, true, true},
+		{BroadcastMAC(), true, true},
 		{MAC{0x01, 0x00, 0x5e, 0x00, 0x00, 0x01}, false, true},
 		{MAC{0x33, 0x33, 0x00, 0x00, 0x00, 0x01}, false, true},
 		{MAC{0x02, 0x00, 0x5e, 0x10, 0x00, 0x01}, false, false},
@@ -103,10 +103,10 @@ func TestEthernet(t *testing.T) {
 	if got, want := e.Type(), uint16(EtherTypeARP); got != want {
 		t.Errorf("Type(): got %#04x, want %#04x", got, want)
 	}
-	e.SetDst(BroadcastMAC)
+	e.SetDst(BroadcastMAC())
 	e.SetSrc(testDstMAC)
 	e.SetType(EtherTypeIPv6)
-	if got, want := e.Dst(), BroadcastMAC; got != want {
+	if got, want := e.Dst(), BroadcastMAC(); got != want {
 		t.Errorf("Dst() after SetDst: got %v, want %v", got, want)
 	}
 	if got, want := e.Src(), testDstMAC; got != want {

@@ -17,7 +17,8 @@ func FuzzEthernet(f *testing.F) {
 	f.Add(valid[:EthernetHeaderLen-1])          // Truncated header.
 	f.Add([]byte{})                             // Empty.
 	f.Add(append(clone(valid), 0, 0, 0))        // Trailing padding.
-	f.Add(append([]byte{}, BroadcastMAC[:]...)) // Destination address only.
+	bcast := BroadcastMAC()
+	f.Add(append([]byte{}, bcast[:]...)) // Destination address only.
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e := Ethernet(b).Check()
 		if want := len(b) >= EthernetHeaderLen; (e == OK) != want {

@@ -446,7 +446,7 @@ func TestViewTCPToGopacket(t *testing.T) {
 
 func TestViewARPToGopacket(t *testing.T) {
 	frame := make([]byte, EthernetHeaderLen+ARPLen)
-	Ethernet(frame).Encode(BroadcastMAC, testSrcMAC, EtherTypeARP)
+	Ethernet(frame).Encode(BroadcastMAC(), testSrcMAC, EtherTypeARP)
 	ARP(frame[EthernetHeaderLen:]).Encode(ARPReply, testSrcMAC, testSrcIP, testDstMAC, testDstIP)
 	p := decode(t, frame)
 	arpl, _ := p.Layer(layers.LayerTypeARP).(*layers.ARP)
