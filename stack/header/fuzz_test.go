@@ -12,11 +12,11 @@ import (
 
 func FuzzEthernet(f *testing.F) {
 	valid := buildUDPFrame(1, 2, []byte("payload"))
-	f.Add(valid)                                // Valid Ethernet+IPv4+UDP frame.
-	f.Add(valid[:EthernetHeaderLen])            // Header only, empty payload.
-	f.Add(valid[:EthernetHeaderLen-1])          // Truncated header.
-	f.Add([]byte{})                             // Empty.
-	f.Add(append(clone(valid), 0, 0, 0))        // Trailing padding.
+	f.Add(valid)                         // Valid Ethernet+IPv4+UDP frame.
+	f.Add(valid[:EthernetHeaderLen])     // Header only, empty payload.
+	f.Add(valid[:EthernetHeaderLen-1])   // Truncated header.
+	f.Add([]byte{})                      // Empty.
+	f.Add(append(clone(valid), 0, 0, 0)) // Trailing padding.
 	bcast := BroadcastMAC()
 	f.Add(append([]byte{}, bcast[:]...)) // Destination address only.
 	f.Fuzz(func(t *testing.T, b []byte) {
