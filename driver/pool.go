@@ -19,8 +19,35 @@ type Pool struct {
 	size   int
 	remote atomic.Pointer[Packet]
 
+	// For pools backed by buffers outside Go (DPDK mempools): packets move
+	// to and from the backend a batch at a time, so a cgo call is paid
+	// per batch, not per packet.
+	backend  PoolBackend
+	batch    []*Packet
+	cacheMax int
+
 	// exhausted counts Get calls that found the pool empty.
 	exhausted atomic.Uint64
+}
+
+// PoolBackend supplies and takes back packets in bulk for a Pool whose
+// buffers live outside Go memory, such as a DPDK mempool. Its methods are
+// called by the pool's owner only.
+type PoolBackend interface {
+	// AllocBulk fills pkts with packets bound to fresh buffers and returns
+	// how many it could allocate.
+	AllocBulk(pkts []*Packet) int
+	// FreeBulk returns packets to the backend.
+	FreeBulk(pkts []*Packet)
+}
+
+// NewBackedPool returns a pool that keeps a local cache of up to cache
+// packets in front of backend, moving batch packets at a time.
+func NewBackedPool(backend PoolBackend, batch, cache int) (*Pool, error) {
+	if backend == nil || batch < 1 || cache < 2*batch {
+		return nil, errors.New("driver: backed pool needs a backend, a positive batch and a cache of at least two batches")
+	}
+	return &Pool{backend: backend, batch: make([]*Packet, batch), cacheMax: cache}, nil
 }
 
 // NewPool returns a pool of n packets in Go memory, each with headroom
@@ -50,6 +77,9 @@ func (p *Pool) Get() *Packet {
 	pk := p.free
 	if pk == nil {
 		p.reclaim()
+		if p.free == nil && p.backend != nil {
+			p.refill()
+		}
 		pk = p.free
 		if pk == nil {
 			p.exhausted.Store(p.exhausted.Load() + 1)
@@ -80,6 +110,49 @@ func (p *Pool) Put(pk *Packet) {
 	pk.Next = p.free
 	p.free = pk
 	p.nfree++
+	if p.backend != nil && p.nfree > p.cacheMax {
+		p.spill()
+	}
+}
+
+// refill takes a batch from the backend into the local list.
+func (p *Pool) refill() {
+	n := p.backend.AllocBulk(p.batch)
+	for i := 0; i < n; i++ {
+		pk := p.batch[i]
+		p.batch[i] = nil
+		pk.pool = p
+		pk.Next = p.free
+		p.free = pk
+		p.nfree++
+	}
+}
+
+// spill returns a batch from the local list to the backend.
+func (p *Pool) spill() {
+	n := 0
+	for n < len(p.batch) && p.free != nil {
+		pk := p.free
+		p.free = pk.Next
+		pk.Next = nil
+		p.batch[n] = pk
+		n++
+	}
+	p.nfree -= n
+	p.backend.FreeBulk(p.batch[:n])
+	clear(p.batch[:n])
+}
+
+// Flush returns every cached packet to the backend (for a backed pool;
+// a no-op otherwise). Owner only; used when a port stops.
+func (p *Pool) Flush() {
+	if p.backend == nil {
+		return
+	}
+	p.reclaim()
+	for p.free != nil {
+		p.spill()
+	}
 }
 
 func (p *Pool) putRemote(pk *Packet) {
@@ -101,6 +174,9 @@ func (p *Pool) reclaim() {
 		p.nfree++
 		pk = next
 	}
+	for p.backend != nil && p.nfree > p.cacheMax {
+		p.spill()
+	}
 }
 
 // Adopt makes pk, a packet of another pool with a buffer of the same
@@ -111,11 +187,13 @@ func (p *Pool) reclaim() {
 // may call it.
 func (p *Pool) Adopt(pk *Packet) { pk.pool = p }
 
-// Size returns the number of packets the pool was made with.
+// Size returns the number of packets the pool was made with, or 0 for a
+// backed pool, whose size is the backend's.
 func (p *Pool) Size() int { return p.size }
 
 // Available returns the packets free in the pool, counting those other
-// goroutines have returned. Owner only.
+// goroutines have returned (for a backed pool: in its local cache).
+// Owner only.
 func (p *Pool) Available() int {
 	p.reclaim()
 	return p.nfree

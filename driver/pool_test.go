@@ -348,3 +348,71 @@ func TestPoolNoAllocs(t *testing.T) {
 		t.Errorf("GetBulk+Free+Get: got %v allocs, want 0", a)
 	}
 }
+
+// fakeBackend hands out packets from a fixed set and counts bulk calls.
+type fakeBackend struct {
+	free          []*Packet
+	allocs, frees int
+}
+
+func newFakeBackend(n int) *fakeBackend {
+	b := &fakeBackend{}
+	for i := 0; i < n; i++ {
+		pk := &Packet{}
+		pk.Init(make([]byte, 256), 64, nil)
+		b.free = append(b.free, pk)
+	}
+	return b
+}
+
+func (b *fakeBackend) AllocBulk(pkts []*Packet) int {
+	b.allocs++
+	n := copy(pkts, b.free)
+	b.free = b.free[n:]
+	return n
+}
+
+func (b *fakeBackend) FreeBulk(pkts []*Packet) {
+	b.frees++
+	b.free = append(b.free, pkts...)
+}
+
+func TestBackedPool(t *testing.T) {
+	if _, err := NewBackedPool(nil, 8, 16); err == nil {
+		t.Fatal("NewBackedPool(nil) succeeded")
+	}
+	if _, err := NewBackedPool(newFakeBackend(1), 8, 15); err == nil {
+		t.Fatal("cache smaller than two batches accepted")
+	}
+	be := newFakeBackend(100)
+	p, err := NewBackedPool(be, 8, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []*Packet
+	for pk := p.Get(); pk != nil; pk = p.Get() {
+		if pk.Pool() != p || pk.Headroom() != 64 {
+			t.Fatalf("packet pool %p headroom %d, want %p and 64", pk.Pool(), pk.Headroom(), p)
+		}
+		got = append(got, pk)
+	}
+	if len(got) != 100 || p.Exhausted() != 1 {
+		t.Fatalf("got %d packets, exhausted %d; want 100 and 1", len(got), p.Exhausted())
+	}
+	if be.allocs != 14 { // 13 batches of 8 (the last one short), then one empty
+		t.Fatalf("AllocBulk called %d times, want 14 (one per batch)", be.allocs)
+	}
+	for _, pk := range got[:50] {
+		p.Put(pk)
+	}
+	for _, pk := range got[50:] {
+		pk.Free() // from "another goroutine"
+	}
+	if p.Available() > 16 {
+		t.Fatalf("local cache holds %d, want at most 16", p.Available())
+	}
+	p.Flush()
+	if p.Available() != 0 || len(be.free) != 100 {
+		t.Fatalf("after Flush: cache %d, backend %d; want 0 and 100", p.Available(), len(be.free))
+	}
+}
