@@ -66,6 +66,13 @@ type Config struct {
 	CPUs []int
 	// Logger receives control-plane logs, never per-packet ones [nop].
 	Logger *zap.Logger
+	// ThreadInit, if set, runs on each softnet's OS thread after it is
+	// locked and pinned, before the first poll: a driver registers the
+	// thread there (DPDK: rte_thread_register, for per-lcore mempool
+	// caches). An error stops that softnet and is logged.
+	ThreadInit func(softnet int) error
+	// ThreadExit, if set, runs on the softnet's thread when it stops.
+	ThreadExit func(softnet int)
 
 	// TaskQueueSize is the capacity of each softnet's task ring [4096].
 	TaskQueueSize int

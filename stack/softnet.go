@@ -174,6 +174,15 @@ func (sn *Softnet) run() {
 			sn.st.log.Warn("cannot pin softnet", zap.Int("softnet", sn.id), zap.Int("cpu", cfg.CPUs[sn.id]), zap.Error(err))
 		}
 	}
+	if cfg.ThreadInit != nil {
+		if err := cfg.ThreadInit(sn.id); err != nil {
+			sn.st.log.Error("softnet thread init failed; softnet not running", zap.Int("softnet", sn.id), zap.Error(err))
+			return
+		}
+	}
+	if cfg.ThreadExit != nil {
+		defer cfg.ThreadExit(sn.id)
+	}
 	var sleepTimer *time.Timer
 	idle := 0
 	sleep := 20 * time.Microsecond
