@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func runCLI(args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// TestRSSVectors checks `netsplice rss` against Microsoft's published
+// verification vectors for the default key.
+func TestRSSVectors(t *testing.T) {
+	for _, tc := range []struct {
+		src, dst string
+		tuple    string
+		want     string
+	}{
+		{"66.9.149.187:2794", "161.142.100.80:1766", "4", "hash 0x51ccc178"},
+		{"199.92.111.2:14230", "65.69.140.83:4739", "4", "hash 0xc626b0ea"},
+		{"66.9.149.187:2794", "161.142.100.80:1766", "2", "hash 0x323e8fc2"},
+		{"38.27.205.30:48228", "209.142.163.6:2217", "2", "hash 0x82989176"},
+	} {
+		code, out, errOut := runCLI("rss", tc.src, tc.dst, "--tuple", tc.tuple)
+		if code != 0 || !strings.HasPrefix(out, tc.want+" queue 0") {
+			t.Errorf("rss %s %s --tuple %s: exit %d, out %q, err %q; want %q", tc.src, tc.dst, tc.tuple, code, out, errOut, tc.want)
+		}
+	}
+}
+
+func TestRSSQueueAndSymmetric(t *testing.T) {
+	// 0x51ccc178 & 127 = 120; a round-robin 128-entry table over 4 queues maps it to 0.
+	if _, out, _ := runCLI("rss", "--queues", "4", "66.9.149.187:2794", "161.142.100.80:1766"); out != "hash 0x51ccc178 queue 0\n" {
+		t.Errorf("got %q", out)
+	}
+	if _, out, _ := runCLI("rss", "--queues", "3", "66.9.149.187:2794", "161.142.100.80:1766"); out != "hash 0x51ccc178 queue 0\n" {
+		t.Errorf("3 queues: got %q, want queue (120 %% 3) = 0", out)
+	}
+	_, a, _ := runCLI("rss", "--symmetric", "192.0.2.1:1000", "192.0.2.2:80")
+	_, b, _ := runCLI("rss", "--symmetric", "192.0.2.2:80", "192.0.2.1:1000")
+	if a != b || a == "" {
+		t.Errorf("symmetric key: %q vs %q, want equal", a, b)
+	}
+}
+
+func TestBadInputExitStatus2(t *testing.T) {
+	for _, args := range [][]string{
+		{"rss", "1.2.3.4:1"},
+		{"rss", "bogus", "1.2.3.4:5"},
+		{"rss", "1.2.3.4:1", "1.2.3.4:2", "--key", "abcd"},
+		{"rss", "1.2.3.4:1", "1.2.3.4:2", "--queues", "0"},
+		{"rss", "1.2.3.4:1", "[2001:db8::1]:2"},
+		{"rss", "1.2.3.4:1", "1.2.3.4:2", "--no-such-flag"},
+		{"demo", "--lcores", "0"},
+		{"demo", "--impair", "drop=2"},
+		{"demo", "--poll", "sometimes"},
+		{"bench", "--workload", "nope"},
+		{"no-such-command"},
+		{},
+	} {
+		if code, _, errOut := runCLI(args...); code != 2 || errOut == "" {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and a message", args, code, errOut)
+		}
+	}
+}
+
+// TestDemo runs the embedded default briefly: datagrams echo intact and
+// the counters print.
+func TestDemo(t *testing.T) {
+	code, out, errOut := runCLI("demo", "--duration", "300ms", "--lcores", "2", "--impair", "drop=1%,seed=3")
+	if code != 0 {
+		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"rtt", "echoed intact, ", " 0 mismatched", "udp_delivered", "faults injected on A's port: dropped"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
