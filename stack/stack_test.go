@@ -472,15 +472,23 @@ func TestBadInput(t *testing.T) {
 // TestFaultsExplained sends datagrams over a faulty link and checks that
 // the counters account for every datagram.
 func TestFaultsExplained(t *testing.T) {
-	for _, seed := range []uint64{1, 2, 3} {
+	seeds := 3
+	if os.Getenv("NETSPLICE_SOAK") != "" {
+		seeds = 60 // make soak
+	}
+	for seed := uint64(1); seed <= uint64(seeds); seed++ {
 		cfg := impair.Config{Drop: 0.05, Dup: 0.03, Corrupt: 0.02, Reorder: 4, Seed: seed, Tx: true}
-		p := newPair(t, pairConfig{impairA: &cfg, cfg: Config{UDPQueueSize: 4096}})
+		p := newPair(t, pairConfig{impairA: &cfg, cfg: Config{UDPQueueSize: 4096, ARPRetryInterval: time.Millisecond, ARPRetries: 1000}})
 		srv, _ := p.b.ListenUDP(netip.MustParseAddrPort("0.0.0.0:7"), nil)
 		cli, _ := p.a.DialUDP(netip.AddrPort{}, netip.MustParseAddrPort("192.0.2.2:7"), nil)
 		// Resolve ARP first, over the same faulty link, retrying.
-		for i := 0; i < 50 && p.a.Counters()[ARPLearned] == 0; i++ {
-			cli.Write([]byte("warmup"))
-			p.poll(20)
+		cli.Write([]byte("warmup"))
+		for i := 0; i < 5000 && (p.a.Counters()[ARPLearned] == 0 || p.b.Counters()[ARPLearned] == 0); i++ {
+			p.poll(1)
+			time.Sleep(50 * time.Microsecond)
+		}
+		if p.a.Counters()[ARPLearned] == 0 {
+			t.Fatalf("seed %d: ARP did not resolve over the faulty link", seed)
 		}
 		p.poll(50)
 		srv.SetReadDeadline(time.Now().Add(-time.Second))
