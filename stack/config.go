@@ -102,6 +102,34 @@ type Config struct {
 	// ICMPRateLimit bounds the ICMP errors each softnet sends per second
 	// [1000].
 	ICMPRateLimit int
+
+	// TCP holds the TCP settings.
+	TCP TCPConfig
+}
+
+// TCPConfig tunes TCP. Zero fields take the defaults in brackets.
+type TCPConfig struct {
+	// SendBuffer and RecvBuffer bound each connection's buffers, in bytes
+	// [1 MiB each]. The receive window follows the free receive space.
+	SendBuffer, RecvBuffer int
+	// MSL is the maximum segment lifetime; TIME_WAIT lasts 2*MSL [30s].
+	MSL time.Duration
+	// RTOMin, RTOMax and RTOInitial bound the retransmission timeout
+	// (RFC 6298; the minimum is Linux's 200ms rather than the RFC's 1s,
+	// for data-centre paths) [200ms, 60s, 1s].
+	RTOMin, RTOMax, RTOInitial time.Duration
+	// DelayedAck is the longest an ACK waits for a second segment [20ms].
+	DelayedAck time.Duration
+	// Backlog is the default listen backlog [1024].
+	Backlog int
+	// OutOfOrder bounds the segments each connection keeps out of order
+	// [256].
+	OutOfOrder int
+	// MaxRetries is how many retransmissions of one segment are tried
+	// before the connection is reset and reports ETIMEDOUT [15].
+	MaxRetries int
+	// SynRetries bounds SYN and SYN-ACK retransmissions [6].
+	SynRetries int
 }
 
 func (c *Config) setDefaults() {
@@ -127,6 +155,17 @@ func (c *Config) setDefaults() {
 	def(&c.ARPPending, 256)
 	def(&c.UDPQueueSize, 1024)
 	def(&c.ICMPRateLimit, 1000)
+	def(&c.TCP.SendBuffer, 1<<20)
+	def(&c.TCP.RecvBuffer, 1<<20)
+	defDur(&c.TCP.MSL, 30*time.Second)
+	defDur(&c.TCP.RTOMin, 200*time.Millisecond)
+	defDur(&c.TCP.RTOMax, 60*time.Second)
+	defDur(&c.TCP.RTOInitial, time.Second)
+	defDur(&c.TCP.DelayedAck, 20*time.Millisecond)
+	def(&c.TCP.Backlog, 1024)
+	def(&c.TCP.OutOfOrder, 256)
+	def(&c.TCP.MaxRetries, 15)
+	def(&c.TCP.SynRetries, 6)
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -146,6 +185,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("stack: ARP settings must be positive")
 	case c.UDPQueueSize < 1 || c.ICMPRateLimit < 0:
 		return fmt.Errorf("stack: UDP queue size must be positive and the ICMP rate limit not negative")
+	case c.TCP.SendBuffer < 4096 || c.TCP.RecvBuffer < 4096 || c.TCP.RecvBuffer > 1<<30 || c.TCP.SendBuffer > 1<<30:
+		return fmt.Errorf("stack: TCP buffers must be 4 KiB..1 GiB")
+	case c.TCP.MSL <= 0 || c.TCP.RTOMin <= 0 || c.TCP.RTOMax < c.TCP.RTOMin || c.TCP.RTOInitial <= 0 || c.TCP.DelayedAck <= 0:
+		return fmt.Errorf("stack: TCP timers must be positive and RTOMax >= RTOMin")
+	case c.TCP.Backlog < 1 || c.TCP.OutOfOrder < 0 || c.TCP.MaxRetries < 1 || c.TCP.SynRetries < 1:
+		return fmt.Errorf("stack: TCP backlog and retries must be positive")
 	}
 	return nil
 }

@@ -66,6 +66,31 @@ const (
 	UDPNoPort       // no socket bound; port unreachable sent
 	UDPDropQueueFull
 
+	TCPRx
+	TCPTx
+	TCPDropBad      // truncated or bad header
+	TCPDropChecksum // bad checksum
+	TCPNoConn       // segment for no connection (answered with RST)
+	TCPRstRx
+	TCPRstTx
+	TCPActiveOpens
+	TCPPassiveOpens
+	TCPEstablished    // connections that reached ESTABLISHED
+	TCPClosed         // connections removed from the flow table
+	TCPDropBacklog    // SYNs dropped because the listen backlog was full
+	TCPDropWindow     // segments outside the receive window
+	TCPDropPAWS       // segments with an old timestamp (RFC 7323 PAWS)
+	TCPDropOOOFull    // out-of-order segments dropped, queue full
+	TCPDropRxRing     // in-order segments dropped, reader's ring full
+	TCPDropAfterClose // data for a connection the application closed
+	TCPOOOQueued      // segments kept out of order
+	TCPChallengeAcks  // RFC 5961 challenge ACKs sent
+	TCPRetransmits    // segments sent again (all causes)
+	TCPFastRetransmits
+	TCPTimeouts      // retransmission timeouts
+	TCPSteerFallback // active opens with no port steering to the asking softnet
+	TCPTxCopyBytes   // payload bytes copied into transmitted frames
+
 	TasksRun
 	TasksCrossed
 	TimersFired
@@ -93,7 +118,15 @@ var counterNames = [NumCounters]string{
 	ICMPDropNoSocket: "drop_icmp_no_socket",
 	UDPRx:            "udp_rx", UDPTx: "udp_tx", UDPDelivered: "udp_delivered", UDPDropBad: "drop_udp_bad",
 	UDPDropChecksum: "drop_udp_checksum", UDPNoPort: "udp_no_port", UDPDropQueueFull: "drop_udp_queue_full",
-	TasksRun: "tasks_run", TasksCrossed: "tasks_crossed", TimersFired: "timers_fired",
+	TCPRx: "tcp_rx", TCPTx: "tcp_tx", TCPDropBad: "drop_tcp_bad", TCPDropChecksum: "drop_tcp_checksum",
+	TCPNoConn: "tcp_no_conn", TCPRstRx: "tcp_rst_rx", TCPRstTx: "tcp_rst_tx", TCPActiveOpens: "tcp_active_opens",
+	TCPPassiveOpens: "tcp_passive_opens", TCPEstablished: "tcp_established", TCPClosed: "tcp_closed",
+	TCPDropBacklog: "drop_tcp_backlog", TCPDropWindow: "drop_tcp_window", TCPDropPAWS: "drop_tcp_paws",
+	TCPDropOOOFull: "drop_tcp_ooo_full", TCPDropRxRing: "drop_tcp_rx_ring", TCPDropAfterClose: "drop_tcp_after_close",
+	TCPOOOQueued: "tcp_ooo_queued", TCPChallengeAcks: "tcp_challenge_acks", TCPRetransmits: "tcp_retransmits",
+	TCPFastRetransmits: "tcp_fast_retransmits", TCPTimeouts: "tcp_timeouts", TCPSteerFallback: "tcp_steer_fallback",
+	TCPTxCopyBytes: "tcp_tx_copy_bytes",
+	TasksRun:       "tasks_run", TasksCrossed: "tasks_crossed", TimersFired: "timers_fired",
 	Loops: "loops", IdleSleeps: "idle_sleeps",
 }
 

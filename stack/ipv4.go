@@ -47,6 +47,8 @@ func (sn *Softnet) ipInput(ifc *Interface, pk *driver.Packet, frame []byte) {
 		sn.udpInput(ifc, pk, ip, bcast)
 	case header.ProtoICMP:
 		sn.icmpInput(ifc, pk, ip, bcast)
+	case header.ProtoTCP:
+		sn.tcpInput(ifc, pk, ip, bcast)
 	default:
 		sn.inc(IPDropProto)
 		if !bcast {

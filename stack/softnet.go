@@ -40,6 +40,9 @@ type Softnet struct {
 	ping map[uint16]*PingConn
 	ipID uint16
 
+	tcp       map[tcpKey]*TCPConn
+	tcpListen map[tcpKey]*TCPListener
+
 	icmpTokens   int
 	icmpRefill   int64
 	announceTask *task.Task
@@ -68,8 +71,11 @@ func newSoftnet(s *Stack, id int) (*Softnet, error) {
 		now:   now,
 		udp:   make(map[udpKey]*UDPConn),
 		ping:  make(map[uint16]*PingConn),
-		wake:  make(chan struct{}, 1),
-		ipID:  uint16(id) << 12,
+
+		tcp:       make(map[tcpKey]*TCPConn),
+		tcpListen: make(map[tcpKey]*TCPListener),
+		wake:      make(chan struct{}, 1),
+		ipID:      uint16(id) << 12,
 	}
 	sn.tasks, err = task.NewQueue(s.cfg.TaskQueueSize, id, sn.wakeup)
 	if err != nil {

@@ -3,6 +3,7 @@ package stack
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -91,6 +92,11 @@ type Stack struct {
 	nextID  uint16
 	homeRR  int
 
+	tcpPorts   map[uint16]int // local ports in use by listeners and active opens
+	nextTCPEph uint16
+	dialRR     int
+	isnSeed    maphash.Seed
+
 	started atomic.Bool
 	stopped atomic.Bool
 	stop    chan struct{}
@@ -116,6 +122,10 @@ func New(cfg Config, ifcs ...InterfaceConfig) (*Stack, error) {
 		nextEph: ephemeralLow,
 		nextID:  1,
 		stop:    make(chan struct{}),
+
+		tcpPorts:   make(map[uint16]int),
+		nextTCPEph: ephemeralLow,
+		isnSeed:    maphash.MakeSeed(),
 	}
 	for i, ic := range ifcs {
 		ifc, err := newInterface(i, ic, cfg.Softnets)

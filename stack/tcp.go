@@ -1,0 +1,284 @@
+package stack
+
+import (
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/internal/ring"
+	"github.com/netsplice/netsplice/stack/task"
+	"github.com/netsplice/netsplice/stack/timer"
+)
+
+// TCP connection states (RFC 9293 section 3.3.2).
+type tcpState uint8
+
+const (
+	tcpClosed tcpState = iota
+	tcpSynSent
+	tcpSynRcvd
+	tcpEstablished
+	tcpFinWait1
+	tcpFinWait2
+	tcpCloseWait
+	tcpClosing
+	tcpLastAck
+	tcpTimeWait
+)
+
+var tcpStateNames = [...]string{"CLOSED", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1",
+	"FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT"}
+
+func (s tcpState) String() string { return tcpStateNames[s] }
+
+// synchronized reports whether the state is past the handshake.
+func (s tcpState) synchronized() bool { return s >= tcpEstablished }
+
+// tcpKey identifies a connection in a softnet's flow table.
+type tcpKey struct {
+	laddr, raddr [4]byte
+	lport, rport uint16
+}
+
+// oooSeg is a segment held out of order.
+type oooSeg struct {
+	seq uint32
+	pk  *driver.Packet // payload only
+	fin bool
+}
+
+// TCPConn is a TCP connection. The protocol state belongs to the softnet
+// that owns the flow (the RSS queue of its 4-tuple); the application side
+// (Read, Write, Close) reaches it through its tasks and two hand-off
+// points: the receive ring (in-order payload packets the softnet pushes
+// and the reader pops) and the write request the softnet copies from.
+// Its exported methods are safe for concurrent use.
+type TCPConn struct {
+	st  *Stack
+	sn  *Softnet
+	ifc *Interface
+	nh  [4]byte
+	key tcpKey
+	l   *TCPListener // passive open: the listener until accepted
+
+	// Softnet-owned protocol state.
+	state    tcpState
+	iss, irs uint32
+	sndUna   uint32
+	sndNxt   uint32
+	sndMax   uint32 // highest sequence sent
+	sndWnd   uint32 // peer's window, scaled
+	sndWl1   uint32
+	sndWl2   uint32
+	sndShift uint8 // peer's window scale
+	rcvShift uint8 // our window scale
+	wsOK     bool
+	tsOK     bool
+	sackOK   bool
+	tsRecent uint32
+	mss      int // payload bytes per segment we send
+	rcvNxt   uint32
+	rcvAdv   uint32 // right edge of the window we advertised
+	ackOwed  int    // segments received since our last ACK
+
+	// Send queue: a chain of payload packets from sndUna on; the first
+	// sndHeadOff bytes of the head are acknowledged already.
+	sndHead, sndTail *driver.Packet
+	sndHeadOff       int
+	sndQueued        int // bytes from sndUna to the end of the queue
+	sndBuf           int
+	finQueued        bool // the application closed its write side
+	finSent          bool
+	curPk            *driver.Packet // cursor: packet holding sequence curSeq
+	curSeq           uint32
+
+	// Receive side.
+	rcvBuf    int
+	delivered uint64 // bytes pushed to the reader, softnet-written
+	consumed  atomic.Uint64
+	ooo       []oooSeg
+	oooBytes  int
+
+	// Retransmission (RFC 6298) and congestion control.
+	srtt, rttvar, rto time.Duration
+	backoff           int
+	retries           int
+	rttSeq            uint32
+	rttStart          int64
+	rttTiming         bool
+	dupAcks           int
+	inRecovery        bool
+	recover           uint32
+	cc                congestionControl
+
+	rtxT, dackT, twT timer.Timer
+
+	// Hand-off to the application.
+	rx        ring.MPSC[driver.Packet]
+	rmu       sync.Mutex
+	rcur      *driver.Packet // reader's partially consumed packet
+	rwait     atomic.Bool
+	rnotify   chan struct{}
+	wmu       sync.Mutex
+	wbuf      []byte // the pending write, guarded by wmu, copied by the softnet
+	wdone     int
+	wwait     atomic.Bool
+	wnotify   chan struct{}
+	cnotify   chan struct{} // closed when the handshake ends either way
+	cdone     atomic.Bool
+	rdl, wdl  atomic.Int64
+	finRcvd   atomic.Bool
+	errno     atomic.Uint32 // syscall.Errno of a reset or timeout
+	appClosed atomic.Bool
+	wrClosed  atomic.Bool
+	needWUpd  atomic.Bool // the advertised window was small: readers send updates
+
+	writeT, wupdT, closeT, abortT task.Task
+	writeRes                      chan struct{}
+	werr                          error // runWrite's verdict, handed over with writeRes
+	removed                       bool
+	active                        bool // opened by Dial: owns its local port
+}
+
+// newTCPConn makes a connection owned by sn. Control path: it allocates.
+func newTCPConn(s *Stack, sn *Softnet, ifc *Interface, nh [4]byte, key tcpKey) *TCPConn {
+	cfg := &s.cfg.TCP
+	c := &TCPConn{
+		st: s, sn: sn, ifc: ifc, nh: nh, key: key,
+		sndBuf:   cfg.SendBuffer,
+		rcvBuf:   cfg.RecvBuffer,
+		rto:      cfg.RTOInitial,
+		rnotify:  make(chan struct{}, 1),
+		wnotify:  make(chan struct{}, 1),
+		cnotify:  make(chan struct{}),
+		writeRes: make(chan struct{}, 1),
+	}
+	c.mss = ifc.mtu - 40
+	ringSize := min(max(c.rcvBuf/512, 64), 8192)
+	c.rx.Init(ringSize)
+	for c.rcvShift = 0; c.rcvShift < maxWindowShift && (65535<<c.rcvShift) < c.rcvBuf; c.rcvShift++ {
+	}
+	c.cc = newNewReno(c)
+	c.rtxT.Init(c.onRetransmitTimer)
+	c.dackT.Init(c.onDelayedAck)
+	c.twT.Init(c.onTimeWaitTimer)
+	c.writeT.Init(c.runWrite, nil)
+	c.wupdT.Init(c.runWindowUpdate, nil)
+	c.closeT.Init(c.runClose, nil)
+	c.abortT.Init(c.runAbort, nil)
+	return c
+}
+
+// isn returns an initial sequence number after RFC 6528: a 4-microsecond
+// clock plus a keyed hash of the connection's 4-tuple.
+func (s *Stack) isn(k tcpKey) uint32 {
+	var b [12]byte
+	copy(b[0:4], k.laddr[:])
+	copy(b[4:8], k.raddr[:])
+	b[8], b[9], b[10], b[11] = byte(k.lport>>8), byte(k.lport), byte(k.rport>>8), byte(k.rport)
+	h := maphash.Bytes(s.isnSeed, b[:])
+	return uint32(h) + uint32(s.now()/4000)
+}
+
+// tsNow is the timestamp clock: milliseconds.
+func (c *TCPConn) tsNow() uint32 { return uint32(c.sn.now / int64(time.Millisecond)) }
+
+// rcvWindow returns the free receive space.
+func (c *TCPConn) rcvWindow() int {
+	used := int(c.delivered-c.consumed.Load()) + c.oooBytes
+	return max(c.rcvBuf-used, 0)
+}
+
+// setErr records the error a reset or timeout leaves for the application.
+func (c *TCPConn) setErr(e syscall.Errno) {
+	c.errno.CompareAndSwap(0, uint32(e))
+}
+
+// wakeReader and wakeWriter poke a blocked application goroutine.
+func (c *TCPConn) wakeReader() {
+	if c.rwait.Load() {
+		poke(c.rnotify)
+	}
+}
+
+func (c *TCPConn) wakeWriter() {
+	if c.wwait.Load() {
+		poke(c.wnotify)
+	}
+}
+
+func poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// handshakeDone ends a Dial's wait (once).
+func (c *TCPConn) handshakeDone() {
+	if c.cdone.CompareAndSwap(false, true) {
+		close(c.cnotify)
+	}
+}
+
+// remove takes the connection out of the flow table and releases what the
+// softnet holds for it. The reader keeps its ring.
+func (c *TCPConn) remove() {
+	if c.removed {
+		return
+	}
+	c.removed = true
+	c.state = tcpClosed
+	c.rtxT.Stop()
+	c.dackT.Stop()
+	c.twT.Stop()
+	delete(c.sn.tcp, c.key)
+	for pk := c.sndHead; pk != nil; {
+		next := pk.Next
+		pk.Next = nil
+		c.sn.free(pk)
+		pk = next
+	}
+	c.sndHead, c.sndTail, c.curPk = nil, nil, nil
+	c.sndQueued, c.sndHeadOff = 0, 0
+	for i := range c.ooo {
+		c.sn.free(c.ooo[i].pk)
+		c.ooo[i] = oooSeg{}
+	}
+	c.ooo = c.ooo[:0]
+	c.oooBytes = 0
+	c.sn.inc(TCPClosed)
+	if c.l != nil {
+		c.l.pending.Add(-1)
+		c.l = nil
+	}
+	c.handshakeDone()
+	c.wakeReader()
+	c.wakeWriter()
+	if c.appClosed.Load() {
+		// Nobody reads any more: free what is queued.
+		c.drainRx()
+	}
+	if c.active {
+		c.st.releaseTCPPort(c.key)
+	}
+}
+
+// drainRx frees the packets queued for the reader. Any goroutine holding
+// no reader lock may call it after the application closed.
+func (c *TCPConn) drainRx() {
+	if !c.rmu.TryLock() {
+		return // the closing reader drains it
+	}
+	for pk := c.rx.Pop(); pk != nil; pk = c.rx.Pop() {
+		pk.Free()
+	}
+	if c.rcur != nil {
+		c.rcur.Free()
+		c.rcur = nil
+	}
+	c.rmu.Unlock()
+}

@@ -1,0 +1,707 @@
+package stack
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/netsplice/netsplice/internal/ring"
+	"github.com/netsplice/netsplice/stack/header"
+	"github.com/netsplice/netsplice/stack/task"
+)
+
+// TCPListener accepts TCP connections. It implements net.Listener.
+//
+// Every softnet has the listener in its table; a SYN creates the
+// connection on the softnet it arrived on (its flow's RSS queue), and the
+// established connection is handed to Accept through a lock-free ring.
+type TCPListener struct {
+	st      *Stack
+	key     tcpKey
+	backlog int
+	pending atomic.Int32 // half-open plus not yet accepted
+	accept  ring.MPSC[TCPConn]
+	await   atomic.Bool
+	notify  chan struct{}
+	closed  atomic.Bool
+	done    chan struct{}
+	dl      atomic.Int64
+}
+
+// ListenTCP listens on laddr (unspecified address: every interface).
+// backlog bounds connections that completed or are completing their
+// handshake but were not accepted yet; 0 takes the stack's default. SYNs
+// beyond it are dropped and counted (drop_tcp_backlog).
+func (s *Stack) ListenTCP(laddr netip.AddrPort, backlog int) (*TCPListener, error) {
+	opErr := func(err error) error {
+		return &net.OpError{Op: "listen", Net: "tcp", Addr: net.TCPAddrFromAddrPort(laddr), Err: err}
+	}
+	if s.stopped.Load() {
+		return nil, opErr(ErrStopped)
+	}
+	if !laddr.Addr().Is4() || laddr.Port() == 0 {
+		return nil, opErr(syscall.EINVAL)
+	}
+	if backlog == 0 {
+		backlog = s.cfg.TCP.Backlog
+	}
+	if backlog < 0 || backlog > 1<<20 {
+		return nil, opErr(syscall.EINVAL)
+	}
+	key := tcpKey{laddr: laddr.Addr().As4(), lport: laddr.Port()}
+	if key.laddr != ([4]byte{}) && s.interfaceFor(key.laddr) == nil {
+		return nil, opErr(syscall.EADDRNOTAVAIL)
+	}
+	l := &TCPListener{st: s, key: key, backlog: backlog, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	if err := l.accept.Init(backlog); err != nil {
+		return nil, opErr(err)
+	}
+	s.mu.Lock()
+	if s.tcpPorts[key.lport] > 0 {
+		s.mu.Unlock()
+		return nil, opErr(syscall.EADDRINUSE)
+	}
+	s.tcpPorts[key.lport]++
+	s.mu.Unlock()
+	if err := s.callAll(func(sn *Softnet) { sn.tcpListen[key] = l }); err != nil {
+		return nil, opErr(err)
+	}
+	return l, nil
+}
+
+// enqueue hands an established connection to Accept. It runs on the
+// connection's softnet and reports false when the ring is full or the
+// listener closed.
+func (l *TCPListener) enqueue(c *TCPConn) bool {
+	if l.closed.Load() || !l.accept.Push(c) {
+		l.pending.Add(-1)
+		return false
+	}
+	if l.await.Load() {
+		poke(l.notify)
+	}
+	return true
+}
+
+// AcceptTCP waits for the next connection.
+func (l *TCPListener) AcceptTCP() (*TCPConn, error) {
+	var tm *time.Timer
+	defer func() {
+		if tm != nil {
+			tm.Stop()
+		}
+	}()
+	for {
+		if c := l.accept.Pop(); c != nil {
+			l.pending.Add(-1)
+			return c, nil
+		}
+		if l.closed.Load() {
+			return nil, l.opErr(net.ErrClosed)
+		}
+		var timeout <-chan time.Time
+		if dl := l.dl.Load(); dl != 0 {
+			d := time.Until(time.Unix(0, dl))
+			if d <= 0 {
+				return nil, l.opErr(os.ErrDeadlineExceeded)
+			}
+			tm = time.NewTimer(d)
+			timeout = tm.C
+		}
+		l.await.Store(true)
+		if c := l.accept.Pop(); c != nil {
+			l.await.Store(false)
+			l.pending.Add(-1)
+			return c, nil
+		}
+		select {
+		case <-l.notify:
+		case <-l.done:
+		case <-timeout:
+		case <-l.st.stop:
+			l.await.Store(false)
+			return nil, l.opErr(ErrStopped)
+		}
+		l.await.Store(false)
+	}
+}
+
+// Accept implements net.Listener. Only one goroutine at a time may
+// accept (the ring has a single consumer); serve loops do that.
+func (l *TCPListener) Accept() (net.Conn, error) {
+	c, err := l.AcceptTCP()
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// SetDeadline bounds AcceptTCP.
+func (l *TCPListener) SetDeadline(t time.Time) error {
+	if t.IsZero() {
+		l.dl.Store(0)
+	} else {
+		l.dl.Store(max(t.UnixNano(), 1))
+	}
+	poke(l.notify)
+	return nil
+}
+
+func (l *TCPListener) opErr(err error) error {
+	return &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: err}
+}
+
+// Addr implements net.Listener.
+func (l *TCPListener) Addr() net.Addr {
+	return net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4(l.key.laddr), l.key.lport))
+}
+
+// Close implements net.Listener. Connections not accepted yet are reset.
+func (l *TCPListener) Close() error {
+	if l.closed.Swap(true) {
+		return l.opErr(net.ErrClosed)
+	}
+	close(l.done)
+	s := l.st
+	key := l.key
+	s.callAll(func(sn *Softnet) {
+		if sn.tcpListen[key] == l {
+			delete(sn.tcpListen, key)
+		}
+	})
+	s.mu.Lock()
+	s.tcpPorts[key.lport]--
+	if s.tcpPorts[key.lport] <= 0 {
+		delete(s.tcpPorts, key.lport)
+	}
+	s.mu.Unlock()
+	for c := l.accept.Pop(); c != nil; c = l.accept.Pop() {
+		l.pending.Add(-1)
+		c.abort()
+	}
+	return nil
+}
+
+// DialTCP opens a connection to raddr. laddr may be the zero value. The
+// connection lives on one softnet: an ephemeral local port is chosen so
+// that the peer's replies hash (Toeplitz, the port's key and RETA) to the
+// softnet picked for it, round robin; when no free port in the ephemeral
+// range steers there, any free port is taken, the connection lives on the
+// softnet its replies hash to, and tcp_steer_fallback counts it.
+func (s *Stack) DialTCP(ctx context.Context, laddr, raddr netip.AddrPort) (*TCPConn, error) {
+	return s.dialTCP(ctx, laddr, raddr, -1)
+}
+
+// DialTCPFrom is DialTCP for code that wants the connection on softnet
+// want (a relay opening its backend connection on the softnet that
+// accepted the client).
+func (s *Stack) DialTCPFrom(ctx context.Context, want int, laddr, raddr netip.AddrPort) (*TCPConn, error) {
+	if want < 0 || want >= len(s.sn) {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(raddr), Err: syscall.EINVAL}
+	}
+	return s.dialTCP(ctx, laddr, raddr, want)
+}
+
+func (s *Stack) dialTCP(ctx context.Context, laddr, raddr netip.AddrPort, want int) (*TCPConn, error) {
+	opErr := func(err error) error {
+		oe := &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(raddr), Err: err}
+		if laddr.IsValid() {
+			oe.Source = net.TCPAddrFromAddrPort(laddr)
+		}
+		return oe
+	}
+	if s.stopped.Load() {
+		return nil, opErr(ErrStopped)
+	}
+	if !raddr.Addr().Is4() || raddr.Port() == 0 || raddr.Addr().IsUnspecified() {
+		return nil, opErr(syscall.EINVAL)
+	}
+	key := tcpKey{raddr: raddr.Addr().As4(), rport: raddr.Port()}
+	ifc, nh, ok := s.route(key.raddr)
+	if !ok {
+		return nil, opErr(syscall.ENETUNREACH)
+	}
+	key.laddr = ifc.ip
+	if laddr.IsValid() {
+		if !laddr.Addr().Is4() {
+			return nil, opErr(syscall.EAFNOSUPPORT)
+		}
+		if a := laddr.Addr().As4(); a != ([4]byte{}) {
+			if s.interfaceFor(a) == nil {
+				return nil, opErr(syscall.EADDRNOTAVAIL)
+			}
+			key.laddr = a
+		}
+		key.lport = laddr.Port()
+	}
+	s.mu.Lock()
+	if want < 0 {
+		want = s.dialRR % len(s.sn)
+		s.dialRR++
+	}
+	if key.lport == 0 {
+		port, steered, ok := s.pickTCPPort(ifc, key, want)
+		if !ok {
+			s.mu.Unlock()
+			return nil, opErr(syscall.EADDRNOTAVAIL)
+		}
+		key.lport = port
+		if !steered {
+			s.sn[want].inc(TCPSteerFallback)
+		}
+	} else if s.tcpPorts[key.lport] > 0 {
+		s.mu.Unlock()
+		return nil, opErr(syscall.EADDRINUSE)
+	}
+	s.tcpPorts[key.lport]++
+	s.mu.Unlock()
+	sn := s.sn[ifc.queueFor(header.ProtoTCP, key.raddr, key.laddr, key.rport, key.lport)]
+	c := newTCPConn(s, sn, ifc, nh, key)
+	c.active = true
+	if err := s.call(sn, c.connect); err != nil {
+		s.releaseTCPPort(key)
+		return nil, opErr(err)
+	}
+	if !s.started.Load() {
+		return c, nil // driven by Poll: the caller waits with c.Established
+	}
+	select {
+	case <-c.cnotify:
+	case <-ctx.Done():
+		c.abort()
+		return nil, opErr(ctx.Err())
+	case <-s.stop:
+		return nil, opErr(ErrStopped)
+	}
+	if e := c.errno.Load(); e != 0 {
+		return nil, opErr(syscall.Errno(e))
+	}
+	return c, nil
+}
+
+// connect sends the SYN. It runs on the connection's softnet.
+func (c *TCPConn) connect() {
+	sn := c.sn
+	if _, busy := sn.tcp[c.key]; busy {
+		c.setErr(syscall.EADDRINUSE)
+		c.handshakeDone()
+		return
+	}
+	c.state = tcpSynSent
+	c.iss = c.st.isn(c.key)
+	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss, c.iss
+	sn.tcp[c.key] = c
+	sn.inc(TCPActiveOpens)
+	c.sendSegment(c.iss, header.TCPFlagSyn, 0)
+	c.sndNxt = c.iss + 1
+	c.sndMax = c.sndNxt
+	sn.wheel.Reset(&c.rtxT, sn.now, c.rto)
+}
+
+// pickTCPPort finds a free ephemeral port whose reply traffic lands on
+// softnet want, or any free port. Caller holds s.mu.
+func (s *Stack) pickTCPPort(ifc *Interface, key tcpKey, want int) (uint16, bool, bool) {
+	span := ephemeralHigh - ephemeralLow + 1
+	fallback := uint16(0)
+	for i := 0; i < span; i++ {
+		p := uint16(ephemeralLow + (int(s.nextTCPEph)-ephemeralLow+i)%span)
+		if s.tcpPorts[p] > 0 {
+			continue
+		}
+		if ifc.queueFor(header.ProtoTCP, key.raddr, key.laddr, key.rport, p) == want {
+			s.nextTCPEph = max(p+1, ephemeralLow)
+			return p, true, true
+		}
+		if fallback == 0 {
+			fallback = p
+		}
+	}
+	return fallback, false, fallback != 0
+}
+
+// releaseTCPPort frees an active connection's local port.
+func (s *Stack) releaseTCPPort(k tcpKey) {
+	s.mu.Lock()
+	if s.tcpPorts[k.lport]--; s.tcpPorts[k.lport] <= 0 {
+		delete(s.tcpPorts, k.lport)
+	}
+	s.mu.Unlock()
+}
+
+// Established reports whether the handshake completed (for code that
+// drives an unstarted stack with Poll).
+func (c *TCPConn) Established() bool { return c.cdone.Load() && c.errno.Load() == 0 }
+
+// Softnet returns the softnet that owns the connection.
+func (c *TCPConn) Softnet() *Softnet { return c.sn }
+
+// LocalAddrPort returns the local address.
+func (c *TCPConn) LocalAddrPort() netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4(c.key.laddr), c.key.lport)
+}
+
+// RemoteAddrPort returns the peer's address.
+func (c *TCPConn) RemoteAddrPort() netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4(c.key.raddr), c.key.rport)
+}
+
+// LocalAddr implements net.Conn.
+func (c *TCPConn) LocalAddr() net.Addr { return net.TCPAddrFromAddrPort(c.LocalAddrPort()) }
+
+// RemoteAddr implements net.Conn.
+func (c *TCPConn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.RemoteAddrPort()) }
+
+func (c *TCPConn) opErr(op string, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
+
+// Read implements net.Conn. It returns io.EOF after the peer's FIN.
+func (c *TCPConn) Read(b []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	var tm *time.Timer
+	defer func() {
+		if tm != nil {
+			tm.Stop()
+		}
+	}()
+	for {
+		n := c.copyIn(b)
+		if n > 0 || len(b) == 0 {
+			return n, nil
+		}
+		if c.appClosed.Load() {
+			return 0, c.opErr("read", net.ErrClosed)
+		}
+		if e := c.errno.Load(); e != 0 {
+			return 0, c.opErr("read", syscall.Errno(e))
+		}
+		if c.finRcvd.Load() {
+			if n := c.copyIn(b); n > 0 {
+				return n, nil
+			}
+			return 0, io.EOF
+		}
+		var timeout <-chan time.Time
+		if dl := c.rdl.Load(); dl != 0 {
+			d := time.Until(time.Unix(0, dl))
+			if d <= 0 {
+				return 0, c.opErr("read", os.ErrDeadlineExceeded)
+			}
+			if tm == nil {
+				tm = time.NewTimer(d)
+			} else {
+				tm.Reset(d)
+			}
+			timeout = tm.C
+		}
+		c.rwait.Store(true)
+		if n := c.copyIn(b); n > 0 {
+			c.rwait.Store(false)
+			return n, nil
+		}
+		if c.finRcvd.Load() || c.errno.Load() != 0 || !c.st.started.Load() {
+			c.rwait.Store(false)
+			if !c.st.started.Load() && !c.finRcvd.Load() && c.errno.Load() == 0 {
+				return 0, c.opErr("read", os.ErrDeadlineExceeded) // Poll-driven: never block
+			}
+			continue
+		}
+		select {
+		case <-c.rnotify:
+		case <-timeout:
+		case <-c.st.stop:
+			c.rwait.Store(false)
+			return 0, c.opErr("read", ErrStopped)
+		}
+		c.rwait.Store(false)
+	}
+}
+
+// copyIn copies queued payload into b. The caller holds rmu.
+func (c *TCPConn) copyIn(b []byte) int {
+	n := 0
+	for n < len(b) {
+		if c.rcur == nil {
+			if c.rcur = c.rx.Pop(); c.rcur == nil {
+				break
+			}
+		}
+		k := copy(b[n:], c.rcur.Data())
+		n += k
+		c.rcur.TrimFront(k)
+		if c.rcur.Len() == 0 {
+			c.rcur.Free()
+			c.rcur = nil
+		}
+	}
+	if n > 0 {
+		c.consumed.Add(uint64(n))
+		if c.needWUpd.Load() && c.needWUpd.CompareAndSwap(true, false) {
+			c.schedule(&c.wupdT, c.runWindowUpdate)
+		}
+	}
+	return n
+}
+
+// schedule queues one of the connection's tasks on its softnet, or runs
+// it inline on a stack driven by Poll.
+func (c *TCPConn) schedule(t *task.Task, run func()) {
+	if !c.st.started.Load() {
+		run()
+		return
+	}
+	for tries := 0; c.sn.tasks.Add(t, -1) != nil && tries < 10000; tries++ {
+		time.Sleep(20 * time.Microsecond)
+	}
+}
+
+// runWindowUpdate tells the peer about receive space the reader freed.
+func (c *TCPConn) runWindowUpdate() {
+	if !c.state.synchronized() || c.state == tcpTimeWait || c.finRcvd.Load() {
+		return
+	}
+	free := uint32(c.rcvWindow())
+	grow := int(c.rcvNxt + free - c.rcvAdv)
+	if grow >= min(c.rcvBuf/2, 2*c.mss) {
+		c.sendAck()
+	} else {
+		c.needWUpd.Store(true)
+	}
+}
+
+// Write implements net.Conn: it returns when all of b is in the send
+// buffer, or with an error.
+func (c *TCPConn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.wrClosed.Load() || c.appClosed.Load() {
+		if c.appClosed.Load() {
+			return 0, c.opErr("write", net.ErrClosed)
+		}
+		return 0, c.opErr("write", syscall.EPIPE)
+	}
+	c.wbuf, c.wdone = b, 0
+	defer func() { c.wbuf = nil }()
+	c.wwait.Store(true)
+	defer c.wwait.Store(false)
+	var tm *time.Timer
+	defer func() {
+		if tm != nil {
+			tm.Stop()
+		}
+	}()
+	for c.wdone < len(b) {
+		if e := c.errno.Load(); e != 0 {
+			return c.wdone, c.opErr("write", syscall.Errno(e))
+		}
+		if dl := c.wdl.Load(); dl != 0 && time.Now().UnixNano() >= dl {
+			return c.wdone, c.opErr("write", os.ErrDeadlineExceeded)
+		}
+		before := c.wdone
+		if !c.st.started.Load() {
+			c.runWrite()
+			<-c.writeRes
+			if c.werr != nil {
+				return c.wdone, c.opErr("write", c.werr)
+			}
+			if c.wdone == before {
+				return c.wdone, c.opErr("write", os.ErrDeadlineExceeded) // Poll-driven: never block
+			}
+			continue
+		}
+		c.schedule(&c.writeT, c.runWrite)
+		select {
+		case <-c.writeRes:
+		case <-c.st.stop:
+			return c.wdone, c.opErr("write", ErrStopped)
+		}
+		if c.wdone < len(b) && c.wdone == before {
+			if e := c.errno.Load(); e != 0 {
+				return c.wdone, c.opErr("write", syscall.Errno(e))
+			}
+			if c.werr != nil {
+				return c.wdone, c.opErr("write", c.werr)
+			}
+			var timeout <-chan time.Time
+			if dl := c.wdl.Load(); dl != 0 {
+				d := time.Until(time.Unix(0, dl))
+				if tm == nil {
+					tm = time.NewTimer(d)
+				} else {
+					tm.Reset(d)
+				}
+				timeout = tm.C
+			}
+			select {
+			case <-c.wnotify:
+			case <-timeout:
+			case <-c.st.stop:
+				return c.wdone, c.opErr("write", ErrStopped)
+			}
+		}
+	}
+	return c.wdone, nil
+}
+
+// runWrite copies as much of the pending write as the send buffer takes.
+// It runs on the softnet.
+func (c *TCPConn) runWrite() {
+	defer func() { c.writeRes <- struct{}{} }()
+	c.werr = nil
+	switch c.state {
+	case tcpEstablished, tcpCloseWait:
+	case tcpSynSent, tcpSynRcvd:
+		return // data waits until the handshake ends
+	default:
+		c.werr = syscall.EPIPE
+		if e := c.errno.Load(); e != 0 {
+			c.werr = syscall.Errno(e)
+		}
+		return
+	}
+	if c.finQueued {
+		c.werr = syscall.EPIPE
+		return
+	}
+	src := c.wbuf[c.wdone:]
+	room := c.sndBuf - c.sndQueued
+	for len(src) > 0 && room > 0 {
+		tail := c.sndTail
+		if tail == nil || tail.Tailroom() == 0 {
+			pk := c.sn.alloc(c.ifc)
+			if pk == nil {
+				break
+			}
+			pk.TrimFront(pk.Headroom()) // payload-only buffers need no headroom
+			if tail == nil {
+				c.sndHead = pk
+			} else {
+				tail.Next = pk
+			}
+			c.sndTail = pk
+			tail = pk
+		}
+		n := min(len(src), room, tail.Tailroom())
+		copy(tail.Append(n), src[:n])
+		src = src[n:]
+		room -= n
+		c.sndQueued += n
+		c.wdone += n
+	}
+	c.output()
+}
+
+// CloseWrite shuts down the sending side: a FIN follows the queued data.
+func (c *TCPConn) CloseWrite() error {
+	if c.appClosed.Load() {
+		return c.opErr("close", net.ErrClosed)
+	}
+	if c.wrClosed.Swap(true) {
+		return nil
+	}
+	c.wmu.Lock() // wait for a Write in progress
+	c.wmu.Unlock()
+	c.schedule(&c.closeT, c.runClose)
+	return nil
+}
+
+// runClose queues the FIN. It runs on the softnet.
+func (c *TCPConn) runClose() {
+	switch c.state {
+	case tcpSynSent:
+		c.remove()
+	case tcpSynRcvd, tcpEstablished, tcpCloseWait:
+		c.finQueued = true
+		if c.state == tcpSynRcvd {
+			return // the FIN goes once established
+		}
+		c.output()
+	case tcpFinWait2:
+		if c.appClosed.Load() {
+			c.sn.wheel.Reset(&c.twT, c.sn.now, 2*c.st.cfg.TCP.MSL)
+		}
+	}
+}
+
+// runAbort resets the connection. It runs on the softnet.
+func (c *TCPConn) runAbort() {
+	if c.state == tcpClosed || c.removed {
+		return
+	}
+	if c.state != tcpSynSent && c.state != tcpTimeWait {
+		c.sendReset(c.sndNxt)
+	}
+	c.remove()
+}
+
+func (c *TCPConn) abort() {
+	c.appClosed.Store(true)
+	c.schedule(&c.abortT, c.runAbort)
+}
+
+// Close implements net.Conn. With unread data the connection is reset
+// (as Linux does); otherwise a FIN follows the queued data and the
+// softnet completes the close on its own.
+func (c *TCPConn) Close() error {
+	if c.appClosed.Swap(true) {
+		return c.opErr("close", net.ErrClosed)
+	}
+	c.wakeReader()
+	c.wakeWriter()
+	c.rmu.Lock()
+	unread := c.rcur != nil || !c.rx.Empty()
+	for pk := c.rx.Pop(); pk != nil; pk = c.rx.Pop() {
+		pk.Free()
+	}
+	if c.rcur != nil {
+		c.rcur.Free()
+		c.rcur = nil
+	}
+	c.rmu.Unlock()
+	if unread {
+		c.schedule(&c.abortT, c.runAbort)
+		return nil
+	}
+	c.wrClosed.Store(true)
+	c.schedule(&c.closeT, c.runClose)
+	return nil
+}
+
+// SetDeadline implements net.Conn.
+func (c *TCPConn) SetDeadline(t time.Time) error {
+	c.SetReadDeadline(t)
+	return c.SetWriteDeadline(t)
+}
+
+// SetReadDeadline implements net.Conn.
+func (c *TCPConn) SetReadDeadline(t time.Time) error {
+	setDeadline(&c.rdl, t)
+	poke(c.rnotify)
+	return nil
+}
+
+// SetWriteDeadline implements net.Conn.
+func (c *TCPConn) SetWriteDeadline(t time.Time) error {
+	setDeadline(&c.wdl, t)
+	poke(c.wnotify)
+	return nil
+}
+
+func setDeadline(d *atomic.Int64, t time.Time) {
+	if t.IsZero() {
+		d.Store(0)
+	} else {
+		d.Store(max(t.UnixNano(), 1))
+	}
+}
+
+var (
+	_ net.Conn     = (*TCPConn)(nil)
+	_ net.Listener = (*TCPListener)(nil)
+)

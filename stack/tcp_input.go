@@ -1,0 +1,650 @@
+package stack
+
+import (
+	"syscall"
+	"time"
+
+	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/stack/header"
+)
+
+// Errors a connection can end with.
+const (
+	errReset    = syscall.ECONNRESET
+	errRefused  = syscall.ECONNREFUSED
+	errTimedOut = syscall.ETIMEDOUT
+)
+
+// segment is a parsed TCP segment. pk's data is the payload only.
+type segment struct {
+	seq, ack uint32
+	flags    uint8
+	wnd      uint32 // unscaled
+	n        int    // payload length
+	opts     tcpOptions
+}
+
+func (s *segment) has(f uint8) bool { return s.flags&f != 0 }
+
+// seqLen is the sequence space the segment occupies.
+func (s *segment) seqLen() uint32 {
+	l := uint32(s.n)
+	if s.has(header.TCPFlagSyn) {
+		l++
+	}
+	if s.has(header.TCPFlagFin) {
+		l++
+	}
+	return l
+}
+
+// tcpInput demultiplexes a received TCP segment. It owns pk.
+func (sn *Softnet) tcpInput(ifc *Interface, pk *driver.Packet, ip header.IPv4, bcast bool) {
+	src, dst := ip.Src(), ip.Dst()
+	t := header.TCP(ip.Payload())
+	switch t.Check(src, dst) {
+	case header.OK:
+	case header.ErrChecksum:
+		sn.inc(TCPDropChecksum)
+		sn.free(pk)
+		return
+	default:
+		sn.inc(TCPDropBad)
+		sn.free(pk)
+		return
+	}
+	sn.inc(TCPRx)
+	if bcast {
+		sn.inc(TCPDropBad)
+		sn.free(pk)
+		return
+	}
+	var seg segment
+	seg.seq, seg.ack, seg.flags, seg.wnd = t.Seq(), t.Ack(), t.Flags(), uint32(t.Window())
+	seg.n = len(t.Payload())
+	if !parseTCPOptions(t.Options(), &seg.opts) {
+		sn.inc(TCPDropBad)
+		sn.free(pk)
+		return
+	}
+	key := tcpKey{laddr: dst, raddr: src, lport: t.DstPort(), rport: t.SrcPort()}
+	c := sn.tcp[key]
+	if c == nil {
+		if seg.flags&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) == header.TCPFlagSyn {
+			if l := sn.listenerFor(key); l != nil {
+				sn.passiveOpen(l, ifc, ip, key, &seg)
+				sn.free(pk)
+				return
+			}
+		}
+		sn.inc(TCPNoConn)
+		sn.sendResetFor(ifc, ip, t, seg.seqLen())
+		sn.free(pk)
+		return
+	}
+	// Keep only the payload in pk.
+	hdr := header.EthernetHeaderLen + ip.HeaderLen() + t.DataOffset()
+	pk.TrimFront(hdr)
+	pk.Truncate(seg.n)
+	c.input(pk, &seg, ip, t)
+}
+
+func (sn *Softnet) listenerFor(k tcpKey) *TCPListener {
+	if l := sn.tcpListen[tcpKey{laddr: k.laddr, lport: k.lport}]; l != nil {
+		return l
+	}
+	return sn.tcpListen[tcpKey{lport: k.lport}]
+}
+
+// passiveOpen answers a SYN for a listener with a SYN-ACK from a new
+// connection in SYN-RECEIVED.
+func (sn *Softnet) passiveOpen(l *TCPListener, ifc *Interface, ip header.IPv4, key tcpKey, seg *segment) {
+	if l.closed.Load() || int(l.pending.Load()) >= l.backlog {
+		sn.inc(TCPDropBacklog)
+		return
+	}
+	nh := key.raddr
+	if !ifc.onLink(nh) {
+		if _, gw, ok := sn.st.route(nh); ok {
+			nh = gw
+		}
+	}
+	c := newTCPConn(sn.st, sn, ifc, nh, key)
+	c.l = l
+	l.pending.Add(1)
+	c.state = tcpSynRcvd
+	c.irs = seg.seq
+	c.rcvNxt = seg.seq + 1
+	c.rcvAdv = c.rcvNxt
+	c.iss = sn.st.isn(key)
+	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss, c.iss
+	c.negotiate(seg)
+	c.sndWnd = seg.wnd // a SYN's window is not scaled
+	c.sndWl1, c.sndWl2 = seg.seq, c.iss
+	sn.tcp[key] = c
+	sn.inc(TCPPassiveOpens)
+	c.sendSegment(c.iss, header.TCPFlagSyn|header.TCPFlagAck, 0)
+	c.sndNxt = c.iss + 1
+	c.sndMax = c.sndNxt
+	sn.wheel.Reset(&c.rtxT, sn.now, c.rto)
+}
+
+// negotiate applies the options of the peer's SYN (RFC 7323, RFC 2018).
+func (c *TCPConn) negotiate(seg *segment) {
+	o := &seg.opts
+	if o.mss != 0 {
+		c.mss = min(c.mss, int(o.mss))
+	} else {
+		c.mss = min(c.mss, 536) // RFC 9293 section 3.7.1 default
+	}
+	c.mss = max(c.mss, 64)
+	c.wsOK = o.hasWS
+	if c.wsOK {
+		c.sndShift = o.ws
+	} else {
+		c.rcvShift = 0
+	}
+	c.tsOK = o.hasTS
+	if c.tsOK {
+		c.tsRecent = o.tsVal
+		c.mss -= 12 // every segment carries the timestamp option
+	}
+	c.sackOK = o.sackPerm
+	c.cc = newNewReno(c)
+}
+
+// input processes a segment for this connection (RFC 9293 section
+// 3.10.7). It owns pk, which holds the payload.
+func (c *TCPConn) input(pk *driver.Packet, seg *segment, ip header.IPv4, t header.TCP) {
+	sn := c.sn
+	if c.state == tcpSynSent {
+		c.inputSynSent(pk, seg)
+		return
+	}
+	// PAWS (RFC 7323 section 5.3).
+	if c.tsOK && seg.opts.hasTS && !seg.has(header.TCPFlagRst) && int32(seg.opts.tsVal-c.tsRecent) < 0 {
+		sn.inc(TCPDropPAWS)
+		sn.free(pk)
+		c.sendAck()
+		return
+	}
+	if c.state == tcpTimeWait && seg.has(header.TCPFlagSyn) && !seg.has(header.TCPFlagAck) && !seg.has(header.TCPFlagRst) {
+		// RFC 6191 / RFC 9293 3.10.7.4: a new SYN with a higher sequence
+		// number (or newer timestamp) may reuse a TIME-WAIT connection.
+		newer := seqGT(seg.seq, c.rcvNxt) || (c.tsOK && seg.opts.hasTS && seqGT(seg.opts.tsVal, c.tsRecent))
+		if newer {
+			if l := sn.listenerFor(c.key); l != nil {
+				c.remove()
+				sn.passiveOpen(l, c.ifc, ip, c.key, seg)
+				sn.free(pk)
+				return
+			}
+		}
+	}
+	// 1. Sequence number check.
+	wnd := c.rcvAdv - c.rcvNxt
+	if !c.acceptable(seg, wnd) {
+		sn.inc(TCPDropWindow)
+		sn.free(pk)
+		if !seg.has(header.TCPFlagRst) {
+			c.sendAck()
+		}
+		return
+	}
+	// 2. RST (RFC 5961 section 3).
+	if seg.has(header.TCPFlagRst) {
+		sn.free(pk)
+		sn.inc(TCPRstRx)
+		if seg.seq != c.rcvNxt {
+			c.challengeAck()
+			return
+		}
+		if c.state == tcpSynRcvd && c.l != nil {
+			c.remove() // back to LISTEN: the listener never saw it
+			return
+		}
+		if c.state != tcpTimeWait {
+			c.setErr(errReset)
+		}
+		c.remove()
+		return
+	}
+	// 3. SYN in a synchronized state: challenge ACK (RFC 5961 section 4).
+	if seg.has(header.TCPFlagSyn) {
+		sn.free(pk)
+		if c.state == tcpSynRcvd && seg.seq == c.irs {
+			// Our SYN-ACK was lost: the peer sent its SYN again.
+			c.sendSegment(c.iss, header.TCPFlagSyn|header.TCPFlagAck, 0)
+			return
+		}
+		c.challengeAck()
+		return
+	}
+	if !seg.has(header.TCPFlagAck) {
+		sn.free(pk)
+		return
+	}
+	// Timestamp to echo (RFC 7323 section 4.3).
+	if c.tsOK && seg.opts.hasTS && seqLEQ(seg.seq, c.rcvNxt) {
+		c.tsRecent = seg.opts.tsVal
+	}
+	// 4. ACK.
+	if c.state == tcpSynRcvd {
+		if !seqGT(seg.ack, c.sndUna) || seqGT(seg.ack, c.sndNxt) {
+			sn.free(pk)
+			c.sendReset(seg.ack)
+			return
+		}
+		c.established()
+		c.sndUna = c.iss + 1
+		c.sndWnd = seg.wnd << c.sndShift
+		c.sndWl1, c.sndWl2 = seg.seq, seg.ack
+		if l := c.l; l != nil {
+			c.l = nil
+			if !l.enqueue(c) {
+				sn.free(pk)
+				c.sendReset(c.sndNxt)
+				c.remove()
+				return
+			}
+		}
+	}
+	if !c.processAck(seg) {
+		sn.free(pk)
+		return
+	}
+	if c.state == tcpClosed {
+		sn.free(pk)
+		return
+	}
+	// 5. Data and FIN.
+	fin := seg.has(header.TCPFlagFin)
+	switch c.state {
+	case tcpEstablished, tcpFinWait1, tcpFinWait2:
+	default:
+		// CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the peer already sent
+		// its FIN; anything new is a retransmission.
+		sn.free(pk)
+		if fin || seg.n > 0 {
+			if c.state == tcpTimeWait {
+				sn.wheel.Reset(&c.twT, sn.now, 2*c.st.cfg.TCP.MSL)
+			}
+			c.sendAck()
+		}
+		return
+	}
+	if seg.n == 0 && !fin {
+		sn.free(pk)
+		return
+	}
+	c.receive(pk, seg.seq, fin)
+}
+
+// acceptable is RFC 9293's segment acceptability test.
+func (c *TCPConn) acceptable(seg *segment, wnd uint32) bool {
+	l := seg.seqLen()
+	if seg.has(header.TCPFlagSyn) {
+		l-- // judge a SYN by its sequence number alone
+	}
+	switch {
+	case l == 0 && wnd == 0:
+		return seg.seq == c.rcvNxt
+	case l == 0:
+		return seqLEQ(c.rcvNxt, seg.seq) && seqLT(seg.seq, c.rcvNxt+wnd)
+	case wnd == 0:
+		return false
+	}
+	return (seqLEQ(c.rcvNxt, seg.seq) && seqLT(seg.seq, c.rcvNxt+wnd)) ||
+		(seqLEQ(c.rcvNxt, seg.seq+l-1) && seqLT(seg.seq+l-1, c.rcvNxt+wnd))
+}
+
+func (c *TCPConn) challengeAck() {
+	c.sn.inc(TCPChallengeAcks)
+	c.sendAck()
+}
+
+// established moves a connection into ESTABLISHED.
+func (c *TCPConn) established() {
+	c.state = tcpEstablished
+	c.retries = 0
+	c.rtxT.Stop()
+	c.sn.inc(TCPEstablished)
+	c.handshakeDone()
+	c.wakeWriter()
+}
+
+// inputSynSent handles a segment in SYN-SENT (RFC 9293 section 3.10.7.3).
+func (c *TCPConn) inputSynSent(pk *driver.Packet, seg *segment) {
+	sn := c.sn
+	sn.free(pk)
+	if seg.has(header.TCPFlagAck) && (seqLEQ(seg.ack, c.iss) || seqGT(seg.ack, c.sndNxt)) {
+		if !seg.has(header.TCPFlagRst) {
+			c.sendReset(seg.ack)
+		}
+		return
+	}
+	if seg.has(header.TCPFlagRst) {
+		if seg.has(header.TCPFlagAck) {
+			sn.inc(TCPRstRx)
+			c.setErr(errRefused)
+			c.remove()
+		}
+		return
+	}
+	if !seg.has(header.TCPFlagSyn) {
+		return
+	}
+	c.irs = seg.seq
+	c.rcvNxt = seg.seq + 1
+	c.rcvAdv = c.rcvNxt
+	c.negotiate(seg)
+	if c.tsOK && seg.opts.hasTS && seg.opts.tsEcr != 0 {
+		c.updateRTT(time.Duration(c.tsNow()-seg.opts.tsEcr) * time.Millisecond)
+	}
+	if seg.has(header.TCPFlagAck) {
+		c.sndUna = seg.ack
+		c.sndWnd = seg.wnd << c.sndShift
+		c.sndWl1, c.sndWl2 = seg.seq, seg.ack
+		c.established()
+		c.sendAck()
+		c.output()
+		return
+	}
+	// Simultaneous open.
+	c.state = tcpSynRcvd
+	c.sndWnd = seg.wnd
+	c.sendSegment(c.iss, header.TCPFlagSyn|header.TCPFlagAck, 0)
+	sn.wheel.Reset(&c.rtxT, sn.now, c.rto)
+}
+
+// processAck handles the acknowledgment field; it reports false when the
+// segment is to be dropped.
+func (c *TCPConn) processAck(seg *segment) bool {
+	sn := c.sn
+	ack := seg.ack
+	if seqGT(ack, c.sndMax) {
+		c.sendAck() // acknowledges something not sent yet
+		return false
+	}
+	wnd := seg.wnd << c.sndShift
+	if seqLEQ(ack, c.sndUna) {
+		// Duplicate ACK (RFC 5681 section 2 definition).
+		if ack == c.sndUna && seg.n == 0 && !seg.has(header.TCPFlagFin) && wnd == c.sndWnd && c.sndNxt != c.sndUna {
+			c.dupAck()
+		}
+	} else {
+		if seqGT(ack, c.sndNxt) {
+			c.sndNxt = ack // an ACK for data sent before a go-back
+		}
+		c.newAck(ack, seg)
+	}
+	// Window update (RFC 9293 section 3.10.7.4).
+	if seqLT(c.sndWl1, seg.seq) || (c.sndWl1 == seg.seq && seqLEQ(c.sndWl2, ack)) {
+		grew := wnd > c.sndWnd
+		c.sndWnd = wnd
+		c.sndWl1, c.sndWl2 = seg.seq, ack
+		if grew && c.sndWnd > 0 && c.sndNxt == c.sndUna && c.rtxT.Armed() && c.sndQueued > 0 {
+			c.rtxT.Stop() // the persist timer is no longer needed
+		}
+	}
+	// Our FIN acknowledged?
+	finAcked := c.finSent && c.sndUna == c.sndNxt
+	switch c.state {
+	case tcpFinWait1:
+		if finAcked {
+			c.state = tcpFinWait2
+			if c.appClosed.Load() {
+				sn.wheel.Reset(&c.twT, sn.now, 2*c.st.cfg.TCP.MSL)
+			}
+		}
+	case tcpClosing:
+		if finAcked {
+			c.enterTimeWait()
+			return false
+		}
+	case tcpLastAck:
+		if finAcked {
+			c.remove()
+			return false
+		}
+	}
+	c.output()
+	return true
+}
+
+// newAck handles an ACK that acknowledges new data.
+func (c *TCPConn) newAck(ack uint32, seg *segment) {
+	sn := c.sn
+	acked := int(ack - c.sndUna)
+	dataAcked := acked
+	if c.finSent && ack == c.sndNxt {
+		dataAcked-- // the FIN's sequence number
+	}
+	dataAcked = min(dataAcked, c.sndQueued)
+	c.dropAcked(dataAcked)
+	c.sndUna = ack
+	c.retries = 0
+	// RTT sample.
+	if c.tsOK && seg.opts.hasTS && seg.opts.tsEcr != 0 {
+		c.updateRTT(time.Duration(c.tsNow()-seg.opts.tsEcr) * time.Millisecond)
+	} else if c.rttTiming && seqGT(ack, c.rttSeq) {
+		c.rttTiming = false
+		c.updateRTT(time.Duration(sn.now - c.rttStart))
+	}
+	// Congestion control.
+	if c.inRecovery {
+		if seqGEQ(ack, c.recover) {
+			c.inRecovery = false
+			c.cc.onExitRecovery(int(c.sndNxt - c.sndUna))
+		} else {
+			c.cc.onPartialAck(acked)
+			c.retransmitFirst()
+		}
+	} else {
+		c.cc.onAck(acked)
+	}
+	c.dupAcks = 0
+	// Restart the retransmission timer (RFC 6298 section 5.3).
+	if c.sndUna == c.sndNxt {
+		c.rtxT.Stop()
+		c.backoff = 0
+	} else {
+		sn.wheel.Reset(&c.rtxT, sn.now, c.rto)
+	}
+	if dataAcked > 0 && c.sndQueued < c.sndBuf {
+		c.wakeWriter()
+	}
+}
+
+// dropAcked frees n acknowledged bytes from the head of the send queue.
+func (c *TCPConn) dropAcked(n int) {
+	c.sndQueued -= n
+	for n > 0 && c.sndHead != nil {
+		pk := c.sndHead
+		left := pk.Len() - c.sndHeadOff
+		if n < left {
+			c.sndHeadOff += n
+			return
+		}
+		n -= left
+		c.sndHead = pk.Next
+		pk.Next = nil
+		if c.curPk == pk {
+			c.curPk = nil
+		}
+		c.sn.free(pk)
+		c.sndHeadOff = 0
+	}
+	if c.sndHead == nil {
+		c.sndTail = nil
+		c.curPk = nil
+	}
+}
+
+// dupAck counts duplicate ACKs: the third starts fast retransmit and
+// NewReno recovery (RFC 5681 section 3.2, RFC 6582).
+func (c *TCPConn) dupAck() {
+	c.dupAcks++
+	switch {
+	case c.inRecovery:
+		c.cc.onDupAckInRecovery()
+	case c.dupAcks == 3 && seqGT(c.sndUna, c.recover-1) || c.dupAcks == 3 && c.recover == 0:
+		c.inRecovery = true
+		c.recover = c.sndNxt
+		c.cc.onEnterRecovery(int(c.sndNxt - c.sndUna))
+		c.sn.inc(TCPFastRetransmits)
+		c.retransmitFirst()
+		c.sn.wheel.Reset(&c.rtxT, c.sn.now, c.rto)
+	}
+}
+
+// receive queues payload (and a FIN) that passed the window check.
+func (c *TCPConn) receive(pk *driver.Packet, seq uint32, fin bool) {
+	sn := c.sn
+	if c.appClosed.Load() && pk.Len() > 0 {
+		// Data for a socket nobody reads: reset (RFC 9293 3.10.7.4, as
+		// Linux does for orphaned sockets).
+		sn.free(pk)
+		sn.inc(TCPDropAfterClose)
+		c.setErr(errReset)
+		c.sendReset(c.sndNxt)
+		c.remove()
+		return
+	}
+	// Trim what we have already and what lies beyond the window.
+	if seqLT(seq, c.rcvNxt) {
+		d := int(c.rcvNxt - seq)
+		if d >= pk.Len() {
+			if !(fin && d == pk.Len()) {
+				sn.free(pk)
+				c.sendAck()
+				return
+			}
+			d = pk.Len()
+		}
+		pk.TrimFront(d)
+		seq = c.rcvNxt
+	}
+	if edge := c.rcvAdv; seqGT(seq+uint32(pk.Len()), edge) {
+		pk.Truncate(int(edge - seq))
+		fin = false
+	}
+	if seq != c.rcvNxt {
+		c.queueOOO(pk, seq, fin)
+		c.sendAck() // immediate duplicate ACK, with SACK blocks
+		return
+	}
+	c.deliver(pk, fin)
+	// Pull in what was waiting out of order.
+	for len(c.ooo) > 0 && seqLEQ(c.ooo[0].seq, c.rcvNxt) {
+		o := c.ooo[0]
+		copy(c.ooo, c.ooo[1:])
+		c.ooo[len(c.ooo)-1] = oooSeg{}
+		c.ooo = c.ooo[:len(c.ooo)-1]
+		c.oooBytes -= o.pk.Len()
+		if d := int(c.rcvNxt - o.seq); d > 0 {
+			if d >= o.pk.Len() && !o.fin {
+				sn.free(o.pk)
+				continue
+			}
+			o.pk.TrimFront(min(d, o.pk.Len()))
+		}
+		if c.state == tcpClosed || c.finRcvd.Load() {
+			sn.free(o.pk)
+			continue
+		}
+		c.deliver(o.pk, o.fin)
+	}
+	if c.state == tcpClosed {
+		return
+	}
+	if fin || c.finRcvd.Load() || len(c.ooo) > 0 {
+		c.sendAck()
+	} else {
+		c.ackLater()
+	}
+}
+
+// deliver hands in-order payload to the reader and processes a FIN.
+func (c *TCPConn) deliver(pk *driver.Packet, fin bool) {
+	sn := c.sn
+	if n := pk.Len(); n > 0 {
+		if !c.rx.Push(pk) {
+			sn.inc(TCPDropRxRing)
+			sn.free(pk)
+			return // not acknowledged: the peer sends it again
+		}
+		c.rcvNxt += uint32(n)
+		c.delivered += uint64(n)
+		c.wakeReader()
+	} else {
+		sn.free(pk)
+	}
+	if !fin {
+		return
+	}
+	c.rcvNxt++
+	c.finRcvd.Store(true)
+	c.wakeReader()
+	switch c.state {
+	case tcpEstablished:
+		c.state = tcpCloseWait
+	case tcpFinWait1:
+		if c.finSent && c.sndUna == c.sndNxt {
+			c.sendAck()
+			c.enterTimeWait()
+			return
+		}
+		c.state = tcpClosing
+	case tcpFinWait2:
+		c.sendAck()
+		c.enterTimeWait()
+		return
+	}
+}
+
+// queueOOO keeps a segment that arrived ahead of rcvNxt, sorted by
+// sequence number, within the configured bound.
+func (c *TCPConn) queueOOO(pk *driver.Packet, seq uint32, fin bool) {
+	sn := c.sn
+	if len(c.ooo) >= c.st.cfg.TCP.OutOfOrder || pk.Len() == 0 && !fin {
+		sn.inc(TCPDropOOOFull)
+		sn.free(pk)
+		return
+	}
+	i := len(c.ooo)
+	for i > 0 && seqGT(c.ooo[i-1].seq, seq) {
+		i--
+	}
+	if i > 0 && c.ooo[i-1].seq == seq {
+		sn.free(pk) // duplicate
+		return
+	}
+	if c.ooo == nil {
+		c.ooo = make([]oooSeg, 0, 16)
+	}
+	c.ooo = append(c.ooo, oooSeg{})
+	copy(c.ooo[i+1:], c.ooo[i:])
+	c.ooo[i] = oooSeg{seq: seq, pk: pk, fin: fin}
+	c.oooBytes += pk.Len()
+	sn.inc(TCPOOOQueued)
+}
+
+// enterTimeWait starts the 2*MSL wait (RFC 9293 section 3.10.7.4).
+func (c *TCPConn) enterTimeWait() {
+	c.state = tcpTimeWait
+	c.rtxT.Stop()
+	c.dackT.Stop()
+	c.sn.wheel.Reset(&c.twT, c.sn.now, 2*c.st.cfg.TCP.MSL)
+	c.wakeReader()
+	c.wakeWriter()
+}
+
+// onTimeWaitTimer ends TIME-WAIT, or gives up on a FIN-WAIT-2 peer that
+// never closed after the application did.
+func (c *TCPConn) onTimeWaitTimer() {
+	if c.state == tcpFinWait2 {
+		c.sendReset(c.sndNxt)
+	}
+	c.remove()
+}

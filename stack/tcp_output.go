@@ -1,0 +1,433 @@
+package stack
+
+import (
+	"time"
+
+	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/stack/header"
+)
+
+// tcpHeaderRoom is the headroom a TCP frame needs: Ethernet, IPv4 and a
+// TCP header with the largest options we send.
+const tcpHeaderRoom = header.EthernetHeaderLen + header.IPv4MinHeaderLen + header.TCPMinHeaderLen + 40
+
+// advertise computes the window field for an outgoing segment and
+// records the right edge. The edge never moves left (RFC 9293 section
+// 3.8.6.2.2), and a window smaller than min(MSS, buffer/2) is advertised
+// as what was already promised (receiver-side silly window avoidance).
+func (c *TCPConn) advertise() uint16 {
+	free := c.rcvWindow()
+	if free < min(c.mss, c.rcvBuf/2) {
+		free = 0
+	}
+	edge := c.rcvNxt + uint32(free)
+	if seqLT(edge, c.rcvAdv) {
+		edge = c.rcvAdv
+	}
+	c.rcvAdv = edge
+	wnd := int(edge - c.rcvNxt)
+	if wnd < c.rcvBuf/2 {
+		c.needWUpd.Store(true)
+	}
+	if c.state == tcpSynRcvd || c.state == tcpSynSent {
+		return uint16(min(wnd, 65535)) // a SYN's window is never scaled
+	}
+	return uint16(min(wnd>>c.rcvShift, 65535))
+}
+
+// sendSegment builds and sends one segment: seq, flags, and n payload
+// bytes taken from the send queue at seq (n may be 0).
+func (c *TCPConn) sendSegment(seq uint32, flags uint8, n int) bool {
+	sn := c.sn
+	pk := sn.alloc(c.ifc)
+	if pk == nil {
+		return false
+	}
+	if n > 0 {
+		dst := pk.Append(n)
+		if dst == nil || !c.copyOut(seq, dst) {
+			sn.free(pk)
+			return false
+		}
+		sn.add(TCPTxCopyBytes, uint64(n))
+	}
+	c.finishSegment(pk, seq, flags)
+	return true
+}
+
+// finishSegment prepends the TCP header to the payload in pk and sends it.
+func (c *TCPConn) finishSegment(pk *driver.Packet, seq uint32, flags uint8) {
+	sn := c.sn
+	var opts [40]byte
+	olen := 0
+	if flags&header.TCPFlagSyn != 0 {
+		mss := uint16(min(c.ifc.mtu-40, 65535))
+		if c.state == tcpSynSent {
+			olen = writeSYNOptions(opts[:], mss, c.rcvShift, true, true, true, c.tsNow(), 0)
+		} else {
+			olen = writeSYNOptions(opts[:], mss, c.rcvShift, c.wsOK, c.sackOK, c.tsOK, c.tsNow(), c.tsRecent)
+		}
+	} else if c.tsOK {
+		olen = writeTSOption(opts[:], c.tsNow(), c.tsRecent)
+	}
+	if flags&header.TCPFlagAck != 0 && c.sackOK && len(c.ooo) > 0 && flags&header.TCPFlagSyn == 0 {
+		olen += c.writeSACKBlocks(opts[olen:])
+	}
+	hl := header.TCPMinHeaderLen + olen
+	b := pk.Prepend(hl)
+	if b == nil {
+		sn.free(pk)
+		return
+	}
+	t := header.TCP(b)
+	t.SetSrcPort(c.key.lport)
+	t.SetDstPort(c.key.rport)
+	t.SetSeq(seq)
+	var ack uint32
+	if flags&header.TCPFlagAck != 0 {
+		ack = c.rcvNxt
+		c.ackOwed = 0
+		c.dackT.Stop()
+	}
+	t.SetAck(ack)
+	t.SetDataOffset(hl)
+	t.SetFlags(flags)
+	t.SetWindow(c.advertise())
+	t.SetUrgentPtr(0)
+	copy(b[header.TCPMinHeaderLen:], opts[:olen])
+	c.checksumAndSend(pk)
+}
+
+func (c *TCPConn) checksumAndSend(pk *driver.Packet) {
+	t := header.TCP(pk.Data())
+	l := uint16(pk.Len())
+	if c.ifc.txCsum&driver.OffloadTxTCPChecksum != 0 {
+		t.SetChecksumField(header.Fold(header.PseudoHeaderChecksum(header.ProtoTCP, c.key.laddr, c.key.raddr, l)))
+		pk.Flags |= driver.TxTCPChecksum
+	} else {
+		t.SetChecksum(c.key.laddr, c.key.raddr, l)
+	}
+	c.sn.inc(TCPTx)
+	c.sn.ipOutput(c.ifc, pk, header.ProtoTCP, c.key.laddr, c.key.raddr, c.nh)
+}
+
+// writeSACKBlocks reports up to three out-of-order ranges (RFC 2018),
+// the most recent first.
+func (c *TCPConn) writeSACKBlocks(b []byte) int {
+	var blocks [3][2]uint32
+	n := 0
+	for i := len(c.ooo) - 1; i >= 0 && n < 3; {
+		// Merge contiguous segments going left.
+		right := c.ooo[i].seq + uint32(c.ooo[i].pk.Len())
+		left := c.ooo[i].seq
+		i--
+		for i >= 0 && c.ooo[i].seq+uint32(c.ooo[i].pk.Len()) == left {
+			left = c.ooo[i].seq
+			i--
+		}
+		blocks[n] = [2]uint32{left, right}
+		n++
+	}
+	if 4+8*n > len(b) {
+		n = (len(b) - 4) / 8
+	}
+	if n <= 0 {
+		return 0
+	}
+	return writeSACKOption(b, blocks[:n])
+}
+
+// copyOut copies len(dst) send-queue bytes starting at seq into dst.
+func (c *TCPConn) copyOut(seq uint32, dst []byte) bool {
+	pk, start := c.locate(seq)
+	if pk == nil {
+		return false
+	}
+	off := int(seq - start)
+	for len(dst) > 0 && pk != nil {
+		d := pk.Data()
+		if pk == c.sndHead {
+			// start accounts for sndHeadOff already.
+			d = d[c.sndHeadOff:]
+		}
+		n := copy(dst, d[off:])
+		dst = dst[n:]
+		off = 0
+		if len(dst) > 0 {
+			start += uint32(len(d))
+			pk = pk.Next
+		}
+	}
+	if pk != nil {
+		c.curPk, c.curSeq = pk, start
+	}
+	return len(dst) == 0
+}
+
+// locate returns the queued packet holding seq and the sequence number of
+// its first unacknowledged byte, walking from the cursor when it helps.
+func (c *TCPConn) locate(seq uint32) (*driver.Packet, uint32) {
+	pk, start := c.sndHead, c.sndUna
+	if c.curPk != nil && seqLEQ(c.curSeq, seq) && seqGEQ(c.curSeq, c.sndUna) {
+		pk, start = c.curPk, c.curSeq
+	}
+	for pk != nil {
+		l := pk.Len()
+		if pk == c.sndHead {
+			l -= c.sndHeadOff
+		}
+		if seqLT(seq, start+uint32(l)) {
+			return pk, start
+		}
+		start += uint32(l)
+		pk = pk.Next
+	}
+	return nil, 0
+}
+
+// output sends what the windows allow: new data, then the FIN.
+func (c *TCPConn) output() {
+	if !c.state.synchronized() || c.state == tcpTimeWait {
+		return
+	}
+	sn := c.sn
+	sent := false
+	for {
+		inflight := int(c.sndNxt - c.sndUna)
+		if c.finSent {
+			inflight--
+		}
+		unsent := c.sndQueued - inflight
+		if unsent <= 0 {
+			break
+		}
+		wnd := min(int(c.sndWnd), c.cc.window())
+		room := wnd - inflight
+		if room <= 0 {
+			break
+		}
+		n := min(c.mss, unsent, room)
+		if n < c.mss && n < unsent && inflight > 0 {
+			break // sender-side silly window avoidance: wait for more room
+		}
+		flags := uint8(header.TCPFlagAck)
+		if n == unsent {
+			flags |= header.TCPFlagPsh
+		}
+		if !c.sendSegment(c.sndNxt, flags, n) {
+			break
+		}
+		if seqLT(c.sndNxt, c.sndMax) {
+			sn.inc(TCPRetransmits)
+		} else if !c.rttTiming && !c.tsOK {
+			c.rttTiming, c.rttSeq, c.rttStart = true, c.sndNxt, sn.now
+		}
+		c.sndNxt += uint32(n)
+		if seqGT(c.sndNxt, c.sndMax) {
+			c.sndMax = c.sndNxt
+		}
+		sent = true
+	}
+	if c.finQueued && !c.finSent && int(c.sndNxt-c.sndUna) == c.sndQueued {
+		c.sendSegment(c.sndNxt, header.TCPFlagFin|header.TCPFlagAck, 0)
+		c.finSent = true
+		c.sndNxt++
+		if seqGT(c.sndNxt, c.sndMax) {
+			c.sndMax = c.sndNxt
+		}
+		switch c.state {
+		case tcpEstablished:
+			c.state = tcpFinWait1
+		case tcpCloseWait:
+			c.state = tcpLastAck
+		}
+		sent = true
+	}
+	if c.sndNxt != c.sndUna {
+		if sent && !c.rtxT.Armed() {
+			sn.wheel.Reset(&c.rtxT, sn.now, c.rto)
+		}
+	} else if c.sndQueued > 0 && c.sndWnd == 0 && !c.rtxT.Armed() {
+		// Zero window with data waiting: the persist timer probes it.
+		sn.wheel.Reset(&c.rtxT, sn.now, c.rto)
+	}
+}
+
+// sendAck sends an ACK now.
+func (c *TCPConn) sendAck() {
+	c.sendSegment(c.sndNxt, header.TCPFlagAck, 0)
+}
+
+// ackLater acknowledges after every second full segment at once (RFC
+// 5681 section 4.2), otherwise after the delayed-ACK timeout.
+func (c *TCPConn) ackLater() {
+	c.ackOwed++
+	if c.ackOwed >= 2 {
+		c.sendAck()
+		return
+	}
+	if !c.dackT.Armed() {
+		c.sn.wheel.Reset(&c.dackT, c.sn.now, c.st.cfg.TCP.DelayedAck)
+	}
+}
+
+func (c *TCPConn) onDelayedAck() {
+	if c.ackOwed > 0 && c.state != tcpClosed {
+		c.sendAck()
+	}
+}
+
+// onRetransmitTimer handles RTO expiry (RFC 6298 section 5), SYN
+// retransmission and zero-window probes.
+func (c *TCPConn) onRetransmitTimer() {
+	sn := c.sn
+	cfg := &c.st.cfg.TCP
+	switch c.state {
+	case tcpClosed, tcpTimeWait:
+		return
+	case tcpSynSent, tcpSynRcvd:
+		c.retries++
+		if c.retries > cfg.SynRetries {
+			c.setErr(errTimedOut)
+			c.remove()
+			return
+		}
+		sn.inc(TCPTimeouts)
+		sn.inc(TCPRetransmits)
+		c.rto = min(c.rto*2, cfg.RTOMax)
+		flags := uint8(header.TCPFlagSyn)
+		if c.state == tcpSynRcvd {
+			flags |= header.TCPFlagAck
+		}
+		c.sendSegment(c.iss, flags, 0)
+		sn.wheel.Reset(&c.rtxT, sn.now, c.rto)
+		return
+	}
+	if c.sndNxt == c.sndUna {
+		if c.sndQueued > 0 && c.sndWnd == 0 {
+			// Zero-window probe: an old sequence number makes the peer
+			// answer with its current window.
+			c.sendSegment(c.sndUna-1, header.TCPFlagAck, 0)
+			c.rto = min(c.rto*2, cfg.RTOMax)
+			sn.wheel.Reset(&c.rtxT, sn.now, c.rto)
+		}
+		return
+	}
+	c.retries++
+	if c.retries > cfg.MaxRetries {
+		c.setErr(errTimedOut)
+		c.sendReset(c.sndNxt)
+		c.remove()
+		return
+	}
+	sn.inc(TCPTimeouts)
+	flight := int(c.sndNxt - c.sndUna)
+	c.cc.onTimeout(flight)
+	c.inRecovery = false
+	c.dupAcks = 0
+	c.rttTiming = false
+	c.rto = min(c.rto*2, cfg.RTOMax)
+	// Go back to the first unacknowledged byte (RFC 6298 5.4; the
+	// receiver keeps what arrived out of order).
+	c.sndNxt = c.sndUna
+	if c.finSent {
+		c.finSent = false
+	}
+	c.output()
+	sn.wheel.Reset(&c.rtxT, sn.now, c.rto)
+}
+
+// retransmitFirst resends the first unacknowledged segment (fast
+// retransmit and NewReno partial ACKs).
+func (c *TCPConn) retransmitFirst() {
+	n := min(c.mss, c.sndQueued)
+	if n > 0 {
+		if c.sendSegment(c.sndUna, header.TCPFlagAck, n) {
+			c.sn.inc(TCPRetransmits)
+		}
+	} else if c.finSent {
+		c.sendSegment(c.sndUna, header.TCPFlagFin|header.TCPFlagAck, 0)
+		c.sn.inc(TCPRetransmits)
+	}
+	c.rttTiming = false
+}
+
+// sendReset sends RST with sequence number seq on a connection.
+func (c *TCPConn) sendReset(seq uint32) {
+	pk := c.sn.alloc(c.ifc)
+	if pk == nil {
+		return
+	}
+	b := pk.Prepend(header.TCPMinHeaderLen)
+	t := header.TCP(b)
+	t.SetSrcPort(c.key.lport)
+	t.SetDstPort(c.key.rport)
+	t.SetSeq(seq)
+	t.SetAck(c.rcvNxt)
+	t.SetDataOffset(header.TCPMinHeaderLen)
+	t.SetFlags(header.TCPFlagRst | header.TCPFlagAck)
+	t.SetWindow(0)
+	t.SetUrgentPtr(0)
+	c.sn.inc(TCPRstTx)
+	c.checksumAndSend(pk)
+}
+
+// sendResetFor answers a segment that has no connection (RFC 9293
+// section 3.10.7.1): an RST that the sender will accept.
+func (sn *Softnet) sendResetFor(ifc *Interface, ip header.IPv4, t header.TCP, segLen uint32) {
+	flags := t.Flags()
+	if flags&header.TCPFlagRst != 0 {
+		return
+	}
+	pk := sn.alloc(ifc)
+	if pk == nil {
+		return
+	}
+	b := pk.Prepend(header.TCPMinHeaderLen)
+	r := header.TCP(b)
+	r.SetSrcPort(t.DstPort())
+	r.SetDstPort(t.SrcPort())
+	if flags&header.TCPFlagAck != 0 {
+		r.SetSeq(t.Ack())
+		r.SetAck(0)
+		r.SetFlags(header.TCPFlagRst)
+	} else {
+		r.SetSeq(0)
+		r.SetAck(t.Seq() + segLen)
+		r.SetFlags(header.TCPFlagRst | header.TCPFlagAck)
+	}
+	r.SetDataOffset(header.TCPMinHeaderLen)
+	r.SetWindow(0)
+	r.SetUrgentPtr(0)
+	src, dst := ip.Dst(), ip.Src()
+	r.SetChecksum(src, dst, header.TCPMinHeaderLen)
+	sn.inc(TCPRstTx)
+	sn.inc(TCPTx)
+	nh := dst
+	if !ifc.onLink(dst) {
+		if _, gw, ok := sn.st.route(dst); ok {
+			nh = gw
+		}
+	}
+	sn.ipOutput(ifc, pk, header.ProtoTCP, src, dst, nh)
+}
+
+// updateRTT folds an RTT sample into SRTT and RTTVAR (RFC 6298 section 2).
+func (c *TCPConn) updateRTT(r time.Duration) {
+	cfg := &c.st.cfg.TCP
+	if r <= 0 {
+		r = time.Microsecond
+	}
+	if c.srtt == 0 {
+		c.srtt = r
+		c.rttvar = r / 2
+	} else {
+		d := c.srtt - r
+		if d < 0 {
+			d = -d
+		}
+		c.rttvar = (3*c.rttvar + d) / 4
+		c.srtt = (7*c.srtt + r) / 8
+	}
+	c.rto = min(max(c.srtt+max(4*c.rttvar, c.st.cfg.TimerTick), cfg.RTOMin), cfg.RTOMax)
+}
