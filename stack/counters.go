@@ -45,6 +45,7 @@ const (
 	IPDropProto    // protocol not handled
 	IPDropNoRoute  // no interface or gateway for the destination
 	IPDropMartian  // source is multicast, broadcast or one of our own
+	IPDropTooBig   // a datagram to send exceeds the MTU (never fragmented)
 
 	ICMPRx
 	ICMPTx
@@ -110,7 +111,7 @@ var counterNames = [NumCounters]string{
 	ARPResolveFailed: "drop_arp_unresolved", ARPCacheEvicted: "arp_cache_evicted", ARPUpdatesCrossed: "arp_updates_crossed",
 	IPRx: "ip_rx", IPTx: "ip_tx", IPDropHeader: "drop_ip_header", IPDropChecksum: "drop_ip_checksum",
 	IPDropNotForUs: "drop_ip_not_for_us", IPDropFragment: "drop_ip_fragment", IPDropProto: "drop_ip_proto",
-	IPDropNoRoute: "drop_ip_no_route", IPDropMartian: "drop_ip_martian",
+	IPDropNoRoute: "drop_ip_no_route", IPDropMartian: "drop_ip_martian", IPDropTooBig: "drop_ip_too_big",
 	ICMPRx: "icmp_rx", ICMPTx: "icmp_tx", ICMPEchoRequestsRx: "icmp_echo_requests_rx",
 	ICMPEchoRepliesTx: "icmp_echo_replies_tx", ICMPEchoRequestsTx: "icmp_echo_requests_tx",
 	ICMPEchoRepliesRx: "icmp_echo_replies_rx", ICMPUnreachTx: "icmp_unreach_tx",

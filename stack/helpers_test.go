@@ -28,10 +28,24 @@ type tap struct {
 	mu     sync.Mutex
 	frames [][]byte
 	off    bool // stop recording (allocation tests)
+	verify bool // check each frame with gopacket instead of recording it
+	nseen  int
+	bad    error
 }
 
 func (t *tap) TxBurst(q int, pkts []*driver.Packet) int {
 	if t.off {
+		return t.Port.TxBurst(q, pkts)
+	}
+	if t.verify {
+		t.mu.Lock()
+		for _, pk := range pkts {
+			t.nseen++
+			if err := checkFrame(pk.Data()); err != nil && t.bad == nil {
+				t.bad = fmt.Errorf("frame %d: %v", t.nseen, err)
+			}
+		}
+		t.mu.Unlock()
 		return t.Port.TxBurst(q, pkts)
 	}
 	t.mu.Lock()
@@ -52,6 +66,13 @@ func (t *tap) Idle(q int) {
 	if i, ok := t.Port.(driver.Idler); ok {
 		i.Idle(q)
 	}
+}
+
+// verified reports the frames checked and the first bad one.
+func (t *tap) verified() (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.nseen, t.bad
 }
 
 func (t *tap) captured() [][]byte {
@@ -202,6 +223,55 @@ func checkFrame(f []byte) error {
 		ph := pseudo(ip.SrcIP.To4(), ip.DstIP.To4(), 17, len(l4))
 		if refChecksum(append(ph, l4...)) != 0 {
 			return fmt.Errorf("UDP checksum wrong")
+		}
+	case layers.IPProtocolTCP:
+		tcp, _ := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
+		if tcp == nil {
+			return fmt.Errorf("no TCP layer")
+		}
+		ph := pseudo(ip.SrcIP.To4(), ip.DstIP.To4(), 6, len(l4))
+		if refChecksum(append(ph, l4...)) != 0 {
+			return fmt.Errorf("TCP checksum wrong")
+		}
+		if int(tcp.DataOffset)*4 > len(l4) || tcp.DataOffset < 5 {
+			return fmt.Errorf("TCP data offset %d", tcp.DataOffset)
+		}
+		optLen := 0
+		for _, o := range tcp.Options {
+			switch o.OptionType {
+			case layers.TCPOptionKindEndList, layers.TCPOptionKindNop:
+				optLen++
+				continue
+			case layers.TCPOptionKindMSS:
+				if !tcp.SYN || o.OptionLength != 4 {
+					return fmt.Errorf("MSS option on a non-SYN or of length %d", o.OptionLength)
+				}
+			case layers.TCPOptionKindWindowScale:
+				if !tcp.SYN || o.OptionLength != 3 || o.OptionData[0] > 14 {
+					return fmt.Errorf("bad window scale option %v", o)
+				}
+			case layers.TCPOptionKindSACKPermitted:
+				if !tcp.SYN {
+					return fmt.Errorf("SACK-permitted on a non-SYN")
+				}
+			case layers.TCPOptionKindTimestamps:
+				if o.OptionLength != 10 {
+					return fmt.Errorf("timestamp option of length %d", o.OptionLength)
+				}
+			case layers.TCPOptionKindSACK:
+				if (o.OptionLength-2)%8 != 0 || o.OptionLength > 34 {
+					return fmt.Errorf("SACK option of length %d", o.OptionLength)
+				}
+			default:
+				return fmt.Errorf("unexpected TCP option %v", o.OptionType)
+			}
+			optLen += int(o.OptionLength)
+		}
+		if optLen != int(tcp.DataOffset)*4-20 {
+			return fmt.Errorf("TCP options take %d bytes, header says %d", optLen, int(tcp.DataOffset)*4-20)
+		}
+		if tcp.SYN && tcp.RST {
+			return fmt.Errorf("SYN and RST together")
 		}
 	case layers.IPProtocolICMPv4:
 		if pkt.Layer(layers.LayerTypeICMPv4) == nil {

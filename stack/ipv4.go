@@ -89,6 +89,12 @@ func (s *Stack) interfaceFor(a [4]byte) *Interface {
 // for offload). It owns pk.
 func (sn *Softnet) ipOutput(ifc *Interface, pk *driver.Packet, proto uint8, src, dst, nexthop [4]byte) {
 	l4 := pk.Len()
+	if l4+header.IPv4MinHeaderLen > ifc.mtu {
+		// A bug upstream, never a fragment: count it and drop.
+		sn.inc(IPDropTooBig)
+		sn.free(pk)
+		return
+	}
 	hdr := pk.Prepend(header.EthernetHeaderLen + header.IPv4MinHeaderLen)
 	if hdr == nil {
 		sn.inc(TxDropNoBuf)

@@ -635,7 +635,7 @@ func (c *TCPConn) runAbort() {
 		return
 	}
 	if c.state != tcpSynSent && c.state != tcpTimeWait {
-		c.sendReset(c.sndNxt)
+		c.sendReset(c.sndMax)
 	}
 	c.remove()
 }

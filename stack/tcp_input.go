@@ -203,6 +203,9 @@ func (c *TCPConn) input(pk *driver.Packet, seg *segment, ip header.IPv4, t heade
 			c.remove() // back to LISTEN: the listener never saw it
 			return
 		}
+		if c.state == tcpTimeWait {
+			return // RFC 1337: no TIME-WAIT assassination
+		}
 		if c.state != tcpTimeWait {
 			c.setErr(errReset)
 		}
@@ -243,7 +246,7 @@ func (c *TCPConn) input(pk *driver.Packet, seg *segment, ip header.IPv4, t heade
 			c.l = nil
 			if !l.enqueue(c) {
 				sn.free(pk)
-				c.sendReset(c.sndNxt)
+				c.sendReset(c.sndMax)
 				c.remove()
 				return
 			}
@@ -507,7 +510,7 @@ func (c *TCPConn) receive(pk *driver.Packet, seq uint32, fin bool) {
 		sn.free(pk)
 		sn.inc(TCPDropAfterClose)
 		c.setErr(errReset)
-		c.sendReset(c.sndNxt)
+		c.sendReset(c.sndMax)
 		c.remove()
 		return
 	}
@@ -558,7 +561,7 @@ func (c *TCPConn) receive(pk *driver.Packet, seq uint32, fin bool) {
 	if c.state == tcpClosed {
 		return
 	}
-	if fin || c.finRcvd.Load() || len(c.ooo) > 0 {
+	if fin || c.finRcvd.Load() || len(c.ooo) > 0 || c.state == tcpTimeWait {
 		c.sendAck()
 	} else {
 		c.ackLater()
@@ -591,15 +594,12 @@ func (c *TCPConn) deliver(pk *driver.Packet, fin bool) {
 		c.state = tcpCloseWait
 	case tcpFinWait1:
 		if c.finSent && c.sndUna == c.sndNxt {
-			c.sendAck()
 			c.enterTimeWait()
 			return
 		}
 		c.state = tcpClosing
 	case tcpFinWait2:
-		c.sendAck()
 		c.enterTimeWait()
-		return
 	}
 }
 
@@ -644,7 +644,7 @@ func (c *TCPConn) enterTimeWait() {
 // never closed after the application did.
 func (c *TCPConn) onTimeWaitTimer() {
 	if c.state == tcpFinWait2 {
-		c.sendReset(c.sndNxt)
+		c.sendReset(c.sndMax)
 	}
 	c.remove()
 }

@@ -206,8 +206,9 @@ func (c *TCPConn) output() {
 		if room <= 0 {
 			break
 		}
-		n := min(c.mss, unsent, room)
-		if n < c.mss && n < unsent && inflight > 0 {
+		seg := c.segPayload()
+		n := min(seg, unsent, room)
+		if n < seg && n < unsent && inflight > 0 {
 			break // sender-side silly window avoidance: wait for more room
 		}
 		flags := uint8(header.TCPFlagAck)
@@ -253,9 +254,21 @@ func (c *TCPConn) output() {
 	}
 }
 
-// sendAck sends an ACK now.
+// segPayload is the payload that fits one segment now: the MSS less the
+// room SACK blocks take while data waits out of order, so that no frame
+// exceeds the MTU.
+func (c *TCPConn) segPayload() int {
+	if c.sackOK && len(c.ooo) > 0 {
+		return c.mss - (4 + 8*3)
+	}
+	return c.mss
+}
+
+// sendAck sends an ACK now. Its sequence number is the highest sent, not
+// sndNxt, which a retransmission timeout rewinds: the peer may have
+// received more, and an ACK below its window would be dropped unread.
 func (c *TCPConn) sendAck() {
-	c.sendSegment(c.sndNxt, header.TCPFlagAck, 0)
+	c.sendSegment(c.sndMax, header.TCPFlagAck, 0)
 }
 
 // ackLater acknowledges after every second full segment at once (RFC
@@ -316,7 +329,7 @@ func (c *TCPConn) onRetransmitTimer() {
 	c.retries++
 	if c.retries > cfg.MaxRetries {
 		c.setErr(errTimedOut)
-		c.sendReset(c.sndNxt)
+		c.sendReset(c.sndMax)
 		c.remove()
 		return
 	}
@@ -340,7 +353,7 @@ func (c *TCPConn) onRetransmitTimer() {
 // retransmitFirst resends the first unacknowledged segment (fast
 // retransmit and NewReno partial ACKs).
 func (c *TCPConn) retransmitFirst() {
-	n := min(c.mss, c.sndQueued)
+	n := min(c.segPayload(), c.sndQueued)
 	if n > 0 {
 		if c.sendSegment(c.sndUna, header.TCPFlagAck, n) {
 			c.sn.inc(TCPRetransmits)

@@ -1,0 +1,241 @@
+package stack
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/netsplice/netsplice/driver/impair"
+)
+
+// TestTCPHandshakeAndData drives two unstarted stacks with Poll: the
+// three-way handshake, data both ways, and a clean close through
+// TIME-WAIT.
+func TestTCPHandshakeAndData(t *testing.T) {
+	p := newPair(t, pairConfig{cfg: Config{TCP: TCPConfig{MSL: 100 * time.Millisecond}}})
+	l, err := p.b.ListenTCP(netip.MustParseAddrPort("0.0.0.0:80"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.a.DialTCP(context.Background(), netip.AddrPort{}, netip.MustParseAddrPort("192.0.2.2:80"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.pollUntil(t, 50, c.Established)
+	l.SetDeadline(time.Now().Add(-time.Second))
+	var s *TCPConn
+	p.pollUntil(t, 50, func() bool {
+		s, err = l.AcceptTCP()
+		return err == nil
+	})
+	if got, want := s.RemoteAddrPort(), c.LocalAddrPort(); got != want {
+		t.Fatalf("server sees peer %v, want %v", got, want)
+	}
+	if c.sn.tcp[c.key].mss != 1460-12 || !c.tsOK || !c.sackOK || !c.wsOK {
+		t.Fatalf("negotiated mss %d ts %v sack %v ws %v; want 1448 and all options", c.mss, c.tsOK, c.sackOK, c.wsOK)
+	}
+	msg := []byte("hello over netsplice TCP")
+	if n, err := c.Write(msg); err != nil || n != len(msg) {
+		t.Fatalf("Write: %d, %v", n, err)
+	}
+	p.poll(5)
+	buf := make([]byte, 100)
+	n, err := s.Read(buf)
+	if err != nil || !bytes.Equal(buf[:n], msg) {
+		t.Fatalf("Read: %q, %v", buf[:n], err)
+	}
+	s.Write([]byte("reply"))
+	p.poll(5)
+	n, err = c.Read(buf)
+	if err != nil || string(buf[:n]) != "reply" {
+		t.Fatalf("client Read: %q, %v", buf[:n], err)
+	}
+	// Active close by the client.
+	c.Close()
+	p.poll(5)
+	if _, err := s.Read(buf); err != io.EOF {
+		t.Fatalf("server Read after client FIN: %v, want io.EOF", err)
+	}
+	s.Close()
+	p.poll(5)
+	if cs := c.sn.tcp[c.key]; cs == nil || cs.state != tcpTimeWait {
+		ca, cb := p.a.Counters(), p.b.Counters()
+		t.Fatalf("client state: %v, want TIME-WAIT\nA:\n%s\nB:\n%s", cs, countersString(&ca), countersString(&cb))
+	}
+	if len(p.b.sn[0].tcp) != 0 {
+		t.Fatalf("server still has %d connections", len(p.b.sn[0].tcp))
+	}
+	time.Sleep(250 * time.Millisecond)
+	p.poll(3)
+	if len(p.a.sn[0].tcp) != 0 {
+		t.Fatalf("client still has %d connections after 2*MSL", len(p.a.sn[0].tcp))
+	}
+	checkFrames(t, append(p.ta.captured(), p.tb.captured()...))
+}
+
+// TestTCPConnectRefused: a SYN to a closed port gets RST, and Dial
+// reports ECONNREFUSED.
+func TestTCPConnectRefused(t *testing.T) {
+	p := newPair(t, pairConfig{poll: PollAdaptive, start: true})
+	_, err := p.a.DialTCP(context.Background(), netip.AddrPort{}, netip.MustParseAddrPort("192.0.2.2:81"))
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial closed port: %v, want ECONNREFUSED", err)
+	}
+	var oe *net.OpError
+	if !errors.As(err, &oe) {
+		t.Fatalf("error %T is not *net.OpError", err)
+	}
+	if p.b.Counters()[TCPNoConn] != 1 || p.b.Counters()[TCPRstTx] != 1 {
+		t.Fatalf("server counters: no_conn %d rst_tx %d", p.b.Counters()[TCPNoConn], p.b.Counters()[TCPRstTx])
+	}
+}
+
+// bulk sends size bytes from a to b over TCP, both directions at once
+// when both is set, and checks SHA-256 of what arrives.
+func bulk(t *testing.T, p *pair, size int, both bool, seed uint64) {
+	t.Helper()
+	l, err := p.b.ListenTCP(netip.MustParseAddrPort("0.0.0.0:5001"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := p.a.DialTCP(ctx, netip.AddrPort{}, netip.MustParseAddrPort("192.0.2.2:5001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.AcceptTCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(bulkTimeout)
+	c.SetDeadline(deadline)
+	s.SetDeadline(deadline)
+	send := func(conn *TCPConn, seed uint64) ([32]byte, error) {
+		h := sha256.New()
+		rng := rand.New(rand.NewPCG(seed, 7))
+		buf := make([]byte, 64<<10)
+		for left := size; left > 0; {
+			n := min(left, 1+rng.IntN(len(buf)))
+			for i := range buf[:n] {
+				buf[i] = byte(rng.Uint32())
+			}
+			h.Write(buf[:n])
+			if _, err := conn.Write(buf[:n]); err != nil {
+				return [32]byte{}, err
+			}
+			left -= n
+		}
+		if err := conn.CloseWrite(); err != nil {
+			return [32]byte{}, err
+		}
+		return [32]byte(h.Sum(nil)), nil
+	}
+	recv := func(conn *TCPConn) ([32]byte, int, error) {
+		h := sha256.New()
+		n, err := io.Copy(h, conn)
+		return [32]byte(h.Sum(nil)), int(n), err
+	}
+	type result struct {
+		sum [32]byte
+		n   int
+		err error
+	}
+	sentA := make(chan result, 1)
+	go func() { sum, err := send(c, seed); sentA <- result{sum, size, err} }()
+	sentB := make(chan result, 1)
+	if both {
+		go func() { sum, err := send(s, seed+100); sentB <- result{sum, size, err} }()
+	} else {
+		s.CloseWrite()
+	}
+	gotB := make(chan result, 1)
+	go func() { sum, n, err := recv(s); gotB <- result{sum, n, err} }()
+	sumA, nA, errA := recv(c)
+	rb := <-gotB
+	ra := <-sentA
+	if ra.err != nil || rb.err != nil || errA != nil {
+		dumpConn(t, "client", c)
+		dumpConn(t, "server", s)
+		var ca, cb Counters
+		ca, cb = p.a.Counters(), p.b.Counters()
+		t.Logf("A counters:\n%s", countersString(&ca))
+		t.Logf("port A %+v port B %+v", p.ta.Port.Stats(), p.tb.Port.Stats())
+		if p.fa != nil {
+			t.Logf("faults %+v", p.fa.Faults())
+			p.a.call(p.a.sn[0], func() { t.Logf("held on A: %d, pool A free %d", p.fa.Held(0), p.a.sn[0].pools[0].Available()) })
+		}
+		t.Logf("B counters:\n%s", countersString(&cb))
+		t.Fatalf("send error %v, server receive error %v, client receive error %v", ra.err, rb.err, errA)
+	}
+	if rb.n != size || rb.sum != ra.sum {
+		t.Fatalf("a->b: received %d bytes (sha256 match %v), sent %d", rb.n, rb.sum == ra.sum, size)
+	}
+	if both {
+		r := <-sentB
+		if r.err != nil || nA != size || sumA != r.sum {
+			t.Fatalf("b->a: received %d bytes (sha256 match %v), sent %d, err %v", nA, sumA == r.sum, size, r.err)
+		}
+	} else if nA != 0 {
+		t.Fatalf("client received %d bytes, want 0", nA)
+	}
+	c.Close()
+	s.Close()
+}
+
+func TestTCPBulk(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		imp  *impair.Config
+		size int
+		both bool
+	}{
+		{"clean", nil, 16 << 20, false},
+		{"clean-both", nil, 8 << 20, true},
+		{"drop1", &impair.Config{Drop: 0.01, Seed: 1}, 4 << 20, false},
+		{"drop5-reorder-dup", &impair.Config{Drop: 0.05, Reorder: 4, Dup: 0.02, Seed: 2}, 2 << 20, true},
+		{"corrupt", &impair.Config{Corrupt: 0.001, Seed: 3}, 4 << 20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPair(t, pairConfig{poll: PollAdaptive, start: true, impairA: tc.imp,
+				cfg: Config{TCP: TCPConfig{RTOMin: 20 * time.Millisecond, RTOInitial: 100 * time.Millisecond}}})
+			p.ta.verify, p.tb.verify = true, true
+			bulk(t, p, tc.size, tc.both, 1)
+			for _, tp := range []*tap{p.ta, p.tb} {
+				n, err := tp.verified()
+				if err != nil || n < 100 {
+					t.Fatalf("gopacket oracle: %d frames checked, first error %v", n, err)
+				}
+			}
+		})
+	}
+}
+
+var bulkTimeout = 10 * time.Second
+
+func dumpConn(t *testing.T, name string, c *TCPConn) {
+	t.Helper()
+	done := make(chan struct{})
+	c.st.call(c.sn, func() {
+		t.Logf("%s: state %v una %d nxt %d max %d sndWnd %d cwnd %d queued %d rto %v retries %d inRecovery %v dup %d rcvNxt %d rcvAdv %d win %d ooo %d finQ %v finSent %v",
+			name, c.state, c.sndUna-c.iss, c.sndNxt-c.iss, c.sndMax-c.iss, c.sndWnd, c.cc.window(), c.sndQueued, c.rto, c.retries, c.inRecovery, c.dupAcks,
+			c.rcvNxt-c.irs, c.rcvAdv-c.irs, c.rcvWindow(), len(c.ooo), c.finQueued, c.finSent)
+		close(done)
+	})
+	<-done
+}
+
+func countersString(c *Counters) string {
+	var b bytes.Buffer
+	c.WriteTo(&b)
+	return b.String()
+}
