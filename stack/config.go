@@ -114,6 +114,10 @@ type TCPConfig struct {
 	SendBuffer, RecvBuffer int
 	// MSL is the maximum segment lifetime; TIME_WAIT lasts 2*MSL [30s].
 	MSL time.Duration
+	// FinWait2Timeout bounds how long a connection the application closed
+	// waits in FIN-WAIT-2 for the peer's FIN, as Linux's tcp_fin_timeout
+	// [60s].
+	FinWait2Timeout time.Duration
 	// RTOMin, RTOMax and RTOInitial bound the retransmission timeout
 	// (RFC 6298; the minimum is Linux's 200ms rather than the RFC's 1s,
 	// for data-centre paths) [200ms, 60s, 1s].
@@ -158,6 +162,7 @@ func (c *Config) setDefaults() {
 	def(&c.TCP.SendBuffer, 1<<20)
 	def(&c.TCP.RecvBuffer, 1<<20)
 	defDur(&c.TCP.MSL, 30*time.Second)
+	defDur(&c.TCP.FinWait2Timeout, 60*time.Second)
 	defDur(&c.TCP.RTOMin, 200*time.Millisecond)
 	defDur(&c.TCP.RTOMax, 60*time.Second)
 	defDur(&c.TCP.RTOInitial, time.Second)
@@ -187,7 +192,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("stack: UDP queue size must be positive and the ICMP rate limit not negative")
 	case c.TCP.SendBuffer < 4096 || c.TCP.RecvBuffer < 4096 || c.TCP.RecvBuffer > 1<<30 || c.TCP.SendBuffer > 1<<30:
 		return fmt.Errorf("stack: TCP buffers must be 4 KiB..1 GiB")
-	case c.TCP.MSL <= 0 || c.TCP.RTOMin <= 0 || c.TCP.RTOMax < c.TCP.RTOMin || c.TCP.RTOInitial <= 0 || c.TCP.DelayedAck <= 0:
+	case c.TCP.MSL <= 0 || c.TCP.FinWait2Timeout <= 0 || c.TCP.RTOMin <= 0 || c.TCP.RTOMax < c.TCP.RTOMin || c.TCP.RTOInitial <= 0 || c.TCP.DelayedAck <= 0:
 		return fmt.Errorf("stack: TCP timers must be positive and RTOMax >= RTOMin")
 	case c.TCP.Backlog < 1 || c.TCP.OutOfOrder < 0 || c.TCP.MaxRetries < 1 || c.TCP.SynRetries < 1:
 		return fmt.Errorf("stack: TCP backlog and retries must be positive")

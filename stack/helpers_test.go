@@ -86,6 +86,7 @@ type pairConfig struct {
 	poll     PollMode
 	impairA  *impair.Config // faults on A's port (both directions)
 	start    bool
+	verify   bool // check every emitted frame with gopacket as it leaves
 	cfg      Config
 }
 
@@ -121,7 +122,7 @@ func newPair(t testing.TB, pc pairConfig) *pair {
 		}
 		portA = p.fa
 	}
-	p.ta, p.tb = &tap{Port: portA}, &tap{Port: pb}
+	p.ta, p.tb = &tap{Port: portA, verify: pc.verify}, &tap{Port: pb, verify: pc.verify}
 	cfg := pc.cfg
 	cfg.Softnets = pc.softnets
 	cfg.Poll = pc.poll

@@ -624,7 +624,7 @@ func (c *TCPConn) runClose() {
 		c.output()
 	case tcpFinWait2:
 		if c.appClosed.Load() {
-			c.sn.wheel.Reset(&c.twT, c.sn.now, 2*c.st.cfg.TCP.MSL)
+			c.sn.wheel.Reset(&c.twT, c.sn.now, c.st.cfg.TCP.FinWait2Timeout)
 		}
 	}
 }

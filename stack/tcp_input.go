@@ -397,7 +397,7 @@ func (c *TCPConn) processAck(seg *segment) bool {
 		if finAcked {
 			c.state = tcpFinWait2
 			if c.appClosed.Load() {
-				sn.wheel.Reset(&c.twT, sn.now, 2*c.st.cfg.TCP.MSL)
+				sn.wheel.Reset(&c.twT, sn.now, c.st.cfg.TCP.FinWait2Timeout)
 			}
 		}
 	case tcpClosing:

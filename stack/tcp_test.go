@@ -206,9 +206,8 @@ func TestTCPBulk(t *testing.T) {
 		{"corrupt", &impair.Config{Corrupt: 0.001, Seed: 3}, 4 << 20, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := newPair(t, pairConfig{poll: PollAdaptive, start: true, impairA: tc.imp,
+			p := newPair(t, pairConfig{poll: PollAdaptive, start: true, impairA: tc.imp, verify: true,
 				cfg: Config{TCP: TCPConfig{RTOMin: 20 * time.Millisecond, RTOInitial: 100 * time.Millisecond}}})
-			p.ta.verify, p.tb.verify = true, true
 			bulk(t, p, tc.size, tc.both, 1)
 			for _, tp := range []*tap{p.ta, p.tb} {
 				n, err := tp.verified()
