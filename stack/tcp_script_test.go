@@ -33,11 +33,11 @@ type rawPeer struct {
 func newRawPeer(t *testing.T, cfg Config) *rawPeer {
 	t.Helper()
 	w := memwire.New()
-	pd, err := w.AddPort(memwire.Config{Name: "dut"})
+	pd, err := w.AddPort(memwire.Config{Name: "dut", PoolSize: 1024, RingSize: 256})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pr, err := w.AddPort(memwire.Config{Name: "raw"})
+	pr, err := w.AddPort(memwire.Config{Name: "raw", PoolSize: 1024, RingSize: 256})
 	if err != nil {
 		t.Fatal(err)
 	}
