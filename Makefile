@@ -5,8 +5,9 @@ SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO ?= go
 BIN := bin/netsplice
-# Packages built with cgo (the DPDK binding) are excluded from -race runs.
-CGO_PKGS :=
+# Packages built with cgo (the DPDK binding) run without -race (their tests re-exec
+# the test binary, one EAL per process); everything else runs with -race.
+CGO_PKGS := github.com/netsplice/netsplice/driver/dpdk
 FUZZTIME ?= 10s
 APT_PACKAGES := pkg-config libdpdk-dev iproute2 iputils-ping ethtool socat curl iperf3
 

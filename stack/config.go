@@ -110,7 +110,7 @@ type Config struct {
 // TCPConfig tunes TCP. Zero fields take the defaults in brackets.
 type TCPConfig struct {
 	// SendBuffer and RecvBuffer bound each connection's buffers, in bytes
-	// [1 MiB each]. The receive window follows the free receive space.
+	// [256 KiB each]. The receive window follows the free receive space.
 	SendBuffer, RecvBuffer int
 	// MSL is the maximum segment lifetime; TIME_WAIT lasts 2*MSL [30s].
 	MSL time.Duration
@@ -159,8 +159,8 @@ func (c *Config) setDefaults() {
 	def(&c.ARPPending, 256)
 	def(&c.UDPQueueSize, 1024)
 	def(&c.ICMPRateLimit, 1000)
-	def(&c.TCP.SendBuffer, 1<<20)
-	def(&c.TCP.RecvBuffer, 1<<20)
+	def(&c.TCP.SendBuffer, 256<<10)
+	def(&c.TCP.RecvBuffer, 256<<10)
 	defDur(&c.TCP.MSL, 30*time.Second)
 	defDur(&c.TCP.FinWait2Timeout, 60*time.Second)
 	defDur(&c.TCP.RTOMin, 200*time.Millisecond)

@@ -157,7 +157,9 @@ func newTCPConn(s *Stack, sn *Softnet, ifc *Interface, nh [4]byte, key tcpKey) *
 		writeRes: make(chan struct{}, 1),
 	}
 	c.mss = ifc.mtu - 40
-	ringSize := min(max(c.rcvBuf/512, 64), 8192)
+	// The reader's ring holds a full window of 1 KiB segments (smaller
+	// segments beyond that wait for the peer's retransmission).
+	ringSize := min(max(c.rcvBuf/1024, 64), 1<<16)
 	c.rx.Init(ringSize)
 	for c.rcvShift = 0; c.rcvShift < maxWindowShift && (65535<<c.rcvShift) < c.rcvBuf; c.rcvShift++ {
 	}

@@ -17,7 +17,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print one JSON object per line")
 	duration := fs.Duration("duration", 2*time.Second, "run time of each measurement")
-	workload := fs.String("workload", "udp-bulk", "workloads to run, comma separated: udp-bulk")
+	workload := fs.String("workload", "tcp-bulk,tcp-conn,udp-bulk", "workloads to run, comma separated: tcp-bulk, tcp-conn, udp-bulk")
 	softnets := fs.String("softnets", "1,2", "softnet counts to measure, comma separated")
 	pollFlag := fs.String("poll", "busy", "poll mode: busy or adaptive (adaptive is used anyway when two stacks' softnets outnumber the CPUs)")
 	size := fs.Int("size", 1472, "UDP payload bytes")
@@ -60,16 +60,43 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 					}
 				}
 			}
+		case "tcp-bulk", "tcp-conn":
+			for _, n := range counts {
+				// The TCP workloads drive the stacks from application
+				// goroutines, which need cores of their own.
+				p := poll
+				if 2*n >= numCPU() {
+					p = stack.PollAdaptive
+				}
+				tc := bench.TCPConfig{Softnets: n, Poll: p, Duration: *duration}
+				var r bench.Result
+				var err error
+				if w == "tcp-bulk" {
+					r, err = bench.TCPBulk(tc)
+				} else {
+					r, err = bench.TCPConnRate(tc)
+				}
+				if err != nil {
+					return err
+				}
+				r.Mode = p.String()
+				results = append(results, r)
+				if *asJSON {
+					if err := r.WriteJSON(stdout); err != nil {
+						return err
+					}
+				}
+			}
 		default:
-			return usageErr("unknown workload %q (this build has: udp-bulk)", w)
+			return usageErr("unknown workload %q (this build has: tcp-bulk, tcp-conn, udp-bulk)", w)
 		}
 	}
 	if !*asJSON {
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "stack\tworkload\tpoll\tsoftnets\tGbit/s\tMpkt/s\tns/pkt\tallocs/pkt\thandoffs/pkt\tCPU s/GiB")
+		fmt.Fprintln(tw, "stack\tworkload\tpoll\tsoftnets\tGbit/s\tMpkt/s\tns/pkt\tallocs/pkt\thandoffs/pkt\tCPU s/GiB\tconn/s")
 		for _, r := range results {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.2f\t%.3f\t%.1f\t%.5f\t%.5f\t%.3f\n", r.Stack, r.Workload, r.Mode, r.Softnets,
-				r.Gbps, r.PPS/1e6, r.NsPerPkt, r.AllocsPerPkt, r.HandoffsPkt, r.CPUSPerGiB)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.2f\t%.3f\t%.1f\t%.5f\t%.5f\t%.3f\t%.0f\n", r.Stack, r.Workload, r.Mode, r.Softnets,
+				r.Gbps, r.PPS/1e6, r.NsPerPkt, r.AllocsPerPkt, r.HandoffsPkt, r.CPUSPerGiB, r.CPS)
 		}
 		tw.Flush()
 	}

@@ -4,6 +4,8 @@
 //	netsplice demo    two stacks on the in-memory wire exchanging UDP and ICMP
 //	netsplice rss     Toeplitz hash and queue of a flow
 //	netsplice bench   in-process benchmarks, one JSON object per line with --json
+//	netsplice serve   the stack on DPDK ports with test services (echo, discard)
+//	netsplice ping    the stack on DPDK ports pinging a host
 package main
 
 import (
@@ -31,6 +33,8 @@ func commands() []command {
 		{"demo", "run two stacks on the in-memory wire exchanging UDP and ICMP, then print their counters", runDemo},
 		{"rss", "print the Toeplitz RSS hash and queue of a flow: rss SRC_IP:PORT DST_IP:PORT [--key HEX|--symmetric] [--queues N]", runRSS},
 		{"bench", "run the in-process benchmarks (--json for one JSON object per line)", runBench},
+		{"serve", "run the stack on DPDK ports with test services: serve --eal 'ARGS' --ip CIDR --echo udp:7", runServe},
+		{"ping", "run the stack on DPDK ports and ping a host: ping --eal 'ARGS' --ip CIDR DST", runPing},
 	}
 }
 

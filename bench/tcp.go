@@ -1,0 +1,296 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/netsplice/netsplice/driver/memwire"
+	"github.com/netsplice/netsplice/stack"
+)
+
+// TCPConfig configures the TCP workloads: two stacks on an in-memory
+// wire, each with Softnets softnets.
+type TCPConfig struct {
+	Softnets int
+	Poll     stack.PollMode
+	Duration time.Duration
+	// Conns is the number of bulk connections (one per softnet when 0),
+	// or the concurrency of the connection-rate workload.
+	Conns int
+	// Bytes, when set, stops tcp-bulk after this many bytes.
+	Bytes int64
+}
+
+var spinPolls = 200 // two stacks share the machine's cores with the application goroutines
+
+// pair builds two started stacks on an in-memory wire.
+func pair(softnets int, poll stack.PollMode) (*stack.Stack, *stack.Stack, error) {
+	w := memwire.New()
+	pa, err := w.AddPort(memwire.Config{Name: "client", Queues: softnets, PoolSize: 16384, RingSize: 1024})
+	if err != nil {
+		return nil, nil, err
+	}
+	pb, err := w.AddPort(memwire.Config{Name: "server", Queues: softnets, PoolSize: 16384, RingSize: 1024})
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := stack.Config{Softnets: softnets, Poll: poll, SpinPolls: spinPolls, TCP: stack.TCPConfig{MSL: 100 * time.Millisecond}}
+	a, err := stack.New(cfg, stack.InterfaceConfig{Port: pa, Addr: benchA})
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := stack.New(cfg, stack.InterfaceConfig{Port: pb, Addr: benchB})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := a.Start(); err != nil {
+		return nil, nil, err
+	}
+	if err := b.Start(); err != nil {
+		a.Stop()
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
+// TCPBulk measures one-way bulk transfer through the net.Conn API: the
+// client writes 256 KiB at a time, the server reads and discards.
+func TCPBulk(cfg TCPConfig) (Result, error) {
+	if cfg.Softnets == 0 {
+		cfg.Softnets = 1
+	}
+	if cfg.Conns == 0 {
+		cfg.Conns = cfg.Softnets
+	}
+	if cfg.Duration == 0 && cfg.Bytes == 0 {
+		cfg.Duration = 2 * time.Second
+	}
+	a, b, err := pair(cfg.Softnets, cfg.Poll)
+	if err != nil {
+		return Result{}, err
+	}
+	defer a.Stop()
+	defer b.Stop()
+	l, err := b.ListenTCP(netip.AddrPortFrom(benchB.Addr(), 5201), 0)
+	if err != nil {
+		return Result{}, err
+	}
+	defer l.Close()
+	var received atomic.Int64
+	var wg sync.WaitGroup
+	go func() {
+		for {
+			c, err := l.AcceptTCP()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n, _ := io.Copy(io.Discard, countingReader{c, &received})
+				_ = n
+				c.Close()
+			}()
+		}
+	}()
+	var conns []*stack.TCPConn
+	for i := 0; i < cfg.Conns; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := a.DialTCPFrom(ctx, i%cfg.Softnets, netip.AddrPort{}, netip.AddrPortFrom(benchB.Addr(), 5201))
+		cancel()
+		if err != nil {
+			return Result{}, fmt.Errorf("tcp-bulk: dial: %w", err)
+		}
+		conns = append(conns, c)
+	}
+	before := a.Counters()
+	m := startMeter()
+	var stop atomic.Bool
+	var writers sync.WaitGroup
+	for _, c := range conns {
+		writers.Add(1)
+		go func(c *stack.TCPConn) {
+			defer writers.Done()
+			buf := make([]byte, 256<<10)
+			for !stop.Load() {
+				if cfg.Bytes > 0 && received.Load() >= cfg.Bytes {
+					return
+				}
+				if _, err := c.Write(buf); err != nil {
+					return
+				}
+			}
+		}(c)
+	}
+	if cfg.Bytes > 0 {
+		for received.Load() < cfg.Bytes {
+			time.Sleep(200 * time.Microsecond)
+		}
+	} else {
+		time.Sleep(cfg.Duration)
+	}
+	n := received.Load()
+	wall, cpu, allocs := m.stop()
+	stop.Store(true)
+	after := a.Counters()
+	bc := b.Counters()
+	for _, c := range conns {
+		c.Close()
+	}
+	writers.Wait()
+	segs := after[stack.TCPTx] - before[stack.TCPTx]
+	return Result{
+		Stack:        "netsplice",
+		Workload:     "tcp-bulk",
+		Softnets:     cfg.Softnets,
+		Packets:      segs,
+		Seconds:      wall.Seconds(),
+		Gbps:         float64(n) * 8 / wall.Seconds() / 1e9,
+		PPS:          float64(segs) / wall.Seconds(),
+		NsPerPkt:     float64(wall.Nanoseconds()) / float64(max(segs, 1)),
+		AllocsPerPkt: float64(allocs) / float64(max(segs, 1)),
+		HandoffsPkt:  float64(after[stack.TasksCrossed]-before[stack.TasksCrossed]) / float64(max(segs, 1)),
+		CPUSPerGiB:   cpu.Seconds() / (float64(n) / (1 << 30)),
+		Drops:        after.Drops() + bc.Drops(),
+	}, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// TCPConnRate measures connections per second: open, one byte each way,
+// close, with Conns clients at once.
+func TCPConnRate(cfg TCPConfig) (Result, error) {
+	if cfg.Softnets == 0 {
+		cfg.Softnets = 1
+	}
+	if cfg.Conns == 0 {
+		cfg.Conns = 8
+	}
+	if cfg.Duration == 0 {
+		cfg.Duration = 2 * time.Second
+	}
+	a, b, err := pair(cfg.Softnets, cfg.Poll)
+	if err != nil {
+		return Result{}, err
+	}
+	defer a.Stop()
+	defer b.Stop()
+	l, err := b.ListenTCP(netip.AddrPortFrom(benchB.Addr(), 5202), 0)
+	if err != nil {
+		return Result{}, err
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.AcceptTCP()
+			if err != nil {
+				return
+			}
+			go func() {
+				var one [1]byte
+				if _, err := io.ReadFull(c, one[:]); err == nil {
+					c.Write(one[:])
+				}
+				c.Close()
+			}()
+		}
+	}()
+	var done atomic.Int64
+	var failed atomic.Int64
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	m := startMeter()
+	for i := 0; i < cfg.Conns; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var one [1]byte
+			for !stop.Load() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				c, err := a.DialTCP(ctx, netip.AddrPort{}, netip.AddrPortFrom(benchB.Addr(), 5202))
+				cancel()
+				if err != nil {
+					failed.Add(1)
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := c.Write(one[:]); err == nil {
+					if _, err := io.ReadFull(c, one[:]); err == nil {
+						done.Add(1)
+					}
+				}
+				c.Close()
+			}
+		}()
+	}
+	time.Sleep(cfg.Duration)
+	n := done.Load()
+	wall, cpu, allocs := m.stop()
+	stop.Store(true)
+	wg.Wait()
+	_ = cpu
+	return Result{
+		Stack:        "netsplice",
+		Workload:     "tcp-conn",
+		Softnets:     cfg.Softnets,
+		Seconds:      wall.Seconds(),
+		CPS:          float64(n) / wall.Seconds(),
+		AllocsPerPkt: float64(allocs) / float64(max(n, 1)), // per connection here
+		Packets:      uint64(n),
+		Drops:        uint64(failed.Load()),
+	}, nil
+}
+
+// IdleConnMemory returns the heap bytes each idle established connection
+// costs, both ends together, measured over n connections.
+func IdleConnMemory(n int) (float64, error) {
+	a, b, err := pair(1, stack.PollAdaptive)
+	if err != nil {
+		return 0, err
+	}
+	defer a.Stop()
+	defer b.Stop()
+	l, err := b.ListenTCP(netip.AddrPortFrom(benchB.Addr(), 5203), n)
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	var keep []*stack.TCPConn
+	for i := 0; i < n; i++ {
+		c, err := a.DialTCP(context.Background(), netip.AddrPort{}, netip.AddrPortFrom(benchB.Addr(), 5203))
+		if err != nil {
+			return 0, err
+		}
+		s, err := l.AcceptTCP()
+		if err != nil {
+			return 0, err
+		}
+		keep = append(keep, c, s)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms1)
+	per := float64(ms1.HeapAlloc-ms0.HeapAlloc) / float64(n) / 2
+	for _, c := range keep {
+		c.Close()
+	}
+	return per, nil
+}

@@ -1,0 +1,59 @@
+package bench
+
+import (
+	"testing"
+
+	"github.com/netsplice/netsplice/stack"
+)
+
+func TestTCPWorkloadsRun(t *testing.T) {
+	r, err := TCPBulk(TCPConfig{Softnets: 1, Poll: stack.PollAdaptive, Bytes: 32 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Gbps <= 0 || r.Packets == 0 || r.Drops != 0 {
+		t.Fatalf("tcp-bulk: implausible %+v", r)
+	}
+	c, err := TCPConnRate(TCPConfig{Softnets: 1, Poll: stack.PollAdaptive, Duration: 300e6, Conns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CPS <= 0 || c.Drops != 0 {
+		t.Fatalf("tcp-conn: implausible %+v", c)
+	}
+	m, err := IdleConnMemory(200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m <= 0 || m > 1<<20 {
+		t.Fatalf("idle connection memory %v bytes: implausible", m)
+	}
+}
+
+func BenchmarkTCPBulk1Softnet(b *testing.B) {
+	r, err := TCPBulk(TCPConfig{Softnets: 1, Poll: stack.PollAdaptive, Bytes: int64(max(b.N, 1)) * 1448})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(r.Gbps, "Gbit/s")
+	b.ReportMetric(r.NsPerPkt, "ns/seg")
+	b.ReportMetric(r.AllocsPerPkt, "allocs/seg")
+	b.ReportMetric(r.CPUSPerGiB, "cpu-s/GiB")
+}
+
+func BenchmarkTCPConnRate(b *testing.B) {
+	r, err := TCPConnRate(TCPConfig{Softnets: 1, Poll: stack.PollAdaptive, Duration: 500e6})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(r.CPS, "conns/s")
+	b.ReportMetric(r.AllocsPerPkt, "allocs/conn")
+}
+
+func BenchmarkIdleConnMemory(b *testing.B) {
+	m, err := IdleConnMemory(1000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(m, "bytes/conn")
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/internal/counter"
+	"github.com/netsplice/netsplice/stack"
+)
+
+// service is one test service of netsplice serve.
+type service struct {
+	kind  string // echo, discard, http
+	proto string // udp, tcp
+	port  uint16
+}
+
+func (s service) String() string { return fmt.Sprintf("%s %s:%d", s.kind, s.proto, s.port) }
+
+// serviceList is a repeatable --echo/--discard/--http flag.
+type serviceList struct {
+	kind string
+	list *[]service
+}
+
+func (l serviceList) String() string { return "" }
+
+func (l serviceList) Set(v string) error {
+	proto, port := "tcp", v
+	if l.kind != "http" {
+		var ok bool
+		if proto, port, ok = strings.Cut(v, ":"); !ok || (proto != "udp" && proto != "tcp") {
+			return fmt.Errorf("%q: want udp:PORT or tcp:PORT", v)
+		}
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return fmt.Errorf("%q: port must be 1..65535", v)
+	}
+	*l.list = append(*l.list, service{kind: l.kind, proto: proto, port: uint16(n)})
+	return nil
+}
+
+// serviceCounters counts a service's datagrams per softnet (single
+// writer each), so the handlers share no cache line.
+type serviceCounters struct {
+	svc service
+	per []paddedCounter
+	// TCP services count connections (HTTP: requests) and bytes.
+	conns, bytes atomic.Uint64
+}
+
+type paddedCounter struct {
+	c counter.Counter
+	_ [56]byte
+}
+
+func (c *serviceCounters) String() string {
+	if c.svc.proto == "tcp" {
+		return fmt.Sprintf("%v: %d connections, %d bytes", c.svc, c.conns.Load(), c.bytes.Load())
+	}
+	return fmt.Sprintf("%v: %d datagrams", c.svc, c.total())
+}
+
+func (c *serviceCounters) total() uint64 {
+	var n uint64
+	for i := range c.per {
+		n += c.per[i].c.Load()
+	}
+	return n
+}
+
+// startService opens one service on every interface. Adding a protocol
+// means one more case here.
+func startService(st *stack.Stack, s service) (*serviceCounters, io.Closer, error) {
+	sc := &serviceCounters{svc: s, per: make([]paddedCounter, st.NumSoftnets())}
+	switch {
+	case s.proto == "udp" && s.kind == "echo":
+		c, err := st.ListenUDP(netip.AddrPortFrom(netip.IPv4Unspecified(), s.port), &stack.UDPOptions{
+			Handler: func(sn *stack.Softnet, c *stack.UDPConn, pk *driver.Packet) {
+				sc.per[sn.ID()].c.Inc()
+				src := stack.UDPSource(pk)
+				pk.TrimFront(pk.Len() - len(stack.UDPPayload(pk)))
+				c.SendPacket(sn, pk, src)
+			}})
+		return sc, c, err
+	case s.proto == "udp" && s.kind == "discard":
+		c, err := st.ListenUDP(netip.AddrPortFrom(netip.IPv4Unspecified(), s.port), &stack.UDPOptions{
+			Handler: func(sn *stack.Softnet, c *stack.UDPConn, pk *driver.Packet) {
+				sc.per[sn.ID()].c.Inc()
+				sn.Free(pk)
+			}})
+		return sc, c, err
+	}
+	c, err := startTCPService(st, s, sc)
+	return sc, c, err
+}
+
+func runServe(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sf := addStackFlags(fs)
+	var svcs []service
+	fs.Var(serviceList{"echo", &svcs}, "echo", "echo service, repeatable: udp:PORT or tcp:PORT")
+	fs.Var(serviceList{"discard", &svcs}, "discard", "discard service, repeatable: udp:PORT or tcp:PORT")
+	fs.Var(serviceList{"http", &svcs}, "http", "HTTP service on PORT serving /bytes/N (byte i is i % 251)")
+	stats := fs.Duration("stats", 0, "print counters every DURATION (0: only at exit)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: netsplice serve --eal 'EAL ARGS' --ip CIDR [--ip CIDR...] [--echo udp|tcp:PORT] [--discard udp|tcp:PORT] [--http PORT] [flags]")
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("unexpected arguments %q", pos)
+	}
+	if *stats < 0 {
+		return usageErr("--stats must not be negative")
+	}
+	if _, _, _, err := sf.check(); err != nil {
+		return err
+	}
+	// Catch signals before starting, so an early SIGTERM still cleans up.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+
+	env, err := sf.start(stderr)
+	if err != nil {
+		return err
+	}
+	defer env.close()
+	var counters []*serviceCounters
+	for _, s := range svcs {
+		sc, c, err := startService(env.st, s)
+		if err != nil {
+			return fmt.Errorf("%v: %w", s, err)
+		}
+		defer c.Close()
+		counters = append(counters, sc)
+	}
+	var addrs []string
+	for _, ifc := range env.st.Interfaces() {
+		addrs = append(addrs, fmt.Sprintf("%v on %s (%s)", ifc.Addr(), ifc.Port().Name(), macString(ifc.MAC())))
+	}
+	fmt.Fprintf(stdout, "netsplice serve: ready: %s; %d softnets; services: %v\n", strings.Join(addrs, ", "), env.st.NumSoftnets(), svcs)
+	if f, ok := stdout.(interface{ Sync() error }); ok {
+		f.Sync()
+	}
+	var tick <-chan time.Time
+	if *stats > 0 {
+		t := time.NewTicker(*stats)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case s := <-sig:
+			fmt.Fprintf(stdout, "netsplice serve: %v, stopping\n", s)
+			env.st.Stop()
+			for _, sc := range counters {
+				fmt.Fprintf(stdout, "service %v\n", sc)
+			}
+			env.writeCounters(stdout)
+			return nil
+		case <-tick:
+			c := env.st.Counters()
+			fmt.Fprintf(stdout, "stats: rx %d tx %d drops %d", c[stack.RxPackets], c[stack.TxPackets], c.Drops())
+			for _, sc := range counters {
+				fmt.Fprintf(stdout, ", %v", sc)
+			}
+			fmt.Fprintln(stdout)
+		}
+	}
+}
+
+func macString(m [6]byte) string {
+	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5])
+}

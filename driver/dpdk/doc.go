@@ -1,0 +1,93 @@
+// Package dpdk is netsplice's thin cgo binding to DPDK (22.11 LTS, found
+// with pkg-config libdpdk): EAL, ethdev ports as driver.Port, mempools as
+// driver.Pool backends. It writes none of DPDK's logic again. Built with
+// the tag nodpdk (or without cgo), every constructor returns ErrNoDPDK.
+//
+// # EAL
+//
+// InitEAL passes the user's arguments through unchanged, so every PMD
+// works (-a 0000:3b:00.0, --vdev=net_af_packet0,iface=veth0,
+// --vdev=net_tap0, --vdev=net_ring0, ...). EAL can be initialised once per
+// process; tests that need fresh EAL state run in subprocesses. EAL's log
+// goes to stderr. Cleanup closes the ports and calls rte_eal_cleanup.
+//
+// # Lcores: registered threads, not EAL lcores
+//
+// A softnet is a goroutine locked to an OS thread that the Go runtime
+// created (stack.Softnet). EAL lcores are threads EAL creates and drives
+// with rte_eal_remote_launch; running Go code on them would mean calling
+// into Go from foreign C threads for the life of the process, with the
+// runtime unaware of which thread runs which softnet. Instead, ThreadInit
+// (for stack.Config.ThreadInit) calls rte_thread_register on the softnet's
+// own locked thread: DPDK gives that thread an lcore id, so mempool
+// per-lcore caches, rte_lcore_id() and per-lcore PMD state work, and
+// ThreadExit releases the id. Pinning stays the stack's (Config.CPUs).
+// Give EAL a single core (-l 0): it runs nothing on its lcores, and every
+// softnet needs a free lcore id below RTE_MAX_LCORE. rte_eal_init pins
+// its calling thread to the main lcore; InitEAL restores that Go thread's
+// affinity, since any goroutine may run on it later.
+//
+// # Ports, queues and RSS
+//
+// OpenPort gives a port one logical queue pair per softnet and one
+// mempool per logical queue (rte_pktmbuf_pool_create). Hardware RSS is
+// used when the PMD can hash into as many queues: it is configured with
+// netsplice's key (rss.DefaultKey), a round-robin redirection table is
+// programmed, and key, hash types and RETA are read back (Port.RSS
+// reports what was read, so the stack predicts queues from the NIC's own
+// configuration; a PMD that cannot confirm them falls back to software).
+// Otherwise, e.g. af_packet (the kernel's fanout, not Toeplitz, picks its
+// rx queue), tap or ring, the port does software RSS: it still presents
+// N logical queues; RxBurst(q) first takes the frames other pollers
+// steered to q (a per-queue internal/ring.MPSC), then polls hardware
+// queue q%hw if no other softnet is polling it (an atomic flag: a softnet
+// never waits on another), hashes each frame with the Toeplitz hash of
+// the same key and RETA and moves frames of other softnets to their
+// rings, counted as handoffs. Where the PMD has fewer tx queues than
+// softnets, softnet q sends on hardware queue q%hw under that queue's
+// mutex (the only lock on the data path, absent when the PMD has enough
+// tx queues). The mode is logged once when the port opens.
+//
+// Checksum offloads the PMD advertises are enabled and reported by
+// Offloads; the stack then leaves checksums to the NIC (tx: the mbuf's
+// ol_flags, l2_len and l3_len are set from driver.Packet's Flags, L2Len
+// and L3Len, and rte_eth_tx_prepare runs before the tx burst).
+//
+// # Mbufs and descriptors: zero copy
+//
+// Every mbuf of a netsplice mempool is bound, for its whole life, to one
+// driver.Packet descriptor: the mempool's private area of each mbuf holds
+// a tag (magic, descriptor table, index) written once at pool creation
+// with rte_mempool_obj_iter. Packet.Buf is the mbuf's buffer (buf_addr,
+// buf_len) seen from Go in place, Packet.Priv the mbuf's address. On
+// receive the binding reads data_off, data_len, the RSS hash and the
+// checksum flags in C into a small array, one cgo call per burst; on
+// transmit it writes data_off, data_len, pkt_len and offload fields back,
+// in the same call as rte_eth_tx_burst. driver.Pool's backend allocates
+// and frees a batch of mbufs per cgo call (rte_pktmbuf_alloc_bulk, which
+// is all or nothing, is retried with halves so an almost empty pool still
+// gives what it has; rte_pktmbuf_free_bulk returns mbufs of any pool).
+// Chained or externally attached mbufs cannot be described and are
+// dropped and counted (multi-segment receive and MPRQ are not enabled).
+//
+// # Ownership and threading
+//
+// RxBurst(q), TxBurst(q) and Pool(q) belong to the softnet that owns
+// queue q, as the driver contract says; everything else is safe from any
+// goroutine. A received packet is adopted by the receiving queue's pool
+// (for software RSS: the destination's), so its owner frees it with a
+// plain Put; the batch eventually freed returns each mbuf to its own
+// mempool. Packets held by other goroutines come back through
+// Packet.Free as with any pool. Close must run after the softnets stop:
+// it then owns the queues, returns their cached mbufs and frees the
+// mempools whose mbufs are all back (others stay until EAL cleanup,
+// since Go slices may still point into them).
+//
+// # What is hot
+//
+// Per burst: one cgo call for rx (plus one to free undescribable mbufs,
+// normally never), one for tx, and one per batch of allocations or
+// frees. Per packet, in Go: a descriptor lookup (two loads), a few
+// stores, and for software RSS a table-driven Toeplitz hash and, when the
+// frame is another softnet's, one ring push. Nothing allocates.
+package dpdk

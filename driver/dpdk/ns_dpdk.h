@@ -1,0 +1,237 @@
+//go:build cgo && !nodpdk
+
+// C helpers of netsplice's DPDK binding. The hot-path helpers are static
+// inline wrappers around DPDK's inline functions (rx/tx burst, bulk mbuf
+// allocation): Go calls each of them once per burst. The control-path
+// helpers live in ns_dpdk.c.
+#ifndef NS_DPDK_H
+#define NS_DPDK_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+// Every mbuf of a netsplice mempool carries a tag in its private area:
+// NS_TAG_MAGIC in the top 16 bits, the descriptor table in the next 16 and
+// the descriptor index in the low 32.
+#define NS_TAG_MAGIC 0x4e53ULL
+#define NS_PRIV_SIZE 8
+
+// Receive flags, equal to driver.Flags (checked by a test).
+#define NS_RX_HASH 1u
+#define NS_RX_IPCK_GOOD 2u
+#define NS_RX_IPCK_BAD 4u
+#define NS_RX_L4CK_GOOD 8u
+#define NS_RX_L4CK_BAD 16u
+// NS_RX_UNSUPPORTED marks a chained or externally attached mbuf, which a
+// descriptor cannot describe: the binding drops it.
+#define NS_RX_UNSUPPORTED (1u << 31)
+
+// Transmit flags, equal to driver.Flags.
+#define NS_TX_IPCK (1u << 16)
+#define NS_TX_UDPCK (1u << 17)
+#define NS_TX_TCPCK (1u << 18)
+
+// ns_rxmeta is what Go needs of a received mbuf.
+struct ns_rxmeta {
+	uint64_t tag;
+	uint32_t hash;
+	uint32_t flags;
+	uint16_t off;
+	uint16_t len;
+	uint32_t pad;
+};
+
+// ns_txmeta is what Go writes back into an mbuf before transmission.
+struct ns_txmeta {
+	uint16_t off;
+	uint16_t len;
+	uint16_t l2;
+	uint16_t l3;
+	uint32_t flags;
+	uint32_t pad;
+};
+
+static inline uint64_t ns_tag(const struct rte_mbuf *m)
+{
+	if (rte_pktmbuf_priv_size(m->pool) < NS_PRIV_SIZE)
+		return 0;
+	return *(const uint64_t *)rte_mbuf_to_priv((struct rte_mbuf *)m);
+}
+
+// ns_rx_burst receives up to n mbufs into mb and describes each in meta.
+static inline uint16_t ns_rx_burst(uint16_t port, uint16_t q, uintptr_t *mb, struct ns_rxmeta *meta, uint16_t n)
+{
+	struct rte_mbuf **m = (struct rte_mbuf **)mb;
+	uint16_t k = rte_eth_rx_burst(port, q, m, n);
+	for (uint16_t i = 0; i < k; i++) {
+		const struct rte_mbuf *b = m[i];
+		uint64_t of = b->ol_flags;
+		uint32_t f = 0;
+		if (of & RTE_MBUF_F_RX_RSS_HASH)
+			f |= NS_RX_HASH;
+		switch (of & RTE_MBUF_F_RX_IP_CKSUM_MASK) {
+		case RTE_MBUF_F_RX_IP_CKSUM_GOOD:
+			f |= NS_RX_IPCK_GOOD;
+			break;
+		case RTE_MBUF_F_RX_IP_CKSUM_BAD:
+			f |= NS_RX_IPCK_BAD;
+			break;
+		}
+		switch (of & RTE_MBUF_F_RX_L4_CKSUM_MASK) {
+		case RTE_MBUF_F_RX_L4_CKSUM_GOOD:
+			f |= NS_RX_L4CK_GOOD;
+			break;
+		case RTE_MBUF_F_RX_L4_CKSUM_BAD:
+			f |= NS_RX_L4CK_BAD;
+			break;
+		}
+		if (b->nb_segs != 1 || RTE_MBUF_HAS_EXTBUF(b) || RTE_MBUF_CLONED(b))
+			f |= NS_RX_UNSUPPORTED;
+		meta[i].tag = ns_tag(b);
+		meta[i].hash = b->hash.rss;
+		meta[i].flags = f;
+		meta[i].off = b->data_off;
+		meta[i].len = b->data_len;
+	}
+	return k;
+}
+
+// ns_tx_burst writes the frame layout and offload requests of meta into
+// the n mbufs of mb and transmits them; it returns how many the PMD took.
+// With prepare set it runs rte_eth_tx_prepare first (checksum offloads).
+static inline uint16_t ns_tx_burst(uint16_t port, uint16_t q, uintptr_t *mb, const struct ns_txmeta *meta, uint16_t n, int prepare)
+{
+	struct rte_mbuf **m = (struct rte_mbuf **)mb;
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *b = m[i];
+		uint32_t f = meta[i].flags;
+		uint64_t of = b->ol_flags & (RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT);
+		b->data_off = meta[i].off;
+		b->data_len = meta[i].len;
+		b->pkt_len = meta[i].len;
+		if (f & (NS_TX_IPCK | NS_TX_UDPCK | NS_TX_TCPCK)) {
+			of |= RTE_MBUF_F_TX_IPV4;
+			if (f & NS_TX_IPCK)
+				of |= RTE_MBUF_F_TX_IP_CKSUM;
+			if (f & NS_TX_UDPCK)
+				of |= RTE_MBUF_F_TX_UDP_CKSUM;
+			else if (f & NS_TX_TCPCK)
+				of |= RTE_MBUF_F_TX_TCP_CKSUM;
+			b->l2_len = meta[i].l2;
+			b->l3_len = meta[i].l3;
+		}
+		b->ol_flags = of;
+	}
+	if (prepare)
+		n = rte_eth_tx_prepare(port, q, m, n);
+	return rte_eth_tx_burst(port, q, m, n);
+}
+
+// ns_alloc_bulk allocates up to n mbufs from mp into mb and stores their
+// tags in tags. rte_pktmbuf_alloc_bulk is all or nothing, so on failure it
+// retries with half as many: a nearly empty pool still hands out what it
+// has, in one call from Go.
+static inline unsigned ns_alloc_bulk(struct rte_mempool *mp, uintptr_t *mb, uint64_t *tags, unsigned n)
+{
+	struct rte_mbuf **m = (struct rte_mbuf **)mb;
+	while (n > 0 && rte_pktmbuf_alloc_bulk(mp, m, n) != 0)
+		n /= 2;
+	for (unsigned i = 0; i < n; i++)
+		tags[i] = ns_tag(m[i]);
+	return n;
+}
+
+// ns_free_bulk returns n mbufs (of any pools) to their pools.
+static inline void ns_free_bulk(uintptr_t *mb, unsigned n)
+{
+	rte_pktmbuf_free_bulk((struct rte_mbuf **)mb, n);
+}
+
+// ns_objinfo describes one mbuf of a new pool to Go.
+struct ns_objinfo {
+	uintptr_t mbuf;
+	void *buf;
+	uint32_t buf_len;
+	uint32_t pad;
+};
+
+// ns_devinfo is the part of rte_eth_dev_info the binding uses.
+struct ns_devinfo {
+	char driver[64];
+	char name[RTE_ETH_NAME_MAX_LEN];
+	uint16_t max_rx_queues, max_tx_queues;
+	uint16_t reta_size;
+	uint8_t hash_key_size;
+	uint64_t rss_offloads;
+	uint64_t rx_offload_capa, tx_offload_capa;
+	uint16_t min_mtu, max_mtu, mtu;
+	int socket;
+	uint8_t mac[6];
+	int link_up;
+	uint32_t link_speed;
+};
+
+// ns_portconf is the port configuration Go asks for.
+struct ns_portconf {
+	uint16_t nb_rx, nb_tx;
+	uint16_t nb_rxd, nb_txd; // in: wanted; out: adjusted
+	int rss;
+	uint64_t rss_hf;
+	uint8_t key[64];
+	uint8_t key_len;
+	uint64_t rx_offloads, tx_offloads;
+	uint16_t mtu;
+	int promisc;
+};
+
+int ns_eal_init(int argc, char **argv, char *err, size_t errlen);
+int ns_eal_cleanup(char *err, size_t errlen);
+int ns_thread_register(char *err, size_t errlen);
+void ns_thread_unregister(void);
+int ns_port_by_name(const char *name, uint16_t *port);
+int ns_port_valid(uint16_t port);
+int ns_dev_info(uint16_t port, struct ns_devinfo *out, char *err, size_t errlen);
+int ns_port_configure(uint16_t port, struct ns_portconf *c, char *err, size_t errlen);
+int ns_port_start(uint16_t port, struct ns_portconf *c, uintptr_t *pools, char *err, size_t errlen);
+int ns_port_stop_close(uint16_t port);
+struct rte_mempool *ns_pool_create(const char *name, unsigned n, unsigned cache, uint16_t dataroom, int socket,
+				   uint32_t table, struct ns_objinfo *out, char *err, size_t errlen);
+unsigned ns_pool_avail(struct rte_mempool *mp);
+void ns_pool_free(struct rte_mempool *mp);
+int ns_rss_get(uint16_t port, uint8_t *key, uint8_t *key_len, uint64_t *hf);
+int ns_reta_update(uint16_t port, const uint16_t *reta, uint16_t size);
+int ns_reta_query(uint16_t port, uint16_t *reta, uint16_t size);
+int ns_stats(uint16_t port, uint64_t *out);
+int ns_xstats(uint16_t port, char *names, uint64_t *values, int n);
+int ns_link(uint16_t port, int *up, uint32_t *speed);
+int ns_lcore_id(void);
+
+// Constants Go needs from DPDK's macros, in this order.
+enum {
+	NS_C_RSS_IPV4,
+	NS_C_RSS_TCPV4,
+	NS_C_RSS_UDPV4,
+	NS_C_RSS_IPV6,
+	NS_C_RSS_TCPV6,
+	NS_C_RSS_UDPV6,
+	NS_C_TX_IPV4_CKSUM,
+	NS_C_TX_UDP_CKSUM,
+	NS_C_TX_TCP_CKSUM,
+	NS_C_RX_IPV4_CKSUM,
+	NS_C_RX_UDP_CKSUM,
+	NS_C_RX_TCP_CKSUM,
+	NS_C_HEADROOM,
+	NS_C_MAX_LCORE,
+	NS_C_XSTATS_NAME_SIZE,
+	NS_C_NUM
+};
+void ns_consts(uint64_t *out);
+
+#endif

@@ -1,0 +1,846 @@
+//go:build cgo && !nodpdk
+
+package dpdk
+
+/*
+#include <stdlib.h>
+#include "ns_dpdk.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"go.uber.org/zap"
+
+	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/driver/rss"
+	"github.com/netsplice/netsplice/internal/counter"
+	"github.com/netsplice/netsplice/internal/ring"
+)
+
+// Port is a DPDK ethdev port as a driver.Port with NumQueues logical queue
+// pairs. RxBurst, TxBurst and Pool(q) belong to the owner of queue q; the
+// other methods are safe from any goroutine.
+type Port struct {
+	id      uint16
+	name    string
+	drv     string
+	mac     driver.MAC
+	mtu     int
+	burst   int
+	nq      int // logical queues
+	nrxh    int // hardware rx queues
+	ntxh    int // hardware tx queues
+	mode    RSSMode
+	reason  string
+	rss     rss.Config
+	hasher  *rss.Hasher
+	offl    driver.Offloads
+	prepare C.int
+	log     *zap.Logger
+
+	pools  []*driver.Pool
+	mps    []*mempool
+	bcalls []*counter.Counter // per queue: cgo calls of the pool backend
+	rxq    []rxQueue
+	txq    []txQueue
+	hwrx   []hwQueue
+	txLock []paddedMutex // per hardware tx queue, when softnets share one
+
+	closeMu sync.Mutex
+	closed  atomic.Bool
+}
+
+// rxQueue is a logical queue's receive state, owned by its softnet.
+type rxQueue struct {
+	mb     []uintptr
+	meta   []C.struct_ns_rxmeta
+	bad    []uintptr
+	ring   *ring.MPSC[driver.Packet] // software RSS: frames for this queue
+	notify atomic.Pointer[func()]
+	wake   []bool // software RSS: destinations to wake after a burst
+
+	packets, bytes counter.Counter
+	handoffs       counter.Counter
+	ringDrops      counter.Counter
+	unsupported    counter.Counter
+	calls          counter.Counter
+	_              [64]byte
+}
+
+// txQueue is a logical queue's transmit scratch, owned by its softnet.
+type txQueue struct {
+	mb             []uintptr
+	meta           []C.struct_ns_txmeta
+	packets, bytes counter.Counter
+	short          counter.Counter
+	calls          counter.Counter
+	_              [64]byte
+}
+
+// hwQueue guards a hardware rx queue that several softnets may poll
+// (software RSS): the one that wins the flag polls, the others go on.
+type hwQueue struct {
+	busy atomic.Bool
+	_    [63]byte
+}
+
+type paddedMutex struct {
+	sync.Mutex
+	_ [56]byte
+}
+
+func cconst(i int) uint64 { return eal.c[i] }
+
+// OpenPort configures and starts a port: cfg.Queues logical queue pairs,
+// a mempool per queue, RSS with netsplice's key where the PMD can do it
+// (hardware RSS, RETA programmed and read back), software RSS otherwise.
+// EAL must be initialised.
+func OpenPort(cfg PortConfig) (*Port, error) {
+	if !Initialized() {
+		return nil, errors.New("dpdk: OpenPort before InitEAL")
+	}
+	if cfg.Queues == 0 {
+		cfg.Queues = 1
+	}
+	if cfg.BurstSize == 0 {
+		cfg.BurstSize = driver.DefaultBurstSize
+	}
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&cfg.RxDesc, 1024)
+	def(&cfg.TxDesc, 1024)
+	def(&cfg.SoftRingSize, 1024)
+	def(&cfg.LocalCache, 128)
+	def(&cfg.PoolCache, 256)
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	maxQ := int(cconst(C.NS_C_MAX_LCORE))
+	switch {
+	case cfg.Queues < 1 || cfg.Queues > maxQ:
+		return nil, fmt.Errorf("dpdk: %d queues, want 1..%d", cfg.Queues, maxQ)
+	case cfg.BurstSize < 1 || cfg.BurstSize > 512:
+		return nil, fmt.Errorf("dpdk: burst size %d, want 1..512", cfg.BurstSize)
+	case cfg.RxDesc < 1 || cfg.TxDesc < 1 || cfg.RxDesc > 32768 || cfg.TxDesc > 32768:
+		return nil, fmt.Errorf("dpdk: ring sizes %d/%d, want 1..32768", cfg.RxDesc, cfg.TxDesc)
+	case cfg.SoftRingSize < 1 || cfg.SoftRingSize > 1<<20:
+		return nil, fmt.Errorf("dpdk: software RSS ring size %d, want 1..2^20", cfg.SoftRingSize)
+	case cfg.PoolSize < 0 || cfg.PoolCache < 0 || cfg.LocalCache < 0:
+		return nil, errors.New("dpdk: pool sizes must not be negative")
+	case cfg.MTU < 0 || cfg.MTU > driver.DefaultDataRoom-18:
+		return nil, fmt.Errorf("dpdk: MTU %d, want up to %d (an mbuf holds %d bytes)", cfg.MTU, driver.DefaultDataRoom-18, driver.DefaultDataRoom)
+	}
+	cfg.LocalCache = max(cfg.LocalCache, 2*cfg.BurstSize)
+
+	var id C.uint16_t
+	if cfg.Name != "" {
+		cname := C.CString(cfg.Name)
+		ret := C.ns_port_by_name(cname, &id)
+		C.free(unsafe.Pointer(cname))
+		if ret != 0 {
+			return nil, fmt.Errorf("dpdk: no port named %q (give it to EAL, e.g. --vdev=%s or -a PCI_ADDRESS)", cfg.Name, cfg.Name)
+		}
+	} else {
+		id = C.uint16_t(cfg.PortID)
+		if C.ns_port_valid(id) == 0 {
+			return nil, fmt.Errorf("dpdk: no port %d (EAL found none, or fewer)", cfg.PortID)
+		}
+	}
+	eal.mu.Lock()
+	for o := range eal.ports {
+		if o.id == uint16(id) {
+			eal.mu.Unlock()
+			return nil, fmt.Errorf("dpdk: port %d (%s) is already open", id, o.name)
+		}
+	}
+	eal.mu.Unlock()
+
+	var info C.struct_ns_devinfo
+	var ebuf [errLen]C.char
+	if C.ns_dev_info(id, &info, &ebuf[0], errLen) < 0 {
+		return nil, fmt.Errorf("dpdk: port %d: %s", id, cerr(ebuf[:]))
+	}
+	p := &Port{
+		id:    uint16(id),
+		name:  C.GoString(&info.name[0]),
+		drv:   C.GoString(&info.driver[0]),
+		burst: cfg.BurstSize,
+		nq:    cfg.Queues,
+		log:   cfg.Logger,
+	}
+	copy(p.mac[:], unsafe.Slice((*byte)(unsafe.Pointer(&info.mac[0])), 6))
+	if info.max_rx_queues == 0 || info.max_tx_queues == 0 {
+		return nil, fmt.Errorf("dpdk: port %s (%s) reports no rx or tx queue", p.name, p.drv)
+	}
+	n := cfg.Queues
+	p.nrxh = min(n, int(info.max_rx_queues))
+	p.ntxh = min(n, int(info.max_tx_queues))
+
+	// RSS: the hash types we want that the PMD offers, and the key padded
+	// to the PMD's key size (the first 40 bytes decide every IPv4/IPv6
+	// hash).
+	rssAll := cconst(C.NS_C_RSS_IPV4) | cconst(C.NS_C_RSS_TCPV4) | cconst(C.NS_C_RSS_UDPV4) |
+		cconst(C.NS_C_RSS_IPV6) | cconst(C.NS_C_RSS_TCPV6) | cconst(C.NS_C_RSS_UDPV6)
+	hf := uint64(info.rss_offloads) & rssAll
+	keyLen := int(info.hash_key_size)
+	if keyLen == 0 {
+		keyLen = rss.KeySize
+	}
+	p.mode = HardwareRSS
+	switch {
+	case cfg.SoftwareRSS:
+		p.mode, p.reason = SoftwareRSS, "asked for"
+	case p.drv == "net_af_packet":
+		p.mode, p.reason = SoftwareRSS, "af_packet: kernel fanout, not Toeplitz, picks the rx queue"
+	case p.drv == "net_tap":
+		p.mode, p.reason = SoftwareRSS, "tap: the kernel picks the queue (tap hashes only through BPF flow rules)"
+	case hf == 0:
+		p.mode, p.reason = SoftwareRSS, "the PMD has no RSS"
+	case int(info.max_rx_queues) < n:
+		p.mode, p.reason = SoftwareRSS, fmt.Sprintf("the PMD has %d rx queues for %d softnets", info.max_rx_queues, n)
+	case keyLen < rss.KeySize || keyLen > 64:
+		p.mode, p.reason = SoftwareRSS, fmt.Sprintf("the PMD's RSS key is %d bytes", keyLen)
+	case n > 1 && info.reta_size == 0:
+		p.mode, p.reason = SoftwareRSS, "the PMD has no redirection table"
+	}
+	var pc C.struct_ns_portconf
+	pc.nb_rx, pc.nb_tx = C.uint16_t(p.nrxh), C.uint16_t(p.ntxh)
+	pc.nb_rxd, pc.nb_txd = C.uint16_t(cfg.RxDesc), C.uint16_t(cfg.TxDesc)
+	key := rss.DefaultKey()
+	if hf != 0 && (p.mode == HardwareRSS || p.nrxh > 1) && keyLen >= rss.KeySize && keyLen <= 64 {
+		// Also in software mode over several hardware queues: the NIC
+		// spreads the load, software decides the softnet.
+		pc.rss = 1
+		pc.rss_hf = C.uint64_t(hf)
+		for i := 0; i < keyLen; i++ {
+			if i < rss.KeySize {
+				pc.key[i] = C.uint8_t(key[i])
+			}
+		}
+		pc.key_len = C.uint8_t(keyLen)
+	}
+	if !cfg.NoOffloads {
+		txWant := map[int]driver.Offloads{C.NS_C_TX_IPV4_CKSUM: driver.OffloadTxIPChecksum,
+			C.NS_C_TX_UDP_CKSUM: driver.OffloadTxUDPChecksum, C.NS_C_TX_TCP_CKSUM: driver.OffloadTxTCPChecksum}
+		for c, o := range txWant {
+			if uint64(info.tx_offload_capa)&cconst(c) != 0 {
+				pc.tx_offloads |= C.uint64_t(cconst(c))
+				p.offl |= o
+			}
+		}
+		rxWant := map[int]driver.Offloads{C.NS_C_RX_IPV4_CKSUM: driver.OffloadRxIPChecksum,
+			C.NS_C_RX_UDP_CKSUM: driver.OffloadRxL4Checksum, C.NS_C_RX_TCP_CKSUM: driver.OffloadRxL4Checksum}
+		for c, o := range rxWant {
+			if uint64(info.rx_offload_capa)&cconst(c) != 0 {
+				pc.rx_offloads |= C.uint64_t(cconst(c))
+				p.offl |= o
+			}
+		}
+	}
+	if p.offl&(driver.OffloadTxIPChecksum|driver.OffloadTxUDPChecksum|driver.OffloadTxTCPChecksum) != 0 {
+		p.prepare = 1
+	}
+	pc.mtu = C.uint16_t(cfg.MTU)
+	if cfg.Promiscuous {
+		pc.promisc = 1
+	}
+	if C.ns_port_configure(id, &pc, &ebuf[0], errLen) < 0 {
+		return nil, fmt.Errorf("dpdk: port %s (%s): %s", p.name, p.drv, cerr(ebuf[:]))
+	}
+
+	// One mempool and pool per logical queue; hardware rx queue h fills
+	// from mempool h.
+	size := cfg.PoolSize
+	if size == 0 {
+		need := int(pc.nb_rxd) + int(pc.nb_txd) + cfg.SoftRingSize + cfg.PoolCache + cfg.LocalCache + 4*cfg.BurstSize
+		size = 1
+		for size < need+1 {
+			size <<= 1
+		}
+		size--
+	}
+	if size < 2*cfg.BurstSize {
+		return nil, fmt.Errorf("dpdk: pool of %d mbufs is smaller than two bursts", size)
+	}
+	cache := min(cfg.PoolCache, int(float64(size)/1.5), 512)
+	fail := func(err error) (*Port, error) {
+		C.ns_port_stop_close(id)
+		for _, m := range p.mps {
+			m.free()
+		}
+		return nil, err
+	}
+	for q := 0; q < n; q++ {
+		m, err := newMempool(int(id), q, size, cache, int(info.socket))
+		if err != nil {
+			return fail(err)
+		}
+		p.mps = append(p.mps, m)
+		calls := &counter.Counter{}
+		p.bcalls = append(p.bcalls, calls)
+		pool, err := driver.NewBackedPool(newBackend(m, cfg.BurstSize, calls), cfg.BurstSize, cfg.LocalCache)
+		if err != nil {
+			return fail(err)
+		}
+		m.bind(pool)
+		p.pools = append(p.pools, pool)
+	}
+	pools := make([]uintptr, p.nrxh)
+	for h := range pools {
+		pools[h] = uintptr(unsafe.Pointer(p.mps[h].mp))
+	}
+	if C.ns_port_start(id, &pc, (*C.uintptr_t)(unsafe.Pointer(&pools[0])), &ebuf[0], errLen) < 0 {
+		return fail(fmt.Errorf("dpdk: port %s (%s): %s", p.name, p.drv, cerr(ebuf[:])))
+	}
+
+	// RSS: program the RETA, read key, types and RETA back.
+	p.rss = rss.Config{Key: key, Types: rss.AllIPv4}
+	if p.mode == HardwareRSS {
+		if err := p.readBackRSS(n, int(info.reta_size), keyLen, hf); err != nil {
+			if n > 1 {
+				p.mode, p.reason = SoftwareRSS, err.Error()
+			} else {
+				p.log.Debug("RSS not read back", zap.String("port", p.name), zap.Error(err))
+			}
+		}
+	}
+	if p.mode == HardwareRSS && len(p.rss.RETA) == 0 {
+		p.rss.RETA = make(rss.RETA, 1)
+	}
+	if p.mode == SoftwareRSS {
+		reta, _ := rss.NewRETA(rss.DefaultRETASize, n)
+		p.rss = rss.Config{Key: key, RETA: reta, Types: rss.AllIPv4}
+	}
+	p.hasher = rss.NewHasher(p.rss.Key)
+
+	// MTU: the port's, bounded by what one mbuf holds.
+	p.mtu = int(info.mtu)
+	var mtu C.uint16_t
+	var ninfo C.struct_ns_devinfo
+	if C.ns_dev_info(id, &ninfo, &ebuf[0], errLen) == 0 {
+		mtu = ninfo.mtu
+		copy(p.mac[:], unsafe.Slice((*byte)(unsafe.Pointer(&ninfo.mac[0])), 6))
+	}
+	if mtu != 0 {
+		p.mtu = int(mtu)
+	}
+	p.mtu = min(p.mtu, driver.DefaultDataRoom-18)
+
+	p.rxq = make([]rxQueue, n)
+	p.txq = make([]txQueue, n)
+	p.hwrx = make([]hwQueue, p.nrxh)
+	for q := 0; q < n; q++ {
+		r := &p.rxq[q]
+		r.mb = make([]uintptr, p.burst)
+		r.meta = make([]C.struct_ns_rxmeta, p.burst)
+		r.bad = make([]uintptr, 0, p.burst)
+		r.wake = make([]bool, n)
+		if p.mode == SoftwareRSS && n > 1 {
+			r.ring, _ = ring.New[driver.Packet](cfg.SoftRingSize)
+		}
+		t := &p.txq[q]
+		t.mb = make([]uintptr, p.burst)
+		t.meta = make([]C.struct_ns_txmeta, p.burst)
+	}
+	if p.ntxh < n {
+		p.txLock = make([]paddedMutex, p.ntxh)
+	}
+	registerPort(p)
+	fields := []zap.Field{zap.String("port", p.name), zap.String("driver", p.drv), zap.Uint16("id", p.id),
+		zap.Int("queues", n), zap.Int("hw_rx_queues", p.nrxh), zap.Int("hw_tx_queues", p.ntxh),
+		zap.Stringer("rss_types", p.rss.Types), zap.Int("reta_size", len(p.rss.RETA)),
+		zap.Int("mtu", p.mtu), zap.String("mac", macString(p.mac)), zap.Int("pool_mbufs", size),
+		zap.String("offloads", offloadString(p.offl))}
+	if p.ntxh < n {
+		fields = append(fields, zap.String("tx", "softnets share hardware tx queues under a lock"))
+	}
+	if p.mode == HardwareRSS {
+		p.log.Info("dpdk port open: hardware RSS", fields...)
+	} else {
+		p.log.Info("dpdk port open: software RSS: "+p.reason, fields...)
+	}
+	return p, nil
+}
+
+// readBackRSS programs a round-robin RETA over n queues and reads the key,
+// hash types and RETA back from the PMD. It fails when the PMD cannot
+// confirm what it hashes with.
+func (p *Port) readBackRSS(n, retaSize, keyLen int, hf uint64) error {
+	if retaSize > 0 {
+		want, _ := rss.NewRETA(retaSize, n)
+		if ret := C.ns_reta_update(C.uint16_t(p.id), (*C.uint16_t)(unsafe.Pointer(&want[0])), C.uint16_t(retaSize)); ret < 0 {
+			p.log.Warn("RETA update refused; reading the PMD's own", zap.String("port", p.name), zap.String("error", C.GoString(C.rte_strerror(-ret))))
+		}
+		got := make(rss.RETA, retaSize)
+		if ret := C.ns_reta_query(C.uint16_t(p.id), (*C.uint16_t)(unsafe.Pointer(&got[0])), C.uint16_t(retaSize)); ret < 0 {
+			return fmt.Errorf("RETA not readable: %s", C.GoString(C.rte_strerror(-ret)))
+		}
+		if err := got.Validate(n); err != nil {
+			return fmt.Errorf("RETA read back: %v", err)
+		}
+		p.rss.RETA = got
+	} else {
+		p.rss.RETA = make(rss.RETA, 1) // one queue: every hash to queue 0
+	}
+	var kb [64]C.uint8_t
+	kl := C.uint8_t(keyLen)
+	var gotHF C.uint64_t
+	if ret := C.ns_rss_get(C.uint16_t(p.id), &kb[0], &kl, &gotHF); ret < 0 {
+		return fmt.Errorf("RSS key not readable: %s", C.GoString(C.rte_strerror(-ret)))
+	}
+	for i := 0; i < rss.KeySize; i++ {
+		if byte(kb[i]) != p.rss.Key[i] {
+			return fmt.Errorf("the PMD hashes with another key (read back %x...)", byte(kb[0]))
+		}
+	}
+	p.rss.Types = hashTypes(uint64(gotHF))
+	if p.rss.Types == 0 {
+		p.rss.Types = hashTypes(hf)
+	}
+	return nil
+}
+
+// hashTypes maps DPDK's rss_hf bits to netsplice's hash types.
+func hashTypes(hf uint64) rss.HashTypes {
+	var t rss.HashTypes
+	for _, m := range []struct {
+		c int
+		t rss.HashTypes
+	}{{C.NS_C_RSS_IPV4, rss.IPv4}, {C.NS_C_RSS_TCPV4, rss.TCPv4}, {C.NS_C_RSS_UDPV4, rss.UDPv4},
+		{C.NS_C_RSS_IPV6, rss.IPv6}, {C.NS_C_RSS_TCPV6, rss.TCPv6}, {C.NS_C_RSS_UDPV6, rss.UDPv6}} {
+		if hf&cconst(m.c) != 0 {
+			t |= m.t
+		}
+	}
+	return t
+}
+
+func offloadString(o driver.Offloads) string {
+	var s []string
+	for _, x := range []struct {
+		o driver.Offloads
+		n string
+	}{{driver.OffloadRxIPChecksum, "rx-ipv4-cksum"}, {driver.OffloadRxL4Checksum, "rx-l4-cksum"},
+		{driver.OffloadTxIPChecksum, "tx-ipv4-cksum"}, {driver.OffloadTxUDPChecksum, "tx-udp-cksum"},
+		{driver.OffloadTxTCPChecksum, "tx-tcp-cksum"}} {
+		if o&x.o != 0 {
+			s = append(s, x.n)
+		}
+	}
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ",")
+}
+
+// Name implements driver.Port: the DPDK device name.
+func (p *Port) Name() string { return p.name }
+
+// ID returns the DPDK port id.
+func (p *Port) ID() uint16 { return p.id }
+
+// Driver returns the PMD's name, such as "net_af_packet".
+func (p *Port) Driver() string { return p.drv }
+
+// MAC implements driver.Port.
+func (p *Port) MAC() driver.MAC { return p.mac }
+
+// MTU implements driver.Port.
+func (p *Port) MTU() int { return p.mtu }
+
+// NumQueues implements driver.Port: the logical queue pairs.
+func (p *Port) NumQueues() int { return p.nq }
+
+// HardwareQueues returns the hardware rx and tx queues behind the logical
+// ones.
+func (p *Port) HardwareQueues() (rx, tx int) { return p.nrxh, p.ntxh }
+
+// BurstSize implements driver.Port.
+func (p *Port) BurstSize() int { return p.burst }
+
+// RSS implements driver.Port: in hardware mode what the PMD reported back.
+func (p *Port) RSS() rss.Config {
+	c := p.rss
+	c.RETA = append(rss.RETA(nil), p.rss.RETA...)
+	return c
+}
+
+// RSSMode returns who steers frames, and in software mode why.
+func (p *Port) RSSMode() (RSSMode, string) { return p.mode, p.reason }
+
+// Offloads implements driver.Port.
+func (p *Port) Offloads() driver.Offloads { return p.offl }
+
+// Link implements driver.Port.
+func (p *Port) Link() driver.Link {
+	if p.closed.Load() {
+		return driver.Link{}
+	}
+	var up C.int
+	var speed C.uint32_t
+	if C.ns_link(C.uint16_t(p.id), &up, &speed) < 0 {
+		return driver.Link{}
+	}
+	return driver.Link{Up: up != 0, SpeedMbps: uint32(speed)}
+}
+
+// Pool implements driver.Port.
+func (p *Port) Pool(q int) *driver.Pool { return p.pools[q] }
+
+// SetRxNotify implements driver.RxNotifier for software RSS: a poller
+// that moves frames to another softnet's ring wakes it.
+func (p *Port) SetRxNotify(q int, fn func()) {
+	if q >= 0 && q < p.nq && fn != nil {
+		p.rxq[q].notify.Store(&fn)
+	}
+}
+
+// describe binds the descriptor of received mbuf i of r to queue q's pool
+// and fills it in; nil means the mbuf was put on r.bad for freeing.
+func (p *Port) describe(r *rxQueue, i int, q int) *driver.Packet {
+	m := &r.meta[i]
+	pk := lookup(uint64(m.tag))
+	if pk == nil || m.flags&C.NS_RX_UNSUPPORTED != 0 {
+		r.bad = append(r.bad, r.mb[i])
+		r.unsupported.Inc()
+		return nil
+	}
+	p.pools[q].Adopt(pk)
+	pk.Reset()
+	if !pk.SetData(int(m.off), int(m.len)) {
+		r.bad = append(r.bad, r.mb[i])
+		r.unsupported.Inc()
+		return nil
+	}
+	pk.Flags = driver.Flags(m.flags)
+	if pk.Flags&driver.RxHashValid != 0 {
+		pk.Hash = uint32(m.hash)
+	}
+	pk.Port = p.id
+	pk.Queue = uint16(q)
+	return pk
+}
+
+func (p *Port) freeBad(r *rxQueue) {
+	if len(r.bad) > 0 {
+		r.calls.Inc()
+		C.ns_free_bulk((*C.uintptr_t)(unsafe.Pointer(&r.bad[0])), C.uint(len(r.bad)))
+		r.bad = r.bad[:0]
+	}
+}
+
+// RxBurst implements driver.Port: one cgo call per burst. With software
+// RSS it first takes the frames other pollers steered to q, then, if no
+// other softnet is polling it, polls the hardware queue q%hw and steers
+// each frame by its Toeplitz hash.
+func (p *Port) RxBurst(q int, pkts []*driver.Packet) int {
+	if p.closed.Load() {
+		return 0
+	}
+	r := &p.rxq[q]
+	if len(pkts) > p.burst {
+		pkts = pkts[:p.burst]
+	}
+	if len(pkts) == 0 {
+		return 0
+	}
+	var n int
+	if p.mode == HardwareRSS {
+		r.calls.Inc()
+		k := int(C.ns_rx_burst(C.uint16_t(p.id), C.uint16_t(q), (*C.uintptr_t)(unsafe.Pointer(&r.mb[0])), &r.meta[0], C.uint16_t(len(pkts))))
+		for i := 0; i < k; i++ {
+			if pk := p.describe(r, i, q); pk != nil {
+				pkts[n] = pk
+				n++
+			}
+		}
+		p.freeBad(r)
+	} else {
+		n = p.rxSoft(q, r, pkts)
+	}
+	if n > 0 {
+		var b uint64
+		for _, pk := range pkts[:n] {
+			b += uint64(pk.Len())
+		}
+		r.packets.Add(uint64(n))
+		r.bytes.Add(b)
+	}
+	return n
+}
+
+func (p *Port) rxSoft(q int, r *rxQueue, pkts []*driver.Packet) int {
+	n := 0
+	if r.ring != nil {
+		for n < len(pkts) {
+			pk := r.ring.Pop()
+			if pk == nil {
+				break
+			}
+			pkts[n] = pk
+			n++
+		}
+		if n == len(pkts) {
+			return n
+		}
+	}
+	h := q % p.nrxh
+	hw := &p.hwrx[h]
+	if !hw.busy.CompareAndSwap(false, true) {
+		return n
+	}
+	r.calls.Inc()
+	k := int(C.ns_rx_burst(C.uint16_t(p.id), C.uint16_t(h), (*C.uintptr_t)(unsafe.Pointer(&r.mb[0])), &r.meta[0], C.uint16_t(p.burst)))
+	hw.busy.Store(false)
+	woke := false
+	for i := 0; i < k; i++ {
+		pk := p.describe(r, i, q)
+		if pk == nil {
+			continue
+		}
+		var hash uint32
+		d := pk.Data()
+		if len(d) >= 34 && d[12] == 0x08 && d[13] == 0x00 {
+			hash = p.hasher.HashIPv4Packet(d[14:], p.rss.Types)
+		}
+		pk.Hash = hash
+		pk.Flags &^= driver.RxHashValid
+		if hash != 0 {
+			pk.Flags |= driver.RxHashValid
+		}
+		dst := p.rss.RETA.Queue(hash)
+		if dst == q && n < len(pkts) {
+			pkts[n] = pk
+			n++
+			continue
+		}
+		if dst != q {
+			p.pools[dst].Adopt(pk)
+			pk.Queue = uint16(dst)
+		}
+		if !p.rxq[dst].ring.Push(pk) {
+			r.bad = append(r.bad, pk.Priv)
+			r.ringDrops.Inc()
+			continue
+		}
+		if dst != q {
+			r.handoffs.Inc()
+			r.wake[dst] = true
+			woke = true
+		}
+	}
+	p.freeBad(r)
+	if woke {
+		for d, w := range r.wake {
+			if w {
+				r.wake[d] = false
+				if fn := p.rxq[d].notify.Load(); fn != nil {
+					(*fn)()
+				}
+			}
+		}
+	}
+	return n
+}
+
+// TxBurst implements driver.Port: one cgo call per burst, which writes
+// each frame's layout and offload requests into its mbuf and transmits.
+// Frames the PMD does not take stay with the caller. When softnets
+// outnumber the hardware tx queues, queue q sends on hardware queue q%hw
+// under that queue's lock.
+func (p *Port) TxBurst(q int, pkts []*driver.Packet) int {
+	if p.closed.Load() {
+		return 0
+	}
+	t := &p.txq[q]
+	if len(pkts) > p.burst {
+		pkts = pkts[:p.burst]
+	}
+	n := 0
+	for _, pk := range pkts {
+		if pk.Priv == 0 {
+			break // not an mbuf: cannot be sent by DPDK
+		}
+		t.mb[n] = pk.Priv
+		m := &t.meta[n]
+		m.off = C.uint16_t(pk.Headroom())
+		m.len = C.uint16_t(pk.Len())
+		var f driver.Flags
+		if p.prepare != 0 {
+			f = pk.Flags & (driver.TxIPChecksum | driver.TxUDPChecksum | driver.TxTCPChecksum)
+		}
+		m.flags = C.uint32_t(f)
+		if f != 0 {
+			l2, l3 := pk.L2Len, pk.L3Len
+			if l2 == 0 {
+				l2 = 14
+			}
+			if l3 == 0 {
+				if d := pk.Data(); len(d) > int(l2) {
+					l3 = uint16(d[l2]&0x0f) * 4
+				}
+			}
+			m.l2, m.l3 = C.uint16_t(l2), C.uint16_t(l3)
+		}
+		n++
+	}
+	if n == 0 {
+		return 0
+	}
+	h := q
+	if p.txLock != nil {
+		h = q % p.ntxh
+		p.txLock[h].Lock()
+	}
+	t.calls.Inc()
+	k := int(C.ns_tx_burst(C.uint16_t(p.id), C.uint16_t(h), (*C.uintptr_t)(unsafe.Pointer(&t.mb[0])), &t.meta[0], C.uint16_t(n), p.prepare))
+	if p.txLock != nil {
+		p.txLock[h].Unlock()
+	}
+	if k < len(pkts) {
+		t.short.Inc()
+	}
+	var b uint64
+	for i := 0; i < k; i++ {
+		b += uint64(t.meta[i].len)
+	}
+	t.packets.Add(uint64(k))
+	t.bytes.Add(b)
+	return k
+}
+
+// Stats implements driver.Port: DPDK's port counters (rte_eth_stats_get),
+// with the binding's own drops added: RxMissed adds frames dropped on full
+// software RSS rings, RxNoBuf adds failed pool allocations.
+func (p *Port) Stats() driver.PortStats {
+	var s driver.PortStats
+	var v [8]C.uint64_t
+	if !p.closed.Load() && C.ns_stats(C.uint16_t(p.id), &v[0]) == 0 {
+		s.RxPackets, s.RxBytes = uint64(v[0]), uint64(v[1])
+		s.TxPackets, s.TxBytes = uint64(v[2]), uint64(v[3])
+		s.RxMissed = uint64(v[4])
+		s.TxErrors = uint64(v[6])
+		s.RxNoBuf = uint64(v[7])
+	} else {
+		for q := range p.rxq {
+			s.RxPackets += p.rxq[q].packets.Load()
+			s.RxBytes += p.rxq[q].bytes.Load()
+			s.TxPackets += p.txq[q].packets.Load()
+			s.TxBytes += p.txq[q].bytes.Load()
+		}
+	}
+	for q := range p.rxq {
+		s.RxMissed += p.rxq[q].ringDrops.Load()
+		s.RxNoBuf += p.pools[q].Exhausted()
+	}
+	return s
+}
+
+// SoftStats returns the binding's own counters.
+func (p *Port) SoftStats() SoftStats {
+	var s SoftStats
+	for q := range p.rxq {
+		r := &p.rxq[q]
+		s.Handoffs += r.handoffs.Load()
+		s.RingDrops += r.ringDrops.Load()
+		s.Unsupported += r.unsupported.Load()
+		s.CgoCalls += r.calls.Load() + p.txq[q].calls.Load() + p.bcalls[q].Load()
+		s.TxShortCalls += p.txq[q].short.Load()
+	}
+	return s
+}
+
+// XStats returns DPDK's extended statistics of the port
+// (rte_eth_xstats_get) by name, plus the binding's own counters under
+// "netsplice_*" names.
+func (p *Port) XStats() (map[string]uint64, error) {
+	if p.closed.Load() {
+		return nil, errors.New("dpdk: port closed")
+	}
+	n := int(C.ns_xstats(C.uint16_t(p.id), nil, nil, 0))
+	if n < 0 {
+		return nil, fmt.Errorf("dpdk: xstats of %s: %s", p.name, C.GoString(C.rte_strerror(C.int(-n))))
+	}
+	sz := int(cconst(C.NS_C_XSTATS_NAME_SIZE))
+	out := make(map[string]uint64, n+4)
+	if n > 0 {
+		names := make([]byte, (n+16)*sz)
+		vals := make([]uint64, n+16)
+		got := int(C.ns_xstats(C.uint16_t(p.id), (*C.char)(unsafe.Pointer(&names[0])), (*C.uint64_t)(unsafe.Pointer(&vals[0])), C.int(n+16)))
+		if got < 0 {
+			return nil, fmt.Errorf("dpdk: xstats of %s: %s", p.name, C.GoString(C.rte_strerror(C.int(-got))))
+		}
+		for i := 0; i < got; i++ {
+			b := names[i*sz : (i+1)*sz]
+			if j := strings.IndexByte(string(b), 0); j >= 0 {
+				b = b[:j]
+			}
+			out[string(b)] = vals[i]
+		}
+	}
+	s := p.SoftStats()
+	out["netsplice_rx_handoffs"] = s.Handoffs
+	out["netsplice_rx_ring_drops"] = s.RingDrops
+	out["netsplice_rx_unsupported"] = s.Unsupported
+	out["netsplice_tx_short_bursts"] = s.TxShortCalls
+	return out, nil
+}
+
+// Close implements driver.Port: it stops and closes the DPDK port and
+// frees its mempools once every mbuf is back. The caller guarantees that
+// no softnet uses the port any more (stop the stack first): Close then
+// owns the queues and returns their cached packets to DPDK.
+func (p *Port) Close() error {
+	p.closeMu.Lock()
+	defer p.closeMu.Unlock()
+	if p.closed.Load() {
+		return fmt.Errorf("dpdk: port %s already closed", p.name)
+	}
+	for q := range p.rxq {
+		r := &p.rxq[q]
+		if r.ring == nil {
+			continue
+		}
+		for pk := r.ring.Pop(); pk != nil; pk = r.ring.Pop() {
+			p.pools[q].Put(pk)
+		}
+	}
+	for _, pool := range p.pools {
+		pool.Flush()
+	}
+	p.closed.Store(true)
+	ret := C.ns_port_stop_close(C.uint16_t(p.id))
+	kept := 0
+	for _, m := range p.mps {
+		if !m.free() {
+			kept++
+		}
+	}
+	unregisterPort(p)
+	if kept > 0 {
+		p.log.Debug("mempools kept until EAL cleanup: mbufs still out", zap.String("port", p.name), zap.Int("mempools", kept))
+	}
+	if ret < 0 {
+		return fmt.Errorf("dpdk: closing port %s: %s", p.name, C.GoString(C.rte_strerror(-ret)))
+	}
+	return nil
+}
+
+// cFlags returns the C side's flag values in the order of driver's
+// RxHashValid, RxIPChecksumGood, RxIPChecksumBad, RxL4ChecksumGood,
+// RxL4ChecksumBad, TxIPChecksum, TxUDPChecksum, TxTCPChecksum (a test
+// checks they agree).
+func cFlags() [8]uint32 {
+	return [8]uint32{C.NS_RX_HASH, C.NS_RX_IPCK_GOOD, C.NS_RX_IPCK_BAD, C.NS_RX_L4CK_GOOD, C.NS_RX_L4CK_BAD,
+		C.NS_TX_IPCK, C.NS_TX_UDPCK, C.NS_TX_TCPCK}
+}

@@ -1,0 +1,127 @@
+package lab
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// patternSHA256 is the SHA-256 of /bytes/N: byte i is i % 251.
+func patternSHA256(n int) string {
+	h := sha256.New()
+	var chunk [251 * 64]byte
+	for i := range chunk {
+		chunk[i] = byte(i % 251)
+	}
+	for left := n; left > 0; {
+		k := min(left, len(chunk))
+		h.Write(chunk[:k])
+		left -= k
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// tcpLab starts netsplice serve with the TCP services on af_packet, with
+// the Linux kernel's TCP as the peer.
+func tcpLab(t *testing.T, lcores string) (*Lab, string, *Proc) {
+	l := New(t)
+	nsD, nsL := l.Netns("d"), l.Netns("l")
+	dif, lif := l.Veth(nsD, nsL, "v")
+	l.LinuxEnd(nsL, lif, "192.0.2.2/24")
+	l.NoOffloads(nsD, dif)
+	srv := l.Serve(nsD, "net_af_packet0,iface="+dif, "192.0.2.1/24", "--lcores", lcores,
+		"--http", "80", "--echo", "tcp:7", "--discard", "tcp:9")
+	return l, nsL, srv
+}
+
+// TestLinuxCurlDownload: curl, over the Linux kernel's TCP, downloads
+// 100 MiB from netsplice's HTTP service; the SHA-256 is known.
+func TestLinuxCurlDownload(t *testing.T) {
+	l, ns, srv := tcpLab(t, "1")
+	const n = 100 << 20
+	out := l.In(ns, "sh", "-c", fmt.Sprintf("curl -sS --fail --max-time 120 http://192.0.2.1/bytes/%d | sha256sum", n))
+	if got, want := strings.Fields(out)[0], patternSHA256(n); got != want {
+		t.Fatalf("sha256 of the download %s, want %s (serve: %s)", got, want, srv.Output())
+	}
+	stats := srv.Stop()
+	if !strings.Contains(stats, "tcp_established") {
+		t.Fatalf("serve counters lack TCP:\n%s", stats)
+	}
+}
+
+// TestLinuxCurlParallel: 200 concurrent curl downloads all complete.
+func TestLinuxCurlParallel(t *testing.T) {
+	_, ns, srv := tcpLab(t, "2")
+	const n = 200
+	const size = 256 << 10
+	var args []string
+	for i := 0; i < n; i++ {
+		args = append(args, fmt.Sprintf("http://192.0.2.1/bytes/%d", size), "-o", "/dev/null")
+	}
+	cmd := append([]string{"netns", "exec", ns, "curl", "-sS", "--fail", "--max-time", "120", "--parallel", "--parallel-max", "200",
+		"-w", "%{http_code} %{size_download}\\n"}, args...)
+	out, err := exec.Command("ip", cmd...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("curl: %v\n%s\nserve:\n%s", err, out, srv.Stop())
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != n {
+		t.Fatalf("%d transfers reported, want %d:\n%s", len(lines), n, out)
+	}
+	for _, ln := range lines {
+		if ln != fmt.Sprintf("200 %d", size) {
+			t.Fatalf("transfer reported %q, want \"200 %d\"", ln, size)
+		}
+	}
+	srv.Stop()
+}
+
+// TestLinuxSocatEchoAndDiscard: socat streams random data through the
+// echo service (SHA-256 compared) and into the discard service.
+func TestLinuxSocatEchoAndDiscard(t *testing.T) {
+	_, ns, srv := tcpLab(t, "1")
+	const n = 32 << 20
+	data := make([]byte, n)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	// Echo: socat copies stdin to the connection and the connection to
+	// stdout; -t waits for the echo to finish after stdin's EOF.
+	cmd := exec.Command("ip", "netns", "exec", ns, "socat", "-t", "30", "-b", "65536", "STDIO", "TCP:192.0.2.1:7")
+	cmd.Stdin = bytes.NewReader(data)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("socat echo: %v: %s", err, errb.String())
+	}
+	if out.Len() != n || sha256.Sum256(out.Bytes()) != sha256.Sum256(data) {
+		t.Fatalf("echo returned %d bytes (sha256 match %v), sent %d", out.Len(), sha256.Sum256(out.Bytes()) == sha256.Sum256(data), n)
+	}
+	t.Logf("echo: %d MiB each way in %v", n>>20, time.Since(start).Round(time.Millisecond))
+	// Discard: the service counts what it swallowed.
+	cmd = exec.Command("ip", "netns", "exec", ns, "socat", "-u", "-b", "65536", "STDIN", "TCP:192.0.2.1:9")
+	cmd.Stdin = io.LimitReader(bytes.NewReader(data), n)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("socat discard: %v: %s", err, out)
+	}
+	time.Sleep(200 * time.Millisecond)
+	stats := srv.Stop()
+	m := regexp.MustCompile(`discard tcp:9: (\d+) connections, (\d+) bytes`).FindStringSubmatch(stats)
+	if m == nil {
+		t.Fatalf("serve did not report the discard service:\n%s", stats)
+	}
+	if got, _ := strconv.Atoi(m[2]); got != n {
+		t.Fatalf("discard service swallowed %d bytes, want %d", got, n)
+	}
+}
