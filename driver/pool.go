@@ -41,6 +41,13 @@ type PoolBackend interface {
 	FreeBulk(pkts []*Packet)
 }
 
+// PoolLevels is implemented by backends that can tell how many buffers
+// they have in all and free right now.
+type PoolLevels interface {
+	Capacity() int
+	Available() int
+}
+
 // NewBackedPool returns a pool that keeps a local cache of up to cache
 // packets in front of backend, moving batch packets at a time.
 func NewBackedPool(backend PoolBackend, batch, cache int) (*Pool, error) {
@@ -197,6 +204,21 @@ func (p *Pool) Size() int { return p.size }
 func (p *Pool) Available() int {
 	p.reclaim()
 	return p.nfree
+}
+
+// Low reports whether fewer than a quarter of the pool's buffers are
+// free. Code that fills buffers the network has to drain (TCP send
+// queues) stops while the pool is low, so that receiving, which frees
+// them, never starves. Owner only.
+func (p *Pool) Low() bool {
+	if p.backend == nil {
+		return p.Available() < p.size/4
+	}
+	l, ok := p.backend.(PoolLevels)
+	if !ok {
+		return false
+	}
+	return p.Available()+l.Available() < l.Capacity()/4
 }
 
 // Exhausted returns how many Get calls found the pool empty. Any

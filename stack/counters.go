@@ -91,6 +91,7 @@ const (
 	TCPTimeouts      // retransmission timeouts
 	TCPSteerFallback // active opens with no port steering to the asking softnet
 	TCPTxCopyBytes   // payload bytes copied into transmitted frames
+	TCPSendPoolLow   // writes paused because the buffer pool ran low
 
 	TasksRun
 	TasksCrossed
@@ -126,8 +127,8 @@ var counterNames = [NumCounters]string{
 	TCPDropOOOFull: "drop_tcp_ooo_full", TCPDropRxRing: "drop_tcp_rx_ring", TCPDropAfterClose: "drop_tcp_after_close",
 	TCPOOOQueued: "tcp_ooo_queued", TCPChallengeAcks: "tcp_challenge_acks", TCPRetransmits: "tcp_retransmits",
 	TCPFastRetransmits: "tcp_fast_retransmits", TCPTimeouts: "tcp_timeouts", TCPSteerFallback: "tcp_steer_fallback",
-	TCPTxCopyBytes: "tcp_tx_copy_bytes",
-	TasksRun:       "tasks_run", TasksCrossed: "tasks_crossed", TimersFired: "timers_fired",
+	TCPTxCopyBytes: "tcp_tx_copy_bytes", TCPSendPoolLow: "tcp_send_pool_low",
+	TasksRun: "tasks_run", TasksCrossed: "tasks_crossed", TimersFired: "timers_fired",
 	Loops: "loops", IdleSleeps: "idle_sleeps",
 }
 

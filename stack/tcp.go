@@ -139,6 +139,7 @@ type TCPConn struct {
 	writeT, wupdT, closeT, abortT task.Task
 	writeRes                      chan struct{}
 	werr                          error // runWrite's verdict, handed over with writeRes
+	wlow                          bool  // runWrite stopped because buffers were short
 	removed                       bool
 	active                        bool // opened by Dial: owns its local port
 }

@@ -529,7 +529,15 @@ func (c *TCPConn) Write(b []byte) (int, error) {
 				return c.wdone, c.opErr("write", c.werr)
 			}
 			var timeout <-chan time.Time
-			if dl := c.wdl.Load(); dl != 0 {
+			if c.wlow {
+				// Buffers are short: poll again in a millisecond.
+				if tm == nil {
+					tm = time.NewTimer(time.Millisecond)
+				} else {
+					tm.Reset(time.Millisecond)
+				}
+				timeout = tm.C
+			} else if dl := c.wdl.Load(); dl != 0 {
 				d := time.Until(time.Unix(0, dl))
 				if tm == nil {
 					tm = time.NewTimer(d)
@@ -571,9 +579,18 @@ func (c *TCPConn) runWrite() {
 	}
 	src := c.wbuf[c.wdone:]
 	room := c.sndBuf - c.sndQueued
+	pool := c.sn.pools[c.ifc.index]
+	c.wlow = false
 	for len(src) > 0 && room > 0 {
 		tail := c.sndTail
 		if tail == nil || tail.Tailroom() == 0 {
+			if pool.Low() {
+				// Keep buffers for receiving (ACKs free the send
+				// queues): the writer retries shortly.
+				c.wlow = true
+				c.sn.inc(TCPSendPoolLow)
+				break
+			}
 			pk := c.sn.alloc(c.ifc)
 			if pk == nil {
 				break

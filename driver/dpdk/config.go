@@ -30,8 +30,8 @@ type PortConfig struct {
 	// PMD may adjust them.
 	RxDesc, TxDesc int
 	// PoolSize is the number of mbufs in each queue's mempool [enough for
-	// the rings, the software RSS ring and the caches, rounded up to
-	// 2^k-1].
+	// the rings, the software RSS ring and the caches, and at least 16383
+	// for the stack's socket buffers, rounded up to 2^k-1].
 	PoolSize int
 	// PoolCache is the per-lcore cache of each mempool [256, at most
 	// PoolSize/1.5].

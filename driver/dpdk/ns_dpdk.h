@@ -234,4 +234,10 @@ enum {
 };
 void ns_consts(uint64_t *out);
 
+/* Free mbufs in a mempool, per-lcore caches included. */
+static inline unsigned ns_avail(struct rte_mempool *mp)
+{
+	return rte_mempool_avail_count(mp);
+}
+
 #endif

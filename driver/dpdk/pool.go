@@ -155,6 +155,16 @@ func (b *backend) AllocBulk(pkts []*driver.Packet) int {
 	return k
 }
 
+// Capacity implements driver.PoolLevels.
+func (b *backend) Capacity() int { return len(b.mp.desc) }
+
+// Available implements driver.PoolLevels: the mempool's free mbufs,
+// caches included (one cgo call).
+func (b *backend) Available() int {
+	b.calls.Inc()
+	return int(C.ns_avail(b.mp.mp))
+}
+
 // FreeBulk implements driver.PoolBackend. The packets may belong to any
 // netsplice mempool: rte_pktmbuf_free_bulk returns each to its own.
 func (b *backend) FreeBulk(pkts []*driver.Packet) {

@@ -263,6 +263,9 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 	size := cfg.PoolSize
 	if size == 0 {
 		need := int(pc.nb_rxd) + int(pc.nb_txd) + cfg.SoftRingSize + cfg.PoolCache + cfg.LocalCache + 4*cfg.BurstSize
+		// TCP send queues and socket rings hold mbufs too: leave room
+		// for them beyond what the rings need.
+		need = max(need, 16383)
 		size = 1
 		for size < need+1 {
 			size <<= 1

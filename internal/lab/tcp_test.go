@@ -67,11 +67,14 @@ func TestLinuxCurlParallel(t *testing.T) {
 	for i := 0; i < n; i++ {
 		args = append(args, fmt.Sprintf("http://192.0.2.1/bytes/%d", size), "-o", "/dev/null")
 	}
-	cmd := append([]string{"netns", "exec", ns, "curl", "-sS", "--fail", "--max-time", "120", "--parallel", "--parallel-max", "200",
-		"-w", "%{http_code} %{size_download}\\n"}, args...)
-	out, err := exec.Command("ip", cmd...).CombinedOutput()
+	cmd := append([]string{"netns", "exec", ns, "curl", "-sS", "--no-progress-meter", "--fail", "--max-time", "60",
+		"--parallel", "--parallel-max", "200", "--parallel-immediate", "-w", "%{http_code} %{size_download}\\n"}, args...)
+	c := exec.Command("ip", cmd...)
+	var errb bytes.Buffer
+	c.Stderr = &errb
+	out, err := c.Output()
 	if err != nil {
-		t.Fatalf("curl: %v\n%s\nserve:\n%s", err, out, srv.Stop())
+		t.Fatalf("curl: %v\n%s%s\nserve:\n%s", err, out, errb.String(), srv.Stop())
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if len(lines) != n {
