@@ -134,6 +134,17 @@ type TCPConfig struct {
 	MaxRetries int
 	// SynRetries bounds SYN and SYN-ACK retransmissions [6].
 	SynRetries int
+	// Congestion chooses the congestion control: "cubic" (RFC 9438) or
+	// "newreno" (RFC 5681 with RFC 6582 recovery) ["cubic"].
+	Congestion string
+	// KeepAlive, when positive, probes a connection idle this long [0:
+	// off]; KeepAliveInterval and KeepAliveProbes then set the probe
+	// spacing and how many unanswered probes reset it [75s, 9].
+	KeepAlive, KeepAliveInterval time.Duration
+	KeepAliveProbes              int
+	// NoSynCookies turns off SYN cookies, which answer SYNs without
+	// keeping state when a listen backlog is full (RFC 4987).
+	NoSynCookies bool
 }
 
 func (c *Config) setDefaults() {
@@ -171,6 +182,11 @@ func (c *Config) setDefaults() {
 	def(&c.TCP.OutOfOrder, 256)
 	def(&c.TCP.MaxRetries, 15)
 	def(&c.TCP.SynRetries, 6)
+	if c.TCP.Congestion == "" {
+		c.TCP.Congestion = "cubic"
+	}
+	defDur(&c.TCP.KeepAliveInterval, 75*time.Second)
+	def(&c.TCP.KeepAliveProbes, 9)
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -196,6 +212,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("stack: TCP timers must be positive and RTOMax >= RTOMin")
 	case c.TCP.Backlog < 1 || c.TCP.OutOfOrder < 0 || c.TCP.MaxRetries < 1 || c.TCP.SynRetries < 1:
 		return fmt.Errorf("stack: TCP backlog and retries must be positive")
+	case c.TCP.Congestion != "cubic" && c.TCP.Congestion != "newreno":
+		return fmt.Errorf("stack: TCP congestion control %q: want cubic or newreno", c.TCP.Congestion)
+	case c.TCP.KeepAlive < 0 || c.TCP.KeepAliveInterval <= 0 || c.TCP.KeepAliveProbes < 1:
+		return fmt.Errorf("stack: TCP keepalive settings must be positive")
 	}
 	return nil
 }

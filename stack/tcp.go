@@ -164,7 +164,7 @@ func newTCPConn(s *Stack, sn *Softnet, ifc *Interface, nh [4]byte, key tcpKey) *
 	c.rx.Init(ringSize)
 	for c.rcvShift = 0; c.rcvShift < maxWindowShift && (65535<<c.rcvShift) < c.rcvBuf; c.rcvShift++ {
 	}
-	c.cc = newNewReno(c)
+	c.cc = newCongestion(c)
 	c.rtxT.Init(c.onRetransmitTimer)
 	c.dackT.Init(c.onDelayedAck)
 	c.twT.Init(c.onTimeWaitTimer)

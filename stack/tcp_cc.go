@@ -22,6 +22,14 @@ type congestionControl interface {
 	onTimeout(flight int)
 }
 
+// newCongestion returns the connection's congestion control.
+func newCongestion(c *TCPConn) congestionControl {
+	if c.st.cfg.TCP.Congestion == "newreno" {
+		return newNewReno(c)
+	}
+	return newCubic(c)
+}
+
 // newReno is RFC 5681 congestion control with RFC 6582 NewReno recovery.
 type newReno struct {
 	c        *TCPConn

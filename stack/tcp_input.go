@@ -150,7 +150,7 @@ func (c *TCPConn) negotiate(seg *segment) {
 		c.mss -= 12 // every segment carries the timestamp option
 	}
 	c.sackOK = o.sackPerm
-	c.cc = newNewReno(c)
+	c.cc = newCongestion(c)
 }
 
 // input processes a segment for this connection (RFC 9293 section

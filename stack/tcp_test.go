@@ -198,16 +198,18 @@ func TestTCPBulk(t *testing.T) {
 		imp  *impair.Config
 		size int
 		both bool
+		cc   string
 	}{
-		{"clean", nil, 16 << 20, false},
-		{"clean-both", nil, 8 << 20, true},
-		{"drop1", &impair.Config{Drop: 0.01, Seed: 1}, 4 << 20, false},
-		{"drop5-reorder-dup", &impair.Config{Drop: 0.05, Reorder: 4, Dup: 0.02, Seed: 2}, 2 << 20, true},
-		{"corrupt", &impair.Config{Corrupt: 0.001, Seed: 3}, 4 << 20, false},
+		{"clean", nil, 16 << 20, false, ""},
+		{"clean-both", nil, 8 << 20, true, ""},
+		{"drop1", &impair.Config{Drop: 0.01, Seed: 1}, 4 << 20, false, ""},
+		{"drop1-newreno", &impair.Config{Drop: 0.01, Seed: 4}, 4 << 20, false, "newreno"},
+		{"drop5-reorder-dup", &impair.Config{Drop: 0.05, Reorder: 4, Dup: 0.02, Seed: 2}, 2 << 20, true, ""},
+		{"corrupt", &impair.Config{Corrupt: 0.001, Seed: 3}, 4 << 20, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPair(t, pairConfig{poll: PollAdaptive, start: true, impairA: tc.imp, verify: true,
-				cfg: Config{TCP: TCPConfig{RTOMin: 20 * time.Millisecond, RTOInitial: 100 * time.Millisecond}}})
+				cfg: Config{TCP: TCPConfig{RTOMin: 20 * time.Millisecond, RTOInitial: 100 * time.Millisecond, Congestion: tc.cc}}})
 			bulk(t, p, tc.size, tc.both, 1)
 			for _, tp := range []*tap{p.ta, p.tb} {
 				n, err := tp.verified()
