@@ -92,6 +92,11 @@ const (
 	TCPSteerFallback // active opens with no port steering to the asking softnet
 	TCPTxCopyBytes   // payload bytes copied into transmitted frames
 	TCPSendPoolLow   // writes paused because the buffer pool ran low
+	TCPSynCookiesSent
+	TCPSynCookiesValid
+	TCPSynCookiesInvalid // ACKs for no connection whose cookie failed
+	TCPKeepAliveProbes
+	TCPKeepAliveDrops // connections reset after unanswered probes
 
 	TasksRun
 	TasksCrossed
@@ -128,7 +133,10 @@ var counterNames = [NumCounters]string{
 	TCPOOOQueued: "tcp_ooo_queued", TCPChallengeAcks: "tcp_challenge_acks", TCPRetransmits: "tcp_retransmits",
 	TCPFastRetransmits: "tcp_fast_retransmits", TCPTimeouts: "tcp_timeouts", TCPSteerFallback: "tcp_steer_fallback",
 	TCPTxCopyBytes: "tcp_tx_copy_bytes", TCPSendPoolLow: "tcp_send_pool_low",
-	TasksRun: "tasks_run", TasksCrossed: "tasks_crossed", TimersFired: "timers_fired",
+	TCPSynCookiesSent: "tcp_syncookies_sent", TCPSynCookiesValid: "tcp_syncookies_valid",
+	TCPSynCookiesInvalid: "tcp_syncookies_invalid", TCPKeepAliveProbes: "tcp_keepalive_probes",
+	TCPKeepAliveDrops: "tcp_keepalive_drops",
+	TasksRun:          "tasks_run", TasksCrossed: "tasks_crossed", TimersFired: "timers_fired",
 	Loops: "loops", IdleSleeps: "idle_sleeps",
 }
 

@@ -114,7 +114,9 @@ type TCPConn struct {
 	recover           uint32
 	cc                congestionControl
 
-	rtxT, dackT, twT timer.Timer
+	rtxT, dackT, twT, kaT timer.Timer
+	lastRx                int64 // softnet time of the last segment received
+	kaProbes              int
 
 	// Hand-off to the application.
 	rx        ring.MPSC[driver.Packet]
@@ -168,6 +170,7 @@ func newTCPConn(s *Stack, sn *Softnet, ifc *Interface, nh [4]byte, key tcpKey) *
 	c.rtxT.Init(c.onRetransmitTimer)
 	c.dackT.Init(c.onDelayedAck)
 	c.twT.Init(c.onTimeWaitTimer)
+	c.kaT.Init(c.onKeepAlive)
 	c.writeT.Init(c.runWrite, nil)
 	c.wupdT.Init(c.runWindowUpdate, nil)
 	c.closeT.Init(c.runClose, nil)
@@ -238,6 +241,7 @@ func (c *TCPConn) remove() {
 	c.rtxT.Stop()
 	c.dackT.Stop()
 	c.twT.Stop()
+	c.kaT.Stop()
 	delete(c.sn.tcp, c.key)
 	for pk := c.sndHead; pk != nil; {
 		next := pk.Next

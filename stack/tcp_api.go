@@ -58,7 +58,8 @@ func (s *Stack) ListenTCP(laddr netip.AddrPort, backlog int) (*TCPListener, erro
 		return nil, opErr(syscall.EADDRNOTAVAIL)
 	}
 	l := &TCPListener{st: s, key: key, backlog: backlog, notify: make(chan struct{}, 1), done: make(chan struct{})}
-	if err := l.accept.Init(backlog); err != nil {
+	// Room beyond the backlog for connections that SYN cookies complete.
+	if err := l.accept.Init(2*backlog + 16); err != nil {
 		return nil, opErr(err)
 	}
 	s.mu.Lock()

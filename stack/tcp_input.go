@@ -70,10 +70,13 @@ func (sn *Softnet) tcpInput(ifc *Interface, pk *driver.Packet, ip header.IPv4, b
 	key := tcpKey{laddr: dst, raddr: src, lport: t.DstPort(), rport: t.SrcPort()}
 	c := sn.tcp[key]
 	if c == nil {
-		if seg.flags&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) == header.TCPFlagSyn {
-			if l := sn.listenerFor(key); l != nil {
+		if l := sn.listenerFor(key); l != nil {
+			if seg.flags&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) == header.TCPFlagSyn {
 				sn.passiveOpen(l, ifc, ip, key, &seg)
 				sn.free(pk)
+				return
+			}
+			if sn.cookieOpen(l, ifc, pk, ip, t, key, &seg) {
 				return
 			}
 		}
@@ -99,8 +102,15 @@ func (sn *Softnet) listenerFor(k tcpKey) *TCPListener {
 // passiveOpen answers a SYN for a listener with a SYN-ACK from a new
 // connection in SYN-RECEIVED.
 func (sn *Softnet) passiveOpen(l *TCPListener, ifc *Interface, ip header.IPv4, key tcpKey, seg *segment) {
-	if l.closed.Load() || int(l.pending.Load()) >= l.backlog {
-		sn.inc(TCPDropBacklog)
+	if l.closed.Load() {
+		return
+	}
+	if int(l.pending.Load()) >= l.backlog {
+		if sn.st.cfg.TCP.NoSynCookies {
+			sn.inc(TCPDropBacklog)
+			return
+		}
+		sn.sendSynCookie(ifc, ip, key, seg)
 		return
 	}
 	nh := key.raddr
@@ -157,6 +167,8 @@ func (c *TCPConn) negotiate(seg *segment) {
 // 3.10.7). It owns pk, which holds the payload.
 func (c *TCPConn) input(pk *driver.Packet, seg *segment, ip header.IPv4, t header.TCP) {
 	sn := c.sn
+	c.lastRx = sn.now
+	c.kaProbes = 0
 	if c.state == tcpSynSent {
 		c.inputSynSent(pk, seg)
 		return
@@ -312,6 +324,10 @@ func (c *TCPConn) established() {
 	c.retries = 0
 	c.rtxT.Stop()
 	c.sn.inc(TCPEstablished)
+	if ka := c.st.cfg.TCP.KeepAlive; ka > 0 {
+		c.lastRx = c.sn.now
+		c.sn.wheel.Reset(&c.kaT, c.sn.now, ka)
+	}
 	c.handshakeDone()
 	c.wakeWriter()
 }
@@ -638,6 +654,32 @@ func (c *TCPConn) enterTimeWait() {
 	c.sn.wheel.Reset(&c.twT, c.sn.now, 2*c.st.cfg.TCP.MSL)
 	c.wakeReader()
 	c.wakeWriter()
+}
+
+// onKeepAlive probes an idle connection (RFC 9293 section 3.8.4): an
+// ACK with an old sequence number makes a live peer answer; after
+// KeepAliveProbes unanswered probes the connection is reset.
+func (c *TCPConn) onKeepAlive() {
+	cfg := &c.st.cfg.TCP
+	sn := c.sn
+	if c.state != tcpEstablished && c.state != tcpCloseWait && c.state != tcpFinWait2 {
+		return
+	}
+	if idle := time.Duration(sn.now - c.lastRx); idle < cfg.KeepAlive && c.kaProbes == 0 {
+		sn.wheel.Reset(&c.kaT, sn.now, cfg.KeepAlive-idle)
+		return
+	}
+	if c.kaProbes >= cfg.KeepAliveProbes {
+		sn.inc(TCPKeepAliveDrops)
+		c.setErr(errTimedOut)
+		c.sendReset(c.sndMax)
+		c.remove()
+		return
+	}
+	c.kaProbes++
+	sn.inc(TCPKeepAliveProbes)
+	c.sendSegment(c.sndUna-1, header.TCPFlagAck, 0)
+	sn.wheel.Reset(&c.kaT, sn.now, cfg.KeepAliveInterval)
 }
 
 // onTimeWaitTimer ends TIME-WAIT, or gives up on a FIN-WAIT-2 peer that
