@@ -88,10 +88,11 @@ const (
 	TCPChallengeAcks  // RFC 5961 challenge ACKs sent
 	TCPRetransmits    // segments sent again (all causes)
 	TCPFastRetransmits
-	TCPTimeouts      // retransmission timeouts
-	TCPSteerFallback // active opens with no port steering to the asking softnet
-	TCPTxCopyBytes   // payload bytes copied into transmitted frames
-	TCPSendPoolLow   // writes paused because the buffer pool ran low
+	TCPSACKRetransmits // holes resent during SACK recovery
+	TCPTimeouts        // retransmission timeouts
+	TCPSteerFallback   // active opens with no port steering to the asking softnet
+	TCPTxCopyBytes     // payload bytes copied into transmitted frames
+	TCPSendPoolLow     // writes paused because the buffer pool ran low
 	TCPSynCookiesSent
 	TCPSynCookiesValid
 	TCPSynCookiesInvalid // ACKs for no connection whose cookie failed
@@ -131,7 +132,7 @@ var counterNames = [NumCounters]string{
 	TCPDropBacklog: "drop_tcp_backlog", TCPDropWindow: "drop_tcp_window", TCPDropPAWS: "drop_tcp_paws",
 	TCPDropOOOFull: "drop_tcp_ooo_full", TCPDropRxRing: "drop_tcp_rx_ring", TCPDropAfterClose: "drop_tcp_after_close",
 	TCPOOOQueued: "tcp_ooo_queued", TCPChallengeAcks: "tcp_challenge_acks", TCPRetransmits: "tcp_retransmits",
-	TCPFastRetransmits: "tcp_fast_retransmits", TCPTimeouts: "tcp_timeouts", TCPSteerFallback: "tcp_steer_fallback",
+	TCPFastRetransmits: "tcp_fast_retransmits", TCPSACKRetransmits: "tcp_sack_retransmits", TCPTimeouts: "tcp_timeouts", TCPSteerFallback: "tcp_steer_fallback",
 	TCPTxCopyBytes: "tcp_tx_copy_bytes", TCPSendPoolLow: "tcp_send_pool_low",
 	TCPSynCookiesSent: "tcp_syncookies_sent", TCPSynCookiesValid: "tcp_syncookies_valid",
 	TCPSynCookiesInvalid: "tcp_syncookies_invalid", TCPKeepAliveProbes: "tcp_keepalive_probes",

@@ -112,6 +112,9 @@ type TCPConn struct {
 	dupAcks           int
 	inRecovery        bool
 	recover           uint32
+	sacked            []seqRange // SACK scoreboard (tcp_sack.go)
+	sackedBytes       int
+	highRxt           uint32 // end of the last hole retransmitted in this recovery
 	cc                congestionControl
 
 	rtxT, dackT, twT, kaT timer.Timer

@@ -386,10 +386,15 @@ func (c *TCPConn) processAck(seg *segment) bool {
 		return false
 	}
 	wnd := seg.wnd << c.sndShift
+	if c.sackOK && seg.opts.nsack > 0 {
+		c.updateSACK(&seg.opts)
+	}
 	if seqLEQ(ack, c.sndUna) {
 		// Duplicate ACK (RFC 5681 section 2 definition).
 		if ack == c.sndUna && seg.n == 0 && !seg.has(header.TCPFlagFin) && wnd == c.sndWnd && c.sndNxt != c.sndUna {
 			c.dupAck()
+		} else if !c.inRecovery && c.sackedBytes > 2*c.mss {
+			c.enterRecovery() // SACKs show loss before three duplicates
 		}
 	} else {
 		if seqGT(ack, c.sndNxt) {
@@ -402,7 +407,7 @@ func (c *TCPConn) processAck(seg *segment) bool {
 		grew := wnd > c.sndWnd
 		c.sndWnd = wnd
 		c.sndWl1, c.sndWl2 = seg.seq, ack
-		if grew && c.sndWnd > 0 && c.sndNxt == c.sndUna && c.rtxT.Armed() && c.sndQueued > 0 {
+		if grew && c.sndWnd > 0 && c.sndMax == c.sndUna && c.rtxT.Armed() && c.sndQueued > 0 {
 			c.rtxT.Stop() // the persist timer is no longer needed
 		}
 	}
@@ -443,6 +448,9 @@ func (c *TCPConn) newAck(ack uint32, seg *segment) {
 	c.dropAcked(dataAcked)
 	c.sndUna = ack
 	c.retries = 0
+	if len(c.sacked) > 0 {
+		c.trimSACK()
+	}
 	// RTT sample.
 	if c.tsOK && seg.opts.hasTS && seg.opts.tsEcr != 0 {
 		c.updateRTT(time.Duration(c.tsNow()-seg.opts.tsEcr) * time.Millisecond)
@@ -455,16 +463,20 @@ func (c *TCPConn) newAck(ack uint32, seg *segment) {
 		if seqGEQ(ack, c.recover) {
 			c.inRecovery = false
 			c.cc.onExitRecovery(int(c.sndNxt - c.sndUna))
-		} else {
+		} else if !c.sackOK {
 			c.cc.onPartialAck(acked)
 			c.retransmitFirst()
 		}
+		// With SACK, output retransmits the holes the pipe allows.
 	} else {
 		c.cc.onAck(acked)
+		if c.sackedBytes > 2*c.mss {
+			c.enterRecovery()
+		}
 	}
 	c.dupAcks = 0
 	// Restart the retransmission timer (RFC 6298 section 5.3).
-	if c.sndUna == c.sndNxt {
+	if c.sndUna == c.sndMax {
 		c.rtxT.Stop()
 		c.backoff = 0
 	} else {
@@ -506,15 +518,35 @@ func (c *TCPConn) dupAck() {
 	c.dupAcks++
 	switch {
 	case c.inRecovery:
-		c.cc.onDupAckInRecovery()
-	case c.dupAcks == 3 && seqGT(c.sndUna, c.recover-1) || c.dupAcks == 3 && c.recover == 0:
-		c.inRecovery = true
-		c.recover = c.sndNxt
-		c.cc.onEnterRecovery(int(c.sndNxt - c.sndUna))
-		c.sn.inc(TCPFastRetransmits)
-		c.retransmitFirst()
-		c.sn.wheel.Reset(&c.rtxT, c.sn.now, c.rto)
+		if !c.sackOK {
+			c.cc.onDupAckInRecovery()
+		}
+	case c.dupAcks == 3:
+		c.enterRecovery()
 	}
+}
+
+// enterRecovery starts fast retransmit and recovery, once per window of
+// data (RFC 6582 section 3.2 step 1: not again before recover is acked).
+func (c *TCPConn) enterRecovery() {
+	if c.recover != 0 && seqLT(c.sndUna, c.recover) {
+		return
+	}
+	c.inRecovery = true
+	c.recover = c.sndNxt
+	c.cc.onEnterRecovery(c.pipe())
+	c.sn.inc(TCPFastRetransmits)
+	if c.sackOK && len(c.sacked) > 0 {
+		c.highRxt = c.sndUna
+		c.sackRetransmit()
+		if c.highRxt == c.sndUna {
+			c.retransmitFirst() // the pipe had no room: send the first hole anyway
+			c.highRxt = c.sndUna + uint32(min(c.segPayload(), c.sndQueued))
+		}
+	} else {
+		c.retransmitFirst()
+	}
+	c.sn.wheel.Reset(&c.rtxT, c.sn.now, c.rto)
 }
 
 // receive queues payload (and a FIN) that passed the window check.

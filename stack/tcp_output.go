@@ -192,6 +192,9 @@ func (c *TCPConn) output() {
 	}
 	sn := c.sn
 	sent := false
+	if c.inRecovery && c.sackOK && len(c.sacked) > 0 {
+		c.sackRetransmit()
+	}
 	for {
 		inflight := int(c.sndNxt - c.sndUna)
 		if c.finSent {
@@ -201,8 +204,9 @@ func (c *TCPConn) output() {
 		if unsent <= 0 {
 			break
 		}
-		wnd := min(int(c.sndWnd), c.cc.window())
-		room := wnd - inflight
+		// The peer's window limits sequence space; cwnd limits what is
+		// in the network, which SACKed data has left.
+		room := min(int(c.sndWnd)-inflight, c.cc.window()-c.pipe())
 		if room <= 0 {
 			break
 		}
@@ -244,8 +248,8 @@ func (c *TCPConn) output() {
 		}
 		sent = true
 	}
-	if c.sndNxt != c.sndUna {
-		if sent && !c.rtxT.Armed() {
+	if c.sndMax != c.sndUna {
+		if (sent || c.sndNxt != c.sndUna) && !c.rtxT.Armed() {
 			sn.wheel.Reset(&c.rtxT, sn.now, c.rto)
 		}
 	} else if c.sndQueued > 0 && c.sndWnd == 0 && !c.rtxT.Armed() {
@@ -316,7 +320,7 @@ func (c *TCPConn) onRetransmitTimer() {
 		sn.wheel.Reset(&c.rtxT, sn.now, c.rto)
 		return
 	}
-	if c.sndNxt == c.sndUna {
+	if c.sndMax == c.sndUna {
 		if c.sndQueued > 0 && c.sndWnd == 0 {
 			// Zero-window probe: an old sequence number makes the peer
 			// answer with its current window.
@@ -338,6 +342,7 @@ func (c *TCPConn) onRetransmitTimer() {
 	c.cc.onTimeout(flight)
 	c.inRecovery = false
 	c.dupAcks = 0
+	c.clearSACK()
 	c.rttTiming = false
 	c.rto = min(c.rto*2, cfg.RTOMax)
 	// Go back to the first unacknowledged byte (RFC 6298 5.4; the
