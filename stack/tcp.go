@@ -92,6 +92,7 @@ type TCPConn struct {
 	sndBuf           int
 	finQueued        bool // the application closed its write side
 	finSent          bool
+	finSeq           uint32         // our FIN's sequence number, once sent
 	curPk            *driver.Packet // cursor: packet holding sequence curSeq
 	curSeq           uint32
 
@@ -146,7 +147,8 @@ type TCPConn struct {
 	werr                          error // runWrite's verdict, handed over with writeRes
 	wlow                          bool  // runWrite stopped because buffers were short
 	removed                       bool
-	active                        bool // opened by Dial: owns its local port
+	active                        bool           // opened by Dial: owns its local port
+	evs                           *tcpEventState // softnet-side callbacks (tcp_softnet.go)
 }
 
 // newTCPConn makes a connection owned by sn. Control path: it allocates.
@@ -211,11 +213,19 @@ func (c *TCPConn) wakeReader() {
 	if c.rwait.Load() {
 		poke(c.rnotify)
 	}
+	if c.evs != nil {
+		c.evs.readable = true
+		c.postEvents()
+	}
 }
 
 func (c *TCPConn) wakeWriter() {
 	if c.wwait.Load() {
 		poke(c.wnotify)
+	}
+	if c.evs != nil {
+		c.evs.writable = true
+		c.postEvents()
 	}
 }
 
@@ -230,6 +240,10 @@ func poke(ch chan struct{}) {
 func (c *TCPConn) handshakeDone() {
 	if c.cdone.CompareAndSwap(false, true) {
 		close(c.cnotify)
+		if c.evs != nil {
+			c.evs.established = true
+			c.postEvents()
+		}
 	}
 }
 
@@ -261,6 +275,10 @@ func (c *TCPConn) remove() {
 	c.ooo = c.ooo[:0]
 	c.oooBytes = 0
 	c.sn.inc(TCPClosed)
+	if c.evs != nil {
+		c.evs.closed = true
+		c.postEvents()
+	}
 	if c.l != nil {
 		c.l.pending.Add(-1)
 		c.l = nil

@@ -31,6 +31,20 @@ type TCPListener struct {
 	closed  atomic.Bool
 	done    chan struct{}
 	dl      atomic.Int64
+
+	// onAccept, when set, takes new connections on their softnet instead
+	// of the accept ring.
+	onAccept func(c *TCPConn)
+}
+
+// ListenTCPOnSoftnet listens like ListenTCP but hands each established
+// connection to accept, which runs on the connection's softnet (its flow's
+// RSS queue) as a task: the softnet-side API's listener.
+func (s *Stack) ListenTCPOnSoftnet(laddr netip.AddrPort, backlog int, accept func(c *TCPConn)) (*TCPListener, error) {
+	if accept == nil {
+		return nil, &net.OpError{Op: "listen", Net: "tcp", Addr: net.TCPAddrFromAddrPort(laddr), Err: syscall.EINVAL}
+	}
+	return s.listenTCP(laddr, backlog, accept)
 }
 
 // ListenTCP listens on laddr (unspecified address: every interface).
@@ -38,6 +52,10 @@ type TCPListener struct {
 // handshake but were not accepted yet; 0 takes the stack's default. SYNs
 // beyond it are dropped and counted (drop_tcp_backlog).
 func (s *Stack) ListenTCP(laddr netip.AddrPort, backlog int) (*TCPListener, error) {
+	return s.listenTCP(laddr, backlog, nil)
+}
+
+func (s *Stack) listenTCP(laddr netip.AddrPort, backlog int, accept func(c *TCPConn)) (*TCPListener, error) {
 	opErr := func(err error) error {
 		return &net.OpError{Op: "listen", Net: "tcp", Addr: net.TCPAddrFromAddrPort(laddr), Err: err}
 	}
@@ -57,7 +75,7 @@ func (s *Stack) ListenTCP(laddr netip.AddrPort, backlog int) (*TCPListener, erro
 	if key.laddr != ([4]byte{}) && s.interfaceFor(key.laddr) == nil {
 		return nil, opErr(syscall.EADDRNOTAVAIL)
 	}
-	l := &TCPListener{st: s, key: key, backlog: backlog, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	l := &TCPListener{st: s, key: key, backlog: backlog, notify: make(chan struct{}, 1), done: make(chan struct{}), onAccept: accept}
 	// Room beyond the backlog for connections that SYN cookies complete.
 	if err := l.accept.Init(2*backlog + 16); err != nil {
 		return nil, opErr(err)
@@ -79,6 +97,13 @@ func (s *Stack) ListenTCP(laddr netip.AddrPort, backlog int) (*TCPListener, erro
 // connection's softnet and reports false when the ring is full or the
 // listener closed.
 func (l *TCPListener) enqueue(c *TCPConn) bool {
+	if h := l.onAccept; h != nil && !l.closed.Load() {
+		l.pending.Add(-1)
+		t := task.New(func() { h(c) })
+		err := c.sn.Add(t, c.sn)
+		t.Release()
+		return err == nil
+	}
 	if l.closed.Load() || !l.accept.Push(c) {
 		l.pending.Add(-1)
 		return false
@@ -670,8 +695,8 @@ func (c *TCPConn) Close() error {
 	if c.appClosed.Swap(true) {
 		return c.opErr("close", net.ErrClosed)
 	}
-	c.wakeReader()
-	c.wakeWriter()
+	poke(c.rnotify)
+	poke(c.wnotify)
 	c.rmu.Lock()
 	unread := c.rcur != nil || !c.rx.Empty()
 	for pk := c.rx.Pop(); pk != nil; pk = c.rx.Pop() {

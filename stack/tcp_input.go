@@ -412,7 +412,7 @@ func (c *TCPConn) processAck(seg *segment) bool {
 		}
 	}
 	// Our FIN acknowledged?
-	finAcked := c.finSent && c.sndUna == c.sndNxt
+	finAcked := c.finAcked()
 	switch c.state {
 	case tcpFinWait1:
 		if finAcked {
@@ -441,7 +441,7 @@ func (c *TCPConn) newAck(ack uint32, seg *segment) {
 	sn := c.sn
 	acked := int(ack - c.sndUna)
 	dataAcked := acked
-	if c.finSent && ack == c.sndNxt {
+	if c.finSent && seqGT(ack, c.finSeq) {
 		dataAcked-- // the FIN's sequence number
 	}
 	dataAcked = min(dataAcked, c.sndQueued)
@@ -641,7 +641,7 @@ func (c *TCPConn) deliver(pk *driver.Packet, fin bool) {
 	case tcpEstablished:
 		c.state = tcpCloseWait
 	case tcpFinWait1:
-		if c.finSent && c.sndUna == c.sndNxt {
+		if c.finAcked() {
 			c.enterTimeWait()
 			return
 		}

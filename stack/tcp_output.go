@@ -196,10 +196,7 @@ func (c *TCPConn) output() {
 		c.sackRetransmit()
 	}
 	for {
-		inflight := int(c.sndNxt - c.sndUna)
-		if c.finSent {
-			inflight--
-		}
+		inflight := c.dataInFlight()
 		unsent := c.sndQueued - inflight
 		if unsent <= 0 {
 			break
@@ -233,9 +230,13 @@ func (c *TCPConn) output() {
 		}
 		sent = true
 	}
-	if c.finQueued && !c.finSent && int(c.sndNxt-c.sndUna) == c.sndQueued {
+	// The FIN follows the last byte: the first time, or again after a
+	// timeout went back before it (its sequence number never changes).
+	if c.finQueued && (!c.finSent || c.sndNxt == c.finSeq) && int(c.sndNxt-c.sndUna) == c.sndQueued {
 		c.sendSegment(c.sndNxt, header.TCPFlagFin|header.TCPFlagAck, 0)
-		c.finSent = true
+		if !c.finSent {
+			c.finSent, c.finSeq = true, c.sndNxt
+		}
 		c.sndNxt++
 		if seqGT(c.sndNxt, c.sndMax) {
 			c.sndMax = c.sndNxt
@@ -267,6 +268,19 @@ func (c *TCPConn) segPayload() int {
 	}
 	return c.mss
 }
+
+// dataInFlight returns the payload bytes between sndUna and sndNxt: the
+// sequence space less our FIN when it lies in that range.
+func (c *TCPConn) dataInFlight() int {
+	n := int(c.sndNxt - c.sndUna)
+	if c.finSent && seqGT(c.sndNxt, c.finSeq) {
+		n--
+	}
+	return n
+}
+
+// finAcked reports whether the peer acknowledged our FIN.
+func (c *TCPConn) finAcked() bool { return c.finSent && seqGT(c.sndUna, c.finSeq) }
 
 // sendAck sends an ACK now. Its sequence number is the highest sent, not
 // sndNxt, which a retransmission timeout rewinds: the peer may have
@@ -348,9 +362,6 @@ func (c *TCPConn) onRetransmitTimer() {
 	// Go back to the first unacknowledged byte (RFC 6298 5.4; the
 	// receiver keeps what arrived out of order).
 	c.sndNxt = c.sndUna
-	if c.finSent {
-		c.finSent = false
-	}
 	c.output()
 	sn.wheel.Reset(&c.rtxT, sn.now, c.rto)
 }

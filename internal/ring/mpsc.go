@@ -95,6 +95,17 @@ func (q *MPSC[T]) Pop() *T {
 	return v
 }
 
+// Peek returns the oldest entry without removing it, or nil. Consumer
+// only.
+func (q *MPSC[T]) Peek() *T {
+	h := q.head.Load()
+	s := &q.slots[h&q.mask]
+	if s.seq.Load() != h+1 {
+		return nil
+	}
+	return s.v
+}
+
 // Empty reports whether nothing is ready to pop. Consumer only.
 func (q *MPSC[T]) Empty() bool {
 	h := q.head.Load()

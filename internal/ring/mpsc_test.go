@@ -28,6 +28,9 @@ func TestMPSCOrderAndCapacity(t *testing.T) {
 	if got := q.Len(); got != 8 {
 		t.Fatalf("Len() = %d, want 8", got)
 	}
+	if v := q.Peek(); v == nil || *v != 0 || q.Len() != 8 {
+		t.Fatalf("Peek() = %v with Len() %d, want 0 and 8 (nothing removed)", v, q.Len())
+	}
 	for i := 0; i < 8; i++ {
 		v := q.Pop()
 		if v == nil || *v != i {

@@ -1,0 +1,283 @@
+package stack
+
+import (
+	"net/netip"
+	"syscall"
+
+	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/stack/header"
+	"github.com/netsplice/netsplice/stack/task"
+)
+
+// The softnet-side TCP API: zero-copy, event-driven, for code that runs on
+// the connection's own softnet (relays, splicing, traffic generators).
+// Payload moves as packets: ReadPackets takes the in-order receive queue,
+// WritePackets appends packets to the send queue. Events run as a task on
+// the connection's softnet after the current input has been processed, so
+// a handler may read, write, close or open connections without
+// re-entering the protocol.
+//
+// A connection is driven either by this API or by the net.Conn methods
+// (Read, Write), not both at once.
+
+// TCPEvents are a connection's softnet-side callbacks. Nil members are
+// not called.
+type TCPEvents struct {
+	// Established runs when an active open completes (or fails: check Err).
+	Established func(c *TCPConn)
+	// Readable runs when payload, the peer's FIN or an error arrived.
+	Readable func(c *TCPConn)
+	// Writable runs when acknowledgments opened send space.
+	Writable func(c *TCPConn)
+	// Closed runs once when the connection left the flow table.
+	Closed func(c *TCPConn)
+}
+
+type tcpEventState struct {
+	ev                         *TCPEvents
+	t                          task.Task
+	readable, writable, closed bool
+	established                bool
+}
+
+// SetEvents installs softnet-side callbacks. It must run on c's softnet.
+func (c *TCPConn) SetEvents(ev *TCPEvents) {
+	if c.evs == nil {
+		c.evs = &tcpEventState{}
+		c.evs.t.Init(c.runEvents, nil)
+	}
+	c.evs.ev = ev
+	// Report what is already there.
+	if !c.rx.Empty() || c.finRcvd.Load() || c.errno.Load() != 0 {
+		c.evs.readable = true
+	}
+	if c.SendSpace() > 0 {
+		c.evs.writable = true
+	}
+	if c.state.synchronized() {
+		c.evs.established = true
+	}
+	c.postEvents()
+}
+
+func (c *TCPConn) postEvents() {
+	if c.evs != nil && c.evs.ev != nil {
+		c.sn.tasks.Add(&c.evs.t, c.sn.id)
+	}
+}
+
+// runEvents delivers pending events; it runs as a task on the softnet.
+func (c *TCPConn) runEvents() {
+	e := c.evs
+	ev := e.ev
+	if ev == nil {
+		return
+	}
+	if e.established {
+		e.established = false
+		if ev.Established != nil {
+			ev.Established(c)
+		}
+	}
+	if e.readable {
+		e.readable = false
+		if ev.Readable != nil {
+			ev.Readable(c)
+		}
+	}
+	if e.writable {
+		e.writable = false
+		if ev.Writable != nil {
+			ev.Writable(c)
+		}
+	}
+	if e.closed {
+		e.closed = false
+		if ev.Closed != nil {
+			ev.Closed(c)
+		}
+	}
+}
+
+// Err returns the error that ended the connection (ECONNRESET,
+// ECONNREFUSED, ETIMEDOUT), or nil.
+func (c *TCPConn) Err() error {
+	if e := c.errno.Load(); e != 0 {
+		return syscall.Errno(e)
+	}
+	return nil
+}
+
+// EOF reports whether the peer's FIN arrived and every byte before it has
+// been read.
+func (c *TCPConn) EOF() bool { return c.finRcvd.Load() && c.rx.Empty() && c.rcur == nil }
+
+// Closed reports whether the connection left the flow table. Softnet only.
+func (c *TCPConn) Closed() bool { return c.removed }
+
+// ReadPackets takes in-order payload as whole packets linked through
+// Next, at most max bytes (a packet that would pass max stays queued), and
+// returns the chain and its byte count. The
+// caller owns the packets (free them with Softnet.Free or pass them to
+// WritePackets). The receive window opens accordingly. Softnet only.
+func (c *TCPConn) ReadPackets(max int) (*driver.Packet, int) {
+	var head, tail *driver.Packet
+	n := 0
+	for {
+		pk := c.rx.Peek()
+		if pk == nil || n+pk.Len() > max {
+			break
+		}
+		c.rx.Pop()
+		pk.Next = nil
+		if tail == nil {
+			head = pk
+		} else {
+			tail.Next = pk
+		}
+		tail = pk
+		n += pk.Len()
+	}
+	if n > 0 {
+		c.consumed.Add(uint64(n))
+		if c.needWUpd.Load() {
+			c.needWUpd.Store(false)
+			c.runWindowUpdate()
+		}
+	}
+	return head, n
+}
+
+// Readable returns the bytes waiting in order for ReadPackets (an
+// estimate when an application reader also runs).
+func (c *TCPConn) Readable() int { return int(c.delivered - c.consumed.Load()) }
+
+// SendSpace returns the free send-buffer bytes. Softnet only.
+func (c *TCPConn) SendSpace() int {
+	switch c.state {
+	case tcpEstablished, tcpCloseWait, tcpSynSent, tcpSynRcvd:
+	default:
+		return 0
+	}
+	if c.finQueued {
+		return 0
+	}
+	return max(c.sndBuf-c.sndQueued, 0)
+}
+
+// WritePackets appends payload packets to the send queue while the send
+// buffer has room, taking them whole, and returns the packets not taken
+// and the bytes taken. The packets must belong to this softnet's pools.
+// Softnet only.
+func (c *TCPConn) WritePackets(head *driver.Packet) (*driver.Packet, int) {
+	space := c.SendSpace()
+	n := 0
+	for head != nil && head.Len() <= space {
+		pk := head
+		head = pk.Next
+		pk.Next = nil
+		if pk.Len() == 0 {
+			c.sn.free(pk)
+			continue
+		}
+		if c.sndTail == nil {
+			c.sndHead = pk
+		} else {
+			c.sndTail.Next = pk
+		}
+		c.sndTail = pk
+		c.sndQueued += pk.Len()
+		space -= pk.Len()
+		n += pk.Len()
+	}
+	if n > 0 {
+		c.output()
+	}
+	return head, n
+}
+
+// ShutdownWrite queues a FIN after the send queue. Softnet only.
+func (c *TCPConn) ShutdownWrite() {
+	c.wrClosed.Store(true)
+	c.runClose()
+}
+
+// Abort resets the connection. Softnet only.
+func (c *TCPConn) Abort() {
+	c.appClosed.Store(true)
+	c.runAbort()
+}
+
+// CloseOnSoftnet closes a softnet-driven connection: FIN after the queued
+// data, or RST when received data was left unread. Softnet only.
+func (c *TCPConn) CloseOnSoftnet() {
+	if c.appClosed.Swap(true) {
+		return
+	}
+	unread := !c.rx.Empty()
+	for pk := c.rx.Pop(); pk != nil; pk = c.rx.Pop() {
+		c.sn.free(pk)
+	}
+	if unread {
+		c.runAbort()
+		return
+	}
+	c.wrClosed.Store(true)
+	c.runClose()
+}
+
+// DialTCP opens a connection from this softnet without blocking: the
+// connection is returned in SYN-SENT and ev.Established runs when the
+// handshake ends. The local port is chosen so that replies hash to this
+// softnet (see Stack.DialTCP); when none fits, the connection lives on the
+// softnet RSS picks, and ev still runs there. It runs on sn.
+func (sn *Softnet) DialTCP(laddr, raddr netip.AddrPort, ev *TCPEvents) (*TCPConn, error) {
+	s := sn.st
+	if !raddr.Addr().Is4() || raddr.Port() == 0 {
+		return nil, syscall.EINVAL
+	}
+	key := tcpKey{raddr: raddr.Addr().As4(), rport: raddr.Port()}
+	ifc, nh, ok := s.route(key.raddr)
+	if !ok {
+		return nil, syscall.ENETUNREACH
+	}
+	key.laddr = ifc.ip
+	if laddr.IsValid() && laddr.Addr().Is4() && !laddr.Addr().IsUnspecified() {
+		key.laddr = laddr.Addr().As4()
+	}
+	s.mu.Lock()
+	port, steered, ok := s.pickTCPPort(ifc, key, sn.id)
+	if !ok {
+		s.mu.Unlock()
+		return nil, syscall.EADDRNOTAVAIL
+	}
+	key.lport = port
+	s.tcpPorts[port]++
+	s.mu.Unlock()
+	if !steered {
+		sn.inc(TCPSteerFallback)
+	}
+	owner := s.sn[ifc.queueFor(header.ProtoTCP, key.raddr, key.laddr, key.rport, key.lport)]
+	c := newTCPConn(s, owner, ifc, nh, key)
+	c.active = true
+	if owner == sn {
+		c.connect()
+		if ev != nil {
+			c.SetEvents(ev)
+		}
+		return c, nil
+	}
+	t := task.New(func() {
+		c.connect()
+		if ev != nil {
+			c.SetEvents(ev)
+		}
+	})
+	err := owner.Add(t, sn)
+	t.Release()
+	if err != nil {
+		s.releaseTCPPort(key)
+		return nil, err
+	}
+	return c, nil
+}
