@@ -142,6 +142,9 @@ type TCPConfig struct {
 	// spacing and how many unanswered probes reset it [75s, 9].
 	KeepAlive, KeepAliveInterval time.Duration
 	KeepAliveProbes              int
+	// ChallengeAckLimit bounds the RFC 5961 challenge ACKs each softnet
+	// sends per second [1000].
+	ChallengeAckLimit int
 	// NoSynCookies turns off SYN cookies, which answer SYNs without
 	// keeping state when a listen backlog is full (RFC 4987).
 	NoSynCookies bool
@@ -187,6 +190,7 @@ func (c *Config) setDefaults() {
 	}
 	defDur(&c.TCP.KeepAliveInterval, 75*time.Second)
 	def(&c.TCP.KeepAliveProbes, 9)
+	def(&c.TCP.ChallengeAckLimit, 1000)
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}

@@ -76,17 +76,18 @@ const (
 	TCPRstTx
 	TCPActiveOpens
 	TCPPassiveOpens
-	TCPEstablished    // connections that reached ESTABLISHED
-	TCPClosed         // connections removed from the flow table
-	TCPDropBacklog    // SYNs dropped because the listen backlog was full
-	TCPDropWindow     // segments outside the receive window
-	TCPDropPAWS       // segments with an old timestamp (RFC 7323 PAWS)
-	TCPDropOOOFull    // out-of-order segments dropped, queue full
-	TCPDropRxRing     // in-order segments dropped, reader's ring full
-	TCPDropAfterClose // data for a connection the application closed
-	TCPOOOQueued      // segments kept out of order
-	TCPChallengeAcks  // RFC 5961 challenge ACKs sent
-	TCPRetransmits    // segments sent again (all causes)
+	TCPEstablished         // connections that reached ESTABLISHED
+	TCPClosed              // connections removed from the flow table
+	TCPDropBacklog         // SYNs dropped because the listen backlog was full
+	TCPDropWindow          // segments outside the receive window
+	TCPDropPAWS            // segments with an old timestamp (RFC 7323 PAWS)
+	TCPDropOOOFull         // out-of-order segments dropped, queue full
+	TCPDropRxRing          // in-order segments dropped, reader's ring full
+	TCPDropAfterClose      // data for a connection the application closed
+	TCPOOOQueued           // segments kept out of order
+	TCPChallengeAcks       // RFC 5961 challenge ACKs sent
+	TCPChallengeAckLimited // challenge ACKs suppressed by the rate limit
+	TCPRetransmits         // segments sent again (all causes)
 	TCPFastRetransmits
 	TCPSACKRetransmits // holes resent during SACK recovery
 	TCPTimeouts        // retransmission timeouts
@@ -131,7 +132,7 @@ var counterNames = [NumCounters]string{
 	TCPPassiveOpens: "tcp_passive_opens", TCPEstablished: "tcp_established", TCPClosed: "tcp_closed",
 	TCPDropBacklog: "drop_tcp_backlog", TCPDropWindow: "drop_tcp_window", TCPDropPAWS: "drop_tcp_paws",
 	TCPDropOOOFull: "drop_tcp_ooo_full", TCPDropRxRing: "drop_tcp_rx_ring", TCPDropAfterClose: "drop_tcp_after_close",
-	TCPOOOQueued: "tcp_ooo_queued", TCPChallengeAcks: "tcp_challenge_acks", TCPRetransmits: "tcp_retransmits",
+	TCPOOOQueued: "tcp_ooo_queued", TCPChallengeAcks: "tcp_challenge_acks", TCPChallengeAckLimited: "tcp_challenge_ack_limited", TCPRetransmits: "tcp_retransmits",
 	TCPFastRetransmits: "tcp_fast_retransmits", TCPSACKRetransmits: "tcp_sack_retransmits", TCPTimeouts: "tcp_timeouts", TCPSteerFallback: "tcp_steer_fallback",
 	TCPTxCopyBytes: "tcp_tx_copy_bytes", TCPSendPoolLow: "tcp_send_pool_low",
 	TCPSynCookiesSent: "tcp_syncookies_sent", TCPSynCookiesValid: "tcp_syncookies_valid",

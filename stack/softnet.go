@@ -43,6 +43,9 @@ type Softnet struct {
 	tcp       map[tcpKey]*TCPConn
 	tcpListen map[tcpKey]*TCPListener
 
+	challengeSec   int64 // second of the current challenge-ACK budget
+	challengeCount int
+
 	icmpTokens   int
 	icmpRefill   int64
 	announceTask *task.Task

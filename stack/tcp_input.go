@@ -313,8 +313,20 @@ func (c *TCPConn) acceptable(seg *segment, wnd uint32) bool {
 		(seqLEQ(c.rcvNxt, seg.seq+l-1) && seqLT(seg.seq+l-1, c.rcvNxt+wnd))
 }
 
+// challengeAck answers a suspicious RST or SYN with an ACK, at most
+// ChallengeAckLimit per second per softnet (RFC 5961 section 7).
 func (c *TCPConn) challengeAck() {
-	c.sn.inc(TCPChallengeAcks)
+	sn := c.sn
+	limit := c.st.cfg.TCP.ChallengeAckLimit
+	if sec := sn.now / int64(time.Second); sec != sn.challengeSec {
+		sn.challengeSec, sn.challengeCount = sec, 0
+	}
+	if sn.challengeCount >= limit {
+		sn.inc(TCPChallengeAckLimited)
+		return
+	}
+	sn.challengeCount++
+	sn.inc(TCPChallengeAcks)
 	c.sendAck()
 }
 
