@@ -1,17 +1,35 @@
-// Package splice will hold netsplice's socket splicing: OpenBSD SO_SPLICE
-// semantics (see ../shared/SPLICE.md in the project's shared documents)
-// running on the softnet that owns the source flow.
+// Package splice implements OpenBSD's SO_SPLICE semantics (setsockopt(2),
+// sosplice(9)) for netsplice's TCP connections: everything that arrives on
+// a source connection goes out on a drain connection inside the stack,
+// until EOF, a byte limit, an idle timeout, an error on either side, or
+// Unsplice. The semantics, refusals and end reasons are those of the
+// project's shared SPLICE.md; errors satisfy errors.Is with the errno
+// OpenBSD would set.
 //
-// Nothing is implemented here yet; the splicing issue builds it on the
-// TCP and UDP sockets of package stack. The design it will follow:
+// # Where a splice runs (the seed's change)
 //
-//   - Splice(src, drain, max, idle), Unsplice(src) and SpliceLen(src), with
-//     OpenBSD's refusals, end reasons and errno values (errors.Is with
-//     syscall errnos).
-//   - The splice task belongs to the softnet that owns src's flow (RSS hash
-//     of the 4-tuple -> queue -> softnet). Input on src and acknowledgements
-//     on the drain queue it there; it moves packet buffers from src's
-//     receive queue to the drain's send queue without copying payload.
-//   - Tasks are reference counted (package stack/task), so unsplicing or
-//     closing a socket never waits on a barrier of the queue it runs on.
+// In ModeSoftnet, the default, a splice's work runs on the softnet that
+// owns the source connection (its flow's RSS queue). The source's
+// Readable event (new data) and the drain's Writable event (the drain's
+// peer acknowledged data) run move on that softnet, which takes whole
+// packets from the source's receive queue and appends them to the
+// drain's send queue: payload is moved, not copied (a packet is split
+// with a counted copy only to stop at exactly max bytes). When the relay
+// opened the drain from the accepting softnet (stack.Softnet.DialTCP
+// steers its port), both connections share the softnet and a move never
+// crosses cores; a drain on another softnet wakes the source's softnet
+// through its task queue, and that hand-off is counted (tasks_crossed).
+//
+// ModeCopy is the userland relay for comparison: a goroutine per splice
+// copies through the net.Conn API.
+//
+// # Ownership and teardown
+//
+// Splice and Unsplice may be called from any goroutine; they hand the
+// work to the source's softnet with a task and wait for it. A splice
+// ends on its own softnet; ending it clears the source's spliced flag (its
+// Read then sees the remaining data, the EOF or the end reason, once) and
+// closes the done channel Wait watches. Closing a spliced connection
+// unsplices both of its roles. Tasks are reference counted (stack/task),
+// so a splice ending inside its own task never waits on a barrier.
 package splice

@@ -94,6 +94,7 @@ const (
 	TCPSteerFallback   // active opens with no port steering to the asking softnet
 	TCPTxCopyBytes     // payload bytes copied into transmitted frames
 	TCPSendPoolLow     // writes paused because the buffer pool ran low
+	TCPRxSplitBytes    // received bytes copied to split a packet (splice max)
 	TCPSynCookiesSent
 	TCPSynCookiesValid
 	TCPSynCookiesInvalid // ACKs for no connection whose cookie failed
@@ -134,7 +135,7 @@ var counterNames = [NumCounters]string{
 	TCPDropOOOFull: "drop_tcp_ooo_full", TCPDropRxRing: "drop_tcp_rx_ring", TCPDropAfterClose: "drop_tcp_after_close",
 	TCPOOOQueued: "tcp_ooo_queued", TCPChallengeAcks: "tcp_challenge_acks", TCPChallengeAckLimited: "tcp_challenge_ack_limited", TCPRetransmits: "tcp_retransmits",
 	TCPFastRetransmits: "tcp_fast_retransmits", TCPSACKRetransmits: "tcp_sack_retransmits", TCPTimeouts: "tcp_timeouts", TCPSteerFallback: "tcp_steer_fallback",
-	TCPTxCopyBytes: "tcp_tx_copy_bytes", TCPSendPoolLow: "tcp_send_pool_low",
+	TCPTxCopyBytes: "tcp_tx_copy_bytes", TCPSendPoolLow: "tcp_send_pool_low", TCPRxSplitBytes: "tcp_rx_split_bytes",
 	TCPSynCookiesSent: "tcp_syncookies_sent", TCPSynCookiesValid: "tcp_syncookies_valid",
 	TCPSynCookiesInvalid: "tcp_syncookies_invalid", TCPKeepAliveProbes: "tcp_keepalive_probes",
 	TCPKeepAliveDrops: "tcp_keepalive_drops",

@@ -170,6 +170,7 @@ func (e *endpoint) send() error {
 	case <-e.sendDone:
 		return e.sendErr
 	case <-e.st.stop:
+		e.st.wg.Wait() // the task may be running: let the softnets finish
 		return ErrStopped
 	}
 }

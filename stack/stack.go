@@ -312,6 +312,12 @@ func (s *Stack) call(sn *Softnet, fn func()) error {
 	}
 }
 
+// Call runs fn on softnet sn and waits for it to finish: the way other
+// goroutines reach softnet-owned state. It must not be called from sn
+// itself (from a softnet, add a task instead). On a stack that is not
+// started, fn runs inline.
+func (s *Stack) Call(sn *Softnet, fn func()) error { return s.call(sn, fn) }
+
 // callAll runs fn on every softnet and waits for all of them.
 func (s *Stack) callAll(fn func(sn *Softnet)) error {
 	for _, sn := range s.sn {

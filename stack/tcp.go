@@ -149,6 +149,9 @@ type TCPConn struct {
 	removed                       bool
 	active                        bool           // opened by Dial: owns its local port
 	evs                           *tcpEventState // softnet-side callbacks (tcp_softnet.go)
+	spliced                       atomic.Bool    // reads wait: a splice owns the receive queue
+	softErr                       atomic.Uint32  // errno the next Read returns once (a splice's end reason)
+	closeHook                     atomic.Pointer[func()]
 }
 
 // newTCPConn makes a connection owned by sn. Control path: it allocates.

@@ -397,9 +397,22 @@ func (c *TCPConn) Read(b []byte) (int, error) {
 		}
 	}()
 	for {
-		n := c.copyIn(b)
+		if e := c.softErr.Swap(0); e != 0 {
+			return 0, c.opErr("read", syscall.Errno(e))
+		}
+		n := 0
+		if !c.spliced.Load() {
+			n = c.copyIn(b)
+		}
 		if n > 0 || len(b) == 0 {
 			return n, nil
+		}
+		if c.spliced.Load() && !c.appClosed.Load() {
+			// A splice owns the receive queue: wait until it ends.
+			if err := c.waitRead(&tm); err != nil {
+				return 0, err
+			}
+			continue
 		}
 		if c.appClosed.Load() {
 			return 0, c.opErr("read", net.ErrClosed)
@@ -447,6 +460,61 @@ func (c *TCPConn) Read(b []byte) (int, error) {
 		}
 		c.rwait.Store(false)
 	}
+}
+
+// waitRead blocks until a poke, the read deadline or the stack's stop.
+func (c *TCPConn) waitRead(tm **time.Timer) error {
+	var timeout <-chan time.Time
+	if dl := c.rdl.Load(); dl != 0 {
+		d := time.Until(time.Unix(0, dl))
+		if d <= 0 {
+			return c.opErr("read", os.ErrDeadlineExceeded)
+		}
+		if *tm == nil {
+			*tm = time.NewTimer(d)
+		} else {
+			(*tm).Reset(d)
+		}
+		timeout = (*tm).C
+	}
+	c.rwait.Store(true)
+	defer c.rwait.Store(false)
+	if !c.spliced.Load() {
+		return nil
+	}
+	select {
+	case <-c.rnotify:
+	case <-timeout:
+	case <-c.st.stop:
+		return c.opErr("read", ErrStopped)
+	}
+	return nil
+}
+
+// SetSpliced marks the receive queue as owned by a splice (Read waits)
+// or returns it to the application. Any goroutine.
+func (c *TCPConn) SetSpliced(on bool) {
+	c.spliced.Store(on)
+	if !on {
+		poke(c.rnotify)
+	}
+}
+
+// SetSoftError makes the next Read return err once (the end reason of a
+// splice, as OpenBSD leaves it in so_error). Any goroutine.
+func (c *TCPConn) SetSoftError(err syscall.Errno) {
+	c.softErr.Store(uint32(err))
+	poke(c.rnotify)
+}
+
+// SetCloseHook registers fn to run at the start of Close, on the closing
+// goroutine (splicing unsplices there). Any goroutine.
+func (c *TCPConn) SetCloseHook(fn func()) {
+	if fn == nil {
+		c.closeHook.Store(nil)
+		return
+	}
+	c.closeHook.Store(&fn)
 }
 
 // copyIn copies queued payload into b. The caller holds rmu.
@@ -545,6 +613,7 @@ func (c *TCPConn) Write(b []byte) (int, error) {
 		select {
 		case <-c.writeRes:
 		case <-c.st.stop:
+			c.st.wg.Wait() // the task may be running: let the softnets finish
 			return c.wdone, c.opErr("write", ErrStopped)
 		}
 		if c.wdone < len(b) && c.wdone == before {
@@ -692,6 +761,9 @@ func (c *TCPConn) abort() {
 // (as Linux does); otherwise a FIN follows the queued data and the
 // softnet completes the close on its own.
 func (c *TCPConn) Close() error {
+	if h := c.closeHook.Swap(nil); h != nil {
+		(*h)()
+	}
 	if c.appClosed.Swap(true) {
 		return c.opErr("close", net.ErrClosed)
 	}

@@ -108,6 +108,19 @@ func (c *TCPConn) Err() error {
 	return nil
 }
 
+// Writable reports whether the connection can still send: not reset, not
+// shut down for writing, not closed. Softnet only.
+func (c *TCPConn) Writable() bool {
+	if c.errno.Load() != 0 || c.finQueued || c.removed || c.wrClosed.Load() {
+		return false
+	}
+	switch c.state {
+	case tcpEstablished, tcpCloseWait, tcpSynSent, tcpSynRcvd:
+		return true
+	}
+	return false
+}
+
 // EOF reports whether the peer's FIN arrived and every byte before it has
 // been read.
 func (c *TCPConn) EOF() bool { return c.finRcvd.Load() && c.rx.Empty() && c.rcur == nil }
@@ -146,6 +159,27 @@ func (c *TCPConn) ReadPackets(max int) (*driver.Packet, int) {
 		}
 	}
 	return head, n
+}
+
+// SplitHead takes the first n bytes of the receive queue's head packet
+// as a new packet (a copy of n bytes, counted in tcp_rx_split_bytes),
+// leaving the rest queued: a splice that must stop at exactly max bytes
+// inside a packet uses it. It returns nil when nothing is queued, n is not
+// less than the head's length, or no buffer is free. Softnet only.
+func (c *TCPConn) SplitHead(n int) *driver.Packet {
+	head := c.rx.Peek()
+	if head == nil || n <= 0 || n >= head.Len() {
+		return nil
+	}
+	pk := c.sn.alloc(c.ifc)
+	if pk == nil {
+		return nil
+	}
+	copy(pk.Append(n), head.Data()[:n])
+	head.TrimFront(n)
+	c.sn.add(TCPRxSplitBytes, uint64(n))
+	c.consumed.Add(uint64(n))
+	return pk
 }
 
 // Readable returns the bytes waiting in order for ReadPackets (an

@@ -177,7 +177,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			return nil
 		case <-tick:
 			c := env.st.Counters()
-			fmt.Fprintf(stdout, "stats: rx %d tx %d drops %d", c[stack.RxPackets], c[stack.TxPackets], c.Drops())
+			fmt.Fprintf(stdout, "stats: rx %d tx %d drops %d port_drops %d", c[stack.RxPackets], c[stack.TxPackets], c.Drops(), env.portDrops())
 			for _, sc := range counters {
 				fmt.Fprintf(stdout, ", %v", sc)
 			}

@@ -205,17 +205,28 @@ func (e *stackEnv) close() {
 	e.log.Sync()
 }
 
-// writeCounters prints the stack's non-zero counters and every port's.
+// writeCounters prints the stack's non-zero counters, then a section per
+// DPDK port with its counters in the same "name value" form
+// (dpdk.Port.Counters: the port stats always, the binding's counters and
+// DPDK's xstats when not zero), then faults and pcap.
 func (e *stackEnv) writeCounters(w io.Writer) {
 	c := e.st.Counters()
 	fmt.Fprintf(w, "== counters (summed over %d softnets; drop_* are drops by reason)\n", e.st.NumSoftnets())
 	c.WriteTo(w)
-	for _, p := range e.dports {
-		ps := p.Stats()
-		ss := p.SoftStats()
-		mode, _ := p.RSSMode()
-		fmt.Fprintf(w, "port %s (%s, %v): rx %d pkts %d bytes, tx %d pkts %d bytes, rx_missed %d, rx_nobuf %d, tx_errors %d, rx_handoffs %d\n",
-			p.Name(), p.Driver(), mode, ps.RxPackets, ps.RxBytes, ps.TxPackets, ps.TxBytes, ps.RxMissed, ps.RxNoBuf, ps.TxErrors, ss.Handoffs)
+	for i, p := range e.dports {
+		mode, reason := p.RSSMode()
+		if mode == dpdk.SoftwareRSS {
+			fmt.Fprintf(w, "== port %d %s (%s, %v: %s)\n", i, p.Name(), p.Driver(), mode, reason)
+		} else {
+			fmt.Fprintf(w, "== port %d %s (%s, %v)\n", i, p.Name(), p.Driver(), mode)
+		}
+		stats, err := p.Counters()
+		for _, s := range stats {
+			fmt.Fprintf(w, "%-24s %d\n", s.Name, s.Value)
+		}
+		if err != nil {
+			fmt.Fprintf(w, "(no xstats: %v)\n", err)
+		}
 	}
 	for i, f := range e.faults {
 		s := f.Faults()
@@ -224,4 +235,15 @@ func (e *stackEnv) writeCounters(w io.Writer) {
 	if e.pcap != nil {
 		fmt.Fprintf(w, "pcap: %d frames written\n", e.pcap.frames())
 	}
+}
+
+// portDrops sums what the ports dropped before the stack saw it or after
+// it let go: rx_missed, rx_nobuf and tx_errors of every port.
+func (e *stackEnv) portDrops() uint64 {
+	var n uint64
+	for _, p := range e.dports {
+		s := p.Stats()
+		n += s.RxMissed + s.RxNoBuf + s.TxErrors
+	}
+	return n
 }

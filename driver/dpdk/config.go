@@ -54,6 +54,10 @@ type PortConfig struct {
 	SoftwareRSS bool
 	// Logger receives the port's control-plane logs [nop].
 	Logger *zap.Logger
+
+	// hwQueues, when set, caps the hardware queue pairs (tests: several
+	// softnets sharing one hardware queue on a PMD that has more).
+	hwQueues int
 }
 
 // RSSMode says who steers received frames to queues.
@@ -93,6 +97,12 @@ type SoftStats struct {
 	// CgoCalls counts the calls into C made on the data path (rx and tx
 	// bursts, bulk allocations and frees).
 	CgoCalls uint64
+}
+
+// Stat is one named counter of a port (Port.Counters).
+type Stat struct {
+	Name  string
+	Value uint64
 }
 
 func macString(m driver.MAC) string {

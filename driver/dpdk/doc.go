@@ -38,12 +38,14 @@
 // configuration; a PMD that cannot confirm them falls back to software).
 // Otherwise, e.g. af_packet (the kernel's fanout, not Toeplitz, picks its
 // rx queue), tap or ring, the port does software RSS: it still presents
-// N logical queues; RxBurst(q) first takes the frames other pollers
-// steered to q (a per-queue internal/ring.MPSC), then polls hardware
-// queue q%hw if no other softnet is polling it (an atomic flag: a softnet
-// never waits on another), hashes each frame with the Toeplitz hash of
-// the same key and RETA and moves frames of other softnets to their
-// rings, counted as handoffs. Where the PMD has fewer tx queues than
+// N logical queues; RxBurst(q) takes hardware queue q%hw if no other
+// softnet is polling it (an atomic flag: a softnet never waits on
+// another), takes the frames other pollers steered to q (a per-queue
+// internal/ring.MPSC), then, holding the hardware queue, polls it, hashes
+// each frame with the Toeplitz hash of the same key and RETA, moves
+// frames of other softnets to their rings (counted as handoffs) and only
+// then lets the queue go. Whoever polls, a flow's frames reach its
+// softnet in the order the queue received them. Where the PMD has fewer tx queues than
 // softnets, softnet q sends on hardware queue q%hw under that queue's
 // mutex (the only lock on the data path, absent when the PMD has enough
 // tx queues). The mode is logged once when the port opens.
@@ -89,5 +91,8 @@
 // normally never), one for tx, and one per batch of allocations or
 // frees. Per packet, in Go: a descriptor lookup (two loads), a few
 // stores, and for software RSS a table-driven Toeplitz hash and, when the
-// frame is another softnet's, one ring push. Nothing allocates.
+// frame is another softnet's, one ring push. Nothing allocates. The
+// stack's check of the pool level before each send buffer it fills
+// (driver.Pool.Low) reads the mempool's level through cgo at most once
+// per 32 checks while the mempool is at least half free.
 package dpdk

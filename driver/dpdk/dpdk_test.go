@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -391,6 +392,107 @@ func TestSoftwareRSSSteering(t *testing.T) {
 	t.Logf("frames per queue %v, handoffs %d", per, p.SoftStats().Handoffs)
 }
 
+// TestSoftwareRSSConcurrentOrder: two softnets, each on its own thread,
+// poll one shared hardware queue while one of them sends: every frame
+// reaches the softnet its hash names, and each flow's frames arrive in
+// the order they were sent, whichever softnet polled them. The software
+// RSS rings are larger than the mempool, so no frame can be dropped.
+func TestSoftwareRSSConcurrentOrder(t *testing.T) {
+	if !inChild(t) {
+		return
+	}
+	mustInitEAL(t, "--vdev=net_ring0")
+	p := mustOpen(t, PortConfig{Name: "net_ring0", Queues: 2, PoolSize: 4095, SoftRingSize: 4096, hwQueues: 1})
+	if hrx, _ := p.HardwareQueues(); hrx != 1 {
+		t.Fatalf("%d hardware rx queues, want 1", hrx)
+	}
+	const flows, perFlow = 8, 4000
+	src, dst := [4]byte{198, 51, 100, 1}, [4]byte{198, 51, 100, 2}
+	var received [2]int
+	var total atomic.Int64
+	var errs [2]error
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(60 * time.Second)
+	for q := 0; q < 2; q++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			last := make([]int, flows)
+			for i := range last {
+				last[i] = -1
+			}
+			buf := make([]*driver.Packet, p.BurstSize())
+			var pending []*driver.Packet
+			seq, iter := 0, 0
+			for total.Load() < flows*perFlow && time.Now().Before(deadline) {
+				if q == 0 && (seq < perFlow || len(pending) > 0) {
+					// One frame of every flow per round, then send
+					// what the ring takes.
+					if len(pending) == 0 {
+						for f := 0; f < flows; f++ {
+							pk := p.Pool(0).Get()
+							if pk == nil {
+								break
+							}
+							udpFrame(pk, src, dst, uint16(20000+f), 9, 18, seq)
+							pending = append(pending, pk)
+						}
+						if len(pending) < flows {
+							for _, pk := range pending {
+								p.Pool(0).Put(pk)
+							}
+							pending = pending[:0]
+						} else {
+							seq++
+						}
+					}
+					k := p.TxBurst(0, pending)
+					pending = pending[k:]
+				}
+				// The sender polls every 4th time round only, so that
+				// the other softnet finds frames on the hardware queue
+				// too, not only on its ring.
+				iter++
+				if q == 0 && iter%4 != 0 && seq < perFlow {
+					continue
+				}
+				k := p.RxBurst(q, buf)
+				for _, pk := range buf[:k] {
+					d := pk.Data()
+					f := int(binary.BigEndian.Uint16(d[34:]) - 20000)
+					seq := int(binary.BigEndian.Uint16(d[18:]))
+					if f < 0 || f >= flows || pk.Queue != uint16(q) {
+						errs[q] = fmt.Errorf("queue %d: frame of flow %d for queue %d", q, f, pk.Queue)
+					} else if seq <= last[f] && errs[q] == nil {
+						errs[q] = fmt.Errorf("queue %d, flow %d: frame %d after %d: order lost", q, f, seq, last[f])
+					} else {
+						last[f] = seq
+					}
+					p.Pool(q).Put(pk)
+				}
+				received[q] += k
+				total.Add(int64(k))
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := p.SoftStats()
+	if received[0]+received[1] != flows*perFlow || s.RingDrops != 0 {
+		t.Fatalf("received %v, dropped %d on full rings, sent %d", received, s.RingDrops, flows*perFlow)
+	}
+	if received[0] == 0 || received[1] == 0 || s.Handoffs == 0 {
+		t.Fatalf("received %v, handoffs %d: the softnets did not share the work", received, s.Handoffs)
+	}
+	t.Logf("received per softnet %v, handoffs %d", received, s.Handoffs)
+}
+
 // hrxQueue is the hardware queue a frame sent on ring tx queue q comes
 // in on (net_ring loops queue i to queue i).
 func hrxQueue(q, hw int) int { return q % hw }
@@ -520,6 +622,48 @@ func TestMempoolExhaustion(t *testing.T) {
 	ns := n.Stats()
 	t.Logf("net_null after exhaustion: received %d; stats rx_nobuf %d rx_missed %d", k, ns.RxNoBuf, ns.RxMissed)
 	ThreadExit(0)
+}
+
+// TestPoolLowLevels: the stack asks Pool.Low before every send buffer it
+// fills. While the mempool is mostly free that costs a cgo call per 32
+// asks, not one per packet; when buffers run short the answer is exact.
+func TestPoolLowLevels(t *testing.T) {
+	if !inChild(t) {
+		return
+	}
+	mustInitEAL(t, "--vdev=net_ring0")
+	const size = 1023
+	p := mustOpen(t, PortConfig{Name: "net_ring0", PoolSize: size})
+	pool := p.Pool(0)
+	calls := p.SoftStats().CgoCalls
+	for i := 0; i < 3200; i++ {
+		if pool.Low() {
+			t.Fatalf("ask %d: a fresh pool of %d reports low", i, size)
+		}
+	}
+	fullCalls := p.SoftStats().CgoCalls - calls
+	if fullCalls > 3200/32+1 {
+		t.Fatalf("3200 asks of Pool.Low made %d cgo calls, want at most %d", fullCalls, 3200/32+1)
+	}
+	// Hold mbufs until Low says so: then fewer than a quarter are free.
+	var held []*driver.Packet
+	for !pool.Low() {
+		pk := pool.Get()
+		if pk == nil {
+			t.Fatalf("pool empty after %d packets and never low", len(held))
+		}
+		held = append(held, pk)
+	}
+	if free := size - len(held); free >= size/4 || free < size/4-64 {
+		t.Fatalf("low with %d of %d free, want just under a quarter", free, size)
+	}
+	for _, pk := range held {
+		pool.Put(pk)
+	}
+	if pool.Low() {
+		t.Fatal("still low with every mbuf back")
+	}
+	t.Logf("low at %d of %d held; %d cgo calls for 3200 asks while full", len(held), size, fullCalls)
 }
 
 // cycle sends one burst of 64-byte frames on queue 0 and receives it back

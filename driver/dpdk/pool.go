@@ -131,10 +131,18 @@ type backend struct {
 	tags  []uint64
 	calls *counter.Counter
 	fails counter.Counter
+	// level is the mempool's free mbufs as last read, and stale counts
+	// the Available calls answered from it since (see Available).
+	level int
+	stale int
 }
 
+// levelReuse is how many Available calls one reading of the mempool's
+// level answers while at least half the mempool is free.
+const levelReuse = 32
+
 func newBackend(mp *mempool, batch int, calls *counter.Counter) *backend {
-	return &backend{mp: mp, mb: make([]uintptr, batch), tags: make([]uint64, batch), calls: calls}
+	return &backend{mp: mp, mb: make([]uintptr, batch), tags: make([]uint64, batch), calls: calls, stale: levelReuse}
 }
 
 // AllocBulk implements driver.PoolBackend.
@@ -147,7 +155,9 @@ func (b *backend) AllocBulk(pkts []*driver.Packet) int {
 	k := int(C.ns_alloc_bulk(b.mp.mp, (*C.uintptr_t)(unsafe.Pointer(&b.mb[0])), (*C.uint64_t)(unsafe.Pointer(&b.tags[0])), C.uint(n)))
 	if k < n {
 		b.fails.Inc()
+		b.stale = levelReuse // read the level afresh next time
 	}
+	b.level -= k
 	for i := 0; i < k; i++ {
 		// The mbufs come from this queue's own mempool: the tag is ours.
 		pkts[i] = &b.mp.desc[uint32(b.tags[i])]
@@ -159,10 +169,21 @@ func (b *backend) AllocBulk(pkts []*driver.Packet) int {
 func (b *backend) Capacity() int { return len(b.mp.desc) }
 
 // Available implements driver.PoolLevels: the mempool's free mbufs,
-// caches included (one cgo call).
+// caches included. The stack asks before every send buffer it fills
+// (driver.Pool.Low), so reading the level (rte_mempool_avail_count, a cgo
+// call summing every lcore's cache) each time would be a cgo call per
+// packet. While at least half the mempool is free one reading answers
+// levelReuse calls, adjusted by this backend's own allocations: other
+// users can take at most a few bursts meanwhile, far from the quarter
+// that Low checks. Below half, every call reads the level.
 func (b *backend) Available() int {
-	b.calls.Inc()
-	return int(C.ns_avail(b.mp.mp))
+	if b.stale >= levelReuse || b.level < len(b.mp.desc)/2 {
+		b.calls.Inc()
+		b.level = int(C.ns_avail(b.mp.mp))
+		b.stale = 0
+	}
+	b.stale++
+	return max(b.level, 0)
 }
 
 // FreeBulk implements driver.PoolBackend. The packets may belong to any

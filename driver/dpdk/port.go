@@ -9,6 +9,7 @@ package dpdk
 import "C"
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -185,6 +186,9 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 	n := cfg.Queues
 	p.nrxh = min(n, int(info.max_rx_queues))
 	p.ntxh = min(n, int(info.max_tx_queues))
+	if cfg.hwQueues > 0 {
+		p.nrxh, p.ntxh = min(p.nrxh, cfg.hwQueues), min(p.ntxh, cfg.hwQueues)
+	}
 
 	// RSS: the hash types we want that the PMD offers, and the key padded
 	// to the PMD's key size (the first 40 bytes decide every IPv4/IPv6
@@ -486,6 +490,8 @@ func (p *Port) Offloads() driver.Offloads { return p.offl }
 
 // Link implements driver.Port.
 func (p *Port) Link() driver.Link {
+	p.closeMu.Lock()
+	defer p.closeMu.Unlock()
 	if p.closed.Load() {
 		return driver.Link{}
 	}
@@ -583,6 +589,14 @@ func (p *Port) RxBurst(q int, pkts []*driver.Packet) int {
 }
 
 func (p *Port) rxSoft(q int, r *rxQueue, pkts []*driver.Packet) int {
+	h := q % p.nrxh
+	hw := &p.hwrx[h]
+	// Take the hardware queue first, then the frames other pollers
+	// steered here: a poller pushes what it steered before it lets the
+	// queue go, so once this softnet holds it, every frame polled from it
+	// earlier is on the ring, and the ring's frames go up before any this
+	// softnet polls now. A flow's frames keep their order.
+	polling := hw.busy.CompareAndSwap(false, true)
 	n := 0
 	if r.ring != nil {
 		for n < len(pkts) {
@@ -593,18 +607,22 @@ func (p *Port) rxSoft(q int, r *rxQueue, pkts []*driver.Packet) int {
 			pkts[n] = pk
 			n++
 		}
-		if n == len(pkts) {
-			return n
-		}
 	}
-	h := q % p.nrxh
-	hw := &p.hwrx[h]
-	if !hw.busy.CompareAndSwap(false, true) {
+	if !polling {
 		return n
 	}
+	if n == len(pkts) {
+		hw.busy.Store(false)
+		return n
+	}
+	// With other softnets, poll a whole burst: frames beyond pkts wait
+	// on the ring. A lone softnet has no ring: poll only what fits.
+	want := p.burst
+	if r.ring == nil {
+		want = len(pkts) - n
+	}
 	r.calls.Inc()
-	k := int(C.ns_rx_burst(C.uint16_t(p.id), C.uint16_t(h), (*C.uintptr_t)(unsafe.Pointer(&r.mb[0])), &r.meta[0], C.uint16_t(p.burst)))
-	hw.busy.Store(false)
+	k := int(C.ns_rx_burst(C.uint16_t(p.id), C.uint16_t(h), (*C.uintptr_t)(unsafe.Pointer(&r.mb[0])), &r.meta[0], C.uint16_t(want)))
 	woke := false
 	for i := 0; i < k; i++ {
 		pk := p.describe(r, i, q)
@@ -642,6 +660,7 @@ func (p *Port) rxSoft(q int, r *rxQueue, pkts []*driver.Packet) int {
 			woke = true
 		}
 	}
+	hw.busy.Store(false)
 	p.freeBad(r)
 	if woke {
 		for d, w := range r.wake {
@@ -726,12 +745,23 @@ func (p *Port) TxBurst(q int, pkts []*driver.Packet) int {
 // with the binding's own drops added: RxMissed adds frames dropped on full
 // software RSS rings, RxNoBuf adds failed pool allocations.
 func (p *Port) Stats() driver.PortStats {
+	p.closeMu.Lock()
+	defer p.closeMu.Unlock()
+	s, _ := p.stats()
+	return s
+}
+
+// stats returns the port's counters and DPDK's ierrors; the caller holds
+// closeMu, so the port is not closed under rte_eth_stats_get.
+func (p *Port) stats() (driver.PortStats, uint64) {
 	var s driver.PortStats
+	var ierrors uint64
 	var v [8]C.uint64_t
 	if !p.closed.Load() && C.ns_stats(C.uint16_t(p.id), &v[0]) == 0 {
 		s.RxPackets, s.RxBytes = uint64(v[0]), uint64(v[1])
 		s.TxPackets, s.TxBytes = uint64(v[2]), uint64(v[3])
 		s.RxMissed = uint64(v[4])
+		ierrors = uint64(v[5])
 		s.TxErrors = uint64(v[6])
 		s.RxNoBuf = uint64(v[7])
 	} else {
@@ -746,7 +776,7 @@ func (p *Port) Stats() driver.PortStats {
 		s.RxMissed += p.rxq[q].ringDrops.Load()
 		s.RxNoBuf += p.pools[q].Exhausted()
 	}
-	return s
+	return s, ierrors
 }
 
 // SoftStats returns the binding's own counters.
@@ -767,29 +797,15 @@ func (p *Port) SoftStats() SoftStats {
 // (rte_eth_xstats_get) by name, plus the binding's own counters under
 // "netsplice_*" names.
 func (p *Port) XStats() (map[string]uint64, error) {
-	if p.closed.Load() {
-		return nil, errors.New("dpdk: port closed")
+	p.closeMu.Lock()
+	defer p.closeMu.Unlock()
+	xs, err := p.xstats()
+	if err != nil {
+		return nil, err
 	}
-	n := int(C.ns_xstats(C.uint16_t(p.id), nil, nil, 0))
-	if n < 0 {
-		return nil, fmt.Errorf("dpdk: xstats of %s: %s", p.name, C.GoString(C.rte_strerror(C.int(-n))))
-	}
-	sz := int(cconst(C.NS_C_XSTATS_NAME_SIZE))
-	out := make(map[string]uint64, n+4)
-	if n > 0 {
-		names := make([]byte, (n+16)*sz)
-		vals := make([]uint64, n+16)
-		got := int(C.ns_xstats(C.uint16_t(p.id), (*C.char)(unsafe.Pointer(&names[0])), (*C.uint64_t)(unsafe.Pointer(&vals[0])), C.int(n+16)))
-		if got < 0 {
-			return nil, fmt.Errorf("dpdk: xstats of %s: %s", p.name, C.GoString(C.rte_strerror(C.int(-got))))
-		}
-		for i := 0; i < got; i++ {
-			b := names[i*sz : (i+1)*sz]
-			if j := strings.IndexByte(string(b), 0); j >= 0 {
-				b = b[:j]
-			}
-			out[string(b)] = vals[i]
-		}
+	out := make(map[string]uint64, len(xs)+4)
+	for _, x := range xs {
+		out[x.Name] = x.Value
 	}
 	s := p.SoftStats()
 	out["netsplice_rx_handoffs"] = s.Handoffs
@@ -797,6 +813,90 @@ func (p *Port) XStats() (map[string]uint64, error) {
 	out["netsplice_rx_unsupported"] = s.Unsupported
 	out["netsplice_tx_short_bursts"] = s.TxShortCalls
 	return out, nil
+}
+
+// xstats returns DPDK's extended statistics in DPDK's order (the PMD's
+// name order, stable for a PMD). The caller holds closeMu.
+func (p *Port) xstats() ([]Stat, error) {
+	if p.closed.Load() {
+		return nil, errors.New("dpdk: port closed")
+	}
+	n := int(C.ns_xstats(C.uint16_t(p.id), nil, nil, 0))
+	if n < 0 {
+		return nil, fmt.Errorf("dpdk: xstats of %s: %s", p.name, C.GoString(C.rte_strerror(C.int(-n))))
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	sz := int(cconst(C.NS_C_XSTATS_NAME_SIZE))
+	// Room for a few more, should the PMD add statistics in between.
+	names := make([]byte, (n+16)*sz)
+	vals := make([]uint64, n+16)
+	got := int(C.ns_xstats(C.uint16_t(p.id), (*C.char)(unsafe.Pointer(&names[0])), (*C.uint64_t)(unsafe.Pointer(&vals[0])), C.int(n+16)))
+	if got < 0 {
+		return nil, fmt.Errorf("dpdk: xstats of %s: %s", p.name, C.GoString(C.rte_strerror(C.int(-got))))
+	}
+	out := make([]Stat, 0, got)
+	for i := 0; i < got; i++ {
+		b := names[i*sz : (i+1)*sz]
+		if j := bytes.IndexByte(b, 0); j >= 0 {
+			b = b[:j]
+		}
+		out = append(out, Stat{Name: string(b), Value: vals[i]})
+	}
+	return out, nil
+}
+
+// Counters returns the port's counters under stable names, in a stable
+// order, for printing beside the softnet counters (stack.Counters) in the
+// same "name value" form:
+//
+//   - always, driver.PortStats: rx_packets, rx_bytes, tx_packets,
+//     tx_bytes (rte_eth_stats ipackets, ibytes, opackets, obytes),
+//     rx_missed (imissed, plus frames dropped on full software RSS
+//     rings), rx_nobuf (rx_nombuf, plus failed pool allocations) and
+//     tx_errors (oerrors);
+//   - when not zero: rx_errors (ierrors) and the binding's own
+//     rx_handoffs, rx_ring_drops, rx_unsupported, tx_short_bursts and
+//     cgo_calls (SoftStats);
+//   - when not zero: each extended statistic (rte_eth_xstats_get) under
+//     DPDK's name, in DPDK's order, e.g. rx_good_packets, rx_q0_bytes;
+//     one whose name is already taken above gets the prefix "xstat_".
+//
+// The error is that of the xstats, which a closed port no longer has; the
+// counters returned before them are valid regardless.
+func (p *Port) Counters() ([]Stat, error) {
+	p.closeMu.Lock()
+	defer p.closeMu.Unlock()
+	ps, ierrors := p.stats()
+	ss := p.SoftStats()
+	out := []Stat{
+		{"rx_packets", ps.RxPackets}, {"rx_bytes", ps.RxBytes},
+		{"tx_packets", ps.TxPackets}, {"tx_bytes", ps.TxBytes},
+		{"rx_missed", ps.RxMissed}, {"rx_nobuf", ps.RxNoBuf}, {"tx_errors", ps.TxErrors},
+	}
+	for _, s := range []Stat{{"rx_errors", ierrors}, {"rx_handoffs", ss.Handoffs}, {"rx_ring_drops", ss.RingDrops},
+		{"rx_unsupported", ss.Unsupported}, {"tx_short_bursts", ss.TxShortCalls}, {"cgo_calls", ss.CgoCalls}} {
+		if s.Value != 0 {
+			out = append(out, s)
+		}
+	}
+	xs, err := p.xstats()
+	taken := make(map[string]bool, len(out)+len(xs))
+	for _, s := range out {
+		taken[s.Name] = true
+	}
+	for _, x := range xs {
+		if x.Value == 0 {
+			continue
+		}
+		if taken[x.Name] {
+			x.Name = "xstat_" + x.Name
+		}
+		taken[x.Name] = true
+		out = append(out, x)
+	}
+	return out, err
 }
 
 // Close implements driver.Port: it stops and closes the DPDK port and

@@ -91,6 +91,9 @@ func (p *Port) SoftStats() SoftStats { return SoftStats{} }
 // XStats returns ErrNoDPDK.
 func (p *Port) XStats() (map[string]uint64, error) { return nil, ErrNoDPDK }
 
+// Counters returns ErrNoDPDK.
+func (p *Port) Counters() ([]Stat, error) { return nil, ErrNoDPDK }
+
 // Close implements driver.Port.
 func (p *Port) Close() error { return ErrNoDPDK }
 

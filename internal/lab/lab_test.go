@@ -128,6 +128,39 @@ func TestAFPacket(t *testing.T) {
 	if !strings.Contains(out, "service echo udp:7: ") || !strings.Contains(out, "icmp_echo_replies_tx") {
 		t.Fatalf("serve did not print its counters at exit:\n%s", out)
 	}
+	checkPortCounters(t, out)
+}
+
+// checkPortCounters checks the port section serve prints at exit: the
+// port stats under netsplice's names (always printed, zero or not) and
+// DPDK's xstats that traffic makes non-zero, under DPDK's names.
+func checkPortCounters(t *testing.T, out string) map[string]uint64 {
+	t.Helper()
+	c := Counters(out)
+	port, stack := c["port 0"], c["stack"]
+	if port == nil || stack == nil {
+		t.Fatalf("serve printed no softnet or port 0 counter section:\n%s", out)
+	}
+	for _, name := range []string{"rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_missed", "rx_nobuf", "tx_errors"} {
+		if _, ok := port[name]; !ok {
+			t.Errorf("port counters lack %s", name)
+		}
+	}
+	for _, name := range []string{"rx_good_packets", "tx_good_packets", "rx_good_bytes", "rx_q0_packets", "tx_q0_packets"} {
+		if port[name] == 0 {
+			t.Errorf("port counters lack DPDK's xstat %s (or it is 0)", name)
+		}
+	}
+	// The port saw at least what the stack received (frames the stack
+	// sent are counted once the PMD took them).
+	if port["rx_packets"] < stack["rx_packets"] || port["rx_good_packets"] != port["rx_packets"] {
+		t.Errorf("port rx_packets %d, rx_good_packets %d, stack rx_packets %d: inconsistent",
+			port["rx_packets"], port["rx_good_packets"], stack["rx_packets"])
+	}
+	if t.Failed() {
+		t.Fatalf("serve output:\n%s", out)
+	}
+	return port
 }
 
 // TestAFPacketTwoSoftnets: two softnets over one af_packet queue pair:
@@ -148,6 +181,7 @@ func TestAFPacketTwoSoftnets(t *testing.T) {
 	if !strings.Contains(out, "software RSS") {
 		t.Fatalf("serve did not report software RSS:\n%s", out)
 	}
+	checkPortCounters(t, out)
 	t.Logf("serve:\n%s", out)
 }
 

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -59,4 +61,40 @@ func (l *Lab) Netsplice(t testing.TB, ns string, timeout time.Duration, args ...
 		return out, fmt.Errorf("netsplice %s did not finish within %v", args[0], timeout)
 	}
 	return p.Output(), err
+}
+
+// Counters parses the counter sections netsplice prints at exit: "== ..."
+// header lines, each followed by "name value" lines. It returns the
+// softnet counters (the section "== counters ...") under key "stack" and
+// each port's (the section "== port N ...") under "port N".
+func Counters(out string) map[string]map[string]uint64 {
+	all := map[string]map[string]uint64{}
+	var cur map[string]uint64
+	for _, line := range strings.Split(out, "\n") {
+		if h, ok := strings.CutPrefix(line, "== "); ok {
+			cur = nil
+			f := strings.Fields(h)
+			switch {
+			case len(f) > 0 && f[0] == "counters":
+				cur = map[string]uint64{}
+				all["stack"] = cur
+			case len(f) > 1 && f[0] == "port":
+				cur = map[string]uint64{}
+				all["port "+f[1]] = cur
+			}
+			continue
+		}
+		f := strings.Fields(line)
+		if cur == nil || len(f) != 2 {
+			cur = nil // a section ends at the first line of another form
+			continue
+		}
+		v, err := strconv.ParseUint(f[1], 10, 64)
+		if err != nil {
+			cur = nil
+			continue
+		}
+		cur[f[0]] = v
+	}
+	return all
 }

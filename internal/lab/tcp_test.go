@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/netsplice/netsplice/driver/rss"
 )
 
 // patternSHA256 is the SHA-256 of /bytes/N: byte i is i % 251.
@@ -127,4 +129,78 @@ func TestLinuxSocatEchoAndDiscard(t *testing.T) {
 	if got, _ := strconv.Atoi(m[2]); got != n {
 		t.Fatalf("discard service swallowed %d bytes, want %d", got, n)
 	}
+}
+
+// TestLinuxCurlTwoSoftnets: netsplice serve with --lcores 2 on one
+// af_packet queue pair (software RSS): 8 parallel 16 MiB downloads, their
+// source ports chosen so that the Toeplitz hash puts 4 on each softnet,
+// all arrive intact, and the port reports the frames one softnet handed
+// to the other (rx_handoffs).
+func TestLinuxCurlTwoSoftnets(t *testing.T) {
+	l := New(t)
+	nsD, nsL := l.Netns("d"), l.Netns("l")
+	dif, lif := l.Veth(nsD, nsL, "v")
+	l.LinuxEnd(nsL, lif, "198.51.100.2/24")
+	l.NoOffloads(nsD, dif)
+	srv := l.Serve(nsD, "net_af_packet0,iface="+dif, "198.51.100.1/24", "--lcores", "2", "--http", "80")
+	const n, size = 8, 16 << 20
+	ports := steeredPorts(t, [4]byte{198, 51, 100, 2}, [4]byte{198, 51, 100, 1}, 80, 2, n)
+	want := patternSHA256(size)
+	errs := make(chan error, n)
+	for _, sport := range ports {
+		go func() {
+			script := fmt.Sprintf("set -o pipefail; curl -sS --fail --max-time 120 --local-port %d http://198.51.100.1/bytes/%d | sha256sum", sport, size)
+			out, err := exec.Command("ip", "netns", "exec", nsL, "bash", "-c", script).CombinedOutput()
+			switch {
+			case err != nil:
+				errs <- fmt.Errorf("download from port %d: %v: %s", sport, err, out)
+			case strings.Fields(string(out))[0] != want:
+				errs <- fmt.Errorf("download from port %d: sha256 %s, want %s", sport, strings.Fields(string(out))[0], want)
+			default:
+				errs <- nil
+			}
+		}()
+	}
+	for range ports {
+		if err := <-errs; err != nil {
+			t.Errorf("%v", err)
+		}
+	}
+	out := srv.Stop()
+	if t.Failed() {
+		t.Fatalf("serve:\n%s", out)
+	}
+	port := checkPortCounters(t, out)
+	if port["rx_handoffs"] == 0 {
+		t.Fatalf("two softnets on one af_packet queue, 8 flows, and no software RSS handoff reported:\n%s", out)
+	}
+	if st := Counters(out)["stack"]; st["tcp_established"] < n {
+		t.Fatalf("tcp_established %d, want at least %d:\n%s", st["tcp_established"], n, out)
+	}
+	t.Logf("8 x 16 MiB intact over 2 softnets; rx_handoffs %d of rx_packets %d", port["rx_handoffs"], port["rx_packets"])
+}
+
+// steeredPorts returns n source ports from 20000 up whose flows (src:port
+// to dst:dport, TCP) netsplice's software RSS (default key, default RETA
+// over queues softnets) spreads evenly over the softnets.
+func steeredPorts(t *testing.T, src, dst [4]byte, dport uint16, queues, n int) []uint16 {
+	t.Helper()
+	h := rss.NewHasher(rss.DefaultKey())
+	reta, err := rss.NewRETA(rss.DefaultRETASize, queues)
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := make([]int, queues)
+	var ports []uint16
+	for p := uint16(20000); len(ports) < n && p < 30000; p++ {
+		q := reta.Queue(h.HashIPv4Ports(src, dst, p, dport))
+		if per[q] < n/queues {
+			per[q]++
+			ports = append(ports, p)
+		}
+	}
+	if len(ports) != n {
+		t.Fatalf("found only %d source ports for %d queues", len(ports), queues)
+	}
+	return ports
 }

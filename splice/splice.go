@@ -1,0 +1,526 @@
+package splice
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/netsplice/netsplice/stack"
+	"github.com/netsplice/netsplice/stack/task"
+	"github.com/netsplice/netsplice/stack/timer"
+)
+
+// Mode chooses where splices run.
+type Mode int
+
+const (
+	// ModeSoftnet moves data on the source connection's own softnet.
+	ModeSoftnet Mode = iota
+	// ModeCopy copies through the net.Conn API in a goroutine per splice.
+	ModeCopy
+)
+
+// String returns "softnet" or "copy".
+func (m Mode) String() string {
+	switch m {
+	case ModeSoftnet:
+		return "softnet"
+	case ModeCopy:
+		return "copy"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// ParseMode parses "softnet" or "copy".
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "softnet":
+		return ModeSoftnet, nil
+	case "copy":
+		return ModeCopy, nil
+	}
+	return 0, fmt.Errorf("splice mode %q: want softnet or copy", s)
+}
+
+// Splicer splices TCP connections of one stack. Its methods are safe for
+// concurrent use.
+type Splicer struct {
+	mode Mode
+
+	mu    sync.Mutex
+	socks map[*stack.TCPConn]*sock
+
+	moves, bytes atomic.Uint64
+	ends         [numReasons]atomic.Uint64
+}
+
+// Stats are a splicer's counters.
+type Stats struct {
+	Moves, Bytes uint64
+	// Ends counts finished splices by reason: "eof", "max", "idle",
+	// "drain", "error", "unsplice".
+	Ends map[string]uint64
+}
+
+const (
+	endEOF = iota
+	endMax
+	endIdle
+	endDrain
+	endError
+	endUnsplice
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"eof", "max", "idle", "drain", "error", "unsplice"}
+
+// New returns a splicer.
+func New(mode Mode) *Splicer {
+	return &Splicer{mode: mode, socks: make(map[*stack.TCPConn]*sock)}
+}
+
+// Mode returns the splicer's mode.
+func (s *Splicer) Mode() Mode { return s.mode }
+
+// Stats returns the counters.
+func (s *Splicer) Stats() Stats {
+	st := Stats{Moves: s.moves.Load(), Bytes: s.bytes.Load(), Ends: map[string]uint64{}}
+	for i := range s.ends {
+		st.Ends[reasonNames[i]] = s.ends[i].Load()
+	}
+	return st
+}
+
+// sock is a connection's splice roles. Softnet-owned after setup.
+type sock struct {
+	c     *stack.TCPConn
+	src   *spl // the splice reading from c
+	drain *spl // the splice writing to c
+	// last splice that used c as its source, for SpliceLen after the end
+	lastLen *atomic.Int64
+}
+
+// spl is one splice.
+type spl struct {
+	s          *Splicer
+	src, drain *sock
+	max        int64
+	idle       time.Duration
+	moved      atomic.Int64
+	ended      atomic.Bool
+	err        error // end reason, written before done closes
+	done       chan struct{}
+	lastMove   int64
+	idleT      timer.Timer
+	wake       task.Task     // move on the source's softnet, added from the drain's
+	stop       chan struct{} // copy mode
+}
+
+func (s *Splicer) sockFor(c *stack.TCPConn) *sock {
+	sk := s.socks[c]
+	if sk == nil {
+		sk = &sock{c: c}
+		s.socks[c] = sk
+	}
+	return sk
+}
+
+// Splice starts moving everything that arrives on src to drain, up to max
+// bytes (0: no limit), ending after idle without a move (0: never). It
+// returns at once; Wait reports how the splice ended.
+//
+// Refusals: max < 0 or idle < 0 (EINVAL), src spliced already as a
+// source or drain as a drain (EBUSY), src or drain neither connected nor
+// connecting (ENOTCONN).
+func (s *Splicer) Splice(src, drain *stack.TCPConn, max int64, idle time.Duration) error {
+	if src == nil || drain == nil || max < 0 || idle < 0 {
+		return opErr(syscall.EINVAL)
+	}
+	s.mu.Lock()
+	ss, ds := s.sockFor(src), s.sockFor(drain)
+	if ss.src != nil && !ss.src.ended.Load() || ds.drain != nil && !ds.drain.ended.Load() {
+		s.mu.Unlock()
+		return opErr(syscall.EBUSY)
+	}
+	p := &spl{s: s, src: ss, drain: ds, max: max, idle: idle, done: make(chan struct{}), stop: make(chan struct{})}
+	ss.src, ds.drain = p, p
+	ss.lastLen = &p.moved
+	s.mu.Unlock()
+	src.SetCloseHook(func() { s.closing(src) })
+	drain.SetCloseHook(func() { s.closing(drain) })
+	if s.mode == ModeCopy {
+		if !connected(src) || !connected(drain) {
+			s.detach(p)
+			return opErr(syscall.ENOTCONN)
+		}
+		go p.copyLoop()
+		return nil
+	}
+	var err error
+	sn := src.Softnet()
+	if cerr := sn.Stack().Call(sn, func() { err = p.start() }); cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		s.detach(p)
+		return opErr(err)
+	}
+	return nil
+}
+
+func connected(c *stack.TCPConn) bool { return c.Err() == nil && !c.EOF() || c.Readable() > 0 }
+
+// detach forgets a splice that never started.
+func (s *Splicer) detach(p *spl) {
+	s.mu.Lock()
+	if p.src.src == p {
+		p.src.src = nil
+	}
+	if p.drain.drain == p {
+		p.drain.drain = nil
+	}
+	s.mu.Unlock()
+}
+
+// start runs on the source's softnet.
+func (p *spl) start() error {
+	src, drain := p.src.c, p.drain.c
+	if src.Closed() || drain.Closed() || !drain.Writable() && drain.Err() == nil {
+		return syscall.ENOTCONN
+	}
+	src.SetSpliced(true)
+	p.wake.Init(p.move, nil)
+	p.idleT.Init(p.onIdle)
+	sn := src.Softnet()
+	p.lastMove = sn.Now()
+	if p.idle > 0 {
+		sn.Timers().Reset(&p.idleT, sn.Now(), p.idle)
+	}
+	p.s.install(p.src)
+	if p.drain.c.Softnet() == sn {
+		p.s.install(p.drain)
+	} else {
+		t := task.New(func() { p.s.install(p.drain) })
+		p.drain.c.Softnet().Add(t, sn)
+		t.Release()
+	}
+	p.move() // data already queued moves at once
+	return nil
+}
+
+// install sets the events of a connection with splice roles. It runs on
+// the connection's softnet.
+func (s *Splicer) install(sk *sock) {
+	sk.c.SetEvents(&stack.TCPEvents{
+		Readable: func(c *stack.TCPConn) {
+			if p := sk.src; p != nil && !p.ended.Load() {
+				p.move()
+			}
+		},
+		Writable: func(c *stack.TCPConn) {
+			if p := sk.drain; p != nil && !p.ended.Load() {
+				p.kick(c.Softnet())
+			}
+		},
+		Closed: func(c *stack.TCPConn) {
+			if p := sk.src; p != nil && !p.ended.Load() {
+				p.kick(c.Softnet())
+			}
+			if p := sk.drain; p != nil && !p.ended.Load() {
+				p.kick(c.Softnet())
+			}
+		},
+	})
+}
+
+// kick runs move on the source's softnet: directly when the caller is
+// there, else through its task queue (a counted crossing).
+func (p *spl) kick(from *stack.Softnet) {
+	sn := p.src.c.Softnet()
+	if from == sn {
+		p.move()
+		return
+	}
+	sn.Add(&p.wake, from)
+}
+
+// move moves what the drain takes and decides whether the splice ended.
+// It runs on the source's softnet.
+func (p *spl) move() {
+	if p.ended.Load() {
+		return
+	}
+	src, drain := p.src.c, p.drain.c
+	sn := src.Softnet()
+	// The drain's end conditions first (SPLICE.md: EPIPE, copied errors).
+	if err := drain.Err(); err != nil {
+		p.end(endDrain, err.(syscall.Errno))
+		return
+	}
+	if !drain.Writable() {
+		p.end(endDrain, syscall.EPIPE)
+		return
+	}
+	if drain.Softnet() == sn {
+		for {
+			budget := int64(drain.SendSpace())
+			if p.max > 0 {
+				budget = min(budget, p.max-p.moved.Load())
+			}
+			if budget <= 0 {
+				break
+			}
+			head, n := src.ReadPackets(int(budget))
+			if n == 0 {
+				// The next packet is larger than the budget: split it when
+				// max is what limits.
+				if p.max > 0 && p.max-p.moved.Load() == budget && src.Readable() > 0 {
+					head = src.SplitHead(int(budget))
+					if head != nil {
+						n = head.Len()
+					}
+				}
+				if n == 0 {
+					break
+				}
+			}
+			rest, w := drain.WritePackets(head)
+			for pk := rest; pk != nil; {
+				next := pk.Next
+				sn.Free(pk) // cannot happen: n <= SendSpace
+				pk = next
+			}
+			p.moved.Add(int64(w))
+			p.s.moves.Add(1)
+			p.s.bytes.Add(uint64(w))
+			p.lastMove = sn.Now()
+		}
+	}
+	switch {
+	case p.max > 0 && p.moved.Load() >= p.max:
+		p.end(endMax, syscall.EFBIG)
+	case src.EOF():
+		p.end(endEOF, 0)
+	case src.Err() != nil:
+		p.end(endError, src.Err().(syscall.Errno))
+	}
+}
+
+// onIdle ends a splice that moved nothing for its idle time, or re-arms.
+func (p *spl) onIdle() {
+	if p.ended.Load() {
+		return
+	}
+	sn := p.src.c.Softnet()
+	if d := time.Duration(sn.Now() - p.lastMove); d < p.idle {
+		sn.Timers().Reset(&p.idleT, sn.Now(), p.idle-d)
+		return
+	}
+	p.end(endIdle, syscall.ETIMEDOUT)
+}
+
+// end finishes the splice on the source's softnet.
+func (p *spl) end(reason int, errno syscall.Errno) {
+	if p.ended.Swap(true) {
+		return
+	}
+	p.idleT.Stop()
+	if errno != 0 {
+		p.err = errno
+		p.src.c.SetSoftError(errno)
+	}
+	p.src.c.SetSpliced(false)
+	p.s.ends[reason].Add(1)
+	p.s.mu.Lock()
+	if p.src.src == p {
+		p.src.src = nil
+	}
+	if p.drain.drain == p {
+		p.drain.drain = nil
+	}
+	p.s.mu.Unlock()
+	close(p.done)
+}
+
+// Unsplice ends the splice whose source is src. It fails with EPROTO when
+// src is not spliced.
+func (s *Splicer) Unsplice(src *stack.TCPConn) error {
+	s.mu.Lock()
+	sk := s.socks[src]
+	var p *spl
+	if sk != nil {
+		p = sk.src
+	}
+	s.mu.Unlock()
+	if p == nil || p.ended.Load() {
+		return opErr(syscall.EPROTO)
+	}
+	if s.mode == ModeCopy {
+		p.endCopy(endUnsplice, 0)
+		<-p.done
+		return nil
+	}
+	sn := src.Softnet()
+	sn.Stack().Call(sn, func() { p.end(endUnsplice, 0) })
+	return nil
+}
+
+// SpliceLen returns the bytes moved by src's current or last splice.
+func (s *Splicer) SpliceLen(src *stack.TCPConn) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sk := s.socks[src]; sk != nil && sk.lastLen != nil {
+		return sk.lastLen.Load()
+	}
+	return 0
+}
+
+// Wait blocks until src's splice ends and returns its end reason: nil at
+// EOF or Unsplice, else an error matching EFBIG, ETIMEDOUT, EPIPE,
+// ECONNRESET, ... with errors.Is. It returns EPROTO when src was never
+// spliced.
+func (s *Splicer) Wait(src *stack.TCPConn) error {
+	s.mu.Lock()
+	sk := s.socks[src]
+	var p *spl
+	if sk != nil {
+		p = sk.src
+		if p == nil && sk.lastLen != nil {
+			s.mu.Unlock()
+			return nil // ended already; the reason went to src's next Read
+		}
+	}
+	s.mu.Unlock()
+	if p == nil {
+		return opErr(syscall.EPROTO)
+	}
+	<-p.done
+	if p.err != nil {
+		return opErr(p.err)
+	}
+	return nil
+}
+
+// Done returns a channel closed when src's splice ends (nil if none).
+func (s *Splicer) Done(src *stack.TCPConn) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sk := s.socks[src]; sk != nil && sk.src != nil {
+		return sk.src.done
+	}
+	return nil
+}
+
+// closing unsplices both roles of a connection being closed by its
+// application, and forgets it.
+func (s *Splicer) closing(c *stack.TCPConn) {
+	s.mu.Lock()
+	sk := s.socks[c]
+	delete(s.socks, c)
+	s.mu.Unlock()
+	if sk == nil {
+		return
+	}
+	for _, p := range []*spl{sk.src, sk.drain} {
+		if p == nil || p.ended.Load() {
+			continue
+		}
+		if s.mode == ModeCopy {
+			p.endCopy(endUnsplice, 0)
+			continue
+		}
+		sn := p.src.c.Softnet()
+		sn.Stack().Call(sn, func() { p.end(endUnsplice, 0) })
+	}
+}
+
+// copyLoop is ModeCopy: the userland relay, a goroutine per splice.
+func (p *spl) copyLoop() {
+	src, drain := p.src.c, p.drain.c
+	src.SetSpliced(false)
+	buf := make([]byte, 64<<10)
+	for {
+		want := int64(len(buf))
+		if p.max > 0 {
+			want = min(want, p.max-p.moved.Load())
+		}
+		if p.idle > 0 {
+			src.SetReadDeadline(time.Now().Add(p.idle))
+		}
+		n, err := src.Read(buf[:want])
+		select {
+		case <-p.stop:
+			src.SetReadDeadline(time.Time{}) // Unsplice woke us with a past deadline
+			return
+		default:
+		}
+		if n > 0 {
+			if _, werr := drain.Write(buf[:n]); werr != nil {
+				var en syscall.Errno
+				if !errors.As(werr, &en) {
+					en = syscall.EPIPE
+				}
+				p.endCopy(endDrain, en)
+				return
+			}
+			p.moved.Add(int64(n))
+			p.s.moves.Add(1)
+			p.s.bytes.Add(uint64(n))
+			if p.max > 0 && p.moved.Load() >= p.max {
+				p.endCopy(endMax, syscall.EFBIG)
+				return
+			}
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF):
+			p.endCopy(endEOF, 0)
+			return
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			p.endCopy(endIdle, syscall.ETIMEDOUT)
+			return
+		default:
+			var en syscall.Errno
+			if !errors.As(err, &en) {
+				en = syscall.EIO
+			}
+			p.endCopy(endError, en)
+			return
+		}
+	}
+}
+
+// endCopy finishes a ModeCopy splice.
+func (p *spl) endCopy(reason int, errno syscall.Errno) {
+	if p.ended.Swap(true) {
+		return
+	}
+	if reason != endUnsplice {
+		p.src.c.SetReadDeadline(time.Time{})
+	} else {
+		close(p.stop)
+		p.src.c.SetReadDeadline(time.Unix(1, 0)) // wake the copier
+	}
+	if errno != 0 {
+		p.err = errno
+		p.src.c.SetSoftError(errno)
+	}
+	p.s.ends[reason].Add(1)
+	p.s.mu.Lock()
+	if p.src.src == p {
+		p.src.src = nil
+	}
+	if p.drain.drain == p {
+		p.drain.drain = nil
+	}
+	p.s.mu.Unlock()
+	close(p.done)
+}
+
+func opErr(err error) error { return &net.OpError{Op: "splice", Net: "tcp", Err: err} }

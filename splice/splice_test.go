@@ -1,0 +1,321 @@
+package splice
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/netsplice/netsplice/driver/memwire"
+	"github.com/netsplice/netsplice/stack"
+)
+
+// lab is three stacks on one in-memory wire: a client, a relay and a
+// server. The relay accepts the client's connection and opens one to the
+// server from the same softnet, as the relay appliance does.
+type lab struct {
+	client, relay, server *stack.Stack
+}
+
+func newLab(t *testing.T, relayCfg stack.Config) *lab {
+	t.Helper()
+	w := memwire.New()
+	mk := func(name, addr string, cfg stack.Config) *stack.Stack {
+		p, err := w.AddPort(memwire.Config{Name: name, Queues: max(cfg.Softnets, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Poll = stack.PollAdaptive
+		cfg.TCP.RTOMin = 20 * time.Millisecond
+		st, err := stack.New(cfg, stack.InterfaceConfig{Port: p, Addr: netip.MustParsePrefix(addr)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.Stop)
+		return st
+	}
+	return &lab{
+		client: mk("client", "192.0.2.1/24", stack.Config{}),
+		relay:  mk("relay", "192.0.2.2/24", relayCfg),
+		server: mk("server", "192.0.2.3/24", stack.Config{}),
+	}
+}
+
+// conns opens client->relay and relay->server connections and returns
+// (client side, relay's client-facing, relay's server-facing, server side).
+func (l *lab) conns(t *testing.T) (c, rc, rs, s *stack.TCPConn) {
+	t.Helper()
+	ls, err := l.server.ListenTCP(netip.MustParseAddrPort("0.0.0.0:81"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ls.Close() })
+	lr, err := l.relay.ListenTCP(netip.MustParseAddrPort("0.0.0.0:80"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lr.Close() })
+	ctx := context.Background()
+	if c, err = l.client.DialTCP(ctx, netip.AddrPort{}, netip.MustParseAddrPort("192.0.2.2:80")); err != nil {
+		t.Fatal(err)
+	}
+	if rc, err = lr.AcceptTCP(); err != nil {
+		t.Fatal(err)
+	}
+	// The backend connection on the softnet that owns the client's.
+	if rs, err = l.relay.DialTCPFrom(ctx, rc.Softnet().ID(), netip.AddrPort{}, netip.MustParseAddrPort("192.0.2.3:81")); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = ls.AcceptTCP(); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []*stack.TCPConn{c, rc, rs, s} {
+		x.SetDeadline(time.Now().Add(30 * time.Second))
+	}
+	return c, rc, rs, s
+}
+
+func randBytes(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(seed, 1))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+var modes = []Mode{ModeSoftnet, ModeCopy}
+
+func TestSpliceEOF(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := newLab(t, stack.Config{Softnets: 2})
+			c, rc, rs, s := l.conns(t)
+			sp := New(mode)
+			// Data queued before the splice starts moves too.
+			early := []byte("sent before the splice")
+			c.Write(early)
+			time.Sleep(20 * time.Millisecond)
+			if err := sp.Splice(rc, rs, 0, 0); err != nil {
+				t.Fatal(err)
+			}
+			data := randBytes(3<<20, 1)
+			go func() { c.Write(data); c.CloseWrite() }()
+			// The stack never shuts the drain down itself: the relay does.
+			waitErr := make(chan error, 1)
+			go func() { err := sp.Wait(rc); rs.CloseWrite(); waitErr <- err }()
+			got, err := io.ReadAll(s)
+			want := append(append([]byte{}, early...), data...)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("server got %d bytes (err %v), want %d intact", len(got), err, len(want))
+			}
+			if err := <-waitErr; err != nil {
+				t.Fatalf("Wait: %v, want nil at EOF", err)
+			}
+			if n := sp.SpliceLen(rc); n != int64(len(want)) {
+				t.Fatalf("SpliceLen = %d, want %d", n, len(want))
+			}
+			// src is readable again and at EOF.
+			if n, err := rc.Read(make([]byte, 10)); n != 0 || err != io.EOF {
+				t.Fatalf("Read after the splice: %d, %v; want 0, EOF", n, err)
+			}
+			if mode == ModeSoftnet {
+				if got := l.relay.Counters()[stack.TasksCrossed] - l.relay.Counters()[stack.ARPUpdatesCrossed]; got != 0 {
+					t.Fatalf("softnet splice crossed softnets %d times, want 0", got)
+				}
+			}
+		})
+	}
+}
+
+func TestSpliceMax(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := newLab(t, stack.Config{})
+			c, rc, rs, s := l.conns(t)
+			sp := New(mode)
+			const max = 10000
+			if err := sp.Splice(rc, rs, max, 0); err != nil {
+				t.Fatal(err)
+			}
+			data := randBytes(50000, 2)
+			c.Write(data)
+			if err := sp.Wait(rc); !errors.Is(err, syscall.EFBIG) {
+				t.Fatalf("Wait: %v, want EFBIG", err)
+			}
+			rs.CloseWrite()
+			got, _ := io.ReadAll(s)
+			if !bytes.Equal(got, data[:max]) {
+				t.Fatalf("server got %d bytes, want exactly the first %d", len(got), max)
+			}
+			// The end reason comes once, then the rest is readable in src.
+			if _, err := rc.Read(make([]byte, 1)); !errors.Is(err, syscall.EFBIG) {
+				t.Fatalf("first Read: %v, want EFBIG", err)
+			}
+			rest := make([]byte, len(data)-max)
+			if _, err := io.ReadFull(rc, rest); err != nil || !bytes.Equal(rest, data[max:]) {
+				t.Fatalf("rest of the data: %v", err)
+			}
+		})
+	}
+}
+
+func TestSpliceIdle(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := newLab(t, stack.Config{})
+			_, rc, rs, _ := l.conns(t)
+			sp := New(mode)
+			start := time.Now()
+			if err := sp.Splice(rc, rs, 0, 50*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			if err := sp.Wait(rc); !errors.Is(err, syscall.ETIMEDOUT) {
+				t.Fatalf("Wait: %v, want ETIMEDOUT", err)
+			}
+			if d := time.Since(start); d < 50*time.Millisecond {
+				t.Fatalf("idle splice ended after %v, before its 50ms", d)
+			}
+		})
+	}
+}
+
+func TestSpliceDrainReset(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := newLab(t, stack.Config{})
+			c, rc, rs, s := l.conns(t)
+			sp := New(mode)
+			if err := sp.Splice(rc, rs, 0, 0); err != nil {
+				t.Fatal(err)
+			}
+			c.Write([]byte("data the server leaves unread"))
+			time.Sleep(50 * time.Millisecond)
+			s.Close() // unread data: the server resets
+			// More data makes the drain's failure visible to the splice.
+			go func() {
+				for i := 0; i < 50; i++ {
+					if _, err := c.Write(make([]byte, 1000)); err != nil {
+						return
+					}
+					time.Sleep(2 * time.Millisecond)
+				}
+			}()
+			err := sp.Wait(rc)
+			if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+				t.Fatalf("Wait: %v, want ECONNRESET (or EPIPE)", err)
+			}
+		})
+	}
+}
+
+func TestSpliceRefusals(t *testing.T) {
+	l := newLab(t, stack.Config{})
+	_, rc, rs, _ := l.conns(t)
+	sp := New(ModeSoftnet)
+	if err := sp.Splice(rc, rs, -1, 0); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("max < 0: %v, want EINVAL", err)
+	}
+	if err := sp.Splice(rc, rs, 0, -time.Second); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("idle < 0: %v, want EINVAL", err)
+	}
+	if err := sp.Unsplice(rc); !errors.Is(err, syscall.EPROTO) {
+		t.Errorf("Unsplice of an unspliced socket: %v, want EPROTO", err)
+	}
+	if err := sp.Splice(rc, rs, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Splice(rc, rs, 0, 0); !errors.Is(err, syscall.EBUSY) {
+		t.Errorf("second splice of the same source: %v, want EBUSY", err)
+	}
+	if err := sp.Unsplice(rc); err != nil {
+		t.Errorf("Unsplice: %v", err)
+	}
+	if err := sp.Wait(rc); err != nil {
+		t.Errorf("Wait after Unsplice: %v, want nil", err)
+	}
+}
+
+// TestSpliceSmallBuffers moves 1 MiB through a relay whose buffers are
+// 4 KiB: flow control runs end to end with bounded memory.
+func TestSpliceSmallBuffers(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := newLab(t, stack.Config{TCP: stack.TCPConfig{SendBuffer: 4096, RecvBuffer: 4096}})
+			c, rc, rs, s := l.conns(t)
+			sp := New(mode)
+			sp.Splice(rc, rs, 0, 0)
+			data := randBytes(1<<20, 3)
+			go func() { c.Write(data); c.CloseWrite() }()
+			go func() { sp.Wait(rc); rs.CloseWrite() }()
+			h := sha256.New()
+			n, err := io.Copy(h, s)
+			if err != nil || n != int64(len(data)) || [32]byte(h.Sum(nil)) != sha256.Sum256(data) {
+				t.Fatalf("server got %d bytes (err %v), want %d intact", n, err, len(data))
+			}
+		})
+	}
+}
+
+// TestSpliceSelf splices a connection to itself: an echo.
+func TestSpliceSelf(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := newLab(t, stack.Config{})
+			c, rc, _, _ := l.conns(t)
+			sp := New(mode)
+			if err := sp.Splice(rc, rc, 0, 0); err != nil {
+				t.Fatal(err)
+			}
+			data := randBytes(200000, 4)
+			go c.Write(data)
+			got := make([]byte, len(data))
+			if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("echo: %v", err)
+			}
+		})
+	}
+}
+
+// TestSpliceCloseMidway closes the spliced source during a transfer: no
+// panic, no leak, the splice ends.
+func TestSpliceCloseMidway(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := newLab(t, stack.Config{})
+			c, rc, rs, s := l.conns(t)
+			sp := New(mode)
+			sp.Splice(rc, rs, 0, 0)
+			go func() {
+				for i := 0; i < 200; i++ {
+					if _, err := c.Write(make([]byte, 4096)); err != nil {
+						return
+					}
+				}
+			}()
+			go io.Copy(io.Discard, s)
+			time.Sleep(10 * time.Millisecond)
+			rc.Close()
+			select {
+			case <-waitChan(sp, rc):
+			case <-time.After(5 * time.Second):
+				t.Fatal("the splice did not end after its source closed")
+			}
+		})
+	}
+}
+
+func waitChan(sp *Splicer, c *stack.TCPConn) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() { sp.Wait(c); close(ch) }()
+	return ch
+}
