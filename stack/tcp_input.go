@@ -193,6 +193,20 @@ func (c *TCPConn) input(pk *driver.Packet, seg *segment, ip header.IPv4, t heade
 			}
 		}
 	}
+	// Simultaneous open (RFC 9293 figure 8): in SYN-RECEIVED the peer's
+	// SYN-ACK repeats its SYN and acknowledges ours; it completes the
+	// handshake.
+	if c.state == tcpSynRcvd && c.l == nil && seg.flags&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) == header.TCPFlagSyn|header.TCPFlagAck &&
+		seg.seq == c.irs && seg.ack == c.iss+1 {
+		sn.free(pk)
+		c.established()
+		c.sndUna = seg.ack
+		c.sndWnd = seg.wnd << c.sndShift
+		c.sndWl1, c.sndWl2 = seg.seq, seg.ack
+		c.sendAck()
+		c.output()
+		return
+	}
 	// 1. Sequence number check.
 	wnd := c.rcvAdv - c.rcvNxt
 	if !c.acceptable(seg, wnd) {

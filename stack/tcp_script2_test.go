@@ -117,3 +117,39 @@ func TestScriptKeepAlive(t *testing.T) {
 		t.Fatal("Read on a connection keepalive reset succeeded")
 	}
 }
+
+// TestScriptSimultaneousOpen: the stack's SYN crosses the peer's SYN; both
+// sides answer with SYN-ACK and the connection opens (RFC 9293 figure 8).
+func TestScriptSimultaneousOpen(t *testing.T) {
+	r := newRawPeer(t, Config{TCP: TCPConfig{RTOMin: 5 * time.Millisecond, RTOInitial: 50 * time.Millisecond}})
+	c, err := r.dut.DialTCP(t.Context(), netip.AddrPort{}, netip.AddrPortFrom(netip.AddrFrom4(r.ip), 9999))
+	if err != nil {
+		t.Fatal(err)
+	}
+	syn := r.mustRecv("the stack's SYN")
+	if !syn.SYN || syn.ACK {
+		t.Fatalf("got %s, want SYN", flagString(syn))
+	}
+	// The peer's own SYN, as if it opened at the same time.
+	r.send(seg{sport: 9999, dport: uint16(syn.SrcPort), seq: 7000, flags: header.TCPFlagSyn,
+		opts: []byte{tcpOptMSS, 4, 0x05, 0xb4}})
+	sa := r.mustRecv("SYN-ACK in SYN-RECEIVED")
+	if !sa.SYN || !sa.ACK || sa.Seq != syn.Seq || sa.Ack != 7001 {
+		t.Fatalf("got %s seq %d ack %d, want SYN-ACK seq %d ack 7001", flagString(sa), sa.Seq, sa.Ack, syn.Seq)
+	}
+	// The peer's SYN-ACK completes it.
+	r.send(seg{sport: 9999, dport: uint16(syn.SrcPort), seq: 7000, ack: syn.Seq + 1, flags: header.TCPFlagSyn | header.TCPFlagAck,
+		opts: []byte{tcpOptMSS, 4, 0x05, 0xb4}})
+	r.poll()
+	if !c.Established() {
+		t.Fatalf("not established after the crossing handshake (state %v)", c.state)
+	}
+	c.Write([]byte("simultaneous"))
+	d := r.mustRecv("data")
+	for len(d.Payload) == 0 {
+		d = r.mustRecv("data")
+	}
+	if string(d.Payload) != "simultaneous" || d.Ack != 7001 {
+		t.Fatalf("got %q ack %d", d.Payload, d.Ack)
+	}
+}
