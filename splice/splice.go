@@ -102,8 +102,9 @@ type sock struct {
 	c     *stack.TCPConn
 	src   *spl // the splice reading from c
 	drain *spl // the splice writing to c
-	// last splice that used c as its source, for SpliceLen after the end
-	lastLen *atomic.Int64
+	// the current or last splice that used c as its source: SpliceLen and
+	// Wait answer from it after the end
+	last *spl
 }
 
 // spl is one splice.
@@ -150,7 +151,7 @@ func (s *Splicer) Splice(src, drain *stack.TCPConn, max int64, idle time.Duratio
 	}
 	p := &spl{s: s, src: ss, drain: ds, max: max, idle: idle, done: make(chan struct{}), stop: make(chan struct{})}
 	ss.src, ds.drain = p, p
-	ss.lastLen = &p.moved
+	ss.last = p
 	s.mu.Unlock()
 	src.SetCloseHook(func() { s.closing(src) })
 	drain.SetCloseHook(func() { s.closing(drain) })
@@ -375,8 +376,8 @@ func (s *Splicer) Unsplice(src *stack.TCPConn) error {
 func (s *Splicer) SpliceLen(src *stack.TCPConn) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sk := s.socks[src]; sk != nil && sk.lastLen != nil {
-		return sk.lastLen.Load()
+	if sk := s.socks[src]; sk != nil && sk.last != nil {
+		return sk.last.moved.Load()
 	}
 	return 0
 }
@@ -387,14 +388,9 @@ func (s *Splicer) SpliceLen(src *stack.TCPConn) int64 {
 // spliced.
 func (s *Splicer) Wait(src *stack.TCPConn) error {
 	s.mu.Lock()
-	sk := s.socks[src]
 	var p *spl
-	if sk != nil {
-		p = sk.src
-		if p == nil && sk.lastLen != nil {
-			s.mu.Unlock()
-			return nil // ended already; the reason went to src's next Read
-		}
+	if sk := s.socks[src]; sk != nil {
+		p = sk.last
 	}
 	s.mu.Unlock()
 	if p == nil {
@@ -411,8 +407,8 @@ func (s *Splicer) Wait(src *stack.TCPConn) error {
 func (s *Splicer) Done(src *stack.TCPConn) <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sk := s.socks[src]; sk != nil && sk.src != nil {
-		return sk.src.done
+	if sk := s.socks[src]; sk != nil && sk.last != nil {
+		return sk.last.done
 	}
 	return nil
 }
@@ -422,7 +418,7 @@ func (s *Splicer) Done(src *stack.TCPConn) <-chan struct{} {
 func (s *Splicer) closing(c *stack.TCPConn) {
 	s.mu.Lock()
 	sk := s.socks[c]
-	delete(s.socks, c)
+	delete(s.socks, c) // a closed connection is forgotten once its roles end
 	s.mu.Unlock()
 	if sk == nil {
 		return

@@ -304,18 +304,16 @@ func TestSpliceCloseMidway(t *testing.T) {
 			}()
 			go io.Copy(io.Discard, s)
 			time.Sleep(10 * time.Millisecond)
+			done := sp.Done(rc)
+			if done == nil {
+				t.Fatal("no splice to wait for")
+			}
 			rc.Close()
 			select {
-			case <-waitChan(sp, rc):
+			case <-done:
 			case <-time.After(5 * time.Second):
 				t.Fatal("the splice did not end after its source closed")
 			}
 		})
 	}
-}
-
-func waitChan(sp *Splicer, c *stack.TCPConn) <-chan struct{} {
-	ch := make(chan struct{})
-	go func() { sp.Wait(c); close(ch) }()
-	return ch
 }
