@@ -177,7 +177,7 @@ func (s *Splicer) Splice(src, drain *stack.TCPConn, max int64, idle time.Duratio
 
 func connected(c *stack.TCPConn) bool { return c.Err() == nil && !c.EOF() || c.Readable() > 0 }
 
-// detach forgets a splice that never started.
+// detach drops a splice's roles (it ended, or never started).
 func (s *Splicer) detach(p *spl) {
 	s.mu.Lock()
 	if p.src.src == p {
@@ -332,20 +332,19 @@ func (p *spl) end(reason int, errno syscall.Errno) {
 		return
 	}
 	p.idleT.Stop()
+	p.src.c.SetSpliced(false)
+	p.finish(reason, errno)
+}
+
+// finish leaves the end reason for src's reader, counts it, drops the
+// roles and wakes Wait: the part of ending shared by both modes.
+func (p *spl) finish(reason int, errno syscall.Errno) {
 	if errno != 0 {
 		p.err = errno
 		p.src.c.SetSoftError(errno)
 	}
-	p.src.c.SetSpliced(false)
 	p.s.ends[reason].Add(1)
-	p.s.mu.Lock()
-	if p.src.src == p {
-		p.src.src = nil
-	}
-	if p.drain.drain == p {
-		p.drain.drain = nil
-	}
-	p.s.mu.Unlock()
+	p.s.detach(p)
 	close(p.done)
 }
 
@@ -503,20 +502,7 @@ func (p *spl) endCopy(reason int, errno syscall.Errno) {
 		close(p.stop)
 		p.src.c.SetReadDeadline(time.Unix(1, 0)) // wake the copier
 	}
-	if errno != 0 {
-		p.err = errno
-		p.src.c.SetSoftError(errno)
-	}
-	p.s.ends[reason].Add(1)
-	p.s.mu.Lock()
-	if p.src.src == p {
-		p.src.src = nil
-	}
-	if p.drain.drain == p {
-		p.drain.drain = nil
-	}
-	p.s.mu.Unlock()
-	close(p.done)
+	p.finish(reason, errno)
 }
 
 func opErr(err error) error { return &net.OpError{Op: "splice", Net: "tcp", Err: err} }

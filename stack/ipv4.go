@@ -74,6 +74,18 @@ func (s *Stack) route(dst [4]byte) (*Interface, [4]byte, bool) {
 	return nil, dst, false
 }
 
+// nexthop returns where a packet to dst leaves ifc: dst itself on the
+// link, else the gateway.
+func (s *Stack) nexthop(ifc *Interface, dst [4]byte) [4]byte {
+	if ifc.onLink(dst) {
+		return dst
+	}
+	if _, gw, ok := s.route(dst); ok {
+		return gw
+	}
+	return dst
+}
+
 // interfaceFor returns the interface that owns address a.
 func (s *Stack) interfaceFor(a [4]byte) *Interface {
 	for _, ifc := range s.ifaces {

@@ -113,12 +113,7 @@ func (sn *Softnet) passiveOpen(l *TCPListener, ifc *Interface, ip header.IPv4, k
 		sn.sendSynCookie(ifc, ip, key, seg)
 		return
 	}
-	nh := key.raddr
-	if !ifc.onLink(nh) {
-		if _, gw, ok := sn.st.route(nh); ok {
-			nh = gw
-		}
-	}
+	nh := sn.st.nexthop(ifc, key.raddr)
 	c := newTCPConn(sn.st, sn, ifc, nh, key)
 	c.l = l
 	l.pending.Add(1)

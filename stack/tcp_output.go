@@ -432,13 +432,7 @@ func (sn *Softnet) sendResetFor(ifc *Interface, ip header.IPv4, t header.TCP, se
 	r.SetChecksum(src, dst, header.TCPMinHeaderLen)
 	sn.inc(TCPRstTx)
 	sn.inc(TCPTx)
-	nh := dst
-	if !ifc.onLink(dst) {
-		if _, gw, ok := sn.st.route(dst); ok {
-			nh = gw
-		}
-	}
-	sn.ipOutput(ifc, pk, header.ProtoTCP, src, dst, nh)
+	sn.ipOutput(ifc, pk, header.ProtoTCP, src, dst, sn.st.nexthop(ifc, dst))
 }
 
 // updateRTT folds an RTT sample into SRTT and RTTVAR (RFC 6298 section 2).

@@ -105,12 +105,7 @@ func (sn *Softnet) sendSynCookie(ifc *Interface, ip header.IPv4, key tcpKey, seg
 	t.SetChecksum(key.laddr, key.raddr, uint16(hl))
 	sn.inc(TCPSynCookiesSent)
 	sn.inc(TCPTx)
-	nh := key.raddr
-	if !ifc.onLink(nh) {
-		if _, gw, ok := sn.st.route(nh); ok {
-			nh = gw
-		}
-	}
+	nh := sn.st.nexthop(ifc, key.raddr)
 	sn.ipOutput(ifc, pk, header.ProtoTCP, key.laddr, key.raddr, nh)
 }
 
@@ -129,12 +124,7 @@ func (sn *Softnet) cookieOpen(l *TCPListener, ifc *Interface, pk *driver.Packet,
 	if l.closed.Load() {
 		return false
 	}
-	nh := key.raddr
-	if !ifc.onLink(nh) {
-		if _, gw, ok := sn.st.route(nh); ok {
-			nh = gw
-		}
-	}
+	nh := sn.st.nexthop(ifc, key.raddr)
 	c := newTCPConn(sn.st, sn, ifc, nh, key)
 	c.irs = seg.seq - 1
 	c.rcvNxt = seg.seq
