@@ -17,8 +17,10 @@
 // with a counted copy only to stop at exactly max bytes). When the relay
 // opened the drain from the accepting softnet (stack.Softnet.DialTCP
 // steers its port), both connections share the softnet and a move never
-// crosses cores; a drain on another softnet wakes the source's softnet
-// through its task queue, and that hand-off is counted (tasks_crossed).
+// crosses cores. A pair whose connections live on different softnets (a
+// drain opened without a steered port) would hand packets across cores on
+// every move; such a splice copies through the sockets as ModeCopy does,
+// and Stats.CrossSoftnet counts it.
 //
 // ModeCopy is the userland relay for comparison: a goroutine per splice
 // copies through the net.Conn API.

@@ -56,13 +56,17 @@ type Splicer struct {
 	mu    sync.Mutex
 	socks map[*stack.TCPConn]*sock
 
-	moves, bytes atomic.Uint64
-	ends         [numReasons]atomic.Uint64
+	moves, bytes   atomic.Uint64
+	crossFallbacks atomic.Uint64
+	ends           [numReasons]atomic.Uint64
 }
 
 // Stats are a splicer's counters.
 type Stats struct {
 	Moves, Bytes uint64
+	// CrossSoftnet counts softnet-mode splices whose connections live on
+	// different softnets and that therefore copy through the sockets.
+	CrossSoftnet uint64
 	// Ends counts finished splices by reason: "eof", "max", "idle",
 	// "drain", "error", "unsplice".
 	Ends map[string]uint64
@@ -90,7 +94,7 @@ func (s *Splicer) Mode() Mode { return s.mode }
 
 // Stats returns the counters.
 func (s *Splicer) Stats() Stats {
-	st := Stats{Moves: s.moves.Load(), Bytes: s.bytes.Load(), Ends: map[string]uint64{}}
+	st := Stats{Moves: s.moves.Load(), Bytes: s.bytes.Load(), CrossSoftnet: s.crossFallbacks.Load(), Ends: map[string]uint64{}}
 	for i := range s.ends {
 		st.Ends[reasonNames[i]] = s.ends[i].Load()
 	}
@@ -121,6 +125,7 @@ type spl struct {
 	idleT      timer.Timer
 	wake       task.Task     // move on the source's softnet, added from the drain's
 	stop       chan struct{} // copy mode
+	copying    bool          // runs copyLoop (ModeCopy, or a cross-softnet pair)
 }
 
 func (s *Splicer) sockFor(c *stack.TCPConn) *sock {
@@ -155,7 +160,17 @@ func (s *Splicer) Splice(src, drain *stack.TCPConn, max int64, idle time.Duratio
 	s.mu.Unlock()
 	src.SetCloseHook(func() { s.closing(src) })
 	drain.SetCloseHook(func() { s.closing(drain) })
-	if s.mode == ModeCopy {
+	copying := s.mode == ModeCopy
+	if !copying && src.Softnet() != drain.Softnet() {
+		// The connections live on different softnets (the drain was not
+		// opened with a steered port): moving packets would cross cores on
+		// every move, so this splice copies through the sockets instead,
+		// and says so in its counter.
+		s.crossFallbacks.Add(1)
+		copying = true
+	}
+	p.copying = copying
+	if copying {
 		if !connected(src) || !connected(drain) {
 			s.detach(p)
 			return opErr(syscall.ENOTCONN)
@@ -361,7 +376,7 @@ func (s *Splicer) Unsplice(src *stack.TCPConn) error {
 	if p == nil || p.ended.Load() {
 		return opErr(syscall.EPROTO)
 	}
-	if s.mode == ModeCopy {
+	if p.copying {
 		p.endCopy(endUnsplice, 0)
 		<-p.done
 		return nil
@@ -426,7 +441,7 @@ func (s *Splicer) closing(c *stack.TCPConn) {
 		if p == nil || p.ended.Load() {
 			continue
 		}
-		if s.mode == ModeCopy {
+		if p.copying {
 			p.endCopy(endUnsplice, 0)
 			continue
 		}
