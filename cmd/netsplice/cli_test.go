@@ -59,6 +59,9 @@ func TestBadInputExitStatus2(t *testing.T) {
 		{"demo", "--impair", "drop=2"},
 		{"demo", "--poll", "sometimes"},
 		{"bench", "--workload", "nope"},
+		{"connect"},
+		{"connect", "not-an-addr"},
+		{"connect", "192.0.2.1:80", "--send", "-1"},
 		{"no-such-command"},
 		{},
 	} {

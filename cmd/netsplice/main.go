@@ -35,6 +35,7 @@ func commands() []command {
 		{"bench", "run the in-process benchmarks (--json for one JSON object per line)", runBench},
 		{"serve", "run the stack on DPDK ports with test services: serve --eal 'ARGS' --ip CIDR --echo udp:7", runServe},
 		{"ping", "run the stack on DPDK ports and ping a host: ping --eal 'ARGS' --ip CIDR DST", runPing},
+		{"connect", "open one TCP connection from a DPDK stack, send and receive, print the SHA-256 (lab client)", runConnect},
 	}
 }
 
