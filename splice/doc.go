@@ -1,5 +1,6 @@
 // Package splice implements OpenBSD's SO_SPLICE semantics (setsockopt(2),
-// sosplice(9)) for netsplice's TCP connections: everything that arrives on
+// sosplice(9)) for netsplice's TCP connections (Splice) and UDP sockets
+// (SpliceUDP, see udp.go): everything that arrives on
 // a source connection goes out on a drain connection inside the stack,
 // until EOF, a byte limit, an idle timeout, an error on either side, or
 // Unsplice. The semantics, refusals and end reasons are those of the

@@ -56,6 +56,8 @@ type Splicer struct {
 	mu    sync.Mutex
 	socks map[*stack.TCPConn]*sock
 
+	udp udpState
+
 	moves, bytes   atomic.Uint64
 	crossFallbacks atomic.Uint64
 	ends           [numReasons]atomic.Uint64

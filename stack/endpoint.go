@@ -43,6 +43,7 @@ type endpoint struct {
 
 	received atomic.Uint64
 	drops    atomic.Uint64
+	softErr  atomic.Uint32 // errno the next read returns once
 
 	wmu      sync.Mutex
 	sendRun  func()
@@ -99,6 +100,9 @@ func (e *endpoint) recv() (*driver.Packet, error) {
 		}
 	}()
 	for {
+		if en := e.softErr.Swap(0); en != 0 {
+			return nil, syscall.Errno(en)
+		}
 		if pk := e.rcv.Pop(); pk != nil {
 			return pk, nil
 		}

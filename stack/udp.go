@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,6 +56,7 @@ type UDPConn struct {
 	ifc       *Interface // connected: the route's interface
 	nexthop   [4]byte
 	handler   UDPHandler
+	splice    atomic.Pointer[UDPHandler] // set while the socket is a splice source
 
 	// The send request, guarded by ep.wmu.
 	reqBuf   []byte
@@ -112,14 +114,61 @@ func (sn *Softnet) udpInput(ifc *Interface, pk *driver.Packet, ip header.IPv4, b
 	pk.TrimFront(header.EthernetHeaderLen)
 	pk.Truncate(len(ip))
 	sn.inc(UDPDelivered)
+	if h := c.splice.Load(); h != nil {
+		(*h)(sn, c, pk)
+		return
+	}
 	if c.handler != nil {
 		c.handler(sn, c, pk)
 		return
 	}
+	c.Queue(sn, pk)
+}
+
+// Queue puts a datagram (data from its IPv4 header on, as handlers get it)
+// on the socket's receive ring for its reader; a splice that stops before
+// a datagram leaves it there. It runs on the softnet sn.
+func (c *UDPConn) Queue(sn *Softnet, pk *driver.Packet) {
 	if !c.ep.deliver(sn, pk) {
 		sn.inc(UDPDropQueueFull)
 	}
 }
+
+// SetSpliceHandler makes h take every datagram before the socket's own
+// handler or receive ring (nil removes it): the hook splicing uses. Any
+// goroutine.
+func (c *UDPConn) SetSpliceHandler(h UDPHandler) {
+	if h == nil {
+		c.splice.Store(nil)
+		return
+	}
+	c.splice.Store(&h)
+}
+
+// TakeQueued hands the datagrams waiting in the receive ring to fn, on
+// the calling softnet, unless a reader holds the ring (it then is empty).
+func (c *UDPConn) TakeQueued(fn func(pk *driver.Packet)) {
+	if !c.ep.rmu.TryLock() {
+		return
+	}
+	for pk := c.ep.rcv.Pop(); pk != nil; pk = c.ep.rcv.Pop() {
+		fn(pk)
+	}
+	c.ep.rmu.Unlock()
+}
+
+// SetSoftError makes the next read return err once (a splice's end
+// reason). Any goroutine.
+func (c *UDPConn) SetSoftError(err syscall.Errno) {
+	c.ep.softErr.Store(uint32(err))
+	c.ep.poke()
+}
+
+// Connected reports whether the socket has a peer.
+func (c *UDPConn) Connected() bool { return c.connected }
+
+// Closed reports whether the socket was closed.
+func (c *UDPConn) Closed() bool { return c.ep.closed.Load() }
 
 // udpOutput prepends a UDP header to the payload in pk and sends it. It
 // owns pk.
