@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,28 +25,38 @@ const (
 	ModeSoftnet Mode = iota
 	// ModeCopy copies through the net.Conn API in a goroutine per splice.
 	ModeCopy
+	// ModeDedicated runs every splice task on one splice thread, as
+	// OpenBSD did before the seed's change: a softnet's event queues the
+	// splice's task there, and the splice thread hands the move back to
+	// the source's softnet, which owns the buffers. Every move crosses
+	// cores twice; the counters show it.
+	ModeDedicated
 )
 
-// String returns "softnet" or "copy".
+// String returns "softnet", "dedicated" or "copy".
 func (m Mode) String() string {
 	switch m {
 	case ModeSoftnet:
 		return "softnet"
 	case ModeCopy:
 		return "copy"
+	case ModeDedicated:
+		return "dedicated"
 	}
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
 
-// ParseMode parses "softnet" or "copy".
+// ParseMode parses "softnet", "dedicated" or "copy".
 func ParseMode(s string) (Mode, error) {
 	switch s {
 	case "softnet":
 		return ModeSoftnet, nil
 	case "copy":
 		return ModeCopy, nil
+	case "dedicated":
+		return ModeDedicated, nil
 	}
-	return 0, fmt.Errorf("splice mode %q: want softnet or copy", s)
+	return 0, fmt.Errorf("splice mode %q: want softnet, dedicated or copy", s)
 }
 
 // Splicer splices TCP connections of one stack. Its methods are safe for
@@ -57,6 +68,10 @@ type Splicer struct {
 	socks map[*stack.TCPConn]*sock
 
 	udp udpState
+
+	// ModeDedicated's splice thread.
+	dedicated                 *task.Queue
+	dedWake, dedStop, dedDone chan struct{}
 
 	moves, bytes   atomic.Uint64
 	crossFallbacks atomic.Uint64
@@ -86,9 +101,61 @@ const (
 
 var reasonNames = [numReasons]string{"eof", "max", "idle", "drain", "error", "unsplice"}
 
-// New returns a splicer.
+// New returns a splicer. A ModeDedicated splicer runs its splice thread
+// until Close.
 func New(mode Mode) *Splicer {
-	return &Splicer{mode: mode, socks: make(map[*stack.TCPConn]*sock)}
+	s := &Splicer{mode: mode, socks: make(map[*stack.TCPConn]*sock)}
+	if mode == ModeDedicated {
+		s.dedicated, _ = task.NewQueue(65536, dedicatedID, s.wakeDedicated)
+		s.dedWake = make(chan struct{}, 1)
+		s.dedStop = make(chan struct{})
+		s.dedDone = make(chan struct{})
+		go s.runDedicated()
+	}
+	return s
+}
+
+// dedicatedID is the splice thread's identity in task-crossing counts.
+const dedicatedID = 1 << 20
+
+func (s *Splicer) wakeDedicated() {
+	select {
+	case s.dedWake <- struct{}{}:
+	default:
+	}
+}
+
+// runDedicated is the splice thread of ModeDedicated.
+func (s *Splicer) runDedicated() {
+	defer close(s.dedDone)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for {
+		for s.dedicated.Run(256) > 0 {
+		}
+		select {
+		case <-s.dedWake:
+		case <-s.dedStop:
+			return
+		}
+	}
+}
+
+// Close stops a ModeDedicated splicer's thread (other modes: nothing).
+func (s *Splicer) Close() {
+	if s.dedStop != nil {
+		close(s.dedStop)
+		<-s.dedDone
+	}
+}
+
+// DedicatedStats returns the splice thread's task counters: Crossed counts
+// the hand-offs from softnets.
+func (s *Splicer) DedicatedStats() task.Stats {
+	if s.dedicated == nil {
+		return task.Stats{}
+	}
+	return s.dedicated.Stats()
 }
 
 // Mode returns the splicer's mode.
@@ -126,6 +193,7 @@ type spl struct {
 	lastMove   int64
 	idleT      timer.Timer
 	wake       task.Task     // move on the source's softnet, added from the drain's
+	ded        task.Task     // ModeDedicated: the splice thread's task
 	stop       chan struct{} // copy mode
 	copying    bool          // runs copyLoop (ModeCopy, or a cross-softnet pair)
 }
@@ -214,6 +282,7 @@ func (p *spl) start() error {
 	}
 	src.SetSpliced(true)
 	p.wake.Init(p.move, nil)
+	p.ded.Init(func() { src.Softnet().Add(&p.wake, nil) }, nil)
 	p.idleT.Init(p.onIdle)
 	sn := src.Softnet()
 	p.lastMove = sn.Now()
@@ -238,7 +307,7 @@ func (s *Splicer) install(sk *sock) {
 	sk.c.SetEvents(&stack.TCPEvents{
 		Readable: func(c *stack.TCPConn) {
 			if p := sk.src; p != nil && !p.ended.Load() {
-				p.move()
+				p.kick(c.Softnet())
 			}
 		},
 		Writable: func(c *stack.TCPConn) {
@@ -261,6 +330,11 @@ func (s *Splicer) install(sk *sock) {
 // there, else through its task queue (a counted crossing).
 func (p *spl) kick(from *stack.Softnet) {
 	sn := p.src.c.Softnet()
+	if p.s.mode == ModeDedicated {
+		// The old design: the event goes to the splice thread first.
+		p.s.dedicated.Add(&p.ded, from.ID())
+		return
+	}
 	if from == sn {
 		p.move()
 		return

@@ -93,7 +93,7 @@ func randBytes(n int, seed uint64) []byte {
 	return b
 }
 
-var modes = []Mode{ModeSoftnet, ModeCopy}
+var modes = []Mode{ModeSoftnet, ModeDedicated, ModeCopy}
 
 func TestSpliceEOF(t *testing.T) {
 	for _, mode := range modes {
@@ -101,6 +101,7 @@ func TestSpliceEOF(t *testing.T) {
 			l := newLab(t, stack.Config{Softnets: 2})
 			c, rc, rs, s := l.conns(t)
 			sp := New(mode)
+			defer sp.Close()
 			// Data queued before the splice starts moves too.
 			early := []byte("sent before the splice")
 			c.Write(early)
@@ -128,9 +129,14 @@ func TestSpliceEOF(t *testing.T) {
 			if n, err := rc.Read(make([]byte, 10)); n != 0 || err != io.EOF {
 				t.Fatalf("Read after the splice: %d, %v; want 0, EOF", n, err)
 			}
-			if mode == ModeSoftnet {
+			switch mode {
+			case ModeSoftnet:
 				if got := l.relay.Counters()[stack.TasksCrossed] - l.relay.Counters()[stack.ARPUpdatesCrossed]; got != 0 {
 					t.Fatalf("softnet splice crossed softnets %d times, want 0", got)
+				}
+			case ModeDedicated:
+				if got := sp.DedicatedStats().Crossed; got == 0 {
+					t.Fatal("dedicated splice thread saw no hand-offs from softnets")
 				}
 			}
 		})
@@ -143,6 +149,7 @@ func TestSpliceMax(t *testing.T) {
 			l := newLab(t, stack.Config{})
 			c, rc, rs, s := l.conns(t)
 			sp := New(mode)
+			defer sp.Close()
 			const max = 10000
 			if err := sp.Splice(rc, rs, max, 0); err != nil {
 				t.Fatal(err)
@@ -175,6 +182,7 @@ func TestSpliceIdle(t *testing.T) {
 			l := newLab(t, stack.Config{})
 			_, rc, rs, _ := l.conns(t)
 			sp := New(mode)
+			defer sp.Close()
 			start := time.Now()
 			if err := sp.Splice(rc, rs, 0, 50*time.Millisecond); err != nil {
 				t.Fatal(err)
@@ -195,6 +203,7 @@ func TestSpliceDrainReset(t *testing.T) {
 			l := newLab(t, stack.Config{})
 			c, rc, rs, s := l.conns(t)
 			sp := New(mode)
+			defer sp.Close()
 			if err := sp.Splice(rc, rs, 0, 0); err != nil {
 				t.Fatal(err)
 			}
@@ -253,6 +262,7 @@ func TestSpliceSmallBuffers(t *testing.T) {
 			l := newLab(t, stack.Config{TCP: stack.TCPConfig{SendBuffer: 4096, RecvBuffer: 4096}})
 			c, rc, rs, s := l.conns(t)
 			sp := New(mode)
+			defer sp.Close()
 			sp.Splice(rc, rs, 0, 0)
 			data := randBytes(1<<20, 3)
 			go func() { c.Write(data); c.CloseWrite() }()
@@ -273,6 +283,7 @@ func TestSpliceSelf(t *testing.T) {
 			l := newLab(t, stack.Config{})
 			c, rc, _, _ := l.conns(t)
 			sp := New(mode)
+			defer sp.Close()
 			if err := sp.Splice(rc, rc, 0, 0); err != nil {
 				t.Fatal(err)
 			}
@@ -294,6 +305,7 @@ func TestSpliceCloseMidway(t *testing.T) {
 			l := newLab(t, stack.Config{})
 			c, rc, rs, s := l.conns(t)
 			sp := New(mode)
+			defer sp.Close()
 			sp.Splice(rc, rs, 0, 0)
 			go func() {
 				for i := 0; i < 200; i++ {

@@ -23,7 +23,8 @@ import (
 // the drain's zero-copy SendPacket, so a datagram never crosses cores.
 // A datagram that would pass max is never split: the splice ends and the
 // datagram stays queued for the source's reader. ModeCopy copies through
-// the sockets' blocking API instead.
+// the sockets' blocking API instead; ModeDedicated splices UDP as
+// ModeSoftnet does (a datagram has no buffer to wake a thread for).
 
 // udpSplice is one UDP splice.
 type udpSplice struct {
