@@ -173,8 +173,8 @@ func (s *Splicer) Stats() Stats {
 // sock is a connection's splice roles. Softnet-owned after setup.
 type sock struct {
 	c     *stack.TCPConn
-	src   *spl // the splice reading from c
-	drain *spl // the splice writing to c
+	src   atomic.Pointer[spl] // the splice reading from c; read by c's softnet events
+	drain atomic.Pointer[spl] // the splice writing to c
 	// the current or last splice that used c as its source: SpliceLen and
 	// Wait answer from it after the end
 	last *spl
@@ -220,12 +220,17 @@ func (s *Splicer) Splice(src, drain *stack.TCPConn, max int64, idle time.Duratio
 	}
 	s.mu.Lock()
 	ss, ds := s.sockFor(src), s.sockFor(drain)
-	if ss.src != nil && !ss.src.ended.Load() || ds.drain != nil && !ds.drain.ended.Load() {
+	if q := ss.src.Load(); q != nil && !q.ended.Load() {
+		s.mu.Unlock()
+		return opErr(syscall.EBUSY)
+	}
+	if q := ds.drain.Load(); q != nil && !q.ended.Load() {
 		s.mu.Unlock()
 		return opErr(syscall.EBUSY)
 	}
 	p := &spl{s: s, src: ss, drain: ds, max: max, idle: idle, done: make(chan struct{}), stop: make(chan struct{})}
-	ss.src, ds.drain = p, p
+	ss.src.Store(p)
+	ds.drain.Store(p)
 	ss.last = p
 	s.mu.Unlock()
 	src.SetCloseHook(func() { s.closing(src) })
@@ -265,12 +270,8 @@ func connected(c *stack.TCPConn) bool { return c.Err() == nil && !c.EOF() || c.R
 // detach drops a splice's roles (it ended, or never started).
 func (s *Splicer) detach(p *spl) {
 	s.mu.Lock()
-	if p.src.src == p {
-		p.src.src = nil
-	}
-	if p.drain.drain == p {
-		p.drain.drain = nil
-	}
+	p.src.src.CompareAndSwap(p, nil)
+	p.drain.drain.CompareAndSwap(p, nil)
 	s.mu.Unlock()
 }
 
@@ -306,20 +307,20 @@ func (p *spl) start() error {
 func (s *Splicer) install(sk *sock) {
 	sk.c.SetEvents(&stack.TCPEvents{
 		Readable: func(c *stack.TCPConn) {
-			if p := sk.src; p != nil && !p.ended.Load() {
+			if p := sk.src.Load(); p != nil && !p.ended.Load() {
 				p.kick(c.Softnet())
 			}
 		},
 		Writable: func(c *stack.TCPConn) {
-			if p := sk.drain; p != nil && !p.ended.Load() {
+			if p := sk.drain.Load(); p != nil && !p.ended.Load() {
 				p.kick(c.Softnet())
 			}
 		},
 		Closed: func(c *stack.TCPConn) {
-			if p := sk.src; p != nil && !p.ended.Load() {
+			if p := sk.src.Load(); p != nil && !p.ended.Load() {
 				p.kick(c.Softnet())
 			}
-			if p := sk.drain; p != nil && !p.ended.Load() {
+			if p := sk.drain.Load(); p != nil && !p.ended.Load() {
 				p.kick(c.Softnet())
 			}
 		},
@@ -446,7 +447,7 @@ func (s *Splicer) Unsplice(src *stack.TCPConn) error {
 	sk := s.socks[src]
 	var p *spl
 	if sk != nil {
-		p = sk.src
+		p = sk.src.Load()
 	}
 	s.mu.Unlock()
 	if p == nil || p.ended.Load() {
@@ -513,7 +514,7 @@ func (s *Splicer) closing(c *stack.TCPConn) {
 	if sk == nil {
 		return
 	}
-	for _, p := range []*spl{sk.src, sk.drain} {
+	for _, p := range []*spl{sk.src.Load(), sk.drain.Load()} {
 		if p == nil || p.ended.Load() {
 			continue
 		}

@@ -757,6 +757,28 @@ func (c *TCPConn) abort() {
 	c.schedule(&c.abortT, c.runAbort)
 }
 
+// Reset closes the connection with an RST (SO_LINGER 0): a relay passes a
+// reset on to the other side with it.
+func (c *TCPConn) Reset() error {
+	if h := c.closeHook.Swap(nil); h != nil {
+		(*h)()
+	}
+	if c.appClosed.Load() {
+		return c.opErr("close", net.ErrClosed)
+	}
+	c.abort()
+	c.rmu.Lock()
+	for pk := c.rx.Pop(); pk != nil; pk = c.rx.Pop() {
+		pk.Free()
+	}
+	if c.rcur != nil {
+		c.rcur.Free()
+		c.rcur = nil
+	}
+	c.rmu.Unlock()
+	return nil
+}
+
 // Close implements net.Conn. With unread data the connection is reset
 // (as Linux does); otherwise a FIN follows the queued data and the
 // softnet completes the close on its own.

@@ -1,0 +1,211 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/netsplice/netsplice/driver/memwire"
+	"github.com/netsplice/netsplice/splice"
+	"github.com/netsplice/netsplice/stack"
+)
+
+type lab struct {
+	client, relay, server *stack.Stack
+}
+
+func newLab(t *testing.T) *lab {
+	t.Helper()
+	w := memwire.New()
+	mk := func(name, addr string, softnets int) *stack.Stack {
+		p, err := w.AddPort(memwire.Config{Name: name, Queues: softnets})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := stack.New(stack.Config{Softnets: softnets, Poll: stack.PollAdaptive, TCP: stack.TCPConfig{RTOMin: 20 * time.Millisecond}},
+			stack.InterfaceConfig{Port: p, Addr: netip.MustParsePrefix(addr)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.Stop)
+		return st
+	}
+	return &lab{client: mk("c", "192.0.2.1/24", 1), relay: mk("r", "192.0.2.2/24", 2), server: mk("s", "192.0.2.3/24", 1)}
+}
+
+var modes = []splice.Mode{splice.ModeSoftnet, splice.ModeDedicated, splice.ModeCopy}
+
+// start runs a relay 192.0.2.2:80 -> 192.0.2.3:81 and a server whose
+// connections handle runs.
+func (l *lab) start(t *testing.T, mode splice.Mode, cfg Config, handle func(c *stack.TCPConn)) *Relay {
+	t.Helper()
+	ls, err := l.server.ListenTCP(netip.MustParseAddrPort("0.0.0.0:81"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ls.Close() })
+	go func() {
+		for {
+			c, err := ls.AcceptTCP()
+			if err != nil {
+				return
+			}
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			go handle(c)
+		}
+	}()
+	sp := splice.New(mode)
+	t.Cleanup(sp.Close)
+	cfg.Listen = netip.MustParseAddrPort("192.0.2.2:80")
+	cfg.To = netip.MustParseAddrPort("192.0.2.3:81")
+	r, err := Start(l.relay, sp, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(time.Second) })
+	return r
+}
+
+func (l *lab) dial(t *testing.T) *stack.TCPConn {
+	t.Helper()
+	c, err := l.client.DialTCP(context.Background(), netip.AddrPort{}, netip.MustParseAddrPort("192.0.2.2:80"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return c
+}
+
+func echo(c *stack.TCPConn) {
+	io.Copy(c, c)
+	c.CloseWrite()
+}
+
+func TestRelayEcho(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := newLab(t)
+			r := l.start(t, mode, Config{}, echo)
+			for i := 0; i < 3; i++ {
+				c := l.dial(t)
+				data := make([]byte, 2<<20)
+				rng := rand.New(rand.NewPCG(uint64(i), 3))
+				for j := range data {
+					data[j] = byte(rng.Uint32())
+				}
+				go func() { c.Write(data); c.CloseWrite() }()
+				got, err := io.ReadAll(c)
+				if err != nil || sha256.Sum256(got) != sha256.Sum256(data) {
+					t.Fatalf("conn %d: %d of %d bytes back, err %v", i, len(got), len(data), err)
+				}
+				c.Close()
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for r.Stats().Relayed < 3 && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if st := r.Stats(); st.Accepted != 3 || st.Relayed != 3 || st.DialFailed != 0 {
+				t.Fatalf("stats %+v, want 3 accepted and relayed", st)
+			}
+		})
+	}
+}
+
+func TestRelayMax(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := newLab(t)
+			got := make(chan []byte, 1)
+			l.start(t, mode, Config{Max: 1000}, func(c *stack.TCPConn) {
+				b, _ := io.ReadAll(c)
+				got <- b
+				c.Close()
+			})
+			c := l.dial(t)
+			data := bytes.Repeat([]byte("0123456789"), 500)
+			c.Write(data)
+			select {
+			case b := <-got:
+				if !bytes.Equal(b, data[:1000]) {
+					t.Fatalf("server got %d bytes, want exactly the first 1000 then EOF", len(b))
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("server never saw EOF after max")
+			}
+		})
+	}
+}
+
+func TestRelayClientResetReachesServer(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := newLab(t)
+			res := make(chan error, 1)
+			l.start(t, mode, Config{}, func(c *stack.TCPConn) {
+				_, err := io.Copy(io.Discard, c)
+				res <- err
+			})
+			c := l.dial(t)
+			c.Write([]byte("hello"))
+			time.Sleep(50 * time.Millisecond)
+			c.Reset()
+			select {
+			case err := <-res:
+				if !errors.Is(err, syscall.ECONNRESET) {
+					t.Fatalf("server read: %v, want ECONNRESET", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the reset never reached the server")
+			}
+		})
+	}
+}
+
+func TestRelayIdleClosesQuietPair(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := newLab(t)
+			l.start(t, mode, Config{Idle: 100 * time.Millisecond}, func(c *stack.TCPConn) {
+				io.Copy(io.Discard, c)
+				c.Close()
+			})
+			c := l.dial(t)
+			start := time.Now()
+			n, err := c.Read(make([]byte, 1))
+			if n != 0 || err != io.EOF {
+				t.Fatalf("Read: %d, %v; want EOF when the idle pair closes", n, err)
+			}
+			if d := time.Since(start); d < 100*time.Millisecond {
+				t.Fatalf("closed after %v, before the idle time", d)
+			}
+		})
+	}
+}
+
+func TestRelayUnreachableBackend(t *testing.T) {
+	l := newLab(t)
+	sp := splice.New(splice.ModeSoftnet)
+	r, err := Start(l.relay, sp, Config{Listen: netip.MustParseAddrPort("192.0.2.2:80"), To: netip.MustParseAddrPort("192.0.2.3:9"),
+		DialTimeout: 2 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(0)
+	c := l.dial(t)
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("client read: %v, want ECONNRESET when the backend refuses", err)
+	}
+	if r.Stats().DialFailed != 1 {
+		t.Fatalf("stats %+v, want one failed dial", r.Stats())
+	}
+}
