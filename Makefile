@@ -46,8 +46,8 @@ bench: deps ## run the benchmarks: go test -bench, then `netsplice bench` vs gVi
 bench-lab: deps ## bulk TCP upload, Linux to netsplice over af_packet, vs the kernel (iperf3); needs root
 	$(GO) test -count=1 -run='^$$' -bench=TCPUploadVsIperf3 -benchtime=1x ./internal/lab/
 
-run: build ## the main job on the embedded default: two stacks on the in-memory wire
-	$(BIN) demo
+run: build ## the relay lab: Linux client -> netsplice relay (DPDK af_packet) -> Linux server, each splice mode (root)
+	bash scripts/relay-lab.sh $(BIN) 3
 
 fuzz: deps ## run every fuzz target for FUZZTIME (default 10s)
 	@set -e; for pkg in $$($(GO) list ./...); do \

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -68,4 +69,32 @@ func grepLines(s string, prefixes ...string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestRelayLabScript runs `make run`'s lab (scripts/relay-lab.sh) briefly:
+// it must build its namespaces, relay in every mode, print its table and
+// clean up.
+func TestRelayLabScript(t *testing.T) {
+	New(t) // checks root and ip netns
+	out, err := exec.Command("bash", "../../scripts/relay-lab.sh", Binary, "1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("relay-lab.sh: %v\n%s", err, out)
+	}
+	rows := 0
+	for _, mode := range []string{"softnet", "dedicated", "copy"} {
+		for _, w := range []string{"iperf3", "download"} {
+			for _, ln := range strings.Split(string(out), "\n") {
+				if f := strings.Fields(ln); len(f) >= 3 && f[0] == mode && f[1] == w && f[2] != "0.00" {
+					rows++
+				}
+			}
+		}
+	}
+	if rows != 6 {
+		t.Fatalf("want 6 table rows with throughput, got %d:\n%s", rows, out)
+	}
+	if leftovers, _ := exec.Command("sh", "-c", "ip netns list | grep -c '^nsr' || true").Output(); strings.TrimSpace(string(leftovers)) != "0" {
+		t.Fatalf("the lab left namespaces behind: %s", leftovers)
+	}
+	t.Logf("relay lab:\n%s", out)
 }
