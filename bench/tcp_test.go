@@ -3,6 +3,8 @@ package bench
 import (
 	"testing"
 
+	"github.com/netsplice/netsplice/splice"
+
 	"github.com/netsplice/netsplice/stack"
 )
 
@@ -56,4 +58,19 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(m, "bytes/conn")
+}
+
+func TestTCPRelayWorkloadRuns(t *testing.T) {
+	for _, mode := range []splice.Mode{splice.ModeSoftnet, splice.ModeDedicated, splice.ModeCopy} {
+		r, err := TCPRelay(RelayConfig{Softnets: 1, Mode: mode, Poll: stack.PollAdaptive, Duration: 300e6})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Gbps <= 0 || r.Packets == 0 {
+			t.Fatalf("%v: implausible %+v", mode, r)
+		}
+		if mode == splice.ModeSoftnet && r.HandoffsPkt != 0 {
+			t.Fatalf("softnet relay handed off %v tasks per segment, want 0", r.HandoffsPkt)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netsplice/netsplice/bench"
+	"github.com/netsplice/netsplice/splice"
 	"github.com/netsplice/netsplice/stack"
 )
 
@@ -17,7 +18,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print one JSON object per line")
 	duration := fs.Duration("duration", 2*time.Second, "run time of each measurement")
-	workload := fs.String("workload", "tcp-bulk,tcp-conn,udp-bulk", "workloads to run, comma separated: tcp-bulk, tcp-conn, udp-bulk")
+	workload := fs.String("workload", "tcp-bulk,tcp-conn,udp-bulk", "workloads to run, comma separated: tcp-bulk, tcp-conn, udp-bulk, tcp-relay")
 	softnets := fs.String("softnets", "1,2", "softnet counts to measure, comma separated")
 	pollFlag := fs.String("poll", "busy", "poll mode: busy or adaptive (adaptive is used anyway when two stacks' softnets outnumber the CPUs)")
 	size := fs.Int("size", 1472, "UDP payload bytes")
@@ -87,8 +88,27 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 					}
 				}
 			}
+		case "tcp-relay":
+			for _, n := range counts {
+				for _, mode := range []splice.Mode{splice.ModeSoftnet, splice.ModeDedicated, splice.ModeCopy} {
+					p := poll
+					if n+2 >= numCPU() {
+						p = stack.PollAdaptive // three stacks and the application share the CPUs
+					}
+					r, err := bench.TCPRelay(bench.RelayConfig{Softnets: n, Mode: mode, Poll: p, Duration: *duration})
+					if err != nil {
+						return err
+					}
+					results = append(results, r)
+					if *asJSON {
+						if err := r.WriteJSON(stdout); err != nil {
+							return err
+						}
+					}
+				}
+			}
 		default:
-			return usageErr("unknown workload %q (this build has: tcp-bulk, tcp-conn, udp-bulk)", w)
+			return usageErr("unknown workload %q (this build has: tcp-bulk, tcp-conn, udp-bulk, tcp-relay)", w)
 		}
 	}
 	if !*asJSON {
