@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/driver/impair"
 	"github.com/netsplice/netsplice/driver/memwire"
 	"github.com/netsplice/netsplice/splice"
 	"github.com/netsplice/netsplice/stack"
@@ -21,13 +23,23 @@ type lab struct {
 	client, relay, server *stack.Stack
 }
 
-func newLab(t *testing.T) *lab {
+func newLab(t *testing.T) *lab { return newFaultyLab(t, nil) }
+
+// newFaultyLab is newLab with faults on the relay's port (both
+// directions, so on both sides of the relay) when imp is not nil.
+func newFaultyLab(t *testing.T, imp *impair.Config) *lab {
 	t.Helper()
 	w := memwire.New()
 	mk := func(name, addr string, softnets int) *stack.Stack {
-		p, err := w.AddPort(memwire.Config{Name: name, Queues: softnets})
+		mp, err := w.AddPort(memwire.Config{Name: name, Queues: softnets})
 		if err != nil {
 			t.Fatal(err)
+		}
+		var p driver.Port = mp
+		if imp != nil && name == "r" {
+			if p, err = impair.Wrap(mp, *imp); err != nil {
+				t.Fatal(err)
+			}
 		}
 		st, err := stack.New(stack.Config{Softnets: softnets, Poll: stack.PollAdaptive, TCP: stack.TCPConfig{RTOMin: 20 * time.Millisecond}},
 			stack.InterfaceConfig{Port: p, Addr: netip.MustParsePrefix(addr)})
@@ -207,5 +219,60 @@ func TestRelayUnreachableBackend(t *testing.T) {
 	}
 	if r.Stats().DialFailed != 1 {
 		t.Fatalf("stats %+v, want one failed dial", r.Stats())
+	}
+}
+
+// relayBulk sends size random bytes from a client through the relay to a
+// discarding server that hashes them, and compares SHA-256.
+func relayBulk(t *testing.T, l *lab, mode splice.Mode, size int) {
+	t.Helper()
+	sums := make(chan [32]byte, 1)
+	counts := make(chan int64, 1)
+	l.start(t, mode, Config{}, func(c *stack.TCPConn) {
+		c.SetDeadline(time.Now().Add(10 * time.Minute))
+		h := sha256.New()
+		n, _ := io.Copy(h, c)
+		sums <- [32]byte(h.Sum(nil))
+		counts <- n
+		c.Close()
+	})
+	c := l.dial(t)
+	c.SetDeadline(time.Now().Add(10 * time.Minute))
+	h := sha256.New()
+	rng := rand.New(rand.NewPCG(11, 12))
+	buf := make([]byte, 64<<10)
+	for left := size; left > 0; {
+		k := min(left, len(buf))
+		for i := range buf[:k] {
+			buf[i] = byte(rng.Uint32())
+		}
+		h.Write(buf[:k])
+		if _, err := c.Write(buf[:k]); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+		left -= k
+	}
+	c.CloseWrite()
+	select {
+	case sum := <-sums:
+		n := <-counts
+		if n != int64(size) || sum != [32]byte(h.Sum(nil)) {
+			t.Fatalf("%v: server got %d of %d bytes, sha256 match %v", mode, n, size, sum == [32]byte(h.Sum(nil)))
+		}
+	case <-time.After(10 * time.Minute):
+		t.Fatal("the transfer never finished")
+	}
+	c.Close()
+}
+
+// TestRelayFaults relays data with drops, reordering and duplicates on
+// both sides of the relay, in every mode; tcp_relay256_test.go moves
+// 256 MiB.
+func TestRelayFaults(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := newFaultyLab(t, &impair.Config{Drop: 0.01, Reorder: 4, Dup: 0.01, Seed: 5})
+			relayBulk(t, l, mode, 4<<20)
+		})
 	}
 }

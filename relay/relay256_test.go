@@ -1,0 +1,21 @@
+//go:build !race
+
+package relay
+
+import (
+	"testing"
+
+	"github.com/netsplice/netsplice/driver/impair"
+)
+
+// TestRelayFaults256 is the splice issue's acceptance run: 256 MiB
+// through the relay with drops, reordering and duplicates on both sides,
+// SHA-256 compared (make test runs it without the race detector).
+func TestRelayFaults256(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := newFaultyLab(t, &impair.Config{Drop: 0.01, Reorder: 4, Dup: 0.01, Seed: 6})
+			relayBulk(t, l, mode, 256<<20)
+		})
+	}
+}
