@@ -344,7 +344,11 @@ func (c *TCPConn) onRetransmitTimer() {
 		}
 		return
 	}
-	c.retries++
+	// A peer that closed its window rejects retransmissions without being
+	// dead: they are window probes then, not failures (as Linux does).
+	if c.sndWnd != 0 {
+		c.retries++
+	}
 	if c.retries > cfg.MaxRetries {
 		c.setErr(errTimedOut)
 		c.sendReset(c.sndMax)
