@@ -38,16 +38,7 @@ func TCPRelay(cfg RelayConfig) (Result, error) {
 	}
 	w := memwire.New()
 	mk := func(name, addr string, softnets int) (*stack.Stack, error) {
-		p, err := w.AddPort(memwire.Config{Name: name, Queues: softnets, PoolSize: 16384, RingSize: 1024})
-		if err != nil {
-			return nil, err
-		}
-		st, err := stack.New(stack.Config{Softnets: softnets, Poll: cfg.Poll, SpinPolls: spinPolls},
-			stack.InterfaceConfig{Port: p, Addr: netip.MustParsePrefix(addr)})
-		if err != nil {
-			return nil, err
-		}
-		return st, st.Start()
+		return wireStack(w, name, netip.MustParsePrefix(addr), softnets, cfg.Poll)
 	}
 	cl, err := mk("client", "203.0.113.1/24", 1)
 	if err != nil {

@@ -29,30 +29,30 @@ type TCPConfig struct {
 
 var spinPolls = 200 // two stacks share the machine's cores with the application goroutines
 
+// wireStack adds a port to w and starts a stack on it: the building block
+// of the in-process workloads.
+func wireStack(w *memwire.Wire, name string, addr netip.Prefix, softnets int, poll stack.PollMode) (*stack.Stack, error) {
+	p, err := w.AddPort(memwire.Config{Name: name, Queues: softnets, PoolSize: 16384, RingSize: 1024})
+	if err != nil {
+		return nil, err
+	}
+	cfg := stack.Config{Softnets: softnets, Poll: poll, SpinPolls: spinPolls, TCP: stack.TCPConfig{MSL: 100 * time.Millisecond}}
+	st, err := stack.New(cfg, stack.InterfaceConfig{Port: p, Addr: addr})
+	if err != nil {
+		return nil, err
+	}
+	return st, st.Start()
+}
+
 // pair builds two started stacks on an in-memory wire.
 func pair(softnets int, poll stack.PollMode) (*stack.Stack, *stack.Stack, error) {
 	w := memwire.New()
-	pa, err := w.AddPort(memwire.Config{Name: "client", Queues: softnets, PoolSize: 16384, RingSize: 1024})
+	a, err := wireStack(w, "client", benchA, softnets, poll)
 	if err != nil {
 		return nil, nil, err
 	}
-	pb, err := w.AddPort(memwire.Config{Name: "server", Queues: softnets, PoolSize: 16384, RingSize: 1024})
+	b, err := wireStack(w, "server", benchB, softnets, poll)
 	if err != nil {
-		return nil, nil, err
-	}
-	cfg := stack.Config{Softnets: softnets, Poll: poll, SpinPolls: spinPolls, TCP: stack.TCPConfig{MSL: 100 * time.Millisecond}}
-	a, err := stack.New(cfg, stack.InterfaceConfig{Port: pa, Addr: benchA})
-	if err != nil {
-		return nil, nil, err
-	}
-	b, err := stack.New(cfg, stack.InterfaceConfig{Port: pb, Addr: benchB})
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := a.Start(); err != nil {
-		return nil, nil, err
-	}
-	if err := b.Start(); err != nil {
 		a.Stop()
 		return nil, nil, err
 	}
