@@ -1,4 +1,4 @@
-// Package relay is netsplice's TCP relay appliance logic: accept a client,
+// Package relay is netsplice's relay appliance logic. TCP (this file): accept a client,
 // open the backend from the softnet that accepted it (its local port
 // steered by RSS so both connections share that softnet), splice both
 // directions, and end the pair the way relayd does.

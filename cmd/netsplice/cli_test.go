@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func runCLI(args ...string) (int, string, string) {
@@ -62,7 +66,12 @@ func TestBadInputExitStatus2(t *testing.T) {
 		{"connect"},
 		{"relay"},
 		{"relay", "--listen", "tcp:192.0.2.1:80"},
-		{"relay", "--listen", "udp:192.0.2.1:80", "--to", "udp:192.0.2.2:80"},
+		{"relay", "--listen", "udp:192.0.2.1:80", "--to", "tcp:192.0.2.2:80"},
+		{"relay", "--listen", "tcp:192.0.2.1:80", "--to", "tcp:0.0.0.0:80"},
+		{"relay", "--listen", "sctp:192.0.2.1:80", "--to", "tcp:192.0.2.2:80"},
+		{"relay", "--config", "/nonexistent/relays.yaml"},
+		{"relay", "--config", "x.yaml", "--listen", "tcp:192.0.2.1:80", "--to", "tcp:192.0.2.2:80"},
+		{"relay", "--listen", "udp:192.0.2.1:80", "--to", "udp:192.0.2.2:80", "--max-sessions", "0"},
 		{"relay", "--listen", "tcp:192.0.2.1:80", "--to", "tcp:192.0.2.2:80", "--mode", "fast"},
 		{"connect", "not-an-addr"},
 		{"connect", "192.0.2.1:80", "--send", "-1"},
@@ -86,5 +95,59 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestRelayConfigFile checks the --config parser: defaults from the
+// command line, per-relay overrides, and clear errors for bad files.
+func TestRelayConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", `relays:
+  - listen: tcp:0.0.0.0:80
+    to: tcp:198.51.100.2:8080
+  - listen: udp:192.0.2.1:53
+    to: udp:198.51.100.2:53
+    max: 1000
+    idle: 5s
+    max_sessions: 10
+`)
+	specs, err := loadRelayConfig(good, 7, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []relaySpec{
+		{Listen: endpoint{"tcp", netip.MustParseAddrPort("0.0.0.0:80")}, To: endpoint{"tcp", netip.MustParseAddrPort("198.51.100.2:8080")}, Max: 7, Idle: 0},
+		{Listen: endpoint{"udp", netip.MustParseAddrPort("192.0.2.1:53")}, To: endpoint{"udp", netip.MustParseAddrPort("198.51.100.2:53")}, Max: 1000, Idle: 5 * time.Second, MaxSessions: 10},
+	}
+	if len(specs) != len(want) || specs[0] != want[0] || specs[1] != want[1] {
+		t.Fatalf("specs %+v, want %+v", specs, want)
+	}
+	for name, body := range map[string]string{
+		"empty":     "",
+		"norelays":  "relays: []\n",
+		"unknown":   "relays:\n  - listen: tcp:0.0.0.0:80\n    to: tcp:198.51.100.2:80\n    colour: red\n",
+		"mixed":     "relays:\n  - listen: tcp:0.0.0.0:80\n    to: udp:198.51.100.2:80\n",
+		"badidle":   "relays:\n  - listen: tcp:0.0.0.0:80\n    to: tcp:198.51.100.2:80\n    idle: soon\n",
+		"negmax":    "relays:\n  - listen: tcp:0.0.0.0:80\n    to: tcp:198.51.100.2:80\n    max: -5\n",
+		"tcpsess":   "relays:\n  - listen: tcp:0.0.0.0:80\n    to: tcp:198.51.100.2:80\n    max_sessions: 5\n",
+		"noport":    "relays:\n  - listen: tcp:0.0.0.0\n    to: tcp:198.51.100.2:80\n",
+		"notyaml":   "relays: [\n",
+		"wrongtype": "relays: yes\n",
+	} {
+		if _, err := loadRelayConfig(write(name+".yaml", body), 0, -1); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	// Through the command: a bad file is exit status 2 with the reason.
+	code, _, errOut := runCLI("relay", "--config", filepath.Join(dir, "mixed.yaml"))
+	if code != 2 || !strings.Contains(errOut, "different protocols") {
+		t.Fatalf("relay --config mixed.yaml: exit %d, stderr %q", code, errOut)
 	}
 }

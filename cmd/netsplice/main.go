@@ -36,7 +36,7 @@ func commands() []command {
 		{"serve", "run the stack on DPDK ports with test services: serve --eal 'ARGS' --ip CIDR --echo udp:7", runServe},
 		{"ping", "run the stack on DPDK ports and ping a host: ping --eal 'ARGS' --ip CIDR DST", runPing},
 		{"connect", "open one TCP connection from a DPDK stack, send and receive, print the SHA-256 (lab client)", runConnect},
-		{"relay", "relay TCP connections with in-stack splicing: relay --eal 'ARGS' --ip CIDR --listen tcp:IP:PORT --to tcp:IP:PORT", runRelay},
+		{"relay", "relay TCP connections and UDP sessions with in-stack splicing: relay --eal 'ARGS' --ip CIDR --listen tcp:IP:PORT --to tcp:IP:PORT (or --config FILE)", runRelay},
 	}
 }
 

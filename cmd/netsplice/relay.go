@@ -4,10 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"os/signal"
-	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -16,43 +15,26 @@ import (
 	"github.com/netsplice/netsplice/stack"
 )
 
-// endpointList is a repeatable --listen or --to flag: tcp:IP:PORT.
-type endpointList []netip.AddrPort
-
-func (l *endpointList) String() string { return fmt.Sprint(*l) }
-
-func (l *endpointList) Set(v string) error {
-	proto, addr, ok := strings.Cut(v, ":")
-	if !ok || (proto != "tcp" && proto != "udp") {
-		return fmt.Errorf("%q: want tcp:IP:PORT", v)
-	}
-	if proto == "udp" {
-		return fmt.Errorf("%q: the UDP relay is not in this build yet (TCP only)", v)
-	}
-	ap, err := netip.ParseAddrPort(addr)
-	if err != nil || !ap.Addr().Is4() || ap.Port() == 0 {
-		return fmt.Errorf("%q: want tcp:IPv4:PORT", v)
-	}
-	*l = append(*l, ap)
-	return nil
-}
-
-// runRelay runs the TCP relay appliance: every --listen is relayed to the
-// --to at the same position, with both directions spliced in the stack.
+// runRelay runs the relay appliance: every --listen is relayed to the
+// --to at the same position (or the relays of a --config file), TCP
+// connections and UDP sessions with both directions spliced in the stack.
 func runRelay(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	sf := addStackFlags(fs)
 	var listens, tos endpointList
-	fs.Var(&listens, "listen", "accept here, repeatable: tcp:IP:PORT (the IP may be 0.0.0.0)")
-	fs.Var(&tos, "to", "relay the --listen at the same position to this backend, repeatable: tcp:IP:PORT")
-	maxBytes := fs.Int64("max", 0, "bytes per direction before the receiver gets EOF (0: no limit)")
-	idle := fs.Duration("idle", 0, "end a direction idle this long, as relayd (0: never)")
+	fs.Var(&listens, "listen", "accept here, repeatable: tcp:IP:PORT or udp:IP:PORT (the IP may be 0.0.0.0)")
+	fs.Var(&tos, "to", "relay the --listen at the same position to this backend, repeatable: tcp:IP:PORT or udp:IP:PORT")
+	config := fs.String("config", "", "YAML file of relays (relays: [{listen, to, max, idle, max_sessions}]), instead of --listen/--to")
+	maxBytes := fs.Int64("max", 0, "bytes per direction (TCP: then the receiver gets EOF; UDP: per session, whole datagrams) (0: no limit)")
+	idle := fs.Duration("idle", -1, "end a direction idle this long, as relayd (0: never; default: never for TCP, 30s for UDP sessions)")
+	maxSessions := fs.Int("max-sessions", 4096, "UDP: live sessions per relay; datagrams of further new clients are dropped and counted")
 	modeFlag := fs.String("mode", "softnet", "splice mode: softnet (on the flow's softnet), dedicated (one splice thread) or copy (goroutine per connection)")
 	drain := fs.Duration("drain-timeout", 5*time.Second, "on SIGINT/SIGTERM, how long relayed connections may finish")
 	stats := fs.Duration("stats", 0, "print counters every DURATION (0: only at exit)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: netsplice relay --eal 'EAL ARGS' --ip CIDR --listen tcp:IP:PORT --to tcp:IP:PORT [flags]")
+		fmt.Fprintln(stderr, "usage: netsplice relay --eal 'EAL ARGS' --ip CIDR (--listen PROTO:IP:PORT --to PROTO:IP:PORT)... [flags]")
+		fmt.Fprintln(stderr, "       netsplice relay --eal 'EAL ARGS' --ip CIDR --config relays.yaml [flags]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterleaved(fs, args)
@@ -62,15 +44,36 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 	if len(pos) > 0 {
 		return usageErr("unexpected arguments %q", pos)
 	}
-	if len(listens) == 0 || len(listens) != len(tos) {
-		return usageErr("give --listen and --to in pairs (%d --listen, %d --to)", len(listens), len(tos))
-	}
 	mode, err := splice.ParseMode(*modeFlag)
 	if err != nil {
 		return usageErr("--mode: %v", err)
 	}
-	if *maxBytes < 0 || *idle < 0 || *drain < 0 || *stats < 0 {
-		return usageErr("--max, --idle, --drain-timeout and --stats must not be negative")
+	if *maxBytes < 0 || *idle < -1 || *drain < 0 || *stats < 0 || *maxSessions < 1 {
+		return usageErr("--max, --idle, --drain-timeout and --stats must not be negative, --max-sessions must be at least 1")
+	}
+	var specs []relaySpec
+	switch {
+	case *config != "" && len(listens)+len(tos) > 0:
+		return usageErr("give either --config or --listen/--to pairs, not both")
+	case *config != "":
+		if specs, err = loadRelayConfig(*config, *maxBytes, *idle); err != nil {
+			return usageErr("--config: %v", err)
+		}
+	case len(listens) == 0 || len(listens) != len(tos):
+		return usageErr("give --listen and --to in pairs (%d --listen, %d --to), or --config", len(listens), len(tos))
+	default:
+		for i := range listens {
+			s := relaySpec{Listen: listens[i], To: tos[i], Max: *maxBytes, Idle: defaultIdle(listens[i].Proto, *idle)}
+			if err := s.check(); err != nil {
+				return usageErr("relay %d: %v", i+1, err)
+			}
+			specs = append(specs, s)
+		}
+	}
+	for i := range specs {
+		if specs[i].MaxSessions == 0 {
+			specs[i].MaxSessions = *maxSessions
+		}
 	}
 	if _, _, _, err := sf.check(); err != nil {
 		return err
@@ -85,13 +88,22 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 	defer env.close()
 	sp := splice.New(mode)
 	defer sp.Close()
-	var relays []*relay.Relay
-	for i := range listens {
-		r, err := relay.Start(env.st, sp, relay.Config{Listen: listens[i], To: tos[i], Max: *maxBytes, Idle: *idle}, env.log)
-		if err != nil {
-			return usageErr("--listen %v: %v", listens[i], err)
+	var relays []running
+	for _, spec := range specs {
+		rr := running{spec: spec}
+		if spec.Listen.Proto == "tcp" {
+			rr.tcp, err = relay.Start(env.st, sp, relay.Config{Listen: spec.Listen.Addr, To: spec.To.Addr, Max: spec.Max, Idle: spec.Idle}, env.log)
+		} else {
+			rr.udp, err = relay.StartUDP(env.st, sp, relay.UDPConfig{Listen: spec.Listen.Addr, To: spec.To.Addr, Max: spec.Max,
+				Idle: spec.Idle, MaxSessions: spec.MaxSessions}, env.log)
 		}
-		relays = append(relays, r)
+		if err != nil {
+			for _, r := range relays {
+				r.close(0)
+			}
+			return usageErr("--listen %v: %v", spec.Listen, err)
+		}
+		relays = append(relays, rr)
 	}
 	fmt.Fprintf(stdout, "netsplice relay: ready: %d relays, mode %v, %d softnets\n", len(relays), mode, env.st.NumSoftnets())
 	if f, ok := stdout.(interface{ Sync() error }); ok {
@@ -104,23 +116,31 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 		tick = t.C
 	}
 	report := func() {
-		for i, r := range relays {
-			s := r.Stats()
-			fmt.Fprintf(stdout, "relay %v -> %v: accepted %d relayed %d active %d dial_failed %d resets %d\n",
-				listens[i], tos[i], s.Accepted, s.Relayed, s.Active, s.DialFailed, s.Resets)
+		for _, r := range relays {
+			if r.tcp != nil {
+				s := r.tcp.Stats()
+				fmt.Fprintf(stdout, "relay %v -> %v: accepted %d relayed %d active %d dial_failed %d resets %d\n",
+					r.spec.Listen, r.spec.To, s.Accepted, s.Relayed, s.Active, s.DialFailed, s.Resets)
+				continue
+			}
+			s := r.udp.Stats()
+			fmt.Fprintf(stdout, "relay %v -> %v: sessions %d ended %d active %d refused %d failed %d backlog_drops %d\n",
+				r.spec.Listen, r.spec.To, s.Sessions, s.Ended, s.Active, s.Refused, s.Failed, s.BacklogDrops)
 		}
 		ss := sp.Stats()
 		c := env.st.Counters()
 		fmt.Fprintf(stdout, "splice: mode %v moves %d bytes %d cross_softnet %d handoffs %d ends %v\n",
-			mode, ss.Moves, ss.Bytes, ss.CrossSoftnet, c[stack.TasksCrossed]+sp.DedicatedStats().Crossed, ss.Ends)
+			mode, ss.Moves, ss.Bytes, ss.CrossSoftnet, c[stack.TasksCrossed]-c[stack.ARPUpdatesCrossed]+sp.DedicatedStats().Crossed, ss.Ends)
 	}
 	for {
 		select {
 		case s := <-sig:
 			fmt.Fprintf(stdout, "netsplice relay: %v, draining for up to %v\n", s, *drain)
+			var wg sync.WaitGroup // the relays drain together, in one --drain-timeout
 			for _, r := range relays {
-				r.Close(*drain)
+				wg.Go(func() { r.close(*drain) })
 			}
+			wg.Wait()
 			report()
 			env.st.Stop()
 			env.writeCounters(stdout)
@@ -128,5 +148,21 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 		case <-tick:
 			report()
 		}
+	}
+}
+
+// running is a started relay: TCP or UDP.
+type running struct {
+	spec relaySpec
+	tcp  *relay.Relay
+	udp  *relay.UDPRelay
+}
+
+// close stops a running relay.
+func (r running) close(drain time.Duration) {
+	if r.tcp != nil {
+		r.tcp.Close(drain)
+	} else {
+		r.udp.Close(drain)
 	}
 }

@@ -2,18 +2,25 @@ package lab
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
 // TestRelayLinuxPeers: a Linux client, netsplice relay on two af_packet
-// ports, a Linux server: a download through the relay in each splice
-// mode, SHA-256 compared.
+// ports, Linux servers, relays from a --config file, in each splice mode:
+// a TCP download (SHA-256 compared), UDP echo of 1..1472-byte datagrams
+// through a UDP relay session, --max (exactly that many bytes, then EOF),
+// --idle (a quiet pair is closed after its idle time) and a client reset
+// that reaches the server as a reset.
 func TestRelayLinuxPeers(t *testing.T) {
 	l := New(t)
 	nsC, nsR, nsS := l.Netns("c"), l.Netns("r"), l.Netns("s")
@@ -24,7 +31,8 @@ func TestRelayLinuxPeers(t *testing.T) {
 	l.NoOffloads(nsR, rc)
 	l.NoOffloads(nsR, rs)
 	const n = 32 << 20
-	file := t.TempDir() + "/payload"
+	dir := t.TempDir()
+	file := dir + "/payload"
 	data := make([]byte, n)
 	rng := rand.New(rand.NewPCG(9, 9))
 	for i := range data {
@@ -37,26 +45,116 @@ func TestRelayLinuxPeers(t *testing.T) {
 	// -U: data flows from the file (opened per connection) to the client.
 	srv := l.Start(nsS, "socat file server", "socat", "-U", "TCP-LISTEN:8000,reuseaddr,fork", "OPEN:"+file)
 	defer srv.Stop()
+	// A UDP echo server: each datagram is answered from port 5353.
+	usrv := l.Start(nsS, "socat udp echo", "socat", "-b", "65536", "UDP4-RECVFROM:5353,fork", "PIPE")
+	defer usrv.Stop()
+	// A server that never sends: the idle relay's backend.
+	quiet := l.Start(nsS, "socat quiet server", "socat", "-u", "TCP-LISTEN:8001,reuseaddr,fork", "OPEN:/dev/null")
+	defer quiet.Stop()
+	config := dir + "/relays.yaml"
+	const maxBytes = 1000000
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(`relays:
+  - listen: tcp:192.0.2.1:80
+    to: tcp:198.51.100.2:8000
+  - listen: tcp:192.0.2.1:81
+    to: tcp:198.51.100.2:8000
+    max: %d
+  - listen: tcp:192.0.2.1:82
+    to: tcp:198.51.100.2:8001
+    idle: 1s
+  - listen: tcp:192.0.2.1:83
+    to: tcp:198.51.100.2:8002
+  - listen: udp:192.0.2.1:53
+    to: udp:198.51.100.2:5353
+`, maxBytes)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, mode := range []string{"softnet", "dedicated", "copy"} {
 		t.Run(mode, func(t *testing.T) {
 			relay := l.Start(nsR, "netsplice relay "+mode, Binary, "relay",
 				// Two ports of two queues: more mempool memory than one port needs.
 				"--eal", strings.Replace(EAL("net_af_packet0,iface="+rc, "net_af_packet1,iface="+rs), "-m 256", "-m 640", 1),
 				"--ip", "192.0.2.1/24", "--ip", "198.51.100.1/24", "--lcores", "2", "--mode", mode,
-				"--listen", "tcp:192.0.2.1:80", "--to", "tcp:198.51.100.2:8000")
+				"--config", config, "--drain-timeout", "1s")
 			relay.WaitFor(t, "netsplice relay: ready", ReadyTimeout)
 			out := l.In(nsC, "sh", "-c", "socat -u TCP:192.0.2.1:80 STDOUT | sha256sum")
-			stats := relay.Stop()
 			if got := strings.Fields(out)[0]; got != want {
-				t.Fatalf("download through the relay: sha256 %s, want %s\nrelay:\n%s", got, want, stats)
+				t.Fatalf("download through the relay: sha256 %s, want %s\nrelay:\n%s", got, want, relay.Stop())
 			}
-			if !strings.Contains(stats, "relayed 1") {
-				t.Fatalf("relay did not report the relayed connection:\n%s", stats)
+			udpEcho(t, l, nsC, "192.0.2.1", 53, 0)
+			out = l.In(nsC, "sh", "-c", "socat -u TCP:192.0.2.1:81 STDOUT | sha256sum")
+			if got, w := strings.Fields(out)[0], fmt.Sprintf("%x", sha256.Sum256(data[:maxBytes])); got != w {
+				t.Fatalf("download through the max %d relay: sha256 %s, want that of the first %d bytes", maxBytes, got, maxBytes)
+			}
+			start := time.Now()
+			out = l.In(nsC, "sh", "-c", "socat -T 20 -u TCP:192.0.2.1:82 STDOUT | wc -c")
+			if d := time.Since(start); strings.TrimSpace(out) != "0" || d < time.Second || d > 10*time.Second {
+				t.Fatalf("idle relay: the client got %s bytes and EOF after %v, want 0 bytes after the 1s idle time", strings.TrimSpace(out), d)
+			}
+			clientResetReachesServer(t, nsC, nsS)
+			stats := relay.Stop()
+			for _, w := range []string{"relayed 1 ", "sessions 1 ", "resets 1"} {
+				if !strings.Contains(stats, w) {
+					t.Fatalf("relay report lacks %q:\n%s", w, stats)
+				}
 			}
 			t.Logf("relay %s:\n%s", mode, grepLines(stats, "relay ", "splice:"))
 		})
 	}
 	time.Sleep(10 * time.Millisecond)
+}
+
+// clientResetReachesServer connects from nsC through the relay's port 83
+// to a server in nsS on 8002, sends data, resets the client connection
+// (SO_LINGER 0) and checks that the server's read fails with ECONNRESET.
+func clientResetReachesServer(t *testing.T, nsC, nsS string) {
+	t.Helper()
+	var ln net.Listener
+	if err := inNetns(nsS, func() (err error) {
+		ln, err = net.Listen("tcp4", "198.51.100.2:8002")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	serverErr := make(chan error, 1)
+	got := make(chan int, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			serverErr <- err
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		n, err := io.Copy(io.Discard, c)
+		got <- int(n)
+		serverErr <- err
+	}()
+	var c *net.TCPConn
+	if err := inNetns(nsC, func() error {
+		conn, err := net.DialTimeout("tcp4", "192.0.2.1:83", 5*time.Second)
+		if err == nil {
+			c = conn.(*net.TCPConn)
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("connecting through the relay: %v", err)
+	}
+	if _, err := c.Write([]byte("hello before the reset")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // let the data through first
+	c.SetLinger(0)
+	c.Close() // RST, no FIN
+	select {
+	case err := <-serverErr:
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("server after the client's reset: %v (read %d bytes), want ECONNRESET", err, <-got)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the server never saw the client's reset")
+	}
 }
 
 func grepLines(s string, prefixes ...string) string {

@@ -1,0 +1,319 @@
+package relay
+
+import (
+	"errors"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/splice"
+	"github.com/netsplice/netsplice/stack"
+	"github.com/netsplice/netsplice/stack/header"
+)
+
+// UDP relay: every new client address gets a session, which is two
+// connected sockets: one on the listening port connected to the client
+// (it takes that client's datagrams from then on, ahead of the listening
+// socket) and one connected to the backend from a local port that RSS
+// steers to the session socket's softnet. Datagrams are spliced both ways
+// with their boundaries kept, so a session's datagrams never cross cores.
+//
+// The listening socket only sees a client's datagrams until its session
+// exists: its handler (on the softnet, never blocking) copies them into a
+// bounded per-client backlog and hands the client to the session
+// goroutine, which opens the sockets, sends the backlog in order, then
+// splices. A session ends when both directions are idle for Idle (the
+// relayd rule: a direction that times out is spliced again while the
+// other one moved data), or when both directions reached Max.
+
+// UDPConfig is one UDP relay: datagrams to Listen are relayed to To.
+type UDPConfig struct {
+	Listen, To netip.AddrPort
+	// Max bounds each direction's payload bytes per session (0: none); a
+	// datagram that would pass it is not relayed.
+	Max int64
+	// Idle ends a session idle this long in both directions [30s].
+	Idle time.Duration
+	// MaxSessions bounds the live sessions [4096]; datagrams of new
+	// clients beyond it are dropped and counted as refused.
+	MaxSessions int
+}
+
+// UDPStats are a UDP relay's counters.
+type UDPStats struct {
+	// Sessions opened, ended, live now; Refused counts datagrams of new
+	// clients dropped because MaxSessions sessions were live; Failed
+	// counts sessions whose sockets could not be opened.
+	Sessions, Ended, Active, Refused, Failed uint64
+	// BacklogDrops counts datagrams dropped while a session was being set
+	// up because its backlog was full.
+	BacklogDrops uint64
+}
+
+// backlogLimit bounds the datagrams kept for a client whose session is
+// being set up.
+const backlogLimit = 64
+
+// UDPRelay runs one UDP relay on a stack.
+type UDPRelay struct {
+	st  *stack.Stack
+	sp  *splice.Splicer
+	cfg UDPConfig
+	log *zap.Logger
+	l   *stack.UDPConn
+
+	mu       sync.Mutex
+	pending  map[netip.AddrPort]*pendingClient // clients whose session is being set up
+	sessions map[*udpSession]struct{}
+	closed   bool
+	newc     chan netip.AddrPort
+	stop     chan struct{}
+	wg       sync.WaitGroup
+
+	opened, ended, refused, failed, backlogDrops atomic.Uint64
+}
+
+type pendingClient struct {
+	local   netip.Addr // the address the client sent to
+	backlog [][]byte
+}
+
+type udpSession struct {
+	client, server *stack.UDPConn
+}
+
+// StartUDP listens on cfg.Listen and relays until Close.
+func StartUDP(st *stack.Stack, sp *splice.Splicer, cfg UDPConfig, log *zap.Logger) (*UDPRelay, error) {
+	if cfg.Idle == 0 {
+		cfg.Idle = 30 * time.Second
+	}
+	if cfg.MaxSessions == 0 {
+		cfg.MaxSessions = 4096
+	}
+	if cfg.Max < 0 || cfg.Idle < 0 || cfg.MaxSessions < 0 || !cfg.To.IsValid() || !cfg.To.Addr().Is4() || cfg.To.Port() == 0 {
+		return nil, syscall.EINVAL
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	r := &UDPRelay{st: st, sp: sp, cfg: cfg, log: log,
+		pending:  map[netip.AddrPort]*pendingClient{},
+		sessions: map[*udpSession]struct{}{},
+		newc:     make(chan netip.AddrPort, 1024),
+		stop:     make(chan struct{}),
+	}
+	l, err := st.ListenUDP(cfg.Listen, &stack.UDPOptions{Handler: r.onListener})
+	if err != nil {
+		return nil, err
+	}
+	r.l = l
+	r.wg.Add(1)
+	go r.setupLoop()
+	return r, nil
+}
+
+// onListener runs on a softnet for every datagram that reached the
+// listening socket: a client without a session (yet).
+func (r *UDPRelay) onListener(sn *stack.Softnet, _ *stack.UDPConn, pk *driver.Packet) {
+	from := stack.UDPSource(pk)
+	local := netip.AddrFrom4(header.IPv4(pk.Data()).Dst())
+	payload := stack.UDPPayload(pk)
+	r.mu.Lock()
+	p := r.pending[from]
+	switch {
+	case r.closed:
+	case p != nil:
+		if len(p.backlog) < backlogLimit {
+			p.backlog = append(p.backlog, append([]byte(nil), payload...))
+		} else {
+			r.backlogDrops.Add(1)
+		}
+	case len(r.sessions)+len(r.pending) >= r.cfg.MaxSessions:
+		r.refused.Add(1)
+	default:
+		select {
+		case r.newc <- from:
+			r.pending[from] = &pendingClient{local: local, backlog: [][]byte{append([]byte(nil), payload...)}}
+		default:
+			r.refused.Add(1) // the set-up queue is full
+		}
+	}
+	r.mu.Unlock()
+	sn.Free(pk)
+}
+
+// setupLoop opens sessions for new clients, off the softnets (opening a
+// socket waits for every softnet to install it).
+func (r *UDPRelay) setupLoop() {
+	defer r.wg.Done()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case from := <-r.newc:
+			r.open(from)
+		}
+	}
+}
+
+// open sets up the session of client from.
+func (r *UDPRelay) open(from netip.AddrPort) {
+	r.mu.Lock()
+	local := r.pending[from].local
+	r.mu.Unlock()
+	fail := func(what string, err error) {
+		r.failed.Add(1)
+		r.log.Debug("udp session failed", zap.Stringer("client", from), zap.String("step", what), zap.Error(err))
+		r.mu.Lock()
+		delete(r.pending, from)
+		r.mu.Unlock()
+	}
+	// From here on the client's datagrams go to the session socket.
+	c, err := r.st.DialUDP(netip.AddrPortFrom(local, r.cfg.Listen.Port()), from, nil)
+	if err != nil {
+		fail("session socket", err)
+		return
+	}
+	b, err := r.st.DialUDP(netip.AddrPort{}, r.cfg.To, &stack.UDPOptions{Steer: true, Softnet: c.Home().ID()})
+	if err != nil {
+		c.Close()
+		fail("backend socket", err)
+		return
+	}
+	// Every softnet installed c before DialUDP returned, so no handler
+	// adds to the backlog any more: send it in order, then splice (what
+	// reached c meanwhile is queued there and moves when the splice
+	// starts).
+	r.mu.Lock()
+	backlog := r.pending[from].backlog
+	delete(r.pending, from)
+	s := &udpSession{client: c, server: b}
+	closed := r.closed
+	if !closed {
+		r.sessions[s] = struct{}{}
+	}
+	r.mu.Unlock()
+	if closed {
+		c.Close()
+		b.Close()
+		return
+	}
+	r.opened.Add(1)
+	var moved int64
+	for _, d := range backlog {
+		if r.cfg.Max > 0 && moved+int64(len(d)) > r.cfg.Max {
+			break
+		}
+		if _, err := b.Write(d); err != nil {
+			r.log.Debug("udp backlog write", zap.Error(err))
+			break
+		}
+		moved += int64(len(d))
+	}
+	r.wg.Add(1)
+	go r.run(s, moved)
+}
+
+// run supervises a session's two splices until it ends, then closes it.
+func (r *UDPRelay) run(s *udpSession, sent int64) {
+	defer r.wg.Done()
+	defer func() {
+		r.mu.Lock()
+		delete(r.sessions, s)
+		r.mu.Unlock()
+		s.client.Close()
+		s.server.Close()
+		r.ended.Add(1)
+	}()
+	var moved [2]atomic.Int64
+	moved[0].Store(sent)
+	srcs := [2]*stack.UDPConn{s.client, s.server}
+	progress := func(j int) int64 { return moved[j].Load() + r.sp.SpliceLenUDP(srcs[j]) }
+	var wg sync.WaitGroup
+	dir := func(i int) {
+		defer wg.Done()
+		src, dst := srcs[i], srcs[1-i]
+		for {
+			limit := int64(0)
+			if r.cfg.Max > 0 {
+				limit = r.cfg.Max - moved[i].Load()
+				if limit <= 0 {
+					return
+				}
+			}
+			before := progress(1 - i)
+			if err := r.sp.SpliceUDP(src, dst, limit, r.cfg.Idle); err != nil {
+				r.log.Debug("udp splice refused", zap.Error(err))
+				return
+			}
+			err := r.sp.WaitUDP(src)
+			moved[i].Add(r.sp.SpliceLenUDP(src))
+			if !errors.Is(err, syscall.ETIMEDOUT) {
+				// Max reached (or the next datagram would pass it),
+				// Unsplice because the session is closing, or an error:
+				// this direction is done.
+				return
+			}
+			if progress(1-i) != before {
+				continue // the other direction is alive: splice again
+			}
+			// Both directions idle: end the session.
+			r.sp.UnspliceUDP(dst)
+			return
+		}
+	}
+	wg.Add(2)
+	go dir(0)
+	go dir(1)
+	wg.Wait()
+}
+
+// Stats returns the counters.
+func (r *UDPRelay) Stats() UDPStats {
+	r.mu.Lock()
+	active := uint64(len(r.sessions))
+	r.mu.Unlock()
+	return UDPStats{Sessions: r.opened.Load(), Ended: r.ended.Load(), Active: active,
+		Refused: r.refused.Load(), Failed: r.failed.Load(), BacklogDrops: r.backlogDrops.Load()}
+}
+
+// Close stops taking new clients. With drain > 0 it lets live sessions
+// run that long (they end when idle), then ends what is left; it returns
+// when all is done.
+func (r *UDPRelay) Close(drain time.Duration) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	r.mu.Unlock()
+	r.l.Close()
+	close(r.stop)
+	deadline := time.Now().Add(drain)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		n := len(r.sessions)
+		r.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.mu.Lock()
+	live := make([]*udpSession, 0, len(r.sessions))
+	for s := range r.sessions {
+		live = append(live, s)
+	}
+	r.mu.Unlock()
+	for _, s := range live {
+		r.sp.UnspliceUDP(s.client)
+		r.sp.UnspliceUDP(s.server)
+	}
+	r.wg.Wait()
+}
