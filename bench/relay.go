@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/netsplice/netsplice/driver"
 	"github.com/netsplice/netsplice/driver/memwire"
 	"github.com/netsplice/netsplice/relay"
 	"github.com/netsplice/netsplice/splice"
@@ -61,13 +64,19 @@ func TCPRelay(cfg RelayConfig) (Result, error) {
 	}
 	defer ls.Close()
 	var received atomic.Int64
+	harness := &harnessCPU{}
 	go func() {
 		for {
 			c, err := ls.AcceptTCP()
 			if err != nil {
 				return
 			}
-			go func() { io.Copy(io.Discard, countingReader{c, &received}); c.Close() }()
+			slot := harness.slot()
+			go func() {
+				runtime.LockOSThread()
+				io.Copy(io.Discard, cpuReader{countingReader{c, &received}, slot})
+				c.Close()
+			}()
 		}
 	}()
 	sp := splice.New(cfg.Mode)
@@ -91,28 +100,41 @@ func TCPRelay(cfg RelayConfig) (Result, error) {
 	dedBefore := sp.DedicatedStats().Crossed
 	var stop atomic.Bool
 	for _, c := range conns {
+		slot := harness.slot()
 		go func(c *stack.TCPConn) {
+			runtime.LockOSThread()
 			buf := make([]byte, 256<<10)
 			for !stop.Load() {
 				if _, err := c.Write(buf); err != nil {
 					return
 				}
+				slot.update()
 			}
 		}(c)
 	}
 	time.Sleep(200 * time.Millisecond) // past slow start
+	others := relayOthers{stacks: []*stack.Stack{cl, sv}, harness: harness}
 	m := startMeter()
+	o0, err := others.cpu()
+	if err != nil {
+		return Result{}, err
+	}
 	n0 := received.Load()
 	segs0 := rl.Counters()[stack.TCPTx]
 	time.Sleep(cfg.Duration)
 	n := received.Load() - n0
 	wall, cpu, allocs := m.stop()
+	o1, err := others.cpu()
+	if err != nil {
+		return Result{}, err
+	}
 	after := rl.Counters()
 	stop.Store(true)
 	for _, c := range conns {
 		c.Close()
 	}
 	segs := after[stack.TCPTx] - segs0 // segments the relay sent (data and ACKs)
+	fwd := max(float64(n)/mss, 1)     // MSS-sized segments forwarded
 	handoffs := (after[stack.TasksCrossed] - before[stack.TasksCrossed]) + (sp.DedicatedStats().Crossed - dedBefore)
 	return Result{
 		Stack:        "netsplice",
@@ -123,9 +145,231 @@ func TCPRelay(cfg RelayConfig) (Result, error) {
 		Seconds:      wall.Seconds(),
 		Gbps:         float64(n) * 8 / wall.Seconds() / 1e9,
 		PPS:          float64(segs) / wall.Seconds(),
-		NsPerPkt:     float64(cpu.Nanoseconds()) / float64(max(segs, 1)),
-		AllocsPerPkt: float64(allocs) / float64(max(segs, 1)),
-		HandoffsPkt:  float64(handoffs) / float64(max(segs, 1)),
+		NsPerPkt:     float64(cpu.Nanoseconds()) / fwd,
+		RelayNsSeg:   float64((cpu - (o1 - o0)).Nanoseconds()) / fwd,
+		AllocsPerPkt: float64(allocs) / fwd,
+		HandoffsPkt:  float64(handoffs) / fwd,
 		CPUSPerGiB:   cpu.Seconds() / (float64(n) / (1 << 30)),
 	}, nil
+}
+
+// mss is the payload of a full segment on a 1500-byte MTU: the relay
+// workloads count forwarded segments as bytes / mss.
+const mss = 1460
+
+// harnessCPU adds up the CPU time of a benchmark's own goroutines (the
+// client writers, the server readers), each locked to its thread and
+// publishing its thread's clock in a slot.
+type harnessCPU struct {
+	mu    sync.Mutex
+	slots []*cpuSlot
+}
+
+// cpuSlot is one harness thread's CPU time, as it last read it.
+type cpuSlot struct{ ns atomic.Int64 }
+
+// update reads the calling thread's clock into the slot.
+func (s *cpuSlot) update() {
+	if d, err := stack.ThreadCPUTime(); err == nil {
+		s.ns.Store(int64(d))
+	}
+}
+
+func (h *harnessCPU) slot() *cpuSlot {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := &cpuSlot{}
+	h.slots = append(h.slots, s)
+	return s
+}
+
+func (h *harnessCPU) total() time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var t int64
+	for _, s := range h.slots {
+		t += s.ns.Load()
+	}
+	return time.Duration(t)
+}
+
+// cpuReader updates its slot after every read.
+type cpuReader struct {
+	r    io.Reader
+	slot *cpuSlot
+}
+
+func (c cpuReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.slot.update()
+	return n, err
+}
+
+// relayOthers is the CPU a relay workload spends outside the relay: the
+// client's and server's stacks and the harness goroutines. The process's
+// CPU minus this is the relay's own CPU: its softnets, the splice thread
+// (dedicated mode), the copy goroutines (copy mode), its control
+// goroutines, and the Go runtime's share.
+type relayOthers struct {
+	stacks  []*stack.Stack
+	harness *harnessCPU
+}
+
+func (o relayOthers) cpu() (time.Duration, error) {
+	var t time.Duration
+	for _, st := range o.stacks {
+		d, err := st.ThreadCPU()
+		if err != nil {
+			return 0, err
+		}
+		t += d
+	}
+	if o.harness != nil {
+		t += o.harness.total()
+	}
+	return t, nil
+}
+
+// UDPRelay measures the udp-relay workload: client stack -> relay stack
+// (Softnets softnets, splice Mode, one session per client socket) ->
+// server stack that echoes -> relay -> client. Each client socket keeps
+// 64 datagrams of 1472 bytes in flight and sends the next when one comes
+// back. Client and server run on their softnets through the handler API,
+// so the relay's CPU is the process's minus theirs.
+func UDPRelay(cfg RelayConfig) (Result, error) {
+	if cfg.Softnets == 0 {
+		cfg.Softnets = 1
+	}
+	if cfg.Conns == 0 {
+		cfg.Conns = cfg.Softnets
+	}
+	if cfg.Duration == 0 {
+		cfg.Duration = 2 * time.Second
+	}
+	const size, window = 1472, 64
+	w := memwire.New()
+	mk := func(name, addr string, softnets int) (*stack.Stack, error) {
+		return wireStack(w, name, netip.MustParsePrefix(addr), softnets, cfg.Poll)
+	}
+	cl, err := mk("client", "203.0.113.1/24", 1)
+	if err != nil {
+		return Result{}, err
+	}
+	defer cl.Stop()
+	rl, err := mk("relay", "203.0.113.2/24", cfg.Softnets)
+	if err != nil {
+		return Result{}, err
+	}
+	defer rl.Stop()
+	sv, err := mk("server", "203.0.113.3/24", 1)
+	if err != nil {
+		return Result{}, err
+	}
+	defer sv.Stop()
+	srv, err := sv.ListenUDP(netip.MustParseAddrPort("0.0.0.0:7"), &stack.UDPOptions{Handler: func(sn *stack.Softnet, c *stack.UDPConn, pk *driver.Packet) {
+		src := stack.UDPSource(pk)
+		pk.TrimFront(pk.Len() - len(stack.UDPPayload(pk)))
+		c.SendPacket(sn, pk, src)
+	}})
+	if err != nil {
+		return Result{}, err
+	}
+	defer srv.Close()
+	sp := splice.New(cfg.Mode)
+	defer sp.Close()
+	r, err := relay.StartUDP(rl, sp, relay.UDPConfig{Listen: netip.MustParseAddrPort("203.0.113.2:53"), To: netip.MustParseAddrPort("203.0.113.3:7")}, nil)
+	if err != nil {
+		return Result{}, err
+	}
+	defer r.Close(0)
+	var echoes atomic.Uint64
+	var running atomic.Bool
+	running.Store(true)
+	relayAddr := netip.MustParseAddrPort("203.0.113.2:53")
+	var clients []*stack.UDPConn
+	for i := 0; i < cfg.Conns; i++ {
+		c, err := cl.DialUDP(netip.AddrPort{}, relayAddr, &stack.UDPOptions{
+			Handler: func(sn *stack.Softnet, c *stack.UDPConn, pk *driver.Packet) {
+				echoes.Add(1)
+				if running.Load() {
+					pk.TrimFront(pk.Len() - size) // reuse the buffer for the next datagram
+					c.SendPacket(sn, pk, netip.AddrPort{})
+					return
+				}
+				sn.Free(pk)
+			}})
+		if err != nil {
+			return Result{}, err
+		}
+		defer c.Close()
+		clients = append(clients, c)
+	}
+	// Open every session with one exchange before measuring.
+	for _, c := range clients {
+		before := echoes.Load()
+		if err := udpKick(c, 1); err != nil {
+			return Result{}, err
+		}
+		for deadline := time.Now().Add(5 * time.Second); echoes.Load() == before; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				return Result{}, fmt.Errorf("udp-relay: no echo through the relay")
+			}
+		}
+	}
+	for _, c := range clients {
+		if err := udpKick(c, window-1); err != nil {
+			return Result{}, err
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	others := relayOthers{stacks: []*stack.Stack{cl, sv}}
+	before := rl.Counters()
+	dedBefore := sp.DedicatedStats().Crossed
+	m := startMeter()
+	o0, err := others.cpu()
+	if err != nil {
+		return Result{}, err
+	}
+	e0 := echoes.Load()
+	time.Sleep(cfg.Duration)
+	n := echoes.Load() - e0
+	wall, cpu, allocs := m.stop()
+	o1, err := others.cpu()
+	if err != nil {
+		return Result{}, err
+	}
+	after := rl.Counters()
+	running.Store(false)
+	fwd := max(float64(2*n), 1) // datagrams the relay forwarded, both ways
+	handoffs := (after[stack.TasksCrossed] - before[stack.TasksCrossed]) + (sp.DedicatedStats().Crossed - dedBefore)
+	return Result{
+		Stack:        "netsplice",
+		Workload:     "udp-relay",
+		Mode:         cfg.Mode.String(),
+		Softnets:     cfg.Softnets,
+		Packets:      2 * n,
+		Seconds:      wall.Seconds(),
+		Gbps:         fwd * size * 8 / wall.Seconds() / 1e9,
+		PPS:          fwd / wall.Seconds(),
+		NsPerPkt:     float64(cpu.Nanoseconds()) / fwd,
+		RelayNsSeg:   float64((cpu - (o1 - o0)).Nanoseconds()) / fwd,
+		AllocsPerPkt: float64(allocs) / fwd,
+		HandoffsPkt:  float64(handoffs) / fwd,
+		CPUSPerGiB:   cpu.Seconds() / (fwd * size / (1 << 30)),
+		Drops:        after.Drops(),
+	}, nil
+}
+
+// udpKick sends k datagrams of 1472 bytes on c from its home softnet.
+func udpKick(c *stack.UDPConn, k int) error {
+	home := c.Home()
+	pool := home.Stack().Interfaces()[0].Port().Pool(home.ID())
+	return home.Stack().Call(home, func() {
+		for j := 0; j < k; j++ {
+			if pk := pool.Get(); pk != nil {
+				pk.Append(1472)
+				c.SendPacket(home, pk, netip.AddrPort{})
+			}
+		}
+	})
 }

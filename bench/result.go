@@ -11,13 +11,16 @@ import (
 // Result is one measurement, printed as one JSON line. Fields that do not
 // apply to a workload are omitted.
 type Result struct {
-	Stack        string  `json:"stack"`
-	Workload     string  `json:"workload"`
-	Mode         string  `json:"mode,omitempty"`
-	Softnets     int     `json:"softnets"`
-	Gbps         float64 `json:"gbps,omitempty"`
-	PPS          float64 `json:"pps,omitempty"`
-	NsPerPkt     float64 `json:"ns_per_pkt,omitempty"`
+	Stack    string  `json:"stack"`
+	Workload string  `json:"workload"`
+	Mode     string  `json:"mode,omitempty"`
+	Softnets int     `json:"softnets"`
+	Gbps     float64 `json:"gbps,omitempty"`
+	PPS      float64 `json:"pps,omitempty"`
+	NsPerPkt float64 `json:"ns_per_pkt,omitempty"`
+	// RelayNsSeg is the relay workloads' CPU of the relay alone per
+	// forwarded segment (TCP: per MSS of payload; UDP: per datagram).
+	RelayNsSeg   float64 `json:"relay_ns_per_seg,omitempty"`
 	AllocsPerPkt float64 `json:"allocs_per_pkt"`
 	HandoffsPkt  float64 `json:"handoffs_per_pkt"`
 	CPUSPerGiB   float64 `json:"cpu_s_per_gib,omitempty"`

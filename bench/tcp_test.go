@@ -66,11 +66,26 @@ func TestTCPRelayWorkloadRuns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Gbps <= 0 || r.Packets == 0 {
-			t.Fatalf("%v: implausible %+v", mode, r)
+		if r.Gbps <= 0 || r.Packets == 0 || r.RelayNsSeg <= 0 || r.RelayNsSeg >= r.NsPerPkt {
+			t.Fatalf("%v: implausible %+v (the relay's CPU must be part of the process's)", mode, r)
 		}
 		if mode == splice.ModeSoftnet && r.HandoffsPkt != 0 {
 			t.Fatalf("softnet relay handed off %v tasks per segment, want 0", r.HandoffsPkt)
+		}
+	}
+}
+
+func TestUDPRelayWorkloadRuns(t *testing.T) {
+	for _, mode := range []splice.Mode{splice.ModeSoftnet, splice.ModeDedicated, splice.ModeCopy} {
+		r, err := UDPRelay(RelayConfig{Softnets: 1, Mode: mode, Poll: stack.PollAdaptive, Duration: 300e6})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Gbps <= 0 || r.Packets == 0 || r.RelayNsSeg <= 0 || r.RelayNsSeg >= r.NsPerPkt {
+			t.Fatalf("%v: implausible %+v (the relay's CPU must be part of the process's)", mode, r)
+		}
+		if mode == splice.ModeSoftnet && r.HandoffsPkt != 0 {
+			t.Fatalf("softnet relay handed off %v tasks per datagram, want 0", r.HandoffsPkt)
 		}
 	}
 }

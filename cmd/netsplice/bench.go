@@ -18,7 +18,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print one JSON object per line")
 	duration := fs.Duration("duration", 2*time.Second, "run time of each measurement")
-	workload := fs.String("workload", "tcp-bulk,tcp-conn,udp-bulk", "workloads to run, comma separated: tcp-bulk, tcp-conn, udp-bulk, tcp-relay")
+	workload := fs.String("workload", "tcp-bulk,tcp-conn,udp-bulk", "workloads to run, comma separated: tcp-bulk, tcp-conn, udp-bulk, tcp-relay, udp-relay")
 	softnets := fs.String("softnets", "1,2", "softnet counts to measure, comma separated")
 	pollFlag := fs.String("poll", "busy", "poll mode: busy or adaptive (adaptive is used anyway when two stacks' softnets outnumber the CPUs)")
 	size := fs.Int("size", 1472, "UDP payload bytes")
@@ -88,14 +88,18 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 					}
 				}
 			}
-		case "tcp-relay":
+		case "tcp-relay", "udp-relay":
 			for _, n := range counts {
 				for _, mode := range []splice.Mode{splice.ModeSoftnet, splice.ModeDedicated, splice.ModeCopy} {
 					p := poll
 					if n+2 >= numCPU() {
 						p = stack.PollAdaptive // three stacks and the application share the CPUs
 					}
-					r, err := bench.TCPRelay(bench.RelayConfig{Softnets: n, Mode: mode, Poll: p, Duration: *duration})
+					run := bench.TCPRelay
+					if w == "udp-relay" {
+						run = bench.UDPRelay
+					}
+					r, err := run(bench.RelayConfig{Softnets: n, Mode: mode, Poll: p, Duration: *duration})
 					if err != nil {
 						return err
 					}
@@ -108,15 +112,15 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 				}
 			}
 		default:
-			return usageErr("unknown workload %q (this build has: tcp-bulk, tcp-conn, udp-bulk, tcp-relay)", w)
+			return usageErr("unknown workload %q (this build has: tcp-bulk, tcp-conn, udp-bulk, tcp-relay, udp-relay)", w)
 		}
 	}
 	if !*asJSON {
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "stack\tworkload\tpoll\tsoftnets\tGbit/s\tMpkt/s\tns/pkt\tallocs/pkt\thandoffs/pkt\tCPU s/GiB\tconn/s")
+		fmt.Fprintln(tw, "stack\tworkload\tmode\tsoftnets\tGbit/s\tMpkt/s\tns/pkt\trelay ns/seg\tallocs/pkt\thandoffs/pkt\tCPU s/GiB\tconn/s")
 		for _, r := range results {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.2f\t%.3f\t%.1f\t%.5f\t%.5f\t%.3f\t%.0f\n", r.Stack, r.Workload, r.Mode, r.Softnets,
-				r.Gbps, r.PPS/1e6, r.NsPerPkt, r.AllocsPerPkt, r.HandoffsPkt, r.CPUSPerGiB, r.CPS)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.2f\t%.3f\t%.1f\t%.1f\t%.5f\t%.5f\t%.3f\t%.0f\n", r.Stack, r.Workload, r.Mode, r.Softnets,
+				r.Gbps, r.PPS/1e6, r.NsPerPkt, r.RelayNsSeg, r.AllocsPerPkt, r.HandoffsPkt, r.CPUSPerGiB, r.CPS)
 		}
 		tw.Flush()
 	}
