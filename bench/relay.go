@@ -134,7 +134,7 @@ func TCPRelay(cfg RelayConfig) (Result, error) {
 		c.Close()
 	}
 	segs := after[stack.TCPTx] - segs0 // segments the relay sent (data and ACKs)
-	fwd := max(float64(n)/mss, 1)     // MSS-sized segments forwarded
+	fwd := max(float64(n)/mss, 1)      // MSS-sized segments forwarded
 	handoffs := (after[stack.TasksCrossed] - before[stack.TasksCrossed]) + (sp.DedicatedStats().Crossed - dedBefore)
 	return Result{
 		Stack:        "netsplice",
