@@ -71,6 +71,11 @@ type Packet struct {
 	// L2Len and L3Len give header lengths for transmit offloads.
 	L2Len, L3Len uint16
 
+	// Loops counts the splices the packet's data passed inside one stack
+	// (OpenBSD's ph_loopcnt): a splice that would move it past a limit
+	// ends with ELOOP. Reset clears it; nothing on the wire carries it.
+	Loops uint8
+
 	// Priv is reserved for the driver that owns the buffer (for DPDK, the
 	// address of the rte_mbuf).
 	Priv uintptr
@@ -114,6 +119,7 @@ func (p *Packet) Pool() *Pool { return p.pool }
 func (p *Packet) Reset() {
 	p.off, p.n = int(p.head), 0
 	p.Hash, p.Flags, p.Port, p.Queue, p.L2Len, p.L3Len = 0, 0, 0, 0, 0, 0
+	p.Loops = 0
 	p.Next = nil
 }
 

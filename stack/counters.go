@@ -38,14 +38,18 @@ const (
 
 	IPRx
 	IPTx
-	IPDropHeader   // bad version, header length or total length
-	IPDropChecksum // header checksum wrong
-	IPDropNotForUs // destination is not an interface address
-	IPDropFragment // fragments are not reassembled
-	IPDropProto    // protocol not handled
-	IPDropNoRoute  // no interface or gateway for the destination
-	IPDropMartian  // source is multicast, broadcast or one of our own
-	IPDropTooBig   // a datagram to send exceeds the MTU (never fragmented)
+	IPDropHeader     // bad version, header length or total length
+	IPDropChecksum   // header checksum wrong
+	IPDropNotForUs   // destination is not an interface address
+	IPDropFragment   // fragments are not reassembled
+	IPDropProto      // protocol not handled
+	IPDropNoRoute    // no interface or gateway for the destination
+	IPDropMartian    // source is multicast, broadcast or one of our own
+	IPDropTooBig     // a datagram to send exceeds the MTU (never fragmented)
+	LoopbackTx       // datagrams to one of the stack's own addresses
+	LoopbackRx       // such datagrams delivered to the protocols
+	LoopbackCrossed  // ... handed to the softnet that owns their flow
+	LoopbackDropFull // ... dropped because that softnet's loopback ring was full
 
 	ICMPRx
 	ICMPTx
@@ -121,6 +125,7 @@ var counterNames = [NumCounters]string{
 	IPRx: "ip_rx", IPTx: "ip_tx", IPDropHeader: "drop_ip_header", IPDropChecksum: "drop_ip_checksum",
 	IPDropNotForUs: "drop_ip_not_for_us", IPDropFragment: "drop_ip_fragment", IPDropProto: "drop_ip_proto",
 	IPDropNoRoute: "drop_ip_no_route", IPDropMartian: "drop_ip_martian", IPDropTooBig: "drop_ip_too_big",
+	LoopbackTx: "loopback_tx", LoopbackRx: "loopback_rx", LoopbackCrossed: "loopback_crossed", LoopbackDropFull: "drop_loopback_full",
 	ICMPRx: "icmp_rx", ICMPTx: "icmp_tx", ICMPEchoRequestsRx: "icmp_echo_requests_rx",
 	ICMPEchoRepliesTx: "icmp_echo_replies_tx", ICMPEchoRequestsTx: "icmp_echo_requests_tx",
 	ICMPEchoRepliesRx: "icmp_echo_replies_rx", ICMPUnreachTx: "icmp_unreach_tx",

@@ -130,5 +130,9 @@ func (sn *Softnet) ipOutput(ifc *Interface, pk *driver.Packet, proto uint8, src,
 		pk.L2Len, pk.L3Len = header.EthernetHeaderLen, header.IPv4MinHeaderLen
 	}
 	sn.inc(IPTx)
+	if dst == ifc.ip {
+		sn.loopback(ifc, pk)
+		return
+	}
 	sn.ethSend(ifc, pk, nexthop)
 }

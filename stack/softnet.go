@@ -10,6 +10,7 @@ import (
 
 	"github.com/netsplice/netsplice/driver"
 	"github.com/netsplice/netsplice/internal/counter"
+	"github.com/netsplice/netsplice/internal/ring"
 	"github.com/netsplice/netsplice/stack/task"
 	"github.com/netsplice/netsplice/stack/timer"
 )
@@ -32,6 +33,11 @@ type Softnet struct {
 
 	rx    []*driver.Packet
 	tx    []txBatch // per interface
+	// Local delivery (loopback.go): datagrams to the stack's own
+	// addresses whose flow this softnet owns, from itself (loop) and
+	// from other softnets (loopIn).
+	loop, loopNext []*driver.Packet
+	loopIn         *ring.MPSC[driver.Packet]
 	pools []*driver.Pool
 	idler []driver.Idler
 
@@ -82,6 +88,9 @@ func newSoftnet(s *Stack, id int) (*Softnet, error) {
 	}
 	sn.tasks, err = task.NewQueue(s.cfg.TaskQueueSize, id, sn.wakeup)
 	if err != nil {
+		return nil, err
+	}
+	if sn.loopIn, err = ring.New[driver.Packet](loopRingSize); err != nil {
 		return nil, err
 	}
 	burst := 0
@@ -155,6 +164,7 @@ func (sn *Softnet) Poll() int {
 		work += n
 		_ = i
 	}
+	work += sn.loopInput()
 	work += sn.tasks.Run(maxTasksPerPoll)
 	fired := sn.wheel.Advance(sn.now)
 	if fired > 0 {
@@ -162,6 +172,9 @@ func (sn *Softnet) Poll() int {
 		work += fired
 	}
 	sn.flush()
+	if len(sn.loop) > 0 {
+		work++ // datagrams to ourselves wait for the next iteration
+	}
 	if work == 0 && len(sn.idler) > 0 {
 		for _, i := range sn.idler {
 			i.Idle(sn.id)
