@@ -9,6 +9,9 @@
 # gVisor:    bench/peers/gvisor, a Go module of its own so that the main module
 #            does not depend on gVisor; the first run downloads gVisor through
 #            the Go module proxy.
+# The relay rows compare netsplice's softnet-mode relay with a userland
+# copy relay on gVisor (gVisor has no splice); `netsplice bench --workload
+# tcp-relay,udp-relay` shows every splice mode.
 # Both binaries are built first; then each workload runs on netsplice and
 # right after on gVisor, so both see the same machine at about the same time.
 #
@@ -20,7 +23,7 @@ set -euo pipefail
 
 GO=${GO:-go}
 DURATION=${DURATION:-2s}
-WORKLOADS=${WORKLOADS:-tcp-bulk,tcp-conn,udp-bulk}
+WORKLOADS=${WORKLOADS:-tcp-bulk,tcp-conn,udp-bulk,tcp-relay,udp-relay}
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 tmp=$(mktemp -d)
@@ -63,7 +66,10 @@ function str(line, key,    m) {
 }
 {
 	s = str($0, "stack"); w = str($0, "workload")
-	n = split("gbps pps ns_per_pkt allocs_per_pkt cpu_s_per_gib cps drops", keys, " ")
+	# The relay workloads: netsplice in its default softnet mode against
+	# gVisor'"'"'s userland copy relay (netsplice bench prints every mode).
+	if (s == "netsplice" && w ~ /-relay$/ && str($0, "mode") != "softnet") next
+	n = split("gbps pps ns_per_pkt relay_ns_per_seg allocs_per_pkt cpu_s_per_gib cps drops", keys, " ")
 	for (i = 1; i <= n; i++) v[s, w, keys[i]] = num($0, keys[i])
 	seen[s, w] = 1
 }
@@ -89,10 +95,11 @@ END {
 			row(w, "conn/s", "cps", 1, "%.0f", 1)
 			row(w, "allocs/conn", "allocs_per_pkt", 1, "%.1f", -1)
 		} else {
-			unit = (w == "tcp-bulk") ? "seg" : "pkt"
+			unit = (w ~ /^tcp-/) ? "seg" : "pkt"
 			row(w, "Gbit/s", "gbps", 1, "%.2f", 1)
 			row(w, "M" unit "/s", "pps", 1e-6, "%.3f", 1)
 			row(w, "ns/" unit, "ns_per_pkt", 1, "%.0f", 0)
+			if (w ~ /-relay$/) row(w, "relay ns/" unit, "relay_ns_per_seg", 1, "%.0f", -1)
 			row(w, "allocs/" unit, "allocs_per_pkt", 1, "%.3f", -1)
 			row(w, "CPU s/GiB", "cpu_s_per_gib", 1, "%.3f", 0)
 		}
