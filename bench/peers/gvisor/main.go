@@ -1,12 +1,18 @@
 // Command gvisor runs netsplice's benchmark workloads (tcp-bulk, tcp-conn,
-// udp-bulk; see bench/ in the main module) on gVisor's netstack, so that
-// `make bench` can print the two stacks side by side.
+// udp-bulk, tcp-relay, udp-relay; see bench/ in the main module) on gVisor's
+// netstack, so that `make bench` can print the two stacks side by side.
 //
 // Two gVisor stacks (IPv4 with ARP, TCP, UDP) each get one NIC: an Ethernet
 // endpoint (link/ethernet) over an in-memory channel endpoint (link/channel).
 // A goroutine per direction pumps frames from one channel endpoint's
 // outbound queue into the other's inbound path: that pump is gVisor's
 // equivalent of netsplice's in-memory wire (driver/memwire).
+//
+// The relay workloads (tcp-relay, udp-relay) are the comparison point for
+// netsplice's relay appliance: three stacks (client, relay, server) share
+// one such segment, a hub with a pump per stack, and the relay stack runs a
+// userland relay over gonet conns that copies every byte, since gVisor has
+// no splice.
 //
 // This is its own Go module so that the main module does not depend on
 // gVisor. The JSON shape duplicates bench.Result of the main module; keep the
@@ -16,11 +22,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -32,6 +41,7 @@ import (
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
 	"gvisor.dev/gvisor/pkg/tcpip/link/ethernet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
@@ -202,6 +212,107 @@ func (p *pair) close() {
 func (p *pair) drops() uint64 {
 	n := p.epA.dropped.Load() + p.epB.dropped.Load()
 	for _, s := range []*stack.Stack{p.a, p.b} {
+		st := s.Stats()
+		n += st.NICs.TxPacketsDroppedNoBufferSpace.Value() + st.DroppedPackets.Value() + st.UDP.ReceiveBufferErrors.Value()
+	}
+	return n
+}
+
+// Addresses of the relay workloads' three stacks, as in netsplice's
+// bench.TCPRelay.
+var (
+	addrClient = tcpip.AddrFrom4([4]byte{203, 0, 113, 1})
+	addrRelay  = tcpip.AddrFrom4([4]byte{203, 0, 113, 2})
+	addrServer = tcpip.AddrFrom4([4]byte{203, 0, 113, 3})
+)
+
+// hub is gVisor stacks on one shared in-memory Ethernet segment, as
+// netsplice's tcp-relay puts its three stacks on one memwire. Each stack
+// has a channel endpoint and a pump that hands every frame the stack sends
+// to the stack it is addressed to, or to all the others when it is a
+// broadcast (ARP requests).
+type hub struct {
+	stacks []*stack.Stack
+	eps    []*wireEnd
+	macs   []tcpip.LinkAddress
+	cancel context.CancelFunc
+	pumps  sync.WaitGroup
+}
+
+// newHub starts a stack per address, the n-th (from 1) with MAC
+// 02:00:00:00:01:n, all on one hub.
+func newHub(addrs ...tcpip.Address) (*hub, error) {
+	h := &hub{}
+	for i, addr := range addrs {
+		mac := tcpip.LinkAddress([]byte{2, 0, 0, 0, 1, byte(i + 1)})
+		ep := &wireEnd{Endpoint: channel.New(queueLen, frameMTU, mac)}
+		s, err := newStack(ep, addr)
+		if err != nil {
+			h.close()
+			return nil, err
+		}
+		h.stacks = append(h.stacks, s)
+		h.eps = append(h.eps, ep)
+		h.macs = append(h.macs, mac)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	for i := range h.eps {
+		h.pumps.Add(1)
+		go h.pump(ctx, i)
+	}
+	return h, nil
+}
+
+// pump is the hub's wire out of stack from: like pair.pump, but it reads
+// each frame's destination MAC to pick the stacks that get it. Each gets
+// its own reference to the frame's storage, no payload is copied.
+func (h *hub) pump(ctx context.Context, from int) {
+	defer h.pumps.Done()
+	for {
+		pkt := h.eps[from].ReadContext(ctx)
+		if pkt == nil {
+			return
+		}
+		dst := header.EthernetBroadcastAddress
+		if lh := pkt.LinkHeader().Slice(); len(lh) >= header.EthernetMinimumSize {
+			dst = header.Ethernet(lh).DestinationAddress()
+		}
+		proto := pkt.NetworkProtocolNumber
+		for i, to := range h.eps {
+			if i == from || (dst != header.EthernetBroadcastAddress && dst != h.macs[i]) {
+				continue
+			}
+			in := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: pkt.ToBuffer()})
+			to.InjectInbound(proto, in)
+			in.DecRef()
+		}
+		pkt.DecRef()
+	}
+}
+
+// close stops the stacks and the pumps.
+func (h *hub) close() {
+	for _, s := range h.stacks {
+		s.Close()
+	}
+	if h.cancel != nil {
+		h.cancel()
+	}
+	h.pumps.Wait()
+	for _, ep := range h.eps {
+		ep.Close()
+	}
+	for _, s := range h.stacks {
+		s.Wait()
+	}
+}
+
+// drops counts what any stack on the hub dropped, as pair.drops does.
+func (h *hub) drops() uint64 {
+	var n uint64
+	for i, s := range h.stacks {
+		n += h.eps[i].dropped.Load()
 		st := s.Stats()
 		n += st.NICs.TxPacketsDroppedNoBufferSpace.Value() + st.DroppedPackets.Value() + st.UDP.ReceiveBufferErrors.Value()
 	}
@@ -557,25 +668,440 @@ func udpBulk(d time.Duration) (Result, error) {
 	}, nil
 }
 
+// relayMSS is the MSS that the relay workloads count forwarded segments
+// in: a 1500-byte IP MTU less 40 bytes of IPv4 and TCP headers.
+const relayMSS = 1460
+
+// relayWarmUp is how long the relay workloads run before measuring, as
+// netsplice's bench.TCPRelay does (past slow start, ARP resolved).
+const relayWarmUp = 200 * time.Millisecond
+
+// relayTCP is the userland TCP relay for one accepted connection c: it
+// dials to, then copies both ways with io.Copy, a goroutine per direction.
+// When one side ends, the copy half-closes the other; when both directions
+// are done, both connections are closed.
+func relayTCP(s *stack.Stack, c *gonet.TCPConn, to tcpip.FullAddress) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	b, err := gonet.DialContextTCP(ctx, s, to, ipv4.ProtocolNumber)
+	cancel()
+	if err != nil {
+		c.Close()
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		io.Copy(c, b)
+		c.CloseWrite()
+	}()
+	io.Copy(b, c)
+	b.CloseWrite()
+	<-done
+	c.Close()
+	b.Close()
+}
+
+// tcpRelay: conns bulk connections from the client stack through the relay
+// stack to the server stack, which reads and discards (netsplice's
+// bench.TCPRelay with one softnet). gVisor has no splice, so the relay is
+// relayTCP, which copies every byte ("copy" mode). A packet is an
+// MSS-sized segment's worth of the bytes the server received.
+func tcpRelay(d time.Duration, conns int) (Result, error) {
+	h, err := newHub(addrClient, addrRelay, addrServer)
+	if err != nil {
+		return Result{}, err
+	}
+	defer h.close()
+	cl, rl, sv := h.stacks[0], h.stacks[1], h.stacks[2]
+	srvAddr, relayAddr := full(addrServer, 9), full(addrRelay, 80)
+	ls, err := gonet.ListenTCP(sv, srvAddr, ipv4.ProtocolNumber)
+	if err != nil {
+		return Result{}, err
+	}
+	defer ls.Close()
+	var received atomic.Int64
+	go func() {
+		for {
+			c, err := ls.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(io.Discard, countingReader{c, &received})
+				c.Close()
+			}()
+		}
+	}()
+	lr, err := gonet.ListenTCP(rl, relayAddr, ipv4.ProtocolNumber)
+	if err != nil {
+		return Result{}, err
+	}
+	defer lr.Close()
+	go func() {
+		for {
+			c, err := lr.Accept()
+			if err != nil {
+				return
+			}
+			go relayTCP(rl, c.(*gonet.TCPConn), srvAddr)
+		}
+	}()
+	var cs []*gonet.TCPConn
+	defer func() {
+		for _, c := range cs {
+			c.Close()
+		}
+	}()
+	for i := 0; i < conns; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := gonet.DialContextTCP(ctx, cl, relayAddr, ipv4.ProtocolNumber)
+		cancel()
+		if err != nil {
+			return Result{}, fmt.Errorf("tcp-relay: dial: %w", err)
+		}
+		cs = append(cs, c)
+	}
+	var stop atomic.Bool
+	var writers sync.WaitGroup
+	for _, c := range cs {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			buf := make([]byte, 256<<10)
+			for !stop.Load() {
+				if _, err := c.Write(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(relayWarmUp)
+	m := startMeter()
+	n0 := received.Load()
+	time.Sleep(d)
+	n := received.Load() - n0
+	wall, cpu, allocs := m.stop()
+	stop.Store(true)
+	drops := h.drops()
+	for _, c := range cs {
+		c.Close()
+	}
+	writers.Wait()
+	if n == 0 {
+		return Result{}, errors.New("tcp-relay: no bytes arrived")
+	}
+	segs := uint64(n) / relayMSS
+	return Result{
+		Stack:        "gvisor",
+		Workload:     "tcp-relay",
+		Mode:         "copy",
+		Softnets:     1,
+		Packets:      segs,
+		Seconds:      wall.Seconds(),
+		Gbps:         float64(n) * 8 / wall.Seconds() / 1e9,
+		PPS:          float64(segs) / wall.Seconds(),
+		NsPerPkt:     float64(cpu.Nanoseconds()) / float64(max(segs, 1)),
+		AllocsPerPkt: float64(allocs) / float64(max(segs, 1)),
+		CPUSPerGiB:   cpu.Seconds() / (float64(n) / (1 << 30)),
+		Drops:        drops,
+	}, nil
+}
+
+// udpConn opens a UDP socket as a gonet conn, with udpEndpoint's 4 MiB
+// buffers, bound to laddr and connected to raddr when given.
+func udpConn(s *stack.Stack, laddr, raddr *tcpip.FullAddress) (*gonet.UDPConn, error) {
+	wq := new(waiter.Queue)
+	ep, terr := s.NewEndpoint(udp.ProtocolNumber, ipv4.ProtocolNumber, wq)
+	if terr != nil {
+		return nil, errors.New(terr.String())
+	}
+	ep.SocketOptions().SetReceiveBufferSize(4<<20, true)
+	ep.SocketOptions().SetSendBufferSize(4<<20, true)
+	if laddr != nil {
+		if terr := ep.Bind(*laddr); terr != nil {
+			ep.Close()
+			return nil, fmt.Errorf("bind: %s", terr)
+		}
+	}
+	if raddr != nil {
+		if terr := ep.Connect(*raddr); terr != nil {
+			ep.Close()
+			return nil, fmt.Errorf("connect: %s", terr)
+		}
+	}
+	return gonet.NewUDPConn(wq, ep), nil
+}
+
+// relayUDP is the userland UDP relay: it reads what clients send to lis
+// and forwards each datagram through a backend socket connected to to, one
+// per client address, each with a goroutine that sends the replies back to
+// its client. It returns, closing the backends, once lis is closed.
+func relayUDP(s *stack.Stack, lis *gonet.UDPConn, to tcpip.FullAddress) {
+	backends := map[netip.AddrPort]*gonet.UDPConn{}
+	defer func() {
+		for _, b := range backends {
+			b.Close()
+		}
+	}()
+	buf := make([]byte, 64<<10)
+	for {
+		n, from, err := lis.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		ua, ok := from.(*net.UDPAddr)
+		if !ok {
+			continue
+		}
+		key := ua.AddrPort()
+		b := backends[key]
+		if b == nil {
+			if b, err = udpConn(s, nil, &to); err != nil {
+				continue
+			}
+			backends[key] = b
+			go func() {
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := b.Read(buf)
+					if err != nil {
+						return
+					}
+					lis.WriteTo(buf[:n], ua)
+				}
+			}()
+		}
+		b.Write(buf[:n])
+	}
+}
+
+// The udp-relay workload's shape, as in netsplice's bench.UDPRelay: each
+// client socket keeps udpRelayWindow datagrams of udpRelaySize bytes in
+// flight. udpRelayTimeout is how long a client socket may read nothing
+// before it takes its window as lost and sends a fresh one.
+const (
+	udpRelaySize    = 1472
+	udpRelayWindow  = 64
+	udpRelayTimeout = 50 * time.Millisecond
+)
+
+// udpRelay: conns client sockets on the client stack send to relayUDP on the
+// relay stack, which forwards to the server stack, which echoes every
+// datagram back to its sender; the relay forwards each echo back to its
+// client (netsplice's bench.UDPRelay with one softnet). It is closed-loop,
+// as there: each client socket keeps udpRelayWindow datagrams of
+// udpRelaySize bytes in flight and sends one new datagram for each echo it
+// receives. gVisor has no splice, so the relay copies every datagram
+// ("copy" mode). After relayWarmUp it measures for d. A packet is a
+// datagram the relay forwarded: two per echo the clients received while
+// measuring, one each way. ns_per_pkt and allocs_per_pkt are the whole
+// process's (client, relay and server stacks and their goroutines) per such
+// packet, as netsplice's are. Drops are the datagrams the clients sent over
+// the whole run that never came back, counted once the loop has stopped and
+// what was in flight has settled.
+//
+// A lost datagram never comes back to release its slot, so drops would
+// shrink a socket's window over time, down to nothing. A client socket that
+// has read nothing for udpRelayTimeout therefore takes its window as lost
+// and re-sends a full one. Re-sent datagrams count as sent (so what was
+// lost still counts as dropped) and their number goes to stderr. Each
+// datagram carries its socket's window generation in its first 8 bytes and
+// only an echo of the current generation sends the next datagram, so
+// echoes of an old window that were late rather than lost do not grow the
+// window beyond udpRelayWindow.
+func udpRelay(d time.Duration, conns int) (Result, error) {
+	const size, window, timeout = udpRelaySize, udpRelayWindow, udpRelayTimeout
+	h, err := newHub(addrClient, addrRelay, addrServer)
+	if err != nil {
+		return Result{}, err
+	}
+	defer h.close()
+	cl, rl, sv := h.stacks[0], h.stacks[1], h.stacks[2]
+	srvAddr, relayAddr := full(addrServer, 7), full(addrRelay, 53)
+	srv, err := udpConn(sv, &srvAddr, nil)
+	if err != nil {
+		return Result{}, err
+	}
+	defer srv.Close()
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, from, err := srv.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			srv.WriteTo(buf[:n], from)
+		}
+	}()
+	lis, err := udpConn(rl, &relayAddr, nil)
+	if err != nil {
+		return Result{}, err
+	}
+	defer lis.Close()
+	go relayUDP(rl, lis, srvAddr)
+	var cs []*gonet.UDPConn
+	defer func() {
+		for _, c := range cs {
+			c.Close()
+		}
+	}()
+	for i := 0; i < conns; i++ {
+		c, err := udpConn(cl, nil, &relayAddr)
+		if err != nil {
+			return Result{}, fmt.Errorf("udp-relay: client socket: %w", err)
+		}
+		cs = append(cs, c)
+	}
+	var sent, echoes, resends atomic.Uint64
+	// Open every session with one exchange (generation 0) before the loop
+	// starts: it resolves ARP and has the relay set up the socket's backend.
+	hello, buf := make([]byte, size), make([]byte, 64<<10)
+	for _, c := range cs {
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			if _, err := c.Write(hello); err == nil {
+				sent.Add(1)
+			}
+			c.SetReadDeadline(time.Now().Add(timeout))
+			_, err := c.Read(buf)
+			if err == nil {
+				echoes.Add(1)
+				break
+			}
+			if !isTimeout(err) {
+				return Result{}, fmt.Errorf("udp-relay: %w", err)
+			}
+			if time.Now().After(deadline) {
+				return Result{}, errors.New("udp-relay: no echo through the relay")
+			}
+		}
+	}
+	var stop atomic.Bool
+	var clients sync.WaitGroup
+	for _, c := range cs {
+		clients.Add(1)
+		go func() {
+			defer clients.Done()
+			out, in := make([]byte, size), make([]byte, 64<<10)
+			gen := uint64(1)
+			send := func(k int) {
+				binary.LittleEndian.PutUint64(out, gen)
+				for ; k > 0; k-- {
+					if _, err := c.Write(out); err == nil {
+						sent.Add(1)
+					}
+				}
+			}
+			armed := time.Now()
+			c.SetReadDeadline(armed.Add(timeout))
+			send(window)
+			for {
+				n, err := c.Read(in)
+				if err != nil {
+					if !isTimeout(err) {
+						return // closed
+					}
+					if !stop.Load() {
+						gen++
+						resends.Add(window)
+						send(window)
+					}
+					armed = time.Now()
+					c.SetReadDeadline(armed.Add(timeout))
+					continue
+				}
+				echoes.Add(1)
+				if n >= 8 && binary.LittleEndian.Uint64(in) == gen && !stop.Load() {
+					send(1)
+				}
+				// Push the deadline back every timeout/5 rather than per
+				// datagram: each SetReadDeadline starts a timer.
+				if now := time.Now(); now.Sub(armed) >= timeout/5 {
+					armed = now
+					c.SetReadDeadline(now.Add(timeout))
+				}
+			}
+		}()
+	}
+	time.Sleep(relayWarmUp)
+	m := startMeter()
+	e0 := echoes.Load()
+	time.Sleep(d)
+	n := echoes.Load() - e0
+	wall, cpu, allocs := m.stop()
+	stop.Store(true)
+	// Let what is still in flight come back: wait until no echo arrives for
+	// two timeouts (at most 2s), then close the clients.
+	for last, t0 := echoes.Load(), time.Now(); time.Since(t0) < 2*time.Second; {
+		time.Sleep(2 * timeout)
+		e := echoes.Load()
+		if e == last {
+			break
+		}
+		last = e
+	}
+	for _, c := range cs {
+		c.Close()
+	}
+	clients.Wait()
+	var drops uint64
+	if tx, rx := sent.Load(), echoes.Load(); tx > rx {
+		drops = tx - rx
+	}
+	if r := resends.Load(); r > 0 {
+		fmt.Fprintf(os.Stderr, "gvisor: udp-relay: %d datagrams re-sent after %v read timeouts (counted as sent)\n", r, timeout)
+	}
+	if n == 0 {
+		return Result{}, errors.New("udp-relay: no echo came back while measuring")
+	}
+	fwd := float64(2 * n) // datagrams the relay forwarded, both ways
+	return Result{
+		Stack:        "gvisor",
+		Workload:     "udp-relay",
+		Mode:         "copy",
+		Softnets:     1,
+		Packets:      2 * n,
+		Seconds:      wall.Seconds(),
+		Gbps:         fwd * size * 8 / wall.Seconds() / 1e9,
+		PPS:          fwd / wall.Seconds(),
+		NsPerPkt:     float64(cpu.Nanoseconds()) / fwd,
+		AllocsPerPkt: float64(allocs) / fwd,
+		CPUSPerGiB:   cpu.Seconds() / (fwd * size / (1 << 30)),
+		Drops:        drops,
+	}, nil
+}
+
+// isTimeout reports whether err is a read or write deadline passing.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 func main() {
 	asJSON := flag.Bool("json", false, "print one JSON object per line")
 	duration := flag.Duration("duration", 2*time.Second, "run time of each measurement")
-	workload := flag.String("workload", "tcp-bulk,tcp-conn,udp-bulk", "workloads to run, comma separated: tcp-bulk, tcp-conn, udp-bulk")
+	workload := flag.String("workload", "tcp-bulk,tcp-conn,udp-bulk", "workloads to run, comma separated: tcp-bulk, tcp-conn, udp-bulk, tcp-relay, udp-relay")
+	conns := flag.Int("conns", 1, "tcp-relay: connections through the relay; udp-relay: client sockets (relay sessions)")
 	flag.Parse()
 	if *duration <= 0 {
 		fmt.Fprintln(os.Stderr, "--duration must be positive")
 		os.Exit(2)
 	}
+	if *conns <= 0 {
+		fmt.Fprintln(os.Stderr, "--conns must be positive")
+		os.Exit(2)
+	}
 	runs := map[string]func(time.Duration) (Result, error){
-		"tcp-bulk": tcpBulk,
-		"tcp-conn": tcpConn,
-		"udp-bulk": udpBulk,
+		"tcp-bulk":  tcpBulk,
+		"tcp-conn":  tcpConn,
+		"udp-bulk":  udpBulk,
+		"tcp-relay": func(d time.Duration) (Result, error) { return tcpRelay(d, *conns) },
+		"udp-relay": func(d time.Duration) (Result, error) { return udpRelay(d, *conns) },
 	}
 	var results []Result
 	for _, w := range strings.Split(*workload, ",") {
 		run, ok := runs[w]
 		if !ok {
-			fmt.Fprintf(os.Stderr, "unknown workload %q (have: tcp-bulk, tcp-conn, udp-bulk)\n", w)
+			fmt.Fprintf(os.Stderr, "unknown workload %q (have: tcp-bulk, tcp-conn, udp-bulk, tcp-relay, udp-relay)\n", w)
 			os.Exit(2)
 		}
 		r, err := run(*duration)
@@ -593,9 +1119,13 @@ func main() {
 	}
 	if !*asJSON {
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "stack\tworkload\tGbit/s\tMpkt/s\tns/pkt\tallocs/pkt\tCPU s/GiB\tconn/s\tdrops")
+		fmt.Fprintln(tw, "stack\tworkload\tmode\tGbit/s\tMpkt/s\tns/pkt\tallocs/pkt\tCPU s/GiB\tconn/s\tdrops")
 		for _, r := range results {
-			fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.3f\t%.1f\t%.3f\t%.3f\t%.0f\t%d\n", r.Stack, r.Workload,
+			mode := r.Mode
+			if mode == "" {
+				mode = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.3f\t%.1f\t%.3f\t%.3f\t%.0f\t%d\n", r.Stack, r.Workload, mode,
 				r.Gbps, r.PPS/1e6, r.NsPerPkt, r.AllocsPerPkt, r.CPUSPerGiB, r.CPS, r.Drops)
 		}
 		tw.Flush()
