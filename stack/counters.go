@@ -110,6 +110,15 @@ const (
 	TimersFired
 	Loops
 	IdleSleeps
+	BusyNanos // wall time of loop iterations that did work: CPU use without the polling
+
+	// The ports' own counters (driver.PortStats, for DPDK rte_eth_stats),
+	// added by Stack.Counters over all interfaces; zero per softnet.
+	PortRxPackets
+	PortTxPackets
+	PortRxMissed // frames the port dropped: its receive ring was full
+	PortRxNoBuf  // receive buffers the port could not allocate
+	PortTxErrors // frames the port could not send, or nothing received
 
 	NumCounters
 )
@@ -145,7 +154,9 @@ var counterNames = [NumCounters]string{
 	TCPSynCookiesInvalid: "tcp_syncookies_invalid", TCPKeepAliveProbes: "tcp_keepalive_probes",
 	TCPKeepAliveDrops: "tcp_keepalive_drops",
 	TasksRun:          "tasks_run", TasksCrossed: "tasks_crossed", TimersFired: "timers_fired",
-	Loops: "loops", IdleSleeps: "idle_sleeps",
+	Loops: "loops", IdleSleeps: "idle_sleeps", BusyNanos: "busy_ns",
+	PortRxPackets: "port_rx_packets", PortTxPackets: "port_tx_packets", PortRxMissed: "port_rx_missed",
+	PortRxNoBuf: "port_rx_nobuf", PortTxErrors: "port_tx_errors",
 }
 
 // String returns the counter's stable snake_case name.

@@ -1,7 +1,10 @@
 package stack
 
 import (
+	"context"
 	"runtime"
+	"runtime/pprof"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -175,6 +178,9 @@ func (sn *Softnet) Poll() int {
 	if len(sn.loop) > 0 {
 		work++ // datagrams to ourselves wait for the next iteration
 	}
+	if work > 0 {
+		sn.add(BusyNanos, uint64(sn.st.now()-sn.now))
+	}
 	if work == 0 && len(sn.idler) > 0 {
 		for _, i := range sn.idler {
 			i.Idle(sn.id)
@@ -188,6 +194,13 @@ func (sn *Softnet) run() {
 	defer sn.st.wg.Done()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	// Profiles tell the softnets of several stacks in one process apart:
+	// go tool pprof -tagfocus stack=192.0.2.1.
+	var name string
+	if len(sn.ifs) > 0 {
+		name = sn.ifs[0].addr.Addr().String()
+	}
+	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("stack", name, "softnet", strconv.Itoa(sn.id))))
 	cfg := &sn.st.cfg
 	if len(cfg.CPUs) > 0 {
 		var set unix.CPUSet

@@ -267,12 +267,21 @@ func (s *Stack) Stop() {
 	s.log.Info("stack stopped")
 }
 
-// Counters returns the counters summed over all softnets.
+// Counters returns the counters summed over all softnets, with the ports'
+// own counters (port_*) folded in.
 func (s *Stack) Counters() Counters {
 	var c Counters
 	for _, sn := range s.sn {
 		sc := sn.Counters()
 		c.Add(&sc)
+	}
+	for _, ifc := range s.ifaces {
+		ps := ifc.port.Stats()
+		c[PortRxPackets] += ps.RxPackets
+		c[PortTxPackets] += ps.TxPackets
+		c[PortRxMissed] += ps.RxMissed
+		c[PortRxNoBuf] += ps.RxNoBuf
+		c[PortTxErrors] += ps.TxErrors
 	}
 	return c
 }
