@@ -367,6 +367,12 @@ func (c *TCPConn) onRetransmitTimer() {
 	// receiver keeps what arrived out of order).
 	c.sndNxt = c.sndUna
 	c.output()
+	if c.sndNxt == c.sndUna && c.sndWnd == 0 {
+		// The window closed with data outstanding (shrunk, or scaled down
+		// to zero): output sent nothing, so probe as the persist timer
+		// does, or a lost window update leaves both sides waiting forever.
+		c.sendSegment(c.sndUna-1, header.TCPFlagAck, 0)
+	}
 	sn.wheel.Reset(&c.rtxT, sn.now, c.rto)
 }
 
