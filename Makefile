@@ -34,8 +34,9 @@ build: deps ## build bin/netsplice
 test: deps lint ## gofmt, vet, unit tests with -race, integration tests, benchmark smoke run
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v -F -x $(foreach p,$(CGO_PKGS),-e $(p)) -e '^$$')
 	$(if $(CGO_PKGS),$(GO) test -count=1 -timeout 20m $(CGO_PKGS))
-	@echo "acceptance runs without the race detector (it slows them tenfold): 256 MiB each way, 10,000 connections"
+	@echo "acceptance runs without the race detector (it slows them tenfold): 256 MiB each way, 10,000 connections, 256 MiB relayed under faults"
 	$(GO) test -count=1 -timeout 30m -run='TestTCPBulk256|TestTCPShortConnections' ./stack
+	$(GO) test -count=1 -timeout 30m -run='TestRelayFaults256' ./relay
 	$(GO) test -count=1 -run='^$$' -bench=. -benchtime=1x ./... > /dev/null
 	@echo "make test: all passed"
 
