@@ -73,6 +73,7 @@ type Splicer struct {
 	dedicated                 *task.Queue
 	dedWake, dedStop, dedDone chan struct{}
 
+	dedBusy        atomic.Int64 // ns the splice thread spent running tasks
 	moves, bytes   atomic.Uint64
 	crossFallbacks atomic.Uint64
 	ends           [numReasons]atomic.Uint64
@@ -131,7 +132,12 @@ func (s *Splicer) runDedicated() {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	for {
-		for s.dedicated.Run(256) > 0 {
+		for {
+			start := time.Now()
+			if s.dedicated.Run(256) == 0 {
+				break
+			}
+			s.dedBusy.Add(int64(time.Since(start)))
 		}
 		select {
 		case <-s.dedWake:
@@ -157,6 +163,10 @@ func (s *Splicer) DedicatedStats() task.Stats {
 	}
 	return s.dedicated.Stats()
 }
+
+// DedicatedBusy returns the time ModeDedicated's splice thread spent
+// running tasks (0 in other modes): its CPU, as it sleeps when idle.
+func (s *Splicer) DedicatedBusy() time.Duration { return time.Duration(s.dedBusy.Load()) }
 
 // Mode returns the splicer's mode.
 func (s *Splicer) Mode() Mode { return s.mode }
@@ -187,6 +197,7 @@ type spl struct {
 	max        int64
 	idle       time.Duration
 	moved      atomic.Int64
+	started    atomic.Bool // start ran: events may kick it
 	ended      atomic.Bool
 	err        error // end reason, written before done closes
 	done       chan struct{}
@@ -195,6 +206,7 @@ type spl struct {
 	wake       task.Task     // move on the source's softnet, added from the drain's
 	ded        task.Task     // ModeDedicated: the splice thread's task
 	stop       chan struct{} // copy mode
+	copierDone chan struct{} // copy mode: closed when copyLoop returns
 	copying    bool          // runs copyLoop (ModeCopy, or a cross-softnet pair)
 }
 
@@ -246,10 +258,17 @@ func (s *Splicer) Splice(src, drain *stack.TCPConn, max int64, idle time.Duratio
 	}
 	p.copying = copying
 	if copying {
-		if !connected(src) || !connected(drain) {
-			s.detach(p)
-			return opErr(syscall.ENOTCONN)
+		// The same refusal as start's, asked of each softnet.
+		for _, c := range []*stack.TCPConn{src, drain} {
+			closed := true
+			sn := c.Softnet()
+			sn.Stack().Call(sn, func() { closed = c.Closed() })
+			if closed {
+				s.detach(p)
+				return opErr(syscall.ENOTCONN)
+			}
 		}
+		p.copierDone = make(chan struct{})
 		go p.copyLoop()
 		return nil
 	}
@@ -265,8 +284,6 @@ func (s *Splicer) Splice(src, drain *stack.TCPConn, max int64, idle time.Duratio
 	return nil
 }
 
-func connected(c *stack.TCPConn) bool { return c.Err() == nil && !c.EOF() || c.Readable() > 0 }
-
 // detach drops a splice's roles (it ended, or never started).
 func (s *Splicer) detach(p *spl) {
 	s.mu.Lock()
@@ -278,13 +295,16 @@ func (s *Splicer) detach(p *spl) {
 // start runs on the source's softnet.
 func (p *spl) start() error {
 	src, drain := p.src.c, p.drain.c
-	if src.Closed() || drain.Closed() || !drain.Writable() && drain.Err() == nil {
+	// A drain shut down for writing is still connected: the first move
+	// ends the splice with EPIPE.
+	if src.Closed() || drain.Closed() {
 		return syscall.ENOTCONN
 	}
 	src.SetSpliced(true)
 	p.wake.Init(p.move, nil)
 	p.ded.Init(func() { src.Softnet().Add(&p.wake, nil) }, nil)
 	p.idleT.Init(p.onIdle)
+	p.started.Store(true)
 	sn := src.Softnet()
 	p.lastMove = sn.Now()
 	if p.idle > 0 {
@@ -330,6 +350,12 @@ func (s *Splicer) install(sk *sock) {
 // kick runs move on the source's softnet: directly when the caller is
 // there, else through its task queue (a counted crossing).
 func (p *spl) kick(from *stack.Softnet) {
+	if !p.started.Load() {
+		// Published by Splice, not started yet (its tasks are not
+		// initialized) or copying: events installed by an earlier splice
+		// of the same socket must not run it. start moves what is queued.
+		return
+	}
 	sn := p.src.c.Softnet()
 	if p.s.mode == ModeDedicated {
 		// The old design: the event goes to the splice thread first.
@@ -424,8 +450,9 @@ func (p *spl) end(reason int, errno syscall.Errno) {
 		return
 	}
 	p.idleT.Stop()
-	p.src.c.SetSpliced(false)
 	p.finish(reason, errno)
+	// Last: a reader woken by it finds the end reason already left.
+	p.src.c.SetSpliced(false)
 }
 
 // finish leaves the end reason for src's reader, counts it, drops the
@@ -441,7 +468,9 @@ func (p *spl) finish(reason int, errno syscall.Errno) {
 }
 
 // Unsplice ends the splice whose source is src. It fails with EPROTO when
-// src is not spliced.
+// src is not spliced. A copying splice's chunk in flight is written out
+// before Unsplice returns: what SpliceLen counts reached the drain, the
+// rest stays in src.
 func (s *Splicer) Unsplice(src *stack.TCPConn) error {
 	s.mu.Lock()
 	sk := s.socks[src]
@@ -454,8 +483,7 @@ func (s *Splicer) Unsplice(src *stack.TCPConn) error {
 		return opErr(syscall.EPROTO)
 	}
 	if p.copying {
-		p.endCopy(endUnsplice, 0)
-		<-p.done
+		p.stopCopy(false)
 		return nil
 	}
 	sn := src.Softnet()
@@ -519,7 +547,14 @@ func (s *Splicer) closing(c *stack.TCPConn) {
 			continue
 		}
 		if p.copying {
-			p.endCopy(endUnsplice, 0)
+			// Closing the drain: wake a copier blocked writing to it and
+			// wait, so that the source is left to its reader clean.
+			// Closing the source: its reader is gone, do not wait.
+			if p.drain.c == c {
+				p.stopCopy(true)
+			} else {
+				p.endCopy(endUnsplice, 0)
+			}
 			continue
 		}
 		sn := p.src.c.Softnet()
@@ -529,6 +564,7 @@ func (s *Splicer) closing(c *stack.TCPConn) {
 
 // copyLoop is ModeCopy: the userland relay, a goroutine per splice.
 func (p *spl) copyLoop() {
+	defer close(p.copierDone)
 	src, drain := p.src.c, p.drain.c
 	src.SetSpliced(false)
 	buf := make([]byte, 64<<10)
@@ -540,13 +576,12 @@ func (p *spl) copyLoop() {
 		if p.idle > 0 {
 			src.SetReadDeadline(time.Now().Add(p.idle))
 		}
-		n, err := src.Read(buf[:want])
-		select {
-		case <-p.stop:
-			src.SetReadDeadline(time.Time{}) // Unsplice woke us with a past deadline
-			return
-		default:
+		if p.stopped() {
+			return // after our deadline, so Unsplice's wake-up is not lost
 		}
+		n, err := src.Read(buf[:want])
+		// A chunk read when Unsplice came is written out: it was taken
+		// from src, and Unsplice waits for it.
 		if n > 0 {
 			if _, werr := drain.Write(buf[:n]); werr != nil {
 				var en syscall.Errno
@@ -563,6 +598,9 @@ func (p *spl) copyLoop() {
 				p.endCopy(endMax, syscall.EFBIG)
 				return
 			}
+		}
+		if p.stopped() {
+			return
 		}
 		switch {
 		case err == nil:
@@ -581,6 +619,29 @@ func (p *spl) copyLoop() {
 			return
 		}
 	}
+}
+
+func (p *spl) stopped() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// stopCopy ends a ModeCopy splice from outside its copier (Unsplice,
+// Close) and waits for the copier to return, so that nothing moves after
+// the end and src's reader does not meet the deadline that woke the
+// copier. closingDrain also wakes a copier blocked writing to the drain,
+// which is being closed.
+func (p *spl) stopCopy(closingDrain bool) {
+	p.endCopy(endUnsplice, 0)
+	if closingDrain {
+		p.drain.c.SetWriteDeadline(time.Unix(1, 0))
+	}
+	<-p.copierDone
+	p.src.c.SetReadDeadline(time.Time{})
 }
 
 // endCopy finishes a ModeCopy splice.

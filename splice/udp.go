@@ -141,11 +141,13 @@ func (p *udpSplice) end(reason int, errno syscall.Errno) {
 	if p.ended.Swap(true) {
 		return
 	}
-	p.src.SetSpliceHandler(nil)
+	// The end reason first: a datagram queued once the handler is gone
+	// must not reach the reader before it.
 	if errno != 0 {
 		p.err = errno
 		p.src.SetSoftError(errno)
 	}
+	p.src.SetSpliceHandler(nil)
 	p.s.ends[reason].Add(1)
 	close(p.done)
 	if p.s.mode != ModeCopy {
