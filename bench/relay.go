@@ -113,9 +113,9 @@ func TCPRelay(cfg RelayConfig) (Result, error) {
 		}(c)
 	}
 	time.Sleep(200 * time.Millisecond) // past slow start
-	others := relayOthers{stacks: []*stack.Stack{cl, sv}, harness: harness}
+	rm := relayMeter{mode: cfg.Mode, relay: rl, sp: sp, others: []*stack.Stack{cl, sv}, harness: harness}
 	m := startMeter()
-	o0, err := others.cpu()
+	o0, err := rm.read()
 	if err != nil {
 		return Result{}, err
 	}
@@ -124,7 +124,7 @@ func TCPRelay(cfg RelayConfig) (Result, error) {
 	time.Sleep(cfg.Duration)
 	n := received.Load() - n0
 	wall, cpu, allocs := m.stop()
-	o1, err := others.cpu()
+	o1, err := rm.read()
 	if err != nil {
 		return Result{}, err
 	}
@@ -146,7 +146,7 @@ func TCPRelay(cfg RelayConfig) (Result, error) {
 		Gbps:         float64(n) * 8 / wall.Seconds() / 1e9,
 		PPS:          float64(segs) / wall.Seconds(),
 		NsPerPkt:     float64(cpu.Nanoseconds()) / fwd,
-		RelayNsSeg:   float64((cpu - (o1 - o0)).Nanoseconds()) / fwd,
+		RelayNsSeg:   float64(rm.relayCPU(o0, o1).Nanoseconds()) / fwd,
 		AllocsPerPkt: float64(allocs) / fwd,
 		HandoffsPkt:  float64(handoffs) / fwd,
 		CPUSPerGiB:   cpu.Seconds() / (float64(n) / (1 << 30)),
@@ -205,29 +205,55 @@ func (c cpuReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// relayOthers is the CPU a relay workload spends outside the relay: the
-// client's and server's stacks and the harness goroutines. The process's
-// CPU minus this is the relay's own CPU: its softnets, the splice thread
-// (dedicated mode), the copy goroutines (copy mode), its control
-// goroutines, and the Go runtime's share.
-type relayOthers struct {
-	stacks  []*stack.Stack
+// relayMeter measures the relay's own CPU. In softnet and dedicated modes
+// it is the work of the relay's threads: its softnets' busy_ns (the wall
+// time of loop iterations that did work, so polling is not counted) and
+// the splice thread's busy time. In copy mode the work also runs in the
+// copy goroutines, which no thread clock isolates: there it is the
+// process's CPU minus the client's and server's softnet threads, the
+// harness threads and the relay softnets' polling, so it includes the Go
+// runtime's share (scheduling the goroutines, GC).
+type relayMeter struct {
+	mode    splice.Mode
+	relay   *stack.Stack
+	sp      *splice.Splicer
+	others  []*stack.Stack
 	harness *harnessCPU
 }
 
-func (o relayOthers) cpu() (time.Duration, error) {
-	var t time.Duration
-	for _, st := range o.stacks {
+// reading is one sample of the clocks relayMeter needs.
+type reading struct {
+	process, others, relayThreads, relayBusy, dedicated time.Duration
+}
+
+func (m relayMeter) read() (reading, error) {
+	r := reading{process: cpuTime(), dedicated: m.sp.DedicatedBusy()}
+	r.relayBusy = time.Duration(m.relay.Counters()[stack.BusyNanos])
+	var err error
+	if r.relayThreads, err = m.relay.ThreadCPU(); err != nil {
+		return r, err
+	}
+	for _, st := range m.others {
 		d, err := st.ThreadCPU()
 		if err != nil {
-			return 0, err
+			return r, err
 		}
-		t += d
+		r.others += d
 	}
-	if o.harness != nil {
-		t += o.harness.total()
+	if m.harness != nil {
+		r.others += m.harness.total()
 	}
-	return t, nil
+	return r, nil
+}
+
+// relayCPU is the relay's CPU between two readings.
+func (m relayMeter) relayCPU(a, b reading) time.Duration {
+	busy := b.relayBusy - a.relayBusy + b.dedicated - a.dedicated
+	if m.mode != splice.ModeCopy {
+		return busy
+	}
+	polling := (b.relayThreads - a.relayThreads) - (b.relayBusy - a.relayBusy)
+	return (b.process - a.process) - (b.others - a.others) - polling
 }
 
 // UDPRelay measures the udp-relay workload: client stack -> relay stack
@@ -322,11 +348,11 @@ func UDPRelay(cfg RelayConfig) (Result, error) {
 		}
 	}
 	time.Sleep(200 * time.Millisecond)
-	others := relayOthers{stacks: []*stack.Stack{cl, sv}}
+	rm := relayMeter{mode: cfg.Mode, relay: rl, sp: sp, others: []*stack.Stack{cl, sv}}
 	before := rl.Counters()
 	dedBefore := sp.DedicatedStats().Crossed
 	m := startMeter()
-	o0, err := others.cpu()
+	o0, err := rm.read()
 	if err != nil {
 		return Result{}, err
 	}
@@ -334,7 +360,7 @@ func UDPRelay(cfg RelayConfig) (Result, error) {
 	time.Sleep(cfg.Duration)
 	n := echoes.Load() - e0
 	wall, cpu, allocs := m.stop()
-	o1, err := others.cpu()
+	o1, err := rm.read()
 	if err != nil {
 		return Result{}, err
 	}
@@ -352,7 +378,7 @@ func UDPRelay(cfg RelayConfig) (Result, error) {
 		Gbps:         fwd * size * 8 / wall.Seconds() / 1e9,
 		PPS:          fwd / wall.Seconds(),
 		NsPerPkt:     float64(cpu.Nanoseconds()) / fwd,
-		RelayNsSeg:   float64((cpu - (o1 - o0)).Nanoseconds()) / fwd,
+		RelayNsSeg:   float64(rm.relayCPU(o0, o1).Nanoseconds()) / fwd,
 		AllocsPerPkt: float64(allocs) / fwd,
 		HandoffsPkt:  float64(handoffs) / fwd,
 		CPUSPerGiB:   cpu.Seconds() / (fwd * size / (1 << 30)),
