@@ -559,7 +559,7 @@ func TestSpliceSemUnspliceKeepsRest(t *testing.T) {
 			if err := sp.Splice(rc, rs, 0, 0); err != nil {
 				t.Fatal(err)
 			}
-			data := randBytes(200000, 17)
+			data := randBytes(2000000, 17) // more than the buffers on the path hold
 			go func() {
 				for off := 0; off < len(data); off += 4000 {
 					if _, err := c.Write(data[off : off+4000]); err != nil {
@@ -568,9 +568,23 @@ func TestSpliceSemUnspliceKeepsRest(t *testing.T) {
 				}
 				c.CloseWrite()
 			}()
+			// A slow server (about 2 MB/s) keeps the transfer going well
+			// past the Unsplice, whatever the machine's speed.
 			server := make(chan []byte, 1)
-			go func() { b, _ := io.ReadAll(s); server <- b }()
-			time.Sleep(20 * time.Millisecond)
+			go func() {
+				var b []byte
+				buf := make([]byte, 2048)
+				for {
+					n, err := s.Read(buf)
+					b = append(b, buf[:n]...)
+					if err != nil {
+						server <- b
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}()
+			time.Sleep(50 * time.Millisecond)
 			if err := sp.Unsplice(rc); err != nil {
 				t.Fatal(err)
 			}

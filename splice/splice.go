@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/netsplice/netsplice/driver"
 	"github.com/netsplice/netsplice/stack"
 	"github.com/netsplice/netsplice/stack/task"
 	"github.com/netsplice/netsplice/stack/timer"
@@ -86,7 +87,7 @@ type Stats struct {
 	// different softnets and that therefore copy through the sockets.
 	CrossSoftnet uint64
 	// Ends counts finished splices by reason: "eof", "max", "idle",
-	// "drain", "error", "unsplice".
+	// "drain", "error", "unsplice", "loop".
 	Ends map[string]uint64
 }
 
@@ -97,10 +98,29 @@ const (
 	endDrain
 	endError
 	endUnsplice
+	endLoop
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"eof", "max", "idle", "drain", "error", "unsplice"}
+var reasonNames = [numReasons]string{"eof", "max", "idle", "drain", "error", "unsplice", "loop"}
+
+// maxLoops is how many splices data may pass inside one stack before a
+// splice ends with ELOOP (OpenBSD's M_MAXLOOP).
+const maxLoops = 128
+
+// looped counts one more splice pass on every packet of a chain and
+// reports whether one of them had passed maxLoops splices already.
+func looped(head *driver.Packet) bool {
+	loop := false
+	for pk := head; pk != nil; pk = pk.Next {
+		if pk.Loops >= maxLoops {
+			loop = true
+		} else {
+			pk.Loops++
+		}
+	}
+	return loop
+}
 
 // New returns a splicer. A ModeDedicated splicer runs its splice thread
 // until Close.
@@ -272,9 +292,16 @@ func (s *Splicer) Splice(src, drain *stack.TCPConn, max int64, idle time.Duratio
 		go p.copyLoop()
 		return nil
 	}
+	// Like sosplice, wait for a Read in progress on src and keep readers
+	// out while the splice starts; bytes the reader left in a partly read
+	// packet move first.
+	release := src.HoldReader()
+	src.ParkReaderPartial()
 	var err error
 	sn := src.Softnet()
-	if cerr := sn.Stack().Call(sn, func() { err = p.start() }); cerr != nil {
+	cerr := sn.Stack().Call(sn, func() { err = p.start() })
+	release()
+	if cerr != nil {
 		err = cerr
 	}
 	if err != nil {
@@ -408,6 +435,17 @@ func (p *spl) move() {
 				if n == 0 {
 					break
 				}
+			}
+			if looped(head) {
+				// The data came back through local connections more
+				// than maxLoops times: a splice loop. It is dropped.
+				for pk := head; pk != nil; {
+					next := pk.Next
+					sn.Free(pk)
+					pk = next
+				}
+				p.end(endLoop, syscall.ELOOP)
+				return
 			}
 			rest, w := drain.WritePackets(head)
 			for pk := rest; pk != nil; {

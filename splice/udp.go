@@ -23,8 +23,10 @@ import (
 // the drain's zero-copy SendPacket, so a datagram never crosses cores.
 // A datagram that would pass max is never split: the splice ends and the
 // datagram stays queued for the source's reader. ModeCopy copies through
-// the sockets' blocking API instead; ModeDedicated splices UDP as
-// ModeSoftnet does (a datagram has no buffer to wake a thread for).
+// the sockets' blocking API instead. ModeDedicated queues each datagram
+// in the source's ring and wakes the splice thread, which hands the move
+// back to the source's home softnet: OpenBSD's sorwakeup before the
+// seed's change, two hand-offs per wakeup.
 
 // udpSplice is one UDP splice.
 type udpSplice struct {
@@ -40,6 +42,7 @@ type udpSplice struct {
 	idleT      timer.Timer // on the source's home softnet
 	home       *stack.Softnet
 	copierDone chan struct{} // ModeCopy: closed when the copier returns
+	wake, ded  task.Task     // ModeDedicated: the move on home, the splice thread's hand-off
 }
 
 // udpState tracks UDP roles, separately from TCP's.
@@ -75,6 +78,9 @@ func (s *Splicer) SpliceUDP(src, drain *stack.UDPConn, max int64, idle time.Dura
 	p := &udpSplice{s: s, src: src, drain: drain, max: max, idle: idle, done: make(chan struct{}), home: src.Home()}
 	u.src[src], u.drains[drain] = p, p
 	u.mu.Unlock()
+	// Closing a spliced socket unsplices both of its roles.
+	src.SetCloseHook(func() { s.closingUDP(src) })
+	drain.SetCloseHook(func() { s.closingUDP(drain) })
 	if s.mode == ModeCopy {
 		p.copierDone = make(chan struct{})
 		go p.copyLoop()
@@ -87,25 +93,69 @@ func (s *Splicer) SpliceUDP(src, drain *stack.UDPConn, max int64, idle time.Dura
 		if idle > 0 {
 			home.Timers().Reset(&p.idleT, home.Now(), idle)
 		}
-		src.SetSpliceHandler(p.handle)
+		if s.mode == ModeDedicated {
+			p.wake.Init(p.moveQueued, nil)
+			p.ded.Init(func() { home.Add(&p.wake, nil) }, nil)
+			src.SetSpliceHandler(p.handleDedicated)
+		} else {
+			src.SetSpliceHandler(p.handle)
+		}
 		// Datagrams queued before the splice move at once.
-		src.TakeQueued(func(pk *driver.Packet) { p.handle(home, src, pk) })
+		p.moveQueued()
 	})
 	return nil
 }
 
 // handle moves one datagram; it runs on the softnet that received it.
 func (p *udpSplice) handle(sn *stack.Softnet, c *stack.UDPConn, pk *driver.Packet) {
-	if p.ended.Load() {
-		c.Queue(sn, pk)
+	if !p.accept(pk) {
+		c.Queue(sn, pk) // it stays for the reader
 		return
+	}
+	p.send(sn, pk)
+}
+
+// handleDedicated is ModeDedicated's receive hook, the old design: the
+// datagram waits in src's ring, the splice thread is woken, and it hands
+// the move back to src's home softnet (moveQueued), which owns the
+// sending. Every datagram crosses cores twice; the counters show it.
+func (p *udpSplice) handleDedicated(sn *stack.Softnet, c *stack.UDPConn, pk *driver.Packet) {
+	c.Queue(sn, pk)
+	if !p.ended.Load() {
+		p.s.dedicated.Add(&p.ded, sn.ID())
+	}
+}
+
+// moveQueued moves the datagrams waiting in src's ring, on src's home
+// softnet (the start of a splice, and ModeDedicated).
+func (p *udpSplice) moveQueued() {
+	p.src.TakeQueuedIf(p.accept, func(pk *driver.Packet) { p.send(p.home, pk) })
+}
+
+// accept reports whether the splice takes datagram pk, ending it when pk
+// is one it must refuse: past max (never split), or looping.
+func (p *udpSplice) accept(pk *driver.Packet) bool {
+	if p.ended.Load() {
+		return false
 	}
 	n := len(stack.UDPPayload(pk))
 	if p.max > 0 && p.moved.Load()+int64(n) > p.max {
-		c.Queue(sn, pk) // never split: it stays for the reader
 		p.end(endMax, 0)
-		return
+		return false
 	}
+	if pk.Loops >= maxLoops {
+		// Back through local sockets more than maxLoops times: a splice
+		// loop.
+		p.end(endLoop, syscall.ELOOP)
+		return false
+	}
+	return true
+}
+
+// send moves an accepted datagram out of the drain from softnet sn.
+func (p *udpSplice) send(sn *stack.Softnet, pk *driver.Packet) {
+	n := len(stack.UDPPayload(pk))
+	pk.Loops++
 	pk.TrimFront(pk.Len() - n)
 	if err := p.drain.SendPacket(sn, pk, netip.AddrPort{}); err != nil {
 		var en syscall.Errno
@@ -165,15 +215,33 @@ func (s *Splicer) UnspliceUDP(src *stack.UDPConn) error {
 	if p == nil || p.ended.Load() {
 		return udpErr(syscall.EPROTO)
 	}
+	p.stop()
+	return nil
+}
+
+// stop ends the splice as Unsplice does and waits for a copier.
+func (p *udpSplice) stop() {
 	p.end(endUnsplice, 0)
 	if p.copierDone != nil {
 		// Wake the copier and wait for it, so that nothing it reads after
 		// this returns is lost.
-		src.SetReadDeadline(time.Unix(1, 0))
+		p.src.SetReadDeadline(time.Unix(1, 0))
 		<-p.copierDone
-		src.SetReadDeadline(time.Time{})
+		p.src.SetReadDeadline(time.Time{})
 	}
-	return nil
+}
+
+// closingUDP ends the splices of a socket being closed, in both roles.
+func (s *Splicer) closingUDP(c *stack.UDPConn) {
+	u := &s.udp
+	u.mu.Lock()
+	ps := []*udpSplice{u.src[c], u.drains[c]}
+	u.mu.Unlock()
+	for _, p := range ps {
+		if p != nil && !p.ended.Load() {
+			p.stop()
+		}
+	}
 }
 
 // SpliceLenUDP returns the payload bytes src's current or last splice moved.

@@ -34,15 +34,15 @@ type Softnet struct {
 	wheel *timer.Wheel
 	now   int64
 
-	rx    []*driver.Packet
-	tx    []txBatch // per interface
+	rx []*driver.Packet
+	tx []txBatch // per interface
 	// Local delivery (loopback.go): datagrams to the stack's own
 	// addresses whose flow this softnet owns, from itself (loop) and
 	// from other softnets (loopIn).
 	loop, loopNext []*driver.Packet
 	loopIn         *ring.MPSC[driver.Packet]
-	pools []*driver.Pool
-	idler []driver.Idler
+	pools          []*driver.Pool
+	idler          []driver.Idler
 
 	arp  arpTable
 	udp  map[udpKey]*UDPConn
@@ -160,6 +160,7 @@ func (sn *Softnet) Poll() int {
 		for j := 0; j < n; j++ {
 			pk := sn.rx[j]
 			sn.rx[j] = nil
+			pk.Loops = 0 // splice passes count inside one stack only
 			sn.inc(RxPackets)
 			sn.add(RxBytes, uint64(pk.Len()))
 			sn.input(ifc, pk)

@@ -123,9 +123,13 @@ type TCPConn struct {
 	kaProbes              int
 
 	// Hand-off to the application.
-	rx        ring.MPSC[driver.Packet]
-	rmu       sync.Mutex
-	rcur      *driver.Packet // reader's partially consumed packet
+	rx   ring.MPSC[driver.Packet]
+	rmu  sync.Mutex
+	rcur *driver.Packet // reader's partially consumed packet
+	// rback is a partly read packet handed over ahead of the receive
+	// queue: from the reader to a splice (ParkReaderPartial), and back
+	// when the splice ends before taking it. Whoever takes it Swaps it.
+	rback     atomic.Pointer[driver.Packet]
 	rwait     atomic.Bool
 	rnotify   chan struct{}
 	wmu       sync.Mutex
@@ -310,6 +314,9 @@ func (c *TCPConn) drainRx() {
 	if c.rcur != nil {
 		c.rcur.Free()
 		c.rcur = nil
+	}
+	if pk := c.rback.Swap(nil); pk != nil {
+		pk.Free()
 	}
 	c.rmu.Unlock()
 }

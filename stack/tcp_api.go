@@ -507,6 +507,26 @@ func (c *TCPConn) SetSoftError(err syscall.Errno) {
 	poke(c.rnotify)
 }
 
+// HoldReader waits for the application's reader to finish a Read in
+// progress and keeps further Reads out until release is called, as
+// OpenBSD's sosplice locks the receive buffer. Splicing holds it while a
+// splice starts. Any goroutine but a softnet.
+func (c *TCPConn) HoldReader() (release func()) {
+	c.rmu.Lock()
+	return c.rmu.Unlock
+}
+
+// ParkReaderPartial hands the reader's partly read packet, if any, to
+// ReadPackets, ahead of the receive queue, so that a splice starting
+// now moves those bytes first. The caller holds the reader
+// (HoldReader).
+func (c *TCPConn) ParkReaderPartial() {
+	if c.rcur != nil {
+		c.rback.Store(c.rcur)
+		c.rcur = nil
+	}
+}
+
 // SetCloseHook registers fn to run at the start of Close, on the closing
 // goroutine (splicing unsplices there). Any goroutine.
 func (c *TCPConn) SetCloseHook(fn func()) {
@@ -522,8 +542,10 @@ func (c *TCPConn) copyIn(b []byte) int {
 	n := 0
 	for n < len(b) {
 		if c.rcur == nil {
-			if c.rcur = c.rx.Pop(); c.rcur == nil {
-				break
+			if c.rcur = c.rback.Swap(nil); c.rcur == nil {
+				if c.rcur = c.rx.Pop(); c.rcur == nil {
+					break
+				}
 			}
 		}
 		k := copy(b[n:], c.rcur.Data())
@@ -775,6 +797,9 @@ func (c *TCPConn) Reset() error {
 		c.rcur.Free()
 		c.rcur = nil
 	}
+	if pk := c.rback.Swap(nil); pk != nil {
+		pk.Free()
+	}
 	c.rmu.Unlock()
 	return nil
 }
@@ -792,13 +817,17 @@ func (c *TCPConn) Close() error {
 	poke(c.rnotify)
 	poke(c.wnotify)
 	c.rmu.Lock()
-	unread := c.rcur != nil || !c.rx.Empty()
+	back := c.rback.Swap(nil)
+	unread := c.rcur != nil || back != nil || !c.rx.Empty()
 	for pk := c.rx.Pop(); pk != nil; pk = c.rx.Pop() {
 		pk.Free()
 	}
 	if c.rcur != nil {
 		c.rcur.Free()
 		c.rcur = nil
+	}
+	if back != nil {
+		back.Free()
 	}
 	c.rmu.Unlock()
 	if unread {

@@ -45,7 +45,7 @@ func (c *TCPConn) sendSegment(seq uint32, flags uint8, n int) bool {
 	}
 	if n > 0 {
 		dst := pk.Append(n)
-		if dst == nil || !c.copyOut(seq, dst) {
+		if dst == nil || !c.copyOut(seq, dst, pk) {
 			sn.free(pk)
 			return false
 		}
@@ -137,8 +137,10 @@ func (c *TCPConn) writeSACKBlocks(b []byte) int {
 	return writeSACKOption(b, blocks[:n])
 }
 
-// copyOut copies len(dst) send-queue bytes starting at seq into dst.
-func (c *TCPConn) copyOut(seq uint32, dst []byte) bool {
+// copyOut copies len(dst) send-queue bytes starting at seq into dst, the
+// payload of frame, and gives frame the largest splice hop count
+// (driver.Packet.Loops) of the queued packets it copied from.
+func (c *TCPConn) copyOut(seq uint32, dst []byte, frame *driver.Packet) bool {
 	pk, start := c.locate(seq)
 	if pk == nil {
 		return false
@@ -153,6 +155,7 @@ func (c *TCPConn) copyOut(seq uint32, dst []byte) bool {
 		n := copy(dst, d[off:])
 		dst = dst[n:]
 		off = 0
+		frame.Loops = max(frame.Loops, pk.Loops)
 		if len(dst) > 0 {
 			start += uint32(len(d))
 			pk = pk.Next

@@ -123,7 +123,9 @@ func (c *TCPConn) Writable() bool {
 
 // EOF reports whether the peer's FIN arrived and every byte before it has
 // been read.
-func (c *TCPConn) EOF() bool { return c.finRcvd.Load() && c.rx.Empty() && c.rcur == nil }
+func (c *TCPConn) EOF() bool {
+	return c.finRcvd.Load() && c.rx.Empty() && c.rcur == nil && c.rback.Load() == nil
+}
 
 // Closed reports whether the connection left the flow table. Softnet only.
 func (c *TCPConn) Closed() bool { return c.removed }
@@ -137,11 +139,15 @@ func (c *TCPConn) ReadPackets(max int) (*driver.Packet, int) {
 	var head, tail *driver.Packet
 	n := 0
 	for {
-		pk := c.rx.Peek()
+		pk, back := c.rxHead()
 		if pk == nil || n+pk.Len() > max {
 			break
 		}
-		c.rx.Pop()
+		if back {
+			c.rback.Store(nil)
+		} else {
+			c.rx.Pop()
+		}
 		pk.Next = nil
 		if tail == nil {
 			head = pk
@@ -161,13 +167,22 @@ func (c *TCPConn) ReadPackets(max int) (*driver.Packet, int) {
 	return head, n
 }
 
+// rxHead returns the next packet in order for ReadPackets: the one the
+// reader handed back (back true), else the receive queue's head.
+func (c *TCPConn) rxHead() (pk *driver.Packet, back bool) {
+	if pk := c.rback.Load(); pk != nil {
+		return pk, true
+	}
+	return c.rx.Peek(), false
+}
+
 // SplitHead takes the first n bytes of the receive queue's head packet
 // as a new packet (a copy of n bytes, counted in tcp_rx_split_bytes),
 // leaving the rest queued: a splice that must stop at exactly max bytes
 // inside a packet uses it. It returns nil when nothing is queued, n is not
 // less than the head's length, or no buffer is free. Softnet only.
 func (c *TCPConn) SplitHead(n int) *driver.Packet {
-	head := c.rx.Peek()
+	head, _ := c.rxHead()
 	if head == nil || n <= 0 || n >= head.Len() {
 		return nil
 	}

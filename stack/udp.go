@@ -57,6 +57,7 @@ type UDPConn struct {
 	nexthop   [4]byte
 	handler   UDPHandler
 	splice    atomic.Pointer[UDPHandler] // set while the socket is a splice source
+	closeHook atomic.Pointer[func()]
 
 	// The send request, guarded by ep.wmu.
 	reqBuf   []byte
@@ -153,6 +154,21 @@ func (c *UDPConn) TakeQueued(fn func(pk *driver.Packet)) {
 	}
 	for pk := c.ep.rcv.Pop(); pk != nil; pk = c.ep.rcv.Pop() {
 		fn(pk)
+	}
+	c.ep.rmu.Unlock()
+}
+
+// TakeQueuedIf hands the datagrams waiting in the receive ring to take,
+// in order, while accept says yes to the next one (a datagram accept
+// refuses stays queued, first), on the calling softnet, unless a reader
+// holds the ring.
+func (c *UDPConn) TakeQueuedIf(accept func(pk *driver.Packet) bool, take func(pk *driver.Packet)) {
+	if !c.ep.rmu.TryLock() {
+		return
+	}
+	for pk := c.ep.rcv.Peek(); pk != nil && accept(pk); pk = c.ep.rcv.Peek() {
+		c.ep.rcv.Pop()
+		take(pk)
 	}
 	c.ep.rmu.Unlock()
 }
@@ -545,8 +561,21 @@ func (c *UDPConn) SetWriteDeadline(t time.Time) error {
 // Drops returns the datagrams dropped because the receive ring was full.
 func (c *UDPConn) Drops() uint64 { return c.ep.drops.Load() }
 
+// SetCloseHook registers fn to run at the start of Close, on the closing
+// goroutine (splicing unsplices there). Any goroutine.
+func (c *UDPConn) SetCloseHook(fn func()) {
+	if fn == nil {
+		c.closeHook.Store(nil)
+		return
+	}
+	c.closeHook.Store(&fn)
+}
+
 // Close implements net.Conn. Queued datagrams are freed.
 func (c *UDPConn) Close() error {
+	if h := c.closeHook.Swap(nil); h != nil {
+		(*h)()
+	}
 	s := c.ep.st
 	key := c.key
 	err := c.ep.close(func() error {
