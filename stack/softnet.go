@@ -61,6 +61,7 @@ type Softnet struct {
 
 	ctr [NumCounters]counter.Counter
 
+	worked   bool // the last iteration did work (busy_ns)
 	sleeping atomic.Bool
 	wake     chan struct{}
 }
@@ -152,7 +153,13 @@ func (sn *Softnet) Counters() Counters {
 // (packets received, tasks run, timers fired). Only for a stack that was
 // not started, from the one goroutine that drives it.
 func (sn *Softnet) Poll() int {
-	sn.now = sn.st.now()
+	now := sn.st.now()
+	if sn.worked {
+		// The previous iteration did work: it ran until now (one clock
+		// read per iteration serves both).
+		sn.add(BusyNanos, uint64(now-sn.now))
+	}
+	sn.now = now
 	sn.inc(Loops)
 	work := 0
 	for i, ifc := range sn.ifs {
@@ -179,9 +186,7 @@ func (sn *Softnet) Poll() int {
 	if len(sn.loop) > 0 {
 		work++ // datagrams to ourselves wait for the next iteration
 	}
-	if work > 0 {
-		sn.add(BusyNanos, uint64(sn.st.now()-sn.now))
-	}
+	sn.worked = work > 0
 	if work == 0 && len(sn.idler) > 0 {
 		for _, i := range sn.idler {
 			i.Idle(sn.id)

@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,8 +24,20 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	softnets := fs.String("softnets", "1,2", "softnet counts to measure, comma separated")
 	pollFlag := fs.String("poll", "busy", "poll mode: busy or adaptive (adaptive is used anyway when two stacks' softnets outnumber the CPUs)")
 	size := fs.Int("size", 1472, "UDP payload bytes")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to FILE (softnet threads are labelled stack=ADDR, softnet=N)")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return usageErr("--cpuprofile: %v", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return usageErr("--cpuprofile: %v", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	poll, err := stack.ParsePollMode(*pollFlag)
 	if err != nil {
