@@ -66,8 +66,10 @@ func TestTCPRelayWorkloadRuns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Gbps <= 0 || r.Packets == 0 || r.RelayNsSeg <= 0 || r.RelayNsSeg >= r.NsPerPkt {
-			t.Fatalf("%v: implausible %+v (the relay's CPU must be part of the process's)", mode, r)
+		// (The relay's busy time is wall time: on an oversubscribed
+		// machine it may exceed its share of the process's CPU.)
+		if r.Gbps <= 0 || r.Packets == 0 || r.RelayNsSeg <= 0 {
+			t.Fatalf("%v: implausible %+v", mode, r)
 		}
 		if mode == splice.ModeSoftnet && r.HandoffsPkt != 0 {
 			t.Fatalf("softnet relay handed off %v tasks per segment, want 0", r.HandoffsPkt)
@@ -81,8 +83,10 @@ func TestUDPRelayWorkloadRuns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Gbps <= 0 || r.Packets == 0 || r.RelayNsSeg <= 0 || r.RelayNsSeg >= r.NsPerPkt {
-			t.Fatalf("%v: implausible %+v (the relay's CPU must be part of the process's)", mode, r)
+		// (The relay's busy time is wall time: on an oversubscribed
+		// machine it may exceed its share of the process's CPU.)
+		if r.Gbps <= 0 || r.Packets == 0 || r.RelayNsSeg <= 0 {
+			t.Fatalf("%v: implausible %+v", mode, r)
 		}
 		if mode == splice.ModeSoftnet && r.HandoffsPkt != 0 {
 			t.Fatalf("softnet relay handed off %v tasks per datagram, want 0", r.HandoffsPkt)
