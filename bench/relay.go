@@ -135,7 +135,7 @@ func TCPRelay(cfg RelayConfig) (Result, error) {
 	}
 	segs := after[stack.TCPTx] - segs0 // segments the relay sent (data and ACKs)
 	fwd := max(float64(n)/mss, 1)      // MSS-sized segments forwarded
-	handoffs := (after[stack.TasksCrossed] - before[stack.TasksCrossed]) + (sp.DedicatedStats().Crossed - dedBefore)
+	handoffs := spliceHandoffs(before, after) + (sp.DedicatedStats().Crossed - dedBefore)
 	return Result{
 		Stack:        "netsplice",
 		Workload:     "tcp-relay",
@@ -151,6 +151,12 @@ func TCPRelay(cfg RelayConfig) (Result, error) {
 		HandoffsPkt:  float64(handoffs) / fwd,
 		CPUSPerGiB:   cpu.Seconds() / (float64(n) / (1 << 30)),
 	}, nil
+}
+
+// spliceHandoffs counts the tasks that crossed between the relay's
+// softnets, less ARP news (shared with every softnet, not splice work).
+func spliceHandoffs(before, after stack.Counters) uint64 {
+	return after[stack.TasksCrossed] - before[stack.TasksCrossed] - (after[stack.ARPUpdatesCrossed] - before[stack.ARPUpdatesCrossed])
 }
 
 // mss is the payload of a full segment on a 1500-byte MTU: the relay
@@ -367,7 +373,7 @@ func UDPRelay(cfg RelayConfig) (Result, error) {
 	after := rl.Counters()
 	running.Store(false)
 	fwd := max(float64(2*n), 1) // datagrams the relay forwarded, both ways
-	handoffs := (after[stack.TasksCrossed] - before[stack.TasksCrossed]) + (sp.DedicatedStats().Crossed - dedBefore)
+	handoffs := spliceHandoffs(before, after) + (sp.DedicatedStats().Crossed - dedBefore)
 	return Result{
 		Stack:        "netsplice",
 		Workload:     "udp-relay",

@@ -23,8 +23,22 @@
 // every move; such a splice copies through the sockets as ModeCopy does,
 // and Stats.CrossSoftnet counts it.
 //
-// ModeCopy is the userland relay for comparison: a goroutine per splice
-// copies through the net.Conn API.
+// ModeDedicated is the design before the seed's change: every splice's
+// wakeup goes to one splice thread first, which hands the move back to
+// the source's softnet (it owns the buffers), so every move crosses cores
+// twice (TCP and UDP alike). ModeCopy is the userland relay for
+// comparison: a goroutine per splice copies through the sockets' API.
+//
+// # Starting, loops
+//
+// Like sosplice, Splice waits for a Read in progress on the source and
+// keeps readers out while the splice starts; the bytes a reader left in a
+// partly read packet move first. Every packet a splice moves counts one
+// pass in driver.Packet.Loops, which follows the data through TCP's send
+// queue into the segments built from it and is cleared when a packet
+// comes from a port: data that comes back through the stack's own
+// addresses (stack/loopback.go) more than 128 times ends the splice with
+// ELOOP. ModeCopy cannot see loops.
 //
 // # Ownership and teardown
 //

@@ -333,9 +333,9 @@ func (p *spl) start() error {
 	p.idleT.Init(p.onIdle)
 	p.started.Store(true)
 	sn := src.Softnet()
-	p.lastMove = sn.Now()
+	p.lastMove = sn.Clock() // not the iteration's start: the idle time must not end early
 	if p.idle > 0 {
-		sn.Timers().Reset(&p.idleT, sn.Now(), p.idle)
+		sn.Timers().Reset(&p.idleT, p.lastMove, p.idle)
 	}
 	p.s.install(p.src)
 	if p.drain.c.Softnet() == sn {
@@ -475,8 +475,9 @@ func (p *spl) onIdle() {
 		return
 	}
 	sn := p.src.c.Softnet()
-	if d := time.Duration(sn.Now() - p.lastMove); d < p.idle {
-		sn.Timers().Reset(&p.idleT, sn.Now(), p.idle-d)
+	now := sn.Clock()
+	if d := time.Duration(now - p.lastMove); d < p.idle {
+		sn.Timers().Reset(&p.idleT, now, p.idle-d)
 		return
 	}
 	p.end(endIdle, syscall.ETIMEDOUT)

@@ -88,10 +88,10 @@ func (s *Splicer) SpliceUDP(src, drain *stack.UDPConn, max int64, idle time.Dura
 	}
 	home := p.home
 	home.Stack().Call(home, func() {
-		p.lastMove.Store(home.Now())
+		p.lastMove.Store(home.Clock()) // the idle time must not end early
 		p.idleT.Init(p.onIdle)
 		if idle > 0 {
-			home.Timers().Reset(&p.idleT, home.Now(), idle)
+			home.Timers().Reset(&p.idleT, p.lastMove.Load(), idle)
 		}
 		if s.mode == ModeDedicated {
 			p.wake.Init(p.moveQueued, nil)
@@ -178,7 +178,7 @@ func (p *udpSplice) onIdle() {
 	if p.ended.Load() {
 		return
 	}
-	now := p.home.Now()
+	now := p.home.Clock()
 	if d := time.Duration(now - p.lastMove.Load()); d < p.idle {
 		p.home.Timers().Reset(&p.idleT, now, p.idle-d)
 		return

@@ -127,6 +127,10 @@ func (sn *Softnet) Stack() *Stack { return sn.st }
 // Now returns the softnet's clock in nanoseconds, read once per poll.
 func (sn *Softnet) Now() int64 { return sn.now }
 
+// Clock reads the clock that Now caches at the start of each loop
+// iteration, afresh: for deadlines that must not come early.
+func (sn *Softnet) Clock() int64 { return sn.st.now() }
+
 // Timers returns the softnet's timing wheel.
 func (sn *Softnet) Timers() *timer.Wheel { return sn.wheel }
 

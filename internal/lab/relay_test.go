@@ -17,7 +17,7 @@ import (
 
 // TestRelayLinuxPeers: a Linux client, netsplice relay on two af_packet
 // ports, Linux servers, relays from a --config file, in each splice mode:
-// a TCP download (SHA-256 compared), UDP echo of 1..1472-byte datagrams
+// TCP downloads with socat and curl (SHA-256 compared), UDP echo of 1..1472-byte datagrams
 // through a UDP relay session, --max (exactly that many bytes, then EOF),
 // --idle (a quiet pair is closed after its idle time) and a client reset
 // that reaches the server as a reset.
@@ -48,6 +48,13 @@ func TestRelayLinuxPeers(t *testing.T) {
 	// A UDP echo server: each datagram is answered from port 5353.
 	usrv := l.Start(nsS, "socat udp echo", "socat", "-b", "65536", "UDP4-RECVFROM:5353,fork", "PIPE")
 	defer usrv.Stop()
+	// A minimal HTTP/1.0 server for curl: the payload after a header.
+	httpd := dir + "/httpd.sh"
+	if err := os.WriteFile(httpd, []byte(fmt.Sprintf("#!/bin/sh\nprintf 'HTTP/1.0 200 OK\\r\\nContent-Length: %d\\r\\n\\r\\n'\nexec cat %s\n", n, file)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hsrv := l.Start(nsS, "socat http server", "socat", "TCP-LISTEN:8080,reuseaddr,fork", "EXEC:"+httpd)
+	defer hsrv.Stop()
 	// A server that never sends: the idle relay's backend.
 	quiet := l.Start(nsS, "socat quiet server", "socat", "-u", "TCP-LISTEN:8001,reuseaddr,fork", "OPEN:/dev/null")
 	defer quiet.Stop()
@@ -66,6 +73,8 @@ func TestRelayLinuxPeers(t *testing.T) {
     to: tcp:198.51.100.2:8002
   - listen: udp:192.0.2.1:53
     to: udp:198.51.100.2:5353
+  - listen: tcp:192.0.2.1:84
+    to: tcp:198.51.100.2:8080
 `, maxBytes)), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -76,10 +85,15 @@ func TestRelayLinuxPeers(t *testing.T) {
 				"--eal", strings.Replace(EAL("net_af_packet0,iface="+rc, "net_af_packet1,iface="+rs), "-m 256", "-m 640", 1),
 				"--ip", "192.0.2.1/24", "--ip", "198.51.100.1/24", "--lcores", "2", "--mode", mode,
 				"--config", config, "--drain-timeout", "1s")
+			defer relay.Stop() // also when a check fails: the next mode needs the ports
 			relay.WaitFor(t, "netsplice relay: ready", ReadyTimeout)
 			out := l.In(nsC, "sh", "-c", "socat -u TCP:192.0.2.1:80 STDOUT | sha256sum")
 			if got := strings.Fields(out)[0]; got != want {
 				t.Fatalf("download through the relay: sha256 %s, want %s\nrelay:\n%s", got, want, relay.Stop())
+			}
+			out = l.In(nsC, "sh", "-c", "curl -sS --fail --max-time 60 http://192.0.2.1:84/ | sha256sum")
+			if got := strings.Fields(out)[0]; got != want {
+				t.Fatalf("curl through the relay: sha256 %s, want %s (%s)", got, want, out)
 			}
 			udpEcho(t, l, nsC, "192.0.2.1", 53, 0)
 			out = l.In(nsC, "sh", "-c", "socat -u TCP:192.0.2.1:81 STDOUT | sha256sum")
@@ -93,7 +107,7 @@ func TestRelayLinuxPeers(t *testing.T) {
 			}
 			clientResetReachesServer(t, nsC, nsS)
 			stats := relay.Stop()
-			for _, w := range []string{"relayed 1 ", "sessions 1 ", "resets 1"} {
+			for _, w := range []string{"relayed 1 ", "sessions 1 ", "resets 1", "8080: accepted 1 relayed 1"} {
 				if !strings.Contains(stats, w) {
 					t.Fatalf("relay report lacks %q:\n%s", w, stats)
 				}
