@@ -266,8 +266,8 @@ func (m relayMeter) relayCPU(a, b reading) time.Duration {
 // (Softnets softnets, splice Mode, one session per client socket) ->
 // server stack that echoes -> relay -> client. Each client socket keeps
 // 64 datagrams of 1472 bytes in flight and sends the next when one comes
-// back. Client and server run on their softnets through the handler API,
-// so the relay's CPU is the process's minus theirs.
+// back. Client and server run on their softnets through the handler API;
+// relayMeter tells the relay's CPU apart.
 func UDPRelay(cfg RelayConfig) (Result, error) {
 	if cfg.Softnets == 0 {
 		cfg.Softnets = 1

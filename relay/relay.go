@@ -121,7 +121,7 @@ func (r *Relay) serve(c *stack.TCPConn) {
 		r.active.Add(-1)
 	}()
 	var wg sync.WaitGroup
-	var moved [2]atomic.Int64 // bytes each direction's finished splices moved
+	var moved [2]atomic.Int64 // bytes of each direction's splices before its current (or last) one
 	var reset atomic.Bool
 	srcs := [2]*stack.TCPConn{c, b}
 	// progress is what direction j moved so far, its running splice included.
@@ -138,7 +138,6 @@ func (r *Relay) serve(c *stack.TCPConn) {
 				return
 			}
 			err := r.sp.Wait(src)
-			moved[i].Add(r.sp.SpliceLen(src))
 			switch {
 			case err == nil || errors.Is(err, syscall.EFBIG):
 				// EOF or max: the receiver gets exactly that, then EOF.
@@ -146,7 +145,10 @@ func (r *Relay) serve(c *stack.TCPConn) {
 				return
 			case errors.Is(err, syscall.ETIMEDOUT):
 				if progress(1-i) != before && !reset.Load() {
-					continue // the other direction is alive: splice again
+					// The other direction is alive: splice again (which
+					// resets SpliceLen, so count this splice's bytes first).
+					moved[i].Add(r.sp.SpliceLen(src))
+					continue
 				}
 				src.Close()
 				dst.Close()

@@ -37,7 +37,8 @@ type UDPConfig struct {
 	// Max bounds each direction's payload bytes per session (0: none); a
 	// datagram that would pass it is not relayed.
 	Max int64
-	// Idle ends a session idle this long in both directions [30s].
+	// Idle ends a session idle this long in both directions [30s]; a
+	// negative Idle never ends one (MaxSessions still bounds them).
 	Idle time.Duration
 	// MaxSessions bounds the live sessions [4096]; datagrams of new
 	// clients beyond it are dropped and counted as refused.
@@ -72,7 +73,8 @@ type UDPRelay struct {
 	sessions map[*udpSession]struct{}
 	closed   bool
 	newc     chan netip.AddrPort
-	stop     chan struct{}
+	stop     chan struct{} // closed by Close: no new sessions
+	kill     chan struct{} // closed after Close's drain time: end every session
 	wg       sync.WaitGroup
 
 	opened, ended, refused, failed, backlogDrops atomic.Uint64
@@ -95,8 +97,15 @@ func StartUDP(st *stack.Stack, sp *splice.Splicer, cfg UDPConfig, log *zap.Logge
 	if cfg.MaxSessions == 0 {
 		cfg.MaxSessions = 4096
 	}
-	if cfg.Max < 0 || cfg.Idle < 0 || cfg.MaxSessions < 0 || !cfg.To.IsValid() || !cfg.To.Addr().Is4() || cfg.To.Port() == 0 {
+	if cfg.Idle < 0 {
+		cfg.Idle = 0 // the splices' "never"
+	}
+	if cfg.Max < 0 || cfg.MaxSessions < 0 || !cfg.To.IsValid() || !cfg.To.Addr().Is4() || cfg.To.Port() == 0 {
 		return nil, syscall.EINVAL
+	}
+	if cfg.To.Port() == cfg.Listen.Port() && isLocal(st, cfg.To.Addr()) &&
+		(cfg.Listen.Addr().IsUnspecified() || cfg.Listen.Addr() == cfg.To.Addr()) {
+		return nil, syscall.ELOOP // relayed to itself
 	}
 	if log == nil {
 		log = zap.NewNop()
@@ -106,6 +115,7 @@ func StartUDP(st *stack.Stack, sp *splice.Splicer, cfg UDPConfig, log *zap.Logge
 		sessions: map[*udpSession]struct{}{},
 		newc:     make(chan netip.AddrPort, 1024),
 		stop:     make(chan struct{}),
+		kill:     make(chan struct{}),
 	}
 	l, err := st.ListenUDP(cfg.Listen, &stack.UDPOptions{Handler: r.onListener})
 	if err != nil {
@@ -174,7 +184,7 @@ func (r *UDPRelay) open(from netip.AddrPort) {
 		r.mu.Unlock()
 	}
 	// From here on the client's datagrams go to the session socket.
-	c, err := r.st.DialUDP(netip.AddrPortFrom(local, r.cfg.Listen.Port()), from, nil)
+	c, err := r.st.DialUDP(netip.AddrPortFrom(local, r.l.LocalAddrPort().Port()), from, nil)
 	if err != nil {
 		fail("session socket", err)
 		return
@@ -230,19 +240,20 @@ func (r *UDPRelay) run(s *udpSession, sent int64) {
 		s.server.Close()
 		r.ended.Add(1)
 	}()
-	var moved [2]atomic.Int64
-	moved[0].Store(sent)
+	// done[j] is what direction j's splices before its current (or last)
+	// one moved; progress adds the current one.
+	var done [2]atomic.Int64
+	done[0].Store(sent)
 	srcs := [2]*stack.UDPConn{s.client, s.server}
-	progress := func(j int) int64 { return moved[j].Load() + r.sp.SpliceLenUDP(srcs[j]) }
+	progress := func(j int) int64 { return done[j].Load() + r.sp.SpliceLenUDP(srcs[j]) }
 	var wg sync.WaitGroup
 	dir := func(i int) {
 		defer wg.Done()
 		src, dst := srcs[i], srcs[1-i]
-		for {
+		for !r.killed() {
 			limit := int64(0)
 			if r.cfg.Max > 0 {
-				limit = r.cfg.Max - moved[i].Load()
-				if limit <= 0 {
+				if limit = r.cfg.Max - done[i].Load(); limit <= 0 {
 					return
 				}
 			}
@@ -251,26 +262,44 @@ func (r *UDPRelay) run(s *udpSession, sent int64) {
 				r.log.Debug("udp splice refused", zap.Error(err))
 				return
 			}
-			err := r.sp.WaitUDP(src)
-			moved[i].Add(r.sp.SpliceLenUDP(src))
-			if !errors.Is(err, syscall.ETIMEDOUT) {
-				// Max reached (or the next datagram would pass it),
-				// Unsplice because the session is closing, or an error:
-				// this direction is done.
+			if err := r.sp.WaitUDP(src); !errors.Is(err, syscall.ETIMEDOUT) {
+				// Max reached (or the next datagram would pass it), the
+				// session closing, or an error: this direction is done.
 				return
 			}
-			if progress(1-i) != before {
-				continue // the other direction is alive: splice again
+			if progress(1-i) == before {
+				// Both directions idle: end the session.
+				r.sp.UnspliceUDP(dst)
+				return
 			}
-			// Both directions idle: end the session.
-			r.sp.UnspliceUDP(dst)
-			return
+			// The other direction is alive: splice again (which resets
+			// SpliceLen, so count this splice's bytes first).
+			done[i].Add(r.sp.SpliceLenUDP(src))
 		}
 	}
 	wg.Add(2)
 	go dir(0)
 	go dir(1)
 	wg.Wait()
+}
+
+func (r *UDPRelay) killed() bool {
+	select {
+	case <-r.kill:
+		return true
+	default:
+		return false
+	}
+}
+
+// isLocal reports whether a is one of st's interface addresses.
+func isLocal(st *stack.Stack, a netip.Addr) bool {
+	for _, ifc := range st.Interfaces() {
+		if ifc.Addr().Addr() == a {
+			return true
+		}
+	}
+	return false
 }
 
 // Stats returns the counters.
@@ -305,6 +334,9 @@ func (r *UDPRelay) Close(drain time.Duration) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// End what is left: closing a session's sockets unsplices them, and
+	// no direction splices again once kill is closed.
+	close(r.kill)
 	r.mu.Lock()
 	live := make([]*udpSession, 0, len(r.sessions))
 	for s := range r.sessions {
@@ -312,8 +344,8 @@ func (r *UDPRelay) Close(drain time.Duration) {
 	}
 	r.mu.Unlock()
 	for _, s := range live {
-		r.sp.UnspliceUDP(s.client)
-		r.sp.UnspliceUDP(s.server)
+		s.client.Close()
+		s.server.Close()
 	}
 	r.wg.Wait()
 }

@@ -2,7 +2,9 @@ package relay
 
 import (
 	"bytes"
+	"errors"
 	"net/netip"
+	"syscall"
 	"testing"
 	"time"
 
@@ -200,5 +202,19 @@ func TestUDPRelayMax(t *testing.T) {
 				t.Fatalf("server got %d datagrams, %d bytes; want 3 whole datagrams, 900 bytes (max 1000)", n, total)
 			}
 		})
+	}
+}
+
+// TestUDPRelayRefusesItself: a relay whose backend is its own listening
+// address would feed itself.
+func TestUDPRelayRefusesItself(t *testing.T) {
+	l := newLab(t)
+	sp := splice.New(splice.ModeSoftnet)
+	defer sp.Close()
+	for _, listen := range []string{"0.0.0.0:53", "192.0.2.2:53"} {
+		_, err := StartUDP(l.relay, sp, UDPConfig{Listen: netip.MustParseAddrPort(listen), To: netip.MustParseAddrPort("192.0.2.2:53")}, nil)
+		if !errors.Is(err, syscall.ELOOP) {
+			t.Fatalf("listen %s, to itself: %v, want ELOOP", listen, err)
+		}
 	}
 }

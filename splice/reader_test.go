@@ -2,7 +2,9 @@ package splice
 
 import (
 	"bytes"
+	"errors"
 	"io"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,16 +59,68 @@ func TestSpliceUDPCloseSource(t *testing.T) {
 			if err := sp.SpliceUDP(src, drain, 0, 0); err != nil {
 				t.Fatal(err)
 			}
+			done := sp.DoneUDP(src)
 			src.Close()
-			done := make(chan error, 1)
-			go func() { done <- sp.WaitUDP(src) }()
 			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("WaitUDP after closing the source: %v, want nil (unspliced)", err)
-				}
+			case <-done:
 			case <-time.After(5 * time.Second):
 				t.Fatal("closing the spliced UDP source did not end its splice")
+			}
+			// A closed socket is forgotten, as TCP's are.
+			if err := sp.WaitUDP(src); !errors.Is(err, syscall.EPROTO) {
+				t.Fatalf("WaitUDP on the closed socket: %v, want EPROTO", err)
+			}
+		})
+	}
+}
+
+// TestSpliceWithParkedReader: an application Read blocked on src (no data
+// yet) does not hold the splice up, and gets nothing the splice moves: it
+// returns the EOF once the splice has moved everything.
+func TestSpliceWithParkedReader(t *testing.T) {
+	for _, mode := range []Mode{ModeSoftnet, ModeDedicated} {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := newLab(t, stack.Config{})
+			c, rc, rs, s := l.conns(t)
+			sp := New(mode)
+			defer sp.Close()
+			type result struct {
+				n   int
+				err error
+			}
+			read := make(chan result, 1)
+			go func() {
+				n, err := rc.Read(make([]byte, 100))
+				read <- result{n, err}
+			}()
+			time.Sleep(20 * time.Millisecond) // the reader parks
+			started := make(chan error, 1)
+			go func() { started <- sp.Splice(rc, rs, 0, 0) }()
+			select {
+			case err := <-started:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(3 * time.Second):
+				t.Fatal("Splice waited for a parked reader")
+			}
+			data := randBytes(100000, 9)
+			go func() { c.Write(data); c.CloseWrite() }()
+			if err := sp.Wait(rc); err != nil {
+				t.Fatalf("Wait: %v, want nil at EOF", err)
+			}
+			rs.CloseWrite()
+			got, _ := io.ReadAll(s)
+			if !bytes.Equal(got, data) {
+				t.Fatalf("server got %d of %d bytes", len(got), len(data))
+			}
+			select {
+			case r := <-read:
+				if r.n != 0 || r.err != io.EOF {
+					t.Fatalf("the parked Read returned %d, %v; want 0, EOF", r.n, r.err)
+				}
+			case <-time.After(3 * time.Second):
+				t.Fatal("the parked Read never returned after the splice ended at EOF")
 			}
 		})
 	}

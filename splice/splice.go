@@ -77,6 +77,7 @@ type Splicer struct {
 	dedBusy        atomic.Int64 // ns the splice thread spent running tasks
 	moves, bytes   atomic.Uint64
 	crossFallbacks atomic.Uint64
+	udpDrops       atomic.Uint64
 	ends           [numReasons]atomic.Uint64
 }
 
@@ -86,6 +87,9 @@ type Stats struct {
 	// CrossSoftnet counts softnet-mode splices whose connections live on
 	// different softnets and that therefore copy through the sockets.
 	CrossSoftnet uint64
+	// UDPDrops counts datagrams a ModeDedicated UDP splice dropped because
+	// its queue for the splice thread was full.
+	UDPDrops uint64
 	// Ends counts finished splices by reason: "eof", "max", "idle",
 	// "drain", "error", "unsplice", "loop".
 	Ends map[string]uint64
@@ -193,7 +197,7 @@ func (s *Splicer) Mode() Mode { return s.mode }
 
 // Stats returns the counters.
 func (s *Splicer) Stats() Stats {
-	st := Stats{Moves: s.moves.Load(), Bytes: s.bytes.Load(), CrossSoftnet: s.crossFallbacks.Load(), Ends: map[string]uint64{}}
+	st := Stats{Moves: s.moves.Load(), Bytes: s.bytes.Load(), CrossSoftnet: s.crossFallbacks.Load(), UDPDrops: s.udpDrops.Load(), Ends: map[string]uint64{}}
 	for i := range s.ends {
 		st.Ends[reasonNames[i]] = s.ends[i].Load()
 	}
@@ -241,7 +245,8 @@ func (s *Splicer) sockFor(c *stack.TCPConn) *sock {
 
 // Splice starts moving everything that arrives on src to drain, up to max
 // bytes (0: no limit), ending after idle without a move (0: never). It
-// returns at once; Wait reports how the splice ended.
+// returns once the splice runs (it first waits for a Read in progress on
+// src to return, as sosplice does); Wait reports how the splice ended.
 //
 // Refusals: max < 0 or idle < 0 (EINVAL), src spliced already as a
 // source or drain as a drain (EBUSY), src or drain neither connected nor
@@ -321,6 +326,9 @@ func (s *Splicer) detach(p *spl) {
 
 // start runs on the source's softnet.
 func (p *spl) start() error {
+	if p.ended.Load() {
+		return nil // unspliced (or closed) while it waited for src's reader
+	}
 	src, drain := p.src.c, p.drain.c
 	// A drain shut down for writing is still connected: the first move
 	// ends the splice with EPIPE.

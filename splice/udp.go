@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/internal/ring"
 	"github.com/netsplice/netsplice/stack"
 	"github.com/netsplice/netsplice/stack/task"
 	"github.com/netsplice/netsplice/stack/timer"
@@ -43,7 +44,16 @@ type udpSplice struct {
 	home       *stack.Softnet
 	copierDone chan struct{} // ModeCopy: closed when the copier returns
 	wake, ded  task.Task     // ModeDedicated: the move on home, the splice thread's hand-off
+	// ModeDedicated: datagrams waiting for the splice thread's hand-off,
+	// kept apart from the reader's ring (a parked reader must not get
+	// them); home pops.
+	q *ring.MPSC[driver.Packet]
 }
+
+// dedicatedQueue bounds the datagrams of one ModeDedicated splice waiting
+// for the splice thread; beyond it they are dropped and counted, as a
+// full socket buffer drops them.
+const dedicatedQueue = 1024
 
 // udpState tracks UDP roles, separately from TCP's.
 type udpState struct {
@@ -94,6 +104,7 @@ func (s *Splicer) SpliceUDP(src, drain *stack.UDPConn, max int64, idle time.Dura
 			home.Timers().Reset(&p.idleT, p.lastMove.Load(), idle)
 		}
 		if s.mode == ModeDedicated {
+			p.q, _ = ring.New[driver.Packet](dedicatedQueue)
 			p.wake.Init(p.moveQueued, nil)
 			p.ded.Init(func() { home.Add(&p.wake, nil) }, nil)
 			src.SetSpliceHandler(p.handleDedicated)
@@ -120,16 +131,29 @@ func (p *udpSplice) handle(sn *stack.Softnet, c *stack.UDPConn, pk *driver.Packe
 // the move back to src's home softnet (moveQueued), which owns the
 // sending. Every datagram crosses cores twice; the counters show it.
 func (p *udpSplice) handleDedicated(sn *stack.Softnet, c *stack.UDPConn, pk *driver.Packet) {
-	c.Queue(sn, pk)
-	if !p.ended.Load() {
-		p.s.dedicated.Add(&p.ded, sn.ID())
+	if p.ended.Load() {
+		c.Queue(sn, pk)
+		return
 	}
+	if !p.q.Push(pk) {
+		p.s.udpDrops.Add(1)
+		sn.Free(pk)
+	}
+	p.s.dedicated.Add(&p.ded, sn.ID())
 }
 
-// moveQueued moves the datagrams waiting in src's ring, on src's home
-// softnet (the start of a splice, and ModeDedicated).
+// moveQueued moves the datagrams waiting in src's ring (those that came
+// before the splice) and, in ModeDedicated, in the splice's own queue. It
+// runs on src's home softnet.
 func (p *udpSplice) moveQueued() {
 	p.src.TakeQueuedIf(p.accept, func(pk *driver.Packet) { p.send(p.home, pk) })
+	if p.q == nil {
+		return
+	}
+	for pk := p.q.Peek(); pk != nil && p.accept(pk); pk = p.q.Peek() {
+		p.q.Pop()
+		p.send(p.home, pk)
+	}
 }
 
 // accept reports whether the splice takes datagram pk, ending it when pk
@@ -203,7 +227,16 @@ func (p *udpSplice) end(reason int, errno syscall.Errno) {
 	if p.s.mode != ModeCopy {
 		// The idle timer belongs to the home softnet.
 		home := p.home
-		t := task.New(func() { p.idleT.Stop() })
+		t := task.New(func() {
+			p.idleT.Stop()
+			// ModeDedicated: what waited for the splice thread stays
+			// for the reader.
+			if p.q != nil {
+				for pk := p.q.Pop(); pk != nil; pk = p.q.Pop() {
+					p.src.Queue(home, pk)
+				}
+			}
+		})
 		home.Add(t, nil)
 		t.Release()
 	}
@@ -236,12 +269,24 @@ func (s *Splicer) closingUDP(c *stack.UDPConn) {
 	u := &s.udp
 	u.mu.Lock()
 	ps := []*udpSplice{u.src[c], u.drains[c]}
+	// A closed socket is forgotten, as TCP's are: the maps would
+	// otherwise keep every session's sockets reachable.
+	delete(u.src, c)
+	delete(u.drains, c)
 	u.mu.Unlock()
 	for _, p := range ps {
 		if p != nil && !p.ended.Load() {
 			p.stop()
 		}
 	}
+}
+
+// DoneUDP returns a channel closed when src's splice ends (nil if none).
+func (s *Splicer) DoneUDP(src *stack.UDPConn) <-chan struct{} {
+	if p := s.udpSplice(src); p != nil {
+		return p.done
+	}
+	return nil
 }
 
 // SpliceLenUDP returns the payload bytes src's current or last splice moved.

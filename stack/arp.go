@@ -206,7 +206,7 @@ func (sn *Softnet) arpInput(ifc *Interface, pk *driver.Packet, frame []byte) {
 	if spa != ifc.ip && ifc.onLink(spa) && !ifc.isBroadcast(spa) && spa != ([4]byte{}) && !sha.IsMulticast() {
 		forUs := tpa == ifc.ip
 		changed := sn.arp.learn(spa, sha, forUs || op == header.ARPReply)
-		// A reply is shared even when it changes nothing here. ARP frames
+		// A reply to us is shared even when it changes nothing here. ARP frames
 		// carry no flow for RSS to hash, so one queue's softnet receives
 		// the replies to every softnet's requests: another softnet whose
 		// entry is expiring (or expired, its packets waiting) learns the
@@ -214,7 +214,7 @@ func (sn *Softnet) arpInput(ifc *Interface, pk *driver.Packet, frame []byte) {
 		// refreshing this softnet's entry while the asker's expired, and
 		// its flows were cut off for good (a relay's TCP connections on
 		// softnet 1 retransmitting into ETIMEDOUT one ARPTimeout in).
-		if changed && forUs || op == header.ARPReply {
+		if changed && (forUs || op == header.ARPReply) || forUs && op == header.ARPReply {
 			sn.arp.share(spa, sha)
 		}
 	}

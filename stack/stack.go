@@ -340,7 +340,7 @@ func (s *Stack) callAll(fn func(sn *Softnet)) error {
 
 // ThreadCPU returns the CPU time the softnets' threads have used, summed:
 // each softnet reads its own thread's clock (CLOCK_THREAD_CPUTIME_ID) in a
-// task. Benchmarks take the difference of two readings to charge a
+// task. On a stack that was not started it reads the caller's thread. Benchmarks take the difference of two readings to charge a
 // workload's CPU to this stack alone, apart from other stacks or
 // goroutines in the same process.
 func (s *Stack) ThreadCPU() (time.Duration, error) {

@@ -128,7 +128,9 @@ type TCPConn struct {
 	rcur *driver.Packet // reader's partially consumed packet
 	// rback is a partly read packet handed over ahead of the receive
 	// queue: from the reader to a splice (ParkReaderPartial), and back
-	// when the splice ends before taking it. Whoever takes it Swaps it.
+	// when the splice ends before taking it. The reader takes it with
+	// Swap; ReadPackets, on the softnet while a splice keeps the reader
+	// out, with Load and Store.
 	rback     atomic.Pointer[driver.Packet]
 	rwait     atomic.Bool
 	rnotify   chan struct{}

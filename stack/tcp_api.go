@@ -451,18 +451,26 @@ func (c *TCPConn) Read(b []byte) (int, error) {
 			}
 			continue
 		}
+		// Blocked, the reader lets go of the reader lock, so that a
+		// splice starting meanwhile (HoldReader) need not wait for data.
+		c.rmu.Unlock()
+		stopped := false
 		select {
 		case <-c.rnotify:
 		case <-timeout:
 		case <-c.st.stop:
-			c.rwait.Store(false)
+			stopped = true
+		}
+		c.rmu.Lock()
+		c.rwait.Store(false)
+		if stopped {
 			return 0, c.opErr("read", ErrStopped)
 		}
-		c.rwait.Store(false)
 	}
 }
 
 // waitRead blocks until a poke, the read deadline or the stack's stop.
+// The caller holds rmu; it is released while blocked.
 func (c *TCPConn) waitRead(tm **time.Timer) error {
 	var timeout <-chan time.Time
 	if dl := c.rdl.Load(); dl != 0 {
@@ -482,6 +490,8 @@ func (c *TCPConn) waitRead(tm **time.Timer) error {
 	if !c.spliced.Load() {
 		return nil
 	}
+	c.rmu.Unlock() // as in Read: a blocked reader does not hold the lock
+	defer c.rmu.Lock()
 	select {
 	case <-c.rnotify:
 	case <-timeout:

@@ -146,18 +146,6 @@ func (c *UDPConn) SetSpliceHandler(h UDPHandler) {
 	c.splice.Store(&h)
 }
 
-// TakeQueued hands the datagrams waiting in the receive ring to fn, on
-// the calling softnet, unless a reader holds the ring (it then is empty).
-func (c *UDPConn) TakeQueued(fn func(pk *driver.Packet)) {
-	if !c.ep.rmu.TryLock() {
-		return
-	}
-	for pk := c.ep.rcv.Pop(); pk != nil; pk = c.ep.rcv.Pop() {
-		fn(pk)
-	}
-	c.ep.rmu.Unlock()
-}
-
 // TakeQueuedIf hands the datagrams waiting in the receive ring to take,
 // in order, while accept says yes to the next one (a datagram accept
 // refuses stays queued, first), on the calling softnet, unless a reader

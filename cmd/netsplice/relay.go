@@ -94,8 +94,12 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 		if spec.Listen.Proto == "tcp" {
 			rr.tcp, err = relay.Start(env.st, sp, relay.Config{Listen: spec.Listen.Addr, To: spec.To.Addr, Max: spec.Max, Idle: spec.Idle}, env.log)
 		} else {
+			idle := spec.Idle
+			if idle == 0 {
+				idle = -1 // --idle 0: sessions never end idle (relay.UDPConfig's "never")
+			}
 			rr.udp, err = relay.StartUDP(env.st, sp, relay.UDPConfig{Listen: spec.Listen.Addr, To: spec.To.Addr, Max: spec.Max,
-				Idle: spec.Idle, MaxSessions: spec.MaxSessions}, env.log)
+				Idle: idle, MaxSessions: spec.MaxSessions}, env.log)
 		}
 		if err != nil {
 			for _, r := range relays {
