@@ -630,7 +630,11 @@ func (p *spl) copyLoop() {
 		// A chunk read when Unsplice came is written out: it was taken
 		// from src, and Unsplice waits for it.
 		if n > 0 {
-			if _, werr := drain.Write(buf[:n]); werr != nil {
+			w, werr := drain.Write(buf[:n])
+			p.moved.Add(int64(w)) // what reached the drain, also before an error
+			p.s.moves.Add(1)
+			p.s.bytes.Add(uint64(w))
+			if werr != nil {
 				var en syscall.Errno
 				if !errors.As(werr, &en) {
 					en = syscall.EPIPE
@@ -638,9 +642,6 @@ func (p *spl) copyLoop() {
 				p.endCopy(endDrain, en)
 				return
 			}
-			p.moved.Add(int64(n))
-			p.s.moves.Add(1)
-			p.s.bytes.Add(uint64(n))
 			if p.max > 0 && p.moved.Load() >= p.max {
 				p.endCopy(endMax, syscall.EFBIG)
 				return

@@ -350,7 +350,11 @@ func (p *udpSplice) copyLoop() {
 			p.end(endMax, 0) // the copy relay has read it: it is lost, as a userland relay would lose it
 			return
 		}
+		// Counted before it is sent: whoever sees the datagram arrive
+		// sees it in SpliceLenUDP.
+		moved := p.moved.Add(int64(n))
 		if _, err := p.drain.Write(buf[:n]); err != nil {
+			p.moved.Add(-int64(n))
 			var en syscall.Errno
 			if !errors.As(err, &en) {
 				en = syscall.EPIPE
@@ -358,7 +362,9 @@ func (p *udpSplice) copyLoop() {
 			p.end(endDrain, en)
 			return
 		}
-		if p.moved.Add(int64(n)); p.max > 0 && p.moved.Load() == p.max {
+		p.s.moves.Add(1)
+		p.s.bytes.Add(uint64(n))
+		if p.max > 0 && moved == p.max {
 			p.end(endMax, syscall.EFBIG)
 			return
 		}
