@@ -28,8 +28,7 @@ type RelayConfig struct {
 	Conns    int
 }
 
-// TCPRelay measures bulk TCP through the relay appliance.
-func TCPRelay(cfg RelayConfig) (Result, error) {
+func (cfg RelayConfig) withDefaults() RelayConfig {
 	if cfg.Softnets == 0 {
 		cfg.Softnets = 1
 	}
@@ -39,24 +38,41 @@ func TCPRelay(cfg RelayConfig) (Result, error) {
 	if cfg.Duration == 0 {
 		cfg.Duration = 2 * time.Second
 	}
+	return cfg
+}
+
+// relayStacks starts the relay workloads' three stacks on one in-memory
+// wire: a client (203.0.113.1, one softnet), the relay (.2, cfg.Softnets)
+// and a server (.3, one softnet).
+func relayStacks(cfg RelayConfig) (cl, rl, sv *stack.Stack, err error) {
 	w := memwire.New()
 	mk := func(name, addr string, softnets int) (*stack.Stack, error) {
 		return wireStack(w, name, netip.MustParsePrefix(addr), softnets, cfg.Poll)
 	}
-	cl, err := mk("client", "203.0.113.1/24", 1)
+	if cl, err = mk("client", "203.0.113.1/24", 1); err != nil {
+		return nil, nil, nil, err
+	}
+	if rl, err = mk("relay", "203.0.113.2/24", cfg.Softnets); err != nil {
+		cl.Stop()
+		return nil, nil, nil, err
+	}
+	if sv, err = mk("server", "203.0.113.3/24", 1); err != nil {
+		cl.Stop()
+		rl.Stop()
+		return nil, nil, nil, err
+	}
+	return cl, rl, sv, nil
+}
+
+// TCPRelay measures bulk TCP through the relay appliance.
+func TCPRelay(cfg RelayConfig) (Result, error) {
+	cfg = cfg.withDefaults()
+	cl, rl, sv, err := relayStacks(cfg)
 	if err != nil {
 		return Result{}, err
 	}
 	defer cl.Stop()
-	rl, err := mk("relay", "203.0.113.2/24", cfg.Softnets)
-	if err != nil {
-		return Result{}, err
-	}
 	defer rl.Stop()
-	sv, err := mk("server", "203.0.113.3/24", 1)
-	if err != nil {
-		return Result{}, err
-	}
 	defer sv.Stop()
 	ls, err := sv.ListenTCP(netip.MustParseAddrPort("0.0.0.0:9"), 0)
 	if err != nil {
@@ -269,34 +285,14 @@ func (m relayMeter) relayCPU(a, b reading) time.Duration {
 // back. Client and server run on their softnets through the handler API;
 // relayMeter tells the relay's CPU apart.
 func UDPRelay(cfg RelayConfig) (Result, error) {
-	if cfg.Softnets == 0 {
-		cfg.Softnets = 1
-	}
-	if cfg.Conns == 0 {
-		cfg.Conns = cfg.Softnets
-	}
-	if cfg.Duration == 0 {
-		cfg.Duration = 2 * time.Second
-	}
+	cfg = cfg.withDefaults()
 	const size, window = 1472, 64
-	w := memwire.New()
-	mk := func(name, addr string, softnets int) (*stack.Stack, error) {
-		return wireStack(w, name, netip.MustParsePrefix(addr), softnets, cfg.Poll)
-	}
-	cl, err := mk("client", "203.0.113.1/24", 1)
+	cl, rl, sv, err := relayStacks(cfg)
 	if err != nil {
 		return Result{}, err
 	}
 	defer cl.Stop()
-	rl, err := mk("relay", "203.0.113.2/24", cfg.Softnets)
-	if err != nil {
-		return Result{}, err
-	}
 	defer rl.Stop()
-	sv, err := mk("server", "203.0.113.3/24", 1)
-	if err != nil {
-		return Result{}, err
-	}
 	defer sv.Stop()
 	srv, err := sv.ListenUDP(netip.MustParseAddrPort("0.0.0.0:7"), &stack.UDPOptions{Handler: func(sn *stack.Softnet, c *stack.UDPConn, pk *driver.Packet) {
 		src := stack.UDPSource(pk)

@@ -351,6 +351,22 @@ func full(addr tcpip.Address, port uint16) tcpip.FullAddress {
 	return tcpip.FullAddress{NIC: nicID, Addr: addr, Port: port}
 }
 
+// discard accepts connections on l until it closes and reads each to the
+// end, adding what it read to received.
+func discard(l net.Listener, received *atomic.Int64) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			io.Copy(io.Discard, countingReader{c, received})
+			c.Close()
+		}()
+	}
+}
+
+// countingReader adds the bytes read through it to n.
 type countingReader struct {
 	r io.Reader
 	n *atomic.Int64
@@ -376,18 +392,7 @@ func tcpBulk(d time.Duration) (Result, error) {
 	}
 	defer l.Close()
 	var received atomic.Int64
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(io.Discard, countingReader{c, &received})
-				c.Close()
-			}()
-		}
-	}()
+	go discard(l, &received)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	c, err := gonet.DialContextTCP(ctx, p.a, full(addrB, 5201), ipv4.ProtocolNumber)
 	cancel()
@@ -720,18 +725,7 @@ func tcpRelay(d time.Duration, conns int) (Result, error) {
 	}
 	defer ls.Close()
 	var received atomic.Int64
-	go func() {
-		for {
-			c, err := ls.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(io.Discard, countingReader{c, &received})
-				c.Close()
-			}()
-		}
-	}()
+	go discard(ls, &received)
 	lr, err := gonet.ListenTCP(rl, relayAddr, ipv4.ProtocolNumber)
 	if err != nil {
 		return Result{}, err
