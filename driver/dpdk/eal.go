@@ -5,7 +5,9 @@ package dpdk
 /*
 #cgo pkg-config: libdpdk
 #cgo CFLAGS: -O2
+#include <errno.h>
 #include <stdlib.h>
+#include <rte_version.h>
 #include "ns_dpdk.h"
 */
 import "C"
@@ -14,6 +16,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"unsafe"
 )
@@ -68,7 +72,8 @@ func InitEAL(args []string) error {
 	ret := C.ns_eal_init(C.int(len(all)), argv, &buf[0], errLen)
 	runtime.UnlockOSThread()
 	if ret < 0 {
-		return fmt.Errorf("dpdk: EAL refused the arguments %q: %s", args, cerr(buf[:]))
+		msg := cerr(buf[:])
+		return fmt.Errorf("dpdk: EAL refused the arguments %q: %s%s", args, msg, ealHint(msg))
 	}
 	C.ns_consts((*C.uint64_t)(unsafe.Pointer(&eal.c[0])))
 	if eal.c[C.NS_C_HEADROOM] != 128 {
@@ -78,6 +83,35 @@ func InitEAL(args []string) error {
 	eal.ports = make(map[*Port]struct{})
 	return nil
 }
+
+// ealHint names the likely cause of an rte_eal_init failure from the
+// errno at the end of its message ("rte_eal_init: ... (errno N)"), for
+// the failures whose DPDK text alone does not say what to change.
+func ealHint(msg string) string {
+	i := strings.LastIndex(msg, "(errno ")
+	if i < 0 {
+		return ""
+	}
+	e, err := strconv.Atoi(strings.TrimSuffix(msg[i+len("(errno "):], ")"))
+	if err != nil {
+		return ""
+	}
+	switch e {
+	case 0:
+		return "; likely another DPDK process uses the same --file-prefix (stop it, or add --file-prefix=NAME or --in-memory to the EAL arguments)"
+	case int(C.EACCES):
+		return "; likely no hugepages mounted or no permission to use them (run as root with hugetlbfs mounted, or add --no-huge -m 512 to the EAL arguments)"
+	case int(C.ENOMEM):
+		return "; not enough memory for -m (lower -m, reserve more hugepages, or add --no-huge -m 512 to the EAL arguments)"
+	case int(C.EALREADY):
+		return "; EAL runs once per process"
+	}
+	return ""
+}
+
+// Version returns the version of the DPDK libraries the binary runs with
+// (rte_version), e.g. "DPDK 22.11.4".
+func Version() string { return C.GoString(C.rte_version()) }
 
 // Initialized reports whether InitEAL succeeded and Cleanup has not run.
 func Initialized() bool {

@@ -13,6 +13,9 @@ const Available = false
 // InitEAL returns ErrNoDPDK: this binary was built without DPDK.
 func InitEAL(args []string) error { return ErrNoDPDK }
 
+// Version returns "": this binary was built without DPDK.
+func Version() string { return "" }
+
 // Initialized reports false: this binary was built without DPDK.
 func Initialized() bool { return false }
 
