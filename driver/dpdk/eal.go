@@ -98,7 +98,7 @@ func ealHint(msg string) string {
 	}
 	switch e {
 	case 0:
-		return "; likely another DPDK process uses the same --file-prefix (stop it, or add --file-prefix=NAME or --in-memory to the EAL arguments)"
+		return "; likely another DPDK process uses the same --file-prefix (stop it, or give this one its own --file-prefix=NAME, or --no-shconf, in the EAL arguments)"
 	case int(C.EACCES):
 		return "; likely no hugepages mounted or no permission to use them (run as root with hugetlbfs mounted, or add --no-huge -m 512 to the EAL arguments)"
 	case int(C.ENOMEM):
