@@ -1,11 +1,12 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime/pprof"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,20 +16,65 @@ import (
 	"github.com/netsplice/netsplice/stack"
 )
 
+// benchWorkloads are the workloads of netsplice bench.
+var benchWorkloads = []string{"tcp-bulk", "tcp-conn", "udp-bulk", "tcp-relay", "udp-relay"}
+
 func runBench(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("bench", stdout,
+		"usage: netsplice bench [--workload W,...] [--lcores N,...] [--duration D] [--json] [flags]",
+		"Runs the in-process benchmarks (stacks on the in-memory wire) and prints a table, or one JSON object per line with --json.")
 	asJSON := fs.Bool("json", false, "print one JSON object per line")
 	duration := fs.Duration("duration", 2*time.Second, "run time of each measurement")
-	workload := fs.String("workload", "tcp-bulk,tcp-conn,udp-bulk", "workloads to run, comma separated: tcp-bulk, tcp-conn, udp-bulk, tcp-relay, udp-relay")
-	softnets := fs.String("softnets", "1,2", "softnet counts to measure, comma separated")
+	workload := fs.String("workload", "tcp-bulk,tcp-conn,udp-bulk", "workloads to run, comma separated: "+strings.Join(benchWorkloads, ", "))
+	lcores := fs.String("lcores", "1,2", "softnets per stack to measure, comma separated, each 1..127 (--lcores of the other commands, one run per value)")
+	alias(fs, "softnets", "lcores")
 	pollFlag := fs.String("poll", "busy", "poll mode: busy or adaptive (adaptive is used anyway when two stacks' softnets outnumber the CPUs)")
-	size := fs.Int("size", 1472, "UDP payload bytes")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to FILE (softnet threads are labelled stack=ADDR, softnet=N)")
-	if _, err := parseInterleaved(fs, args); err != nil {
+	size := fs.Int("size", 1472, "UDP payload bytes (1..1472)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` (softnet threads are labelled stack=ADDR, softnet=N)")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
 		return err
 	}
+	if err := noPositionals(pos); err != nil {
+		return err
+	}
+	if wasSet(fs, "lcores") && wasSet(fs, "softnets") {
+		return usageErr("--softnets is the old name of --lcores: give one of them")
+	}
+	lcoresName := "--lcores"
+	if wasSet(fs, "softnets") {
+		lcoresName = "--softnets"
+	}
+	// Every flag is checked before the profile file is created and before
+	// the first workload runs.
+	poll, err := stack.ParsePollMode(*pollFlag)
+	if err != nil {
+		return usageErr("--poll %q: want busy or adaptive", *pollFlag)
+	}
+	if *duration <= 0 {
+		return usageErr("--duration %v must be positive", *duration)
+	}
+	if *size < 1 || *size > 1472 {
+		return usageErr("--size %d: want 1..1472 UDP payload bytes", *size)
+	}
+	var counts []int
+	for _, f := range strings.Split(*lcores, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > maxLcores {
+			return usageErr("%s %q: want comma-separated numbers, each 1..%d (softnets per stack)", lcoresName, *lcores, maxLcores)
+		}
+		counts = append(counts, n)
+	}
+	workloads := strings.Split(*workload, ",")
+	for _, w := range workloads {
+		if !slices.Contains(benchWorkloads, w) {
+			return usageErr("--workload: unknown workload %q (this build has: %s)", w, strings.Join(benchWorkloads, ", "))
+		}
+	}
 	if *cpuProfile != "" {
+		if err := checkNewFile(*cpuProfile); err != nil {
+			return usageErr("--cpuprofile: %v", err)
+		}
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
 			return usageErr("--cpuprofile: %v", err)
@@ -39,23 +85,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	poll, err := stack.ParsePollMode(*pollFlag)
-	if err != nil {
-		return usageErr("%v", err)
-	}
-	if *duration <= 0 {
-		return usageErr("--duration must be positive")
-	}
-	var counts []int
-	for _, f := range strings.Split(*softnets, ",") {
-		var n int
-		if _, err := fmt.Sscan(f, &n); err != nil || n < 1 || n > 64 {
-			return usageErr("--softnets %q: want numbers in 1..64", *softnets)
-		}
-		counts = append(counts, n)
-	}
 	var results []bench.Result
-	for _, w := range strings.Split(*workload, ",") {
+	for _, w := range workloads {
 		switch w {
 		case "udp-bulk":
 			for _, n := range counts {

@@ -118,9 +118,15 @@ func TestRelayConfigFile(t *testing.T) {
     idle: 5s
     max_sessions: 10
 `)
-	specs, err := loadRelayConfig(good, 7, -1)
+	specs, err := loadRelayConfig(good, relayDefaults{Max: 7})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if specs[1].Where != good+":4: relay 2" {
+		t.Errorf("relay 2 is at %q, want %s:4: relay 2", specs[1].Where, good)
+	}
+	for i := range specs {
+		specs[i].Where = ""
 	}
 	want := []relaySpec{
 		{Listen: endpoint{"tcp", netip.MustParseAddrPort("0.0.0.0:80")}, To: endpoint{"tcp", netip.MustParseAddrPort("198.51.100.2:8080")}, Max: 7, Idle: 0},
@@ -140,9 +146,18 @@ func TestRelayConfigFile(t *testing.T) {
 		"noport":    "relays:\n  - listen: tcp:0.0.0.0\n    to: tcp:198.51.100.2:80\n",
 		"notyaml":   "relays: [\n",
 		"wrongtype": "relays: yes\n",
+		"seconddoc": "relays:\n  - listen: tcp:0.0.0.0:80\n    to: tcp:198.51.100.2:80\n---\nrelays: []\n",
+		"float":     "relays:\n  - listen: tcp:0.0.0.0:80\n    to: tcp:198.51.100.2:80\n    max: 1.5\n",
+		"dupkey":    "relays:\n  - listen: tcp:0.0.0.0:80\n    listen: tcp:0.0.0.0:81\n    to: tcp:198.51.100.2:80\n",
+		"self":      "relays:\n  - listen: udp:192.0.2.1:53\n    to: udp:192.0.2.1:53\n",
 	} {
-		if _, err := loadRelayConfig(write(name+".yaml", body), 0, -1); err == nil {
+		_, err := loadRelayConfig(write(name+".yaml", body), relayDefaults{})
+		if err == nil {
 			t.Errorf("%s: no error", name)
+			continue
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, filepath.Join(dir, name+".yaml")+":") || strings.Contains(msg, "\n") {
+			t.Errorf("%s: %q, want one line starting FILE:LINE:", name, msg)
 		}
 	}
 	// Through the command: a bad file is exit status 2 with the reason.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/sha256"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -16,28 +15,41 @@ import (
 // until the server closes, and prints the byte counts and the SHA-256 of
 // what it received.
 func runConnect(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("connect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("connect", stdout,
+		"usage: netsplice connect --eal 'EAL ARGS' --ip CIDR [--send N] [--timeout D] [flags] IP:PORT",
+		"Opens one TCP connection from the stack, sends --send bytes of the i % 251 pattern, shuts its side down,",
+		"reads until the server closes and prints the byte counts and the SHA-256 of what it received.")
 	sf := addStackFlags(fs)
 	send := fs.Int64("send", 0, "bytes to send (the i % 251 pattern) before reading")
-	timeout := fs.Duration("timeout", 60*time.Second, "give up after this long")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: netsplice connect --eal 'EAL ARGS' --ip CIDR [--send N] [flags] IP:PORT")
-		fs.PrintDefaults()
-	}
+	timeout := fs.Duration("timeout", 60*time.Second, "overall limit: give up on the connection and the whole transfer after this long")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return usageErr("want one IP:PORT, got %d arguments", len(pos))
+		return usageErr("want one IP:PORT, got %d arguments %q", len(pos), pos)
 	}
 	dst, err := netip.ParseAddrPort(pos[0])
 	if err != nil || !dst.Addr().Is4() {
 		return usageErr("destination %q is not an IPv4 IP:PORT", pos[0])
 	}
-	if *send < 0 || *timeout <= 0 {
-		return usageErr("--send must not be negative and --timeout must be positive")
+	if dst.Port() == 0 {
+		return usageErr("destination %v: port 0 cannot be connected to, want 1..65535", dst)
+	}
+	if a := dst.Addr(); a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return usageErr("destination %v: want a unicast address", dst)
+	}
+	if *send < 0 {
+		return usageErr("--send %d must not be negative", *send)
+	}
+	if *timeout <= 0 {
+		return usageErr("--timeout %v must be positive", *timeout)
+	}
+	if _, err := sf.check(); err != nil {
+		return err
+	}
+	if err := sf.routable(dst.Addr()); err != nil {
+		return usageErr("destination %v", err)
 	}
 	env, err := sf.start(stderr)
 	if err != nil {

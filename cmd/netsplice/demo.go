@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -25,23 +24,40 @@ func numCPU() int { return runtime.NumCPU() }
 // clients send UDP datagrams to B's echo service through the blocking
 // socket API; then it prints both stacks' counters.
 func runDemo(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	lcores := fs.Int("lcores", 2, "softnets per stack")
+	fs := newFlagSet("demo", stdout,
+		"usage: netsplice demo [flags]",
+		"Runs two stacks on the in-memory wire: A pings B, A's clients send UDP datagrams to B's echo service; then prints both stacks' counters.")
+	lcores := fs.Int("lcores", 2, lcoresHelp)
 	duration := fs.Duration("duration", 3*time.Second, "how long the UDP traffic runs")
-	clients := fs.Int("clients", 4, "UDP client sockets on stack A")
+	clients := fs.Int("clients", 4, "UDP client sockets on stack A (1..1024)")
 	pollFlag := fs.String("poll", "adaptive", "poll mode: busy or adaptive")
 	impairSpec := fs.String("impair", "", "faults on A's port, e.g. drop=1%,dup=0.5%,reorder=4,corrupt=0.1%,seed=1")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	if _, err := parseInterleaved(fs, args); err != nil {
+	logLevel := fs.String("log-level", "info", "`LEVEL`: debug, info, warn, error")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := noPositionals(pos); err != nil {
 		return err
 	}
 	poll, err := stack.ParsePollMode(*pollFlag)
 	if err != nil {
-		return usageErr("%v", err)
+		return usageErr("--poll %q: want busy or adaptive", *pollFlag)
 	}
-	if *lcores < 1 || *lcores > 64 || *clients < 1 || *duration <= 0 {
-		return usageErr("--lcores must be 1..64, --clients positive and --duration positive")
+	if err := checkLcores(*lcores); err != nil {
+		return err
+	}
+	if *clients < 1 || *clients > 1024 {
+		return usageErr("--clients %d: want 1..1024", *clients)
+	}
+	if *duration <= 0 {
+		return usageErr("--duration %v must be positive", *duration)
+	}
+	var ic impair.Config
+	if *impairSpec != "" {
+		if ic, err = impair.Parse(*impairSpec); err != nil {
+			return usageErr("--impair: %v", err)
+		}
 	}
 	log, err := newLogger(*logLevel, stderr)
 	if err != nil {
@@ -61,10 +77,6 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	var portA driver.Port = pa
 	var faults *impair.Port
 	if *impairSpec != "" {
-		ic, err := impair.Parse(*impairSpec)
-		if err != nil {
-			return usageErr("--impair: %v", err)
-		}
 		if faults, err = impair.Wrap(pa, ic); err != nil {
 			return usageErr("--impair: %v", err)
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -11,30 +10,44 @@ import (
 // runPing runs a stack on DPDK ports and pings a host from it: the client
 // side of two netsplice processes talking to each other.
 func runPing(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("ping", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("ping", stdout,
+		"usage: netsplice ping --eal 'EAL ARGS' --ip CIDR [flags] DST_IP",
+		"Runs the stack on DPDK ports and sends --count ICMP echo requests to DST_IP.")
 	sf := addStackFlags(fs)
 	count := fs.Int("count", 3, "echo requests to send")
-	size := fs.Int("size", 56, "payload bytes")
+	size := fs.Int("size", 56, "payload bytes (0..1472)")
 	interval := fs.Duration("interval", 200*time.Millisecond, "time between requests")
-	timeout := fs.Duration("timeout", 2*time.Second, "how long to wait for each reply")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: netsplice ping --eal 'EAL ARGS' --ip CIDR [flags] DST_IP")
-		fs.PrintDefaults()
-	}
+	timeout := fs.Duration("reply-timeout", 2*time.Second, "how long to wait for each reply (per request, as ping -W)")
+	alias(fs, "timeout", "reply-timeout")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return usageErr("want one destination address, got %d arguments", len(pos))
+		return usageErr("want one destination address, got %d arguments %q", len(pos), pos)
 	}
 	dst, err := netip.ParseAddr(pos[0])
 	if err != nil || !dst.Is4() {
 		return usageErr("destination %q is not an IPv4 address", pos[0])
 	}
-	if *count < 1 || *size < 0 || *size > 1472 || *interval < 0 || *timeout <= 0 {
-		return usageErr("--count must be positive, --size 0..1472, --timeout positive")
+	if dst.IsUnspecified() || dst.IsMulticast() {
+		return usageErr("destination %v: want a unicast address", dst)
+	}
+	switch {
+	case *count < 1:
+		return usageErr("--count %d: want at least 1", *count)
+	case *size < 0 || *size > 1472:
+		return usageErr("--size %d: want 0..1472 payload bytes", *size)
+	case *interval < 0:
+		return usageErr("--interval %v must not be negative", *interval)
+	case *timeout <= 0:
+		return usageErr("--reply-timeout %v must be positive", *timeout)
+	}
+	if _, err := sf.check(); err != nil {
+		return err
+	}
+	if err := sf.routable(dst); err != nil {
+		return usageErr("destination %v", err)
 	}
 	env, err := sf.start(stderr)
 	if err != nil {

@@ -1,11 +1,13 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -19,53 +21,68 @@ import (
 // --to at the same position (or the relays of a --config file), TCP
 // connections and UDP sessions with both directions spliced in the stack.
 func runRelay(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("relay", stdout,
+		"usage: netsplice relay --eal 'EAL ARGS' --ip CIDR (--listen PROTO:IP:PORT --to PROTO:IP:PORT)... [flags]",
+		"       netsplice relay --eal 'EAL ARGS' --ip CIDR --config relays.yaml [flags]",
+		"       netsplice relay --check [flags] (--config relays.yaml | --listen ... --to ...)",
+		"Relays TCP connections and UDP sessions with both directions spliced in the stack; SIGINT or SIGTERM drains and stops it.",
+		"--check validates the flags and the relays and exits (0: configuration OK, 2: the reason on stderr) without starting",
+		"DPDK; --eal and --ip are then optional, and when --ip is given the relays are checked against it too (listen addresses,",
+		"backends inside an --ip prefix or behind --gateway, no relay to itself).",
+		"The --config file is one YAML document of at most 1 MiB: relays: [{listen, to, max, idle, max_sessions}], max and",
+		"max_sessions whole numbers, idle a duration; a relay's missing fields take --max and --idle.")
 	sf := addStackFlags(fs)
 	var listens, tos endpointList
-	fs.Var(&listens, "listen", "accept here, repeatable: tcp:IP:PORT or udp:IP:PORT (the IP may be 0.0.0.0)")
-	fs.Var(&tos, "to", "relay the --listen at the same position to this backend, repeatable: tcp:IP:PORT or udp:IP:PORT")
-	config := fs.String("config", "", "YAML file of relays (relays: [{listen, to, max, idle, max_sessions}]), instead of --listen/--to")
+	fs.Var(&listens, "listen", "accept here, repeatable: `PROTO:IP:PORT`, tcp:IP:PORT or udp:IP:PORT (the IP may be 0.0.0.0)")
+	fs.Var(&tos, "to", "relay the --listen at the same position to this backend, repeatable: `PROTO:IP:PORT`, tcp:IP:PORT or udp:IP:PORT")
+	config := fs.String("config", "", "YAML `FILE` of relays (relays: [{listen, to, max, idle, max_sessions}]), instead of --listen/--to")
+	check := fs.Bool("check", false, "validate the flags and relays, print \"configuration OK\" and exit without starting DPDK (as relayd -n)")
 	maxBytes := fs.Int64("max", 0, "bytes per direction (TCP: then the receiver gets EOF; UDP: per session, whole datagrams) (0: no limit)")
-	idle := fs.Duration("idle", -1, "end a direction idle this long, as relayd (0: never; default: never for TCP, 30s for UDP sessions)")
+	idle := fs.Duration("idle", 0, "end a direction idle this long, as relayd (0: never; not given: never for TCP, 30s for UDP sessions)")
 	maxSessions := fs.Int("max-sessions", 4096, "UDP: live sessions per relay; datagrams of further new clients are dropped and counted")
 	modeFlag := fs.String("mode", "softnet", "splice mode: softnet (on the flow's softnet), dedicated (one splice thread) or copy (goroutine per connection)")
 	drain := fs.Duration("drain-timeout", 5*time.Second, "on SIGINT/SIGTERM, how long relayed connections may finish")
 	stats := fs.Duration("stats", 0, "print counters every DURATION (0: only at exit)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: netsplice relay --eal 'EAL ARGS' --ip CIDR (--listen PROTO:IP:PORT --to PROTO:IP:PORT)... [flags]")
-		fmt.Fprintln(stderr, "       netsplice relay --eal 'EAL ARGS' --ip CIDR --config relays.yaml [flags]")
-		fs.PrintDefaults()
-	}
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usageErr("unexpected arguments %q", pos)
+	if err := noPositionals(pos); err != nil {
+		return err
 	}
 	mode, err := splice.ParseMode(*modeFlag)
 	if err != nil {
-		return usageErr("--mode: %v", err)
+		return usageErr("--mode %q: want softnet, dedicated or copy", *modeFlag)
 	}
-	if *maxBytes < 0 || *idle < -1 || *drain < 0 || *stats < 0 || *maxSessions < 1 {
-		return usageErr("--max, --idle, --drain-timeout and --stats must not be negative, --max-sessions must be at least 1")
+	switch {
+	case *maxBytes < 0:
+		return usageErr("--max %d must not be negative", *maxBytes)
+	case *idle < 0:
+		return usageErr("--idle %v must not be negative (0: never)", *idle)
+	case *drain < 0:
+		return usageErr("--drain-timeout %v must not be negative", *drain)
+	case *stats < 0:
+		return usageErr("--stats %v must not be negative", *stats)
+	case *maxSessions < 1:
+		return usageErr("--max-sessions %d: want at least 1", *maxSessions)
 	}
+	def := relayDefaults{Max: *maxBytes, Idle: *idle, IdleSet: wasSet(fs, "idle")}
 	var specs []relaySpec
 	switch {
 	case *config != "" && len(listens)+len(tos) > 0:
 		return usageErr("give either --config or --listen/--to pairs, not both")
 	case *config != "":
-		if specs, err = loadRelayConfig(*config, *maxBytes, *idle); err != nil {
+		if specs, err = loadRelayConfig(*config, def); err != nil {
 			return usageErr("--config: %v", err)
 		}
 	case len(listens) == 0 || len(listens) != len(tos):
 		return usageErr("give --listen and --to in pairs (%d --listen, %d --to), or --config", len(listens), len(tos))
 	default:
 		for i := range listens {
-			s := relaySpec{Listen: listens[i], To: tos[i], Max: *maxBytes, Idle: defaultIdle(listens[i].Proto, *idle)}
+			s := relaySpec{Listen: listens[i], To: tos[i], Max: *maxBytes, Idle: defaultIdle(listens[i].Proto, def),
+				Where: fmt.Sprintf("relay %d (--listen %v --to %v)", i+1, listens[i], tos[i])}
 			if err := s.check(); err != nil {
-				return usageErr("relay %d: %v", i+1, err)
+				return usageErr("%s: %v", s.Where, err)
 			}
 			specs = append(specs, s)
 		}
@@ -75,8 +92,19 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 			specs[i].MaxSessions = *maxSessions
 		}
 	}
-	if _, _, _, err := sf.check(); err != nil {
+	if _, err := sf.checkAs(!*check); err != nil {
 		return err
+	}
+	if err := checkRelays(specs, sf.ips, sf.gateway != ""); err != nil {
+		return usageErr("%v", err)
+	}
+	if *check {
+		what := "without --ip: listen addresses and backends not checked against interfaces"
+		if len(sf.ips) > 0 {
+			what = fmt.Sprintf("checked against %d --ip interfaces", len(sf.ips))
+		}
+		fmt.Fprintf(stdout, "configuration OK: %d relays (%s)\n", len(specs), what)
+		return nil
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -105,7 +133,7 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 			for _, r := range relays {
 				r.close(0)
 			}
-			return usageErr("--listen %v: %v", spec.Listen, err)
+			return usageErr("%s: listen %v: %v", spec.Where, spec.Listen, err)
 		}
 		relays = append(relays, rr)
 	}
@@ -133,8 +161,8 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 		}
 		ss := sp.Stats()
 		c := env.st.Counters()
-		fmt.Fprintf(stdout, "splice: mode %v moves %d bytes %d cross_softnet %d handoffs %d ends %v\n",
-			mode, ss.Moves, ss.Bytes, ss.CrossSoftnet, c[stack.TasksCrossed]-c[stack.ARPUpdatesCrossed]+sp.DedicatedStats().Crossed, ss.Ends)
+		fmt.Fprintf(stdout, "splice: mode %v moves %d bytes %d cross_softnet %d handoffs %d ends %s\n",
+			mode, ss.Moves, ss.Bytes, ss.CrossSoftnet, c[stack.TasksCrossed]-c[stack.ARPUpdatesCrossed]+sp.DedicatedStats().Crossed, formatEnds(ss.Ends))
 	}
 	for {
 		select {
@@ -169,4 +197,31 @@ func (r running) close(drain time.Duration) {
 	} else {
 		r.udp.Close(drain)
 	}
+}
+
+// endReasons are splice.Stats.Ends' keys in the order the report prints
+// them.
+var endReasons = []string{"eof", "max", "idle", "drain", "error", "unsplice", "loop"}
+
+// formatEnds prints why splices ended as eof=N max=N ... in a fixed
+// order (a reason splice adds later follows, sorted).
+func formatEnds(ends map[string]uint64) string {
+	var b strings.Builder
+	for _, r := range endReasons {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%d", r, ends[r])
+	}
+	var more []string
+	for r := range ends {
+		if !slices.Contains(endReasons, r) {
+			more = append(more, r)
+		}
+	}
+	sort.Strings(more)
+	for _, r := range more {
+		fmt.Fprintf(&b, " %s=%d", r, ends[r])
+	}
+	return b.String()
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -9,25 +8,25 @@ import (
 	"github.com/netsplice/netsplice/driver/rss"
 )
 
+// maxRETA bounds --reta: the largest redirection tables of NICs have 512
+// entries.
+const maxRETA = 512
+
 func runRSS(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("rss", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("rss", stdout,
+		"usage: netsplice rss SRC_IP:PORT DST_IP:PORT [--key HEX | --symmetric] [--queues N] [--reta N] [--tuple 2|4]",
+		"Prints the Toeplitz hash of the flow and the queue the redirection table gives it.")
 	keyHex := fs.String("key", "", "Toeplitz key, 40 bytes in hex (default: the Microsoft verification key most NICs ship)")
 	symmetric := fs.Bool("symmetric", false, "use the symmetric key (0x6d5a repeated), which hashes both directions of a flow alike")
-	queues := fs.Int("queues", 1, "number of queues behind the redirection table")
-	retaSize := fs.Int("reta", rss.DefaultRETASize, "redirection table size")
+	queues := fs.Int("queues", 1, fmt.Sprintf("number of queues behind the redirection table (1..%d)", rss.MaxQueues))
+	retaSize := fs.Int("reta", rss.DefaultRETASize, fmt.Sprintf("redirection table entries (1..%d)", maxRETA))
 	tuple := fs.Int("tuple", 4, "hash input: 4 for addresses and ports, 2 for addresses only")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: netsplice rss SRC_IP:PORT DST_IP:PORT [--key HEX | --symmetric] [--queues N] [--reta N] [--tuple 2|4]")
-		fs.PrintDefaults()
-	}
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 2 {
-		fs.Usage()
-		return usageErr("want SRC_IP:PORT and DST_IP:PORT, got %d arguments", len(pos))
+		return usageErr("want SRC_IP:PORT and DST_IP:PORT, got %d arguments %q", len(pos), pos)
 	}
 	src, err := netip.ParseAddrPort(pos[0])
 	if err != nil {
@@ -48,15 +47,21 @@ func runRSS(args []string, stdout, stderr io.Writer) error {
 		key = rss.SymmetricKey()
 	case *keyHex != "":
 		if key, err = rss.ParseKey(*keyHex); err != nil {
-			return usageErr("%v", err)
+			return usageErr("--key: %v", err)
 		}
 	}
 	if *tuple != 2 && *tuple != 4 {
-		return usageErr("--tuple must be 2 or 4")
+		return usageErr("--tuple %d: want 2 or 4", *tuple)
+	}
+	if *retaSize < 1 || *retaSize > maxRETA {
+		return usageErr("--reta %d: want 1..%d entries (NICs have 64..512)", *retaSize, maxRETA)
+	}
+	if *queues < 1 || *queues > rss.MaxQueues {
+		return usageErr("--queues %d: want 1..%d", *queues, rss.MaxQueues)
 	}
 	reta, err := rss.NewRETA(*retaSize, *queues)
 	if err != nil {
-		return usageErr("%v", err)
+		return usageErr("--reta %d --queues %d: %v", *retaSize, *queues, err)
 	}
 	h := rss.NewHasher(key)
 	var hash uint32

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -107,29 +106,29 @@ func startService(st *stack.Stack, s service) (*serviceCounters, io.Closer, erro
 }
 
 func runServe(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("serve", stdout,
+		"usage: netsplice serve --eal 'EAL ARGS' --ip CIDR [--ip CIDR...] [--echo udp|tcp:PORT] [--discard udp|tcp:PORT] [--http PORT] [flags]",
+		"Runs the stack on DPDK ports with test services on every interface; SIGINT or SIGTERM stops it and prints the counters.")
 	sf := addStackFlags(fs)
 	var svcs []service
-	fs.Var(serviceList{"echo", &svcs}, "echo", "echo service, repeatable: udp:PORT or tcp:PORT")
-	fs.Var(serviceList{"discard", &svcs}, "discard", "discard service, repeatable: udp:PORT or tcp:PORT")
-	fs.Var(serviceList{"http", &svcs}, "http", "HTTP service on PORT serving /bytes/N (byte i is i % 251)")
+	fs.Var(serviceList{"echo", &svcs}, "echo", "echo service, repeatable: `PROTO:PORT`, udp:PORT or tcp:PORT")
+	fs.Var(serviceList{"discard", &svcs}, "discard", "discard service, repeatable: `PROTO:PORT`, udp:PORT or tcp:PORT")
+	fs.Var(serviceList{"http", &svcs}, "http", "HTTP service on TCP `PORT` serving /bytes/N (byte i is i % 251), repeatable")
 	stats := fs.Duration("stats", 0, "print counters every DURATION (0: only at exit)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: netsplice serve --eal 'EAL ARGS' --ip CIDR [--ip CIDR...] [--echo udp|tcp:PORT] [--discard udp|tcp:PORT] [--http PORT] [flags]")
-		fs.PrintDefaults()
-	}
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usageErr("unexpected arguments %q", pos)
+	if err := noPositionals(pos); err != nil {
+		return err
 	}
 	if *stats < 0 {
-		return usageErr("--stats must not be negative")
+		return usageErr("--stats %v must not be negative", *stats)
 	}
-	if _, _, _, err := sf.check(); err != nil {
+	if err := checkServices(svcs); err != nil {
+		return err
+	}
+	if _, err := sf.check(); err != nil {
 		return err
 	}
 	// Catch signals before starting, so an early SIGTERM still cleans up.
@@ -184,6 +183,25 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stdout)
 		}
 	}
+}
+
+// checkServices refuses two services on one protocol and port: every
+// service listens on all interfaces, so the second could not start.
+func checkServices(svcs []service) error {
+	flagOf := func(s service) string {
+		if s.kind == "http" {
+			return fmt.Sprintf("--http %d", s.port)
+		}
+		return fmt.Sprintf("--%s %s:%d", s.kind, s.proto, s.port)
+	}
+	for i, s := range svcs {
+		for _, o := range svcs[:i] {
+			if o.proto == s.proto && o.port == s.port {
+				return usageErr("%s: %s port %d is already taken by %s (one service per protocol and port)", flagOf(s), s.proto, s.port, flagOf(o))
+			}
+		}
+	}
+	return nil
 }
 
 func macString(m [6]byte) string {

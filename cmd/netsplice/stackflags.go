@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -18,7 +21,7 @@ import (
 )
 
 // stackFlags are the flags of every subcommand that runs a stack on DPDK
-// ports (serve, ping).
+// ports (serve, ping, connect, relay).
 type stackFlags struct {
 	eal      string
 	ips      cidrList
@@ -28,6 +31,21 @@ type stackFlags struct {
 	logLevel string
 	impair   string
 	pcap     string
+}
+
+// maxLcores is the most softnets of a stack, --lcores of every command:
+// DPDK registers each softnet thread as an lcore (RTE_MAX_LCORE is 128,
+// one is EAL's main lcore).
+const maxLcores = 127
+
+// lcoresHelp is --lcores's meaning, the same in every command.
+const lcoresHelp = "softnets per stack: threads that each poll one queue pair of every port (1..127)"
+
+func checkLcores(n int) error {
+	if n < 1 || n > maxLcores {
+		return usageErr("--lcores %d: want 1..%d (softnets per stack)", n, maxLcores)
+	}
+	return nil
 }
 
 // cidrList is a repeatable --ip flag.
@@ -46,20 +64,52 @@ func (l *cidrList) Set(v string) error {
 	if err != nil || !p.Addr().Is4() {
 		return fmt.Errorf("%q is not an IPv4 CIDR such as 192.0.2.1/24", v)
 	}
+	a := p.Addr()
+	switch {
+	case a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return fmt.Errorf("%q: %v cannot be an interface address (unspecified, loopback, multicast or broadcast)", v, a)
+	case p.Bits() < 1:
+		return fmt.Errorf("%q: the prefix length must be 1..32", v)
+	}
+	for _, o := range *l {
+		if o.Addr() == a {
+			return fmt.Errorf("%q: address %v is given twice (one --ip per port)", v, a)
+		}
+	}
 	*l = append(*l, p)
 	return nil
 }
 
+// local reports whether a is the address of one of the --ip interfaces.
+func (l cidrList) local(a netip.Addr) bool {
+	for _, p := range l {
+		if p.Addr() == a {
+			return true
+		}
+	}
+	return false
+}
+
+// onLink reports whether a is inside one of the --ip prefixes.
+func (l cidrList) onLink(a netip.Addr) bool {
+	for _, p := range l {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
 func addStackFlags(fs *flag.FlagSet) *stackFlags {
 	f := &stackFlags{}
-	fs.StringVar(&f.eal, "eal", "", "DPDK EAL arguments, split on spaces, e.g. '-l 0 -a 0000:3b:00.0' or '--no-huge -m 256 --no-pci --vdev=net_af_packet0,iface=veth0'")
-	fs.Var(&f.ips, "ip", "interface address and prefix, repeatable, one per DPDK port in port order (e.g. 192.0.2.1/24)")
-	fs.StringVar(&f.gateway, "gateway", "", "default gateway, inside one interface's prefix")
-	fs.IntVar(&f.lcores, "lcores", 1, "softnets (one queue pair per port each)")
+	fs.StringVar(&f.eal, "eal", "", "DPDK EAL `ARGS`, split on spaces, e.g. '-l 0 -a 0000:3b:00.0' or '--no-huge -m 256 --no-pci --vdev=net_af_packet0,iface=veth0'")
+	fs.Var(&f.ips, "ip", "interface address and prefix (`CIDR`), repeatable, one per DPDK port in port order (e.g. 192.0.2.1/24)")
+	fs.StringVar(&f.gateway, "gateway", "", "default gateway `IP`, inside one interface's prefix")
+	fs.IntVar(&f.lcores, "lcores", 1, lcoresHelp)
 	fs.StringVar(&f.poll, "poll", "adaptive", "poll mode: busy (one CPU per softnet, lowest latency) or adaptive")
-	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&f.logLevel, "log-level", "info", "`LEVEL`: debug, info, warn, error")
 	fs.StringVar(&f.impair, "impair", "", "faults on every port's rx and tx, e.g. drop=1%,dup=0.5%,reorder=4,corrupt=0.1%,seed=1")
-	fs.StringVar(&f.pcap, "pcap", "", "write every frame sent and received to this pcap file (debugging, not line rate)")
+	fs.StringVar(&f.pcap, "pcap", "", "write every frame sent and received to this pcap `FILE` (debugging, not line rate)")
 	return f
 }
 
@@ -72,49 +122,98 @@ type stackEnv struct {
 	pcap   *pcapWriter
 }
 
+// checked is what check parsed.
+type checked struct {
+	poll   stack.PollMode
+	impair impair.Config
+	gw     netip.Addr
+}
+
 // check validates the flags that need no DPDK, so bad input fails before
-// EAL starts.
-func (f *stackFlags) check() (stack.PollMode, impair.Config, netip.Addr, error) {
-	var ic impair.Config
-	var gw netip.Addr
-	poll, err := stack.ParsePollMode(f.poll)
-	if err != nil {
-		return 0, ic, gw, usageErr("--poll: %v", err)
+// EAL starts: --eal and --ip are required.
+func (f *stackFlags) check() (checked, error) { return f.checkAs(true) }
+
+// checkAs validates the stack flags; without required, --eal and --ip may
+// be missing (relay --check), and what is given is validated.
+func (f *stackFlags) checkAs(required bool) (checked, error) {
+	var c checked
+	var err error
+	if c.poll, err = stack.ParsePollMode(f.poll); err != nil {
+		return c, usageErr("--poll %q: want busy or adaptive", f.poll)
 	}
-	if f.lcores < 1 || f.lcores > 127 {
-		return 0, ic, gw, usageErr("--lcores %d: want 1..127", f.lcores)
+	if err := checkLcores(f.lcores); err != nil {
+		return c, err
 	}
-	if len(f.ips) == 0 {
-		return 0, ic, gw, usageErr("give at least one --ip CIDR (one per DPDK port)")
+	if _, err := parseLogLevel(f.logLevel); err != nil {
+		return c, err
 	}
-	if strings.TrimSpace(f.eal) == "" {
-		return 0, ic, gw, usageErr("--eal is required, e.g. --eal '--no-huge -m 256 --no-pci --vdev=net_af_packet0,iface=veth0'")
+	if required && len(f.ips) == 0 {
+		return c, usageErr("give at least one --ip CIDR (one per DPDK port)")
+	}
+	if required && strings.TrimSpace(f.eal) == "" {
+		return c, usageErr("--eal is required, e.g. --eal '--no-huge -m 256 --no-pci --vdev=net_af_packet0,iface=veth0'")
 	}
 	if f.impair != "" {
-		if ic, err = impair.Parse(f.impair); err != nil {
-			return 0, ic, gw, usageErr("--impair: %v", err)
+		if c.impair, err = impair.Parse(f.impair); err != nil {
+			return c, usageErr("--impair: %v", err)
 		}
 	}
 	if f.gateway != "" {
-		if gw, err = netip.ParseAddr(f.gateway); err != nil || !gw.Is4() {
-			return 0, ic, gw, usageErr("--gateway %q is not an IPv4 address", f.gateway)
+		if c.gw, err = netip.ParseAddr(f.gateway); err != nil || !c.gw.Is4() {
+			return c, usageErr("--gateway %q is not an IPv4 address", f.gateway)
 		}
-		found := false
-		for _, p := range f.ips {
-			found = found || p.Contains(gw)
+		if f.ips.local(c.gw) {
+			return c, usageErr("--gateway %v is the address of an --ip interface", c.gw)
 		}
-		if !found {
-			return 0, ic, gw, usageErr("--gateway %v is inside no --ip prefix", gw)
+		if len(f.ips) > 0 && !f.ips.onLink(c.gw) {
+			return c, usageErr("--gateway %v is inside no --ip prefix", c.gw)
 		}
 	}
-	return poll, ic, gw, nil
+	if f.pcap != "" {
+		if err := checkNewFile(f.pcap); err != nil {
+			return c, usageErr("--pcap: %v", err)
+		}
+	}
+	return c, nil
+}
+
+// checkNewFile checks, without creating it, that path can be created or
+// overwritten as a file: it is not a directory and its directory exists
+// and is writable.
+func checkNewFile(path string) error {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s exists and is not a regular file", path)
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("%s: directory %s: %v", path, dir, errors.Unwrap(err))
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s: %s is not a directory", path, dir)
+	}
+	if err := syscall.Access(dir, 2 /* W_OK */); err != nil {
+		return fmt.Errorf("%s: directory %s is not writable", path, dir)
+	}
+	return nil
+}
+
+// routable reports why dst cannot be reached from the --ip interfaces:
+// it is inside no prefix and there is no --gateway.
+func (f *stackFlags) routable(dst netip.Addr) error {
+	if len(f.ips) == 0 || f.gateway != "" || f.ips.onLink(dst) {
+		return nil
+	}
+	return fmt.Errorf("%v is inside no --ip prefix (%v) and no --gateway is given", dst, f.ips.String())
 }
 
 // start initialises EAL, opens one DPDK port per --ip, wraps them (pcap,
 // impair), starts the stack and waits for the gratuitous ARP to leave.
-// Errors from bad flags or from EAL are usage errors (exit status 2).
+// Errors from bad flags or from EAL are usage errors (exit status 2). The
+// --pcap file is created only once every port is open, and removed again
+// when the start fails.
 func (f *stackFlags) start(stderr io.Writer) (*stackEnv, error) {
-	poll, ic, gw, err := f.check()
+	c, err := f.check()
 	if err != nil {
 		return nil, err
 	}
@@ -124,32 +223,39 @@ func (f *stackFlags) start(stderr io.Writer) (*stackEnv, error) {
 	}
 	env := &stackEnv{log: log}
 	if err := dpdk.InitEAL(strings.Fields(f.eal)); err != nil {
-		return nil, usageErr("%v", err)
+		return nil, usageErr("--eal: %v", err)
 	}
 	ok := false
 	defer func() {
 		if !ok {
+			created := env.pcap != nil
 			env.close()
+			if created {
+				os.Remove(f.pcap)
+			}
 		}
 	}()
+	for i, addr := range f.ips {
+		p, err := dpdk.OpenPort(dpdk.PortConfig{PortID: uint16(i), Queues: f.lcores, Logger: log})
+		if err != nil {
+			return nil, usageErr("--ip %v: port %d: %v%s", addr, i, err, portHint(err))
+		}
+		env.dports = append(env.dports, p)
+	}
 	if f.pcap != "" {
 		if env.pcap, err = newPcapWriter(f.pcap); err != nil {
 			return nil, usageErr("--pcap: %v", err)
 		}
 	}
+	gw := c.gw
 	var ifcs []stack.InterfaceConfig
 	for i, addr := range f.ips {
-		p, err := dpdk.OpenPort(dpdk.PortConfig{PortID: uint16(i), Queues: f.lcores, Logger: log})
-		if err != nil {
-			return nil, usageErr("port %d for --ip %v: %v", i, addr, err)
-		}
-		env.dports = append(env.dports, p)
-		var port driver.Port = p
+		var port driver.Port = env.dports[i]
 		if env.pcap != nil {
 			port = env.pcap.wrap(port)
 		}
-		if ic.Enabled() {
-			fp, err := impair.Wrap(port, ic)
+		if c.impair.Enabled() {
+			fp, err := impair.Wrap(port, c.impair)
 			if err != nil {
 				return nil, usageErr("--impair: %v", err)
 			}
@@ -163,7 +269,7 @@ func (f *stackFlags) start(stderr io.Writer) (*stackEnv, error) {
 		}
 		ifcs = append(ifcs, ifc)
 	}
-	cfg := stack.Config{Softnets: f.lcores, Poll: poll, Logger: log, ThreadInit: dpdk.ThreadInit, ThreadExit: dpdk.ThreadExit}
+	cfg := stack.Config{Softnets: f.lcores, Poll: c.poll, Logger: log, ThreadInit: dpdk.ThreadInit, ThreadExit: dpdk.ThreadExit}
 	if env.st, err = stack.New(cfg, ifcs...); err != nil {
 		return nil, usageErr("%v", err)
 	}
@@ -181,6 +287,15 @@ func (f *stackFlags) start(stderr io.Writer) (*stackEnv, error) {
 	}
 	ok = true
 	return env, nil
+}
+
+// portHint names the likely fix of a port that DPDK could not set up for
+// lack of memory: its buffer pools grow with --lcores.
+func portHint(err error) string {
+	if strings.Contains(err.Error(), "Cannot allocate memory") || strings.Contains(err.Error(), "errno 12)") {
+		return "; DPDK ran out of memory for the port's buffer pools (raise -m in --eal, add --no-huge -m 512, or lower --lcores)"
+	}
+	return ""
 }
 
 // close stops the stack, closes the ports and the pcap file and cleans up
