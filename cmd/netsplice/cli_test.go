@@ -78,8 +78,14 @@ func TestBadInputExitStatus2(t *testing.T) {
 		{"no-such-command"},
 		{},
 	} {
-		if code, _, errOut := runCLI(args...); code != 2 || errOut == "" {
+		code, _, errOut := runCLI(args...)
+		if code != 2 || errOut == "" {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and a message", args, code, errOut)
+		}
+		// A refusal is one line; only netsplice without arguments prints
+		// the usage.
+		if len(args) > 0 && strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%q: stderr %q, want one line", args, errOut)
 		}
 	}
 }

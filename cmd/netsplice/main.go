@@ -1,11 +1,17 @@
 // Command netsplice is the netsplice appliance: a userspace TCP/UDP stack
 // with in-stack socket splicing. Subcommands:
 //
-//	netsplice demo    two stacks on the in-memory wire exchanging UDP and ICMP
-//	netsplice rss     Toeplitz hash and queue of a flow
-//	netsplice bench   in-process benchmarks, one JSON object per line with --json
-//	netsplice serve   the stack on DPDK ports with test services (echo, discard)
-//	netsplice ping    the stack on DPDK ports pinging a host
+//	netsplice demo     two stacks on the in-memory wire exchanging UDP and ICMP
+//	netsplice rss      Toeplitz hash and queue of a flow
+//	netsplice bench    in-process benchmarks, one JSON object per line with --json
+//	netsplice serve    the stack on DPDK ports with test services (echo, discard, http)
+//	netsplice ping     the stack on DPDK ports pinging a host
+//	netsplice connect  one TCP connection from the stack (lab client)
+//	netsplice relay    TCP and UDP relays spliced in the stack (--check: validate only)
+//	netsplice help [COMMAND], netsplice --version
+//
+// Bad input is refused with one line on stderr and exit status 2, before
+// DPDK starts wherever the check needs no port; help goes to stdout.
 package main
 
 import (
@@ -36,12 +42,12 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "run two stacks on the in-memory wire exchanging UDP and ICMP, then print their counters", runDemo},
-		{"rss", "print the Toeplitz RSS hash and queue of a flow: rss SRC_IP:PORT DST_IP:PORT [--key HEX|--symmetric] [--queues N]", runRSS},
-		{"bench", "run the in-process benchmarks (--json for one JSON object per line)", runBench},
+		{"rss", "print the Toeplitz RSS hash and queue of a flow: rss SRC_IP:PORT DST_IP:PORT [--key HEX|--symmetric] [--queues N] [--reta N]", runRSS},
+		{"bench", "run the in-process benchmarks: bench [--workload W,...] [--lcores N,...] (--json for one JSON object per line)", runBench},
 		{"serve", "run the stack on DPDK ports with test services: serve --eal 'ARGS' --ip CIDR --echo udp:7", runServe},
 		{"ping", "run the stack on DPDK ports and ping a host: ping --eal 'ARGS' --ip CIDR DST", runPing},
 		{"connect", "open one TCP connection from a DPDK stack, send and receive, print the SHA-256 (lab client)", runConnect},
-		{"relay", "relay TCP connections and UDP sessions with in-stack splicing: relay --eal 'ARGS' --ip CIDR --listen tcp:IP:PORT --to tcp:IP:PORT (or --config FILE)", runRelay},
+		{"relay", "relay TCP connections and UDP sessions with in-stack splicing: relay --eal 'ARGS' --ip CIDR --listen tcp:IP:PORT --to tcp:IP:PORT (or --config FILE; --check validates and exits)", runRelay},
 	}
 }
 
