@@ -15,7 +15,9 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -210,4 +212,24 @@ func (r *Relay) Close(drain time.Duration) {
 	}
 	r.mu.Unlock()
 	<-done
+}
+
+// Describe returns one line per relayed pair and direction with the
+// connections' and splices' state, for diagnosing a stall. Control path.
+func (r *Relay) Describe() string {
+	r.mu.Lock()
+	pairs := make([]*pair, 0, len(r.pairs))
+	for p := range r.pairs {
+		pairs = append(pairs, p)
+	}
+	r.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "relay %v -> %v: %+v\n", r.cfg.Listen, r.cfg.To, r.Stats())
+	for i, p := range pairs {
+		fmt.Fprintf(&b, " pair %d client %s\n", i, p.client.Describe())
+		fmt.Fprintf(&b, " pair %d server %s\n", i, p.server.Describe())
+		fmt.Fprintf(&b, " pair %d client->server %s\n", i, r.sp.Describe(p.client))
+		fmt.Fprintf(&b, " pair %d server->client %s\n", i, r.sp.Describe(p.server))
+	}
+	return b.String()
 }

@@ -118,7 +118,7 @@ func TestRelayEcho(t *testing.T) {
 				go func() { c.Write(data); c.CloseWrite() }()
 				got, err := io.ReadAll(c)
 				if err != nil || sha256.Sum256(got) != sha256.Sum256(data) {
-					t.Fatalf("conn %d: %d of %d bytes back, err %v", i, len(got), len(data), err)
+					t.Fatalf("conn %d: %d of %d bytes back, err %v\nclient %s\n%s", i, len(got), len(data), err, c.Describe(), r.Describe())
 				}
 				c.Close()
 			}

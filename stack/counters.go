@@ -84,6 +84,7 @@ const (
 	TCPClosed              // connections removed from the flow table
 	TCPDropBacklog         // SYNs dropped because the listen backlog was full
 	TCPDropWindow          // segments outside the receive window
+	TCPZeroWindowAcks      // ACKs taken from segments dropped at a closed receive window
 	TCPDropPAWS            // segments with an old timestamp (RFC 7323 PAWS)
 	TCPDropOOOFull         // out-of-order segments dropped, queue full
 	TCPDropRxRing          // in-order segments dropped, reader's ring full
@@ -145,7 +146,7 @@ var counterNames = [NumCounters]string{
 	TCPRx: "tcp_rx", TCPTx: "tcp_tx", TCPDropBad: "drop_tcp_bad", TCPDropChecksum: "drop_tcp_checksum",
 	TCPNoConn: "tcp_no_conn", TCPRstRx: "tcp_rst_rx", TCPRstTx: "tcp_rst_tx", TCPActiveOpens: "tcp_active_opens",
 	TCPPassiveOpens: "tcp_passive_opens", TCPEstablished: "tcp_established", TCPClosed: "tcp_closed",
-	TCPDropBacklog: "drop_tcp_backlog", TCPDropWindow: "drop_tcp_window", TCPDropPAWS: "drop_tcp_paws",
+	TCPDropBacklog: "drop_tcp_backlog", TCPDropWindow: "drop_tcp_window", TCPZeroWindowAcks: "tcp_zero_window_acks", TCPDropPAWS: "drop_tcp_paws",
 	TCPDropOOOFull: "drop_tcp_ooo_full", TCPDropRxRing: "drop_tcp_rx_ring", TCPDropAfterClose: "drop_tcp_after_close",
 	TCPOOOQueued: "tcp_ooo_queued", TCPChallengeAcks: "tcp_challenge_acks", TCPChallengeAckLimited: "tcp_challenge_ack_limited", TCPRetransmits: "tcp_retransmits",
 	TCPFastRetransmits: "tcp_fast_retransmits", TCPSACKRetransmits: "tcp_sack_retransmits", TCPTimeouts: "tcp_timeouts", TCPSteerFallback: "tcp_steer_fallback",

@@ -207,9 +207,21 @@ func (c *TCPConn) input(pk *driver.Packet, seg *segment, ip header.IPv4, t heade
 	if !c.acceptable(seg, wnd) {
 		sn.inc(TCPDropWindow)
 		sn.free(pk)
-		if !seg.has(header.TCPFlagRst) {
-			c.sendAck()
+		if seg.has(header.TCPFlagRst) {
+			return
 		}
+		if wnd == 0 && seg.seq == c.rcvNxt && seg.has(header.TCPFlagAck) && !seg.has(header.TCPFlagSyn) {
+			// RFC 9293 3.10.7.4: with the receive window closed no data is
+			// acceptable, "but special allowance should be made to accept
+			// valid ACKs". A peer's zero-window probe at RCV.NXT carries
+			// its own window: dropping that too deadlocks two stacks whose
+			// windows are both closed (each probes, neither learns).
+			sn.inc(TCPZeroWindowAcks)
+			if !c.processAck(seg) || c.removed {
+				return
+			}
+		}
+		c.sendAck()
 		return
 	}
 	// 2. RST (RFC 5961 section 3).
@@ -311,10 +323,12 @@ func (c *TCPConn) acceptable(seg *segment, wnd uint32) bool {
 		l-- // judge a SYN by its sequence number alone
 	}
 	switch {
-	case l == 0 && wnd == 0:
-		return seg.seq == c.rcvNxt
 	case l == 0:
-		return seqLEQ(c.rcvNxt, seg.seq) && seqLT(seg.seq, c.rcvNxt+wnd)
+		// An empty segment may sit at the window's right edge, as BSD and
+		// Linux accept: a pure ACK sent after data the receiver dropped
+		// (or a probe that filled the window) carries SND.MAX there, and
+		// refusing it loses the window update it carries.
+		return seqLEQ(c.rcvNxt, seg.seq) && seqLEQ(seg.seq, c.rcvNxt+wnd)
 	case wnd == 0:
 		return false
 	}

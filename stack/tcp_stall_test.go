@@ -52,3 +52,61 @@ func TestScriptZeroWindowWithDataOutstanding(t *testing.T) {
 	}
 	t.Fatal("no data after the window opened")
 }
+
+// TestScriptWindowUpdateAtRightEdge is the relay stall of issue 14: two
+// stacks each waiting for the other's window. The peer's window update
+// arrives as a pure ACK whose sequence number is its SND.MAX, the right
+// edge of our receive window (it had sent data there that we dropped), or
+// as a zero-window probe at RCV.NXT while our window is closed. Both were
+// dropped as unacceptable, window update included, so our data waited
+// for good. Both must open our send window.
+func TestScriptWindowUpdateAtRightEdge(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		closed bool // our receive window is closed too
+	}{{"right edge", false}, {"zero-window probe", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, l := scriptSetup(t)
+			sc := r.handshake(l, 40200)
+			if tc.closed {
+				// Fill our receive buffer without reading.
+				chunk := make([]byte, 1400)
+				for i := 0; sc.c.rcvAdv != sc.c.rcvNxt; i++ {
+					if i == 100 {
+						t.Fatalf("receive window still open after %d segments", i)
+					}
+					n := min(len(chunk), int(sc.c.rcvAdv-sc.c.rcvNxt))
+					sc.send(header.TCPFlagAck, chunk[:n])
+					sc.seq += uint32(n)
+					for s := r.recv(time.Millisecond); s != nil; s = r.recv(time.Millisecond) {
+					}
+				}
+			}
+			// The peer closes its window; our data waits.
+			r.send(seg{sport: sc.sport, dport: 80, seq: sc.seq, ack: sc.ack, flags: header.TCPFlagAck, wnd: 0xdead, opts: tsOpt(700, 1)})
+			sc.c.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := sc.c.Write([]byte("waiting")); err != nil {
+				t.Fatal(err)
+			}
+			for s := r.recv(5 * time.Millisecond); s != nil; s = r.recv(5 * time.Millisecond) {
+			}
+			// The update: a pure ACK at our window's right edge, or a
+			// probe carrying a byte at RCV.NXT into our closed window.
+			edge := sc.c.rcvAdv - sc.c.rcvNxt
+			upd := seg{sport: sc.sport, dport: 80, seq: sc.seq + edge, ack: sc.ack, flags: header.TCPFlagAck, wnd: 1000, opts: tsOpt(701, 1)}
+			if tc.closed {
+				upd.seq, upd.payload = sc.seq, []byte{'x'}
+			}
+			r.send(upd)
+			for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+				if s := r.recv(10 * time.Millisecond); s != nil && len(s.Payload) > 0 {
+					if string(s.Payload) != "waiting" || s.Seq != sc.ack {
+						t.Fatalf("got seq %d payload %q, want seq %d %q", s.Seq, s.Payload, sc.ack, "waiting")
+					}
+					return
+				}
+			}
+			t.Fatalf("the window update was dropped: no data sent (drop_tcp_window %d)", r.dut.Counters()[TCPDropWindow])
+		})
+	}
+}
