@@ -131,7 +131,7 @@ func looped(head *driver.Packet) bool {
 func New(mode Mode) *Splicer {
 	s := &Splicer{mode: mode, socks: make(map[*stack.TCPConn]*sock)}
 	if mode == ModeDedicated {
-		s.dedicated, _ = task.NewQueue(65536, dedicatedID, s.wakeDedicated)
+		s.dedicated = task.NewQueue(dedicatedID, s.wakeDedicated)
 		s.dedWake = make(chan struct{}, 1)
 		s.dedStop = make(chan struct{})
 		s.dedDone = make(chan struct{})

@@ -178,9 +178,8 @@ func (a *arpTable) share(ip [4]byte, mac header.MAC) {
 		}
 		o := o
 		t := task.New(func() { o.arp.learn(ip, mac, true) })
-		if o.Add(t, a.sn) == nil {
-			a.sn.inc(ARPUpdatesCrossed)
-		}
+		o.Add(t, a.sn)
+		a.sn.inc(ARPUpdatesCrossed)
 		t.Release()
 	}
 }

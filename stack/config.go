@@ -74,8 +74,6 @@ type Config struct {
 	// ThreadExit, if set, runs on the softnet's thread when it stops.
 	ThreadExit func(softnet int)
 
-	// TaskQueueSize is the capacity of each softnet's task ring [4096].
-	TaskQueueSize int
 	// TimerTick is the timing wheel's resolution [1ms].
 	TimerTick time.Duration
 	// SpinPolls is how many empty polls an adaptive softnet makes before
@@ -162,7 +160,6 @@ func (c *Config) setDefaults() {
 		}
 	}
 	def(&c.Softnets, 1)
-	def(&c.TaskQueueSize, 4096)
 	defDur(&c.TimerTick, time.Millisecond)
 	def(&c.SpinPolls, 2000)
 	defDur(&c.MaxSleep, time.Millisecond)
@@ -204,8 +201,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("stack: unknown poll mode %d", int(c.Poll))
 	case len(c.CPUs) != 0 && len(c.CPUs) != c.Softnets:
 		return fmt.Errorf("stack: %d CPUs given for %d softnets", len(c.CPUs), c.Softnets)
-	case c.TaskQueueSize < 1 || c.TimerTick <= 0 || c.SpinPolls < 0 || c.MaxSleep <= 0:
-		return fmt.Errorf("stack: task queue size, timer tick and max sleep must be positive")
+	case c.TimerTick <= 0 || c.SpinPolls < 0 || c.MaxSleep <= 0:
+		return fmt.Errorf("stack: timer tick and max sleep must be positive, spin polls not negative")
 	case c.ARPCacheSize < 1 || c.ARPTimeout <= 0 || c.ARPRetries < 1 || c.ARPRetryInterval <= 0 || c.ARPPending < 0:
 		return fmt.Errorf("stack: ARP settings must be positive")
 	case c.UDPQueueSize < 1 || c.ICMPRateLimit < 0:

@@ -160,16 +160,7 @@ func (e *endpoint) send() error {
 	if e.st.stopped.Load() {
 		return ErrStopped
 	}
-	for tries := 0; ; tries++ {
-		err := e.home.tasks.Add(&e.sendTask, -1)
-		if err == nil {
-			break
-		}
-		if tries == 100 {
-			return syscall.ENOBUFS
-		}
-		time.Sleep(20 * time.Microsecond)
-	}
+	e.home.tasks.Add(&e.sendTask, -1)
 	select {
 	case <-e.sendDone:
 		return e.sendErr

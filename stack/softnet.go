@@ -90,10 +90,7 @@ func newSoftnet(s *Stack, id int) (*Softnet, error) {
 		wake:      make(chan struct{}, 1),
 		ipID:      uint16(id) << 12,
 	}
-	sn.tasks, err = task.NewQueue(s.cfg.TaskQueueSize, id, sn.wakeup)
-	if err != nil {
-		return nil, err
-	}
+	sn.tasks = task.NewQueue(id, sn.wakeup)
 	if sn.loopIn, err = ring.New[driver.Packet](loopRingSize); err != nil {
 		return nil, err
 	}
@@ -288,13 +285,14 @@ func (sn *Softnet) wakeup() {
 }
 
 // Add queues t on this softnet. from is the softnet calling, or nil for
-// another goroutine; adds from other softnets count as crossings.
-func (sn *Softnet) Add(t *task.Task, from *Softnet) error {
+// another goroutine; adds from other softnets count as crossings. It
+// cannot fail: the task is its own queue entry (stack/task).
+func (sn *Softnet) Add(t *task.Task, from *Softnet) {
 	f := -1
 	if from != nil {
 		f = from.id
 	}
-	return sn.tasks.Add(t, f)
+	sn.tasks.Add(t, f)
 }
 
 // alloc takes a packet from the pool of interface ifc's queue.

@@ -298,16 +298,7 @@ func (s *Stack) call(sn *Softnet, fn func()) error {
 	}
 	done := make(chan struct{})
 	t := newCallTask(fn, done)
-	for {
-		err := sn.tasks.Add(t, -1)
-		if err == nil {
-			break
-		}
-		if s.stopped.Load() {
-			return ErrStopped
-		}
-		time.Sleep(50 * time.Microsecond)
-	}
+	sn.tasks.Add(t, -1)
 	select {
 	case <-done:
 		return nil

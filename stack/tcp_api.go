@@ -100,9 +100,9 @@ func (l *TCPListener) enqueue(c *TCPConn) bool {
 	if h := l.onAccept; h != nil && !l.closed.Load() {
 		l.pending.Add(-1)
 		t := task.New(func() { h(c) })
-		err := c.sn.Add(t, c.sn)
+		c.sn.Add(t, c.sn)
 		t.Release()
-		return err == nil
+		return true
 	}
 	if l.closed.Load() || !l.accept.Push(c) {
 		l.pending.Add(-1)
@@ -576,15 +576,13 @@ func (c *TCPConn) copyIn(b []byte) int {
 }
 
 // schedule queues one of the connection's tasks on its softnet, or runs
-// it inline on a stack driven by Poll.
+// it inline on a stack driven by Poll. It cannot fail (see stack/task).
 func (c *TCPConn) schedule(t *task.Task, run func()) {
 	if !c.st.started.Load() {
 		run()
 		return
 	}
-	for tries := 0; c.sn.tasks.Add(t, -1) != nil && tries < 10000; tries++ {
-		time.Sleep(20 * time.Microsecond)
-	}
+	c.sn.tasks.Add(t, -1)
 }
 
 // runWindowUpdate tells the peer about receive space the reader freed.

@@ -322,11 +322,7 @@ func (sn *Softnet) DialTCP(laddr, raddr netip.AddrPort, ev *TCPEvents) (*TCPConn
 			c.SetEvents(ev)
 		}
 	})
-	err := owner.Add(t, sn)
+	owner.Add(t, sn)
 	t.Release()
-	if err != nil {
-		s.releaseTCPPort(key)
-		return nil, err
-	}
 	return c, nil
 }

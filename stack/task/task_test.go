@@ -1,29 +1,22 @@
 package task
 
 import (
-	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
 )
 
-func newQueue(t *testing.T, size, owner int) *Queue {
+func newQueue(t *testing.T, owner int) *Queue {
 	t.Helper()
-	q, err := NewQueue(size, owner, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return q
+	return NewQueue(owner, nil)
 }
 
 func TestAddRunOnce(t *testing.T) {
-	q := newQueue(t, 8, 0)
+	q := newQueue(t, 0)
 	n := 0
 	tk := New(func() { n++ })
 	for i := 0; i < 3; i++ {
-		if err := q.Add(tk, -1); err != nil {
-			t.Fatal(err)
-		}
+		q.Add(tk, -1)
 	}
 	if got := q.Run(10); got != 1 || n != 1 {
 		t.Fatalf("Run ran %d tasks, fn ran %d times; want 1 and 1", got, n)
@@ -37,7 +30,7 @@ func TestAddRunOnce(t *testing.T) {
 }
 
 func TestDelThenReAdd(t *testing.T) {
-	q := newQueue(t, 8, 0)
+	q := newQueue(t, 0)
 	n := 0
 	tk := New(func() { n++ })
 	q.Add(tk, -1)
@@ -50,12 +43,15 @@ func TestDelThenReAdd(t *testing.T) {
 	if got := tk.Refs(); got != 2 {
 		t.Fatalf("Refs() = %d with a stale entry, want 2", got)
 	}
-	q.Add(tk, -1) // re-added while the stale entry is still in the ring
+	q.Add(tk, -1) // re-added while its entry is still linked: the same entry runs it
+	if got := tk.Refs(); got != 2 {
+		t.Fatalf("Refs() = %d after re-adding a linked task, want 2 (one entry)", got)
+	}
 	q.Run(10)
 	if n != 1 {
 		t.Fatalf("fn ran %d times, want 1", n)
 	}
-	if got, want := q.Stats().Stale, uint64(1); got != want {
+	if got, want := q.Stats().Stale, uint64(0); got != want {
 		t.Fatalf("Stale = %d, want %d", got, want)
 	}
 	if got := tk.Refs(); got != 1 {
@@ -64,7 +60,7 @@ func TestDelThenReAdd(t *testing.T) {
 }
 
 func TestDeletedTaskDoesNotRun(t *testing.T) {
-	q := newQueue(t, 8, 0)
+	q := newQueue(t, 0)
 	ran := false
 	tk := New(func() { ran = true })
 	q.Add(tk, -1)
@@ -75,7 +71,7 @@ func TestDeletedTaskDoesNotRun(t *testing.T) {
 }
 
 func TestTaskReAddsItself(t *testing.T) {
-	q := newQueue(t, 8, 0)
+	q := newQueue(t, 0)
 	n := 0
 	var tk *Task
 	tk = New(func() {
@@ -98,7 +94,7 @@ func TestTaskReAddsItself(t *testing.T) {
 // wait for itself; with references the release happens when the running
 // task drops the queue's reference.
 func TestReleaseWithoutBarrier(t *testing.T) {
-	q := newQueue(t, 8, 0)
+	q := newQueue(t, 0)
 	freed := 0
 	tk := &Task{}
 	tk.Init(func() {
@@ -116,7 +112,7 @@ func TestReleaseWithoutBarrier(t *testing.T) {
 }
 
 func TestReleaseAfterDelWaitsForStaleEntry(t *testing.T) {
-	q := newQueue(t, 8, 0)
+	q := newQueue(t, 0)
 	freed := 0
 	tk := &Task{}
 	tk.Init(func() { t.Fatal("deleted task ran") }, func() { freed++ })
@@ -132,25 +128,78 @@ func TestReleaseAfterDelWaitsForStaleEntry(t *testing.T) {
 	}
 }
 
-func TestFull(t *testing.T) {
-	q := newQueue(t, 2, 0)
-	tasks := []*Task{New(func() {}), New(func() {}), New(func() {})}
-	q.Add(tasks[0], -1)
-	q.Add(tasks[1], -1)
-	if err := q.Add(tasks[2], -1); !errors.Is(err, ErrFull) {
-		t.Fatalf("Add on full queue: got %v, want ErrFull", err)
+// TestNeverFull is the rule that replaced the bounded ring: any number of
+// distinct tasks can be queued at once, each runs exactly once, in order,
+// and none is refused (a lost FIN or wake-up was the ring's failure mode).
+func TestNeverFull(t *testing.T) {
+	q := newQueue(t, 0)
+	const n = 100000
+	order := make([]int, 0, n)
+	tasks := make([]*Task, n)
+	for i := range tasks {
+		tasks[i] = New(func() { order = append(order, i) })
+		q.Add(tasks[i], -1)
+		q.Add(tasks[i], -1) // a second Add of a queued task is a no-op
 	}
-	if tasks[2].Queued() || tasks[2].Refs() != 1 {
-		t.Fatalf("refused task: Queued() = %v, Refs() = %d; want false, 1", tasks[2].Queued(), tasks[2].Refs())
+	if got := q.Stats().Added; got != n {
+		t.Fatalf("Added = %d, want %d", got, n)
 	}
-	if got := q.Stats().Full; got != 1 {
-		t.Fatalf("Full = %d, want 1", got)
+	for q.Pending() {
+		q.Run(256)
+	}
+	if len(order) != n {
+		t.Fatalf("%d tasks ran, want %d", len(order), n)
+	}
+	for i, v := range order {
+		if v != i {
+			t.Fatalf("task %d ran in position %d: not FIFO", v, i)
+		}
+	}
+	for _, tk := range tasks {
+		if tk.Queued() || tk.Refs() != 1 {
+			t.Fatalf("task left queued=%v refs=%d", tk.Queued(), tk.Refs())
+		}
+	}
+}
+
+// TestConcurrentProducersLoseNothing drives the queue from several
+// producers at once while the owner runs it: every Add made while the
+// task was not queued must be followed by a run.
+func TestConcurrentProducersLoseNothing(t *testing.T) {
+	q := newQueue(t, 0)
+	const producers, per = 4, 20000
+	var ran atomic.Int64
+	var wg sync.WaitGroup
+	for p := 0; p < producers; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				q.Add(New(func() { ran.Add(1) }), p)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for {
+		select {
+		case <-done:
+			for q.Pending() {
+				q.Run(256)
+			}
+			if got := ran.Load(); got != producers*per {
+				t.Fatalf("%d tasks ran, want %d", got, producers*per)
+			}
+			return
+		default:
+			q.Run(64)
+		}
 	}
 }
 
 func TestCrossedCounter(t *testing.T) {
 	woke := 0
-	q, _ := NewQueue(8, 1, func() { woke++ })
+	q := NewQueue(1, func() { woke++ })
 	q.Add(New(func() {}), 1)  // own softnet
 	q.Add(New(func() {}), -1) // application
 	q.Add(New(func() {}), 0)  // another softnet
@@ -161,7 +210,7 @@ func TestCrossedCounter(t *testing.T) {
 }
 
 func TestConcurrentAddDel(t *testing.T) {
-	q := newQueue(t, 64, 0)
+	q := newQueue(t, 0)
 	var runs atomic.Int64
 	var freed atomic.Int64
 	tasks := make([]*Task, 8)
@@ -224,7 +273,7 @@ func TestConcurrentAddDel(t *testing.T) {
 }
 
 func TestNoAllocs(t *testing.T) {
-	q := newQueue(t, 8, 0)
+	q := newQueue(t, 0)
 	tk := New(func() {})
 	if n := testing.AllocsPerRun(1000, func() {
 		q.Add(tk, 0)
@@ -235,7 +284,7 @@ func TestNoAllocs(t *testing.T) {
 }
 
 func BenchmarkAddRun(b *testing.B) {
-	q, _ := NewQueue(1024, 0, nil)
+	q := NewQueue(0, nil)
 	tk := New(func() {})
 	b.ReportAllocs()
 	for b.Loop() {
