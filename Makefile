@@ -68,6 +68,8 @@ lint: ## gofmt, go vet, and the data-path import rules
 
 soak: deps ## long soaks and many-seed sweeps (run before resolving an issue)
 	NETSPLICE_SOAK=1 $(GO) test -tags soak -count=1 -timeout 90m ./...
+	@echo "relay echo stress under the race detector, every mode, CPUs loaded (a stall prints every connection's and splice's state)"
+	NETSPLICE_SOAK=1 NETSPLICE_ROUNDS=12 $(GO) test -race -count=1 -timeout 60m -run 'TestRelayEchoStress' ./relay
 
 clean: ## remove build outputs
 	rm -rf bin
