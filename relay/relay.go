@@ -59,14 +59,31 @@ type Relay struct {
 	mu                                    sync.Mutex
 	pairs                                 map[*pair]struct{}
 	closed                                atomic.Bool
+
+	hooks
+}
+
+// hooks let tests put an event exactly into a phase of a relayed pair:
+// afterDial runs once the backend is open, before the splices start;
+// beforeResplice before an idle direction is spliced again.
+type hooks struct {
+	afterDial, beforeResplice func(src, dst *stack.TCPConn)
 }
 
 type pair struct {
 	client, server *stack.TCPConn
+	// moved is the bytes of each direction's splices before its current
+	// (or last) one.
+	moved [2]atomic.Int64
+	reset atomic.Bool // resetPair ran
 }
 
 // Start listens and relays until Close.
 func Start(st *stack.Stack, sp *splice.Splicer, cfg Config, log *zap.Logger) (*Relay, error) {
+	return start(st, sp, cfg, log, hooks{})
+}
+
+func start(st *stack.Stack, sp *splice.Splicer, cfg Config, log *zap.Logger, h hooks) (*Relay, error) {
 	if cfg.DialTimeout == 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
@@ -80,7 +97,7 @@ func Start(st *stack.Stack, sp *splice.Splicer, cfg Config, log *zap.Logger) (*R
 	if err != nil {
 		return nil, err
 	}
-	r := &Relay{st: st, sp: sp, cfg: cfg, log: log, l: l, pairs: map[*pair]struct{}{}}
+	r := &Relay{st: st, sp: sp, cfg: cfg, log: log, l: l, pairs: map[*pair]struct{}{}, hooks: h}
 	r.wg.Add(1)
 	go r.acceptLoop()
 	return r, nil
@@ -99,12 +116,38 @@ func (r *Relay) acceptLoop() {
 	}
 }
 
-// serve relays one client.
+// serve relays one client. The phases of a relayed pair, and what a
+// reset on either side does in each (it always reaches the other side as
+// a reset, never as a clean close, and counts in Stats.Resets):
+//
+//   - accepted, backend connecting: a client reset (or timeout) aborts
+//     the backend's open; a backend that refuses or cannot be reached
+//     resets the client (counted in DialFailed).
+//   - splice starting: a side reset before its splice starts makes the
+//     splice refuse (ENOTCONN); the other side is reset.
+//   - spliced: the splice ends with the side's error (ECONNRESET), after
+//     the data that came before the reset; the other side is reset.
+//   - draining: one direction ended (EOF or max, its receiver shut down
+//     for writing) while the other still moves: a reset of either side
+//     ends that one too and resets the other.
+//   - idle re-splice: a direction idle for Idle is spliced again when the
+//     other direction moved data meanwhile (relayd's rule); a reset found
+//     while re-splicing resets the other side.
 func (r *Relay) serve(c *stack.TCPConn) {
 	defer r.wg.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.DialTimeout)
+	r.cancelOnClose(c, cancel)
 	b, err := r.st.DialTCPFrom(ctx, c.Softnet().ID(), netip.AddrPort{}, r.cfg.To)
 	cancel()
+	if c.Err() != nil {
+		// The client reset (or timed out) while the backend was opened.
+		r.resets.Add(1)
+		if b != nil {
+			b.Reset()
+		}
+		c.Close()
+		return
+	}
 	if err != nil {
 		r.dialFailed.Add(1)
 		r.log.Debug("backend dial failed", zap.Stringer("to", r.cfg.To), zap.Error(err))
@@ -122,67 +165,111 @@ func (r *Relay) serve(c *stack.TCPConn) {
 		r.mu.Unlock()
 		r.active.Add(-1)
 	}()
-	var wg sync.WaitGroup
-	var moved [2]atomic.Int64 // bytes of each direction's splices before its current (or last) one
-	var reset atomic.Bool
-	srcs := [2]*stack.TCPConn{c, b}
-	// progress is what direction j moved so far, its running splice included.
-	progress := func(j int) int64 { return moved[j].Load() + r.sp.SpliceLen(srcs[j]) }
-	dir := func(i int, src, dst *stack.TCPConn) {
-		defer wg.Done()
-		for {
-			before := progress(1 - i)
-			if err := r.sp.Splice(src, dst, r.remaining(src, i, &moved), r.cfg.Idle); err != nil {
-				if !errors.Is(err, syscall.ENOTCONN) {
-					r.log.Debug("splice refused", zap.Error(err))
-				}
-				dst.CloseWrite()
-				return
-			}
-			err := r.sp.Wait(src)
-			switch {
-			case err == nil || errors.Is(err, syscall.EFBIG):
-				// EOF or max: the receiver gets exactly that, then EOF.
-				dst.CloseWrite()
-				return
-			case errors.Is(err, syscall.ETIMEDOUT):
-				if progress(1-i) != before && !reset.Load() {
-					// The other direction is alive: splice again (which
-					// resets SpliceLen, so count this splice's bytes first).
-					moved[i].Add(r.sp.SpliceLen(src))
-					continue
-				}
-				src.Close()
-				dst.Close()
-				return
-			default:
-				// A reset (or another error) on either side resets both.
-				if reset.CompareAndSwap(false, true) {
-					r.resets.Add(1)
-					src.Reset()
-					dst.Reset()
-				}
-				return
-			}
-		}
+	if h := r.afterDial; h != nil {
+		h(c, b)
 	}
+	var wg sync.WaitGroup
 	wg.Add(2)
-	go dir(0, c, b)
-	go dir(1, b, c)
+	go r.direction(p, 0, &wg)
+	go r.direction(p, 1, &wg)
 	wg.Wait()
-	if !reset.Load() {
+	if !p.reset.Load() {
 		c.Close()
 		b.Close()
 	}
 	r.relayed.Add(1)
 }
 
+// cancelOnClose calls cancel when c leaves its flow table (a reset or a
+// timeout) while its backend is being opened, or at once if it already
+// left.
+func (r *Relay) cancelOnClose(c *stack.TCPConn, cancel func()) {
+	sn := c.Softnet()
+	sn.Stack().Call(sn, func() {
+		if c.Closed() {
+			cancel()
+			return
+		}
+		c.SetEvents(&stack.TCPEvents{Closed: func(*stack.TCPConn) { cancel() }})
+	})
+}
+
+// direction runs direction i of a pair (0: client to server, 1: server to
+// client): splices, waits, re-splices after an idle time while the other
+// direction moves, and ends the way relayd does.
+func (r *Relay) direction(p *pair, i int, wg *sync.WaitGroup) {
+	defer wg.Done()
+	src, dst := p.client, p.server
+	if i == 1 {
+		src, dst = dst, src
+	}
+	for {
+		before := p.progress(r.sp, 1-i)
+		if err := r.sp.Splice(src, dst, r.remaining(p, i), r.cfg.Idle); err != nil {
+			if src.Err() != nil || dst.Err() != nil {
+				// A side was reset before this splice started.
+				r.resetPair(p)
+				return
+			}
+			if !errors.Is(err, syscall.ENOTCONN) {
+				r.log.Debug("splice refused", zap.Error(err))
+			}
+			dst.CloseWrite()
+			return
+		}
+		err := r.sp.Wait(src)
+		switch {
+		case p.reset.Load():
+			return // the other direction reset both
+		case err == nil || errors.Is(err, syscall.EFBIG):
+			// EOF or max: the receiver gets exactly that, then EOF.
+			dst.CloseWrite()
+			return
+		case errors.Is(err, syscall.ETIMEDOUT):
+			if p.progress(r.sp, 1-i) != before {
+				// The other direction is alive: splice again (which
+				// resets SpliceLen, so count this splice's bytes first).
+				p.moved[i].Add(r.sp.SpliceLen(src))
+				if h := r.beforeResplice; h != nil {
+					h(src, dst)
+				}
+				continue
+			}
+			src.Close()
+			dst.Close()
+			return
+		default:
+			// A reset (or another error) on either side resets both.
+			r.resetPair(p)
+			return
+		}
+	}
+}
+
+// resetPair resets both connections of a pair, once, and counts it.
+func (r *Relay) resetPair(p *pair) {
+	if p.reset.CompareAndSwap(false, true) {
+		r.resets.Add(1)
+		p.client.Reset()
+		p.server.Reset()
+	}
+}
+
+// progress is what direction j moved so far, its running splice included.
+func (p *pair) progress(sp *splice.Splicer, j int) int64 {
+	src := p.client
+	if j == 1 {
+		src = p.server
+	}
+	return p.moved[j].Load() + sp.SpliceLen(src)
+}
+
 // remaining is what a re-splice of direction i may still move under Max.
-func (r *Relay) remaining(src *stack.TCPConn, i int, moved *[2]atomic.Int64) int64 {
+func (r *Relay) remaining(p *pair, i int) int64 {
 	if r.cfg.Max == 0 {
 		return 0
 	}
-	return max(r.cfg.Max-moved[i].Load(), 1)
+	return max(r.cfg.Max-p.moved[i].Load(), 1)
 }
 
 // Stats returns the counters.

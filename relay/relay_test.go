@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/driver/gate"
 	"github.com/netsplice/netsplice/driver/impair"
 	"github.com/netsplice/netsplice/driver/memwire"
 	"github.com/netsplice/netsplice/splice"
@@ -21,6 +22,9 @@ import (
 
 type lab struct {
 	client, relay, server *stack.Stack
+	// gates hold frames a stack sends ("c", "r", "s"), to put a relayed
+	// pair into an exact phase.
+	gates map[string]*gate.Port
 }
 
 func newLab(t *testing.T) *lab { return newFaultyLab(t, nil) }
@@ -30,6 +34,7 @@ func newLab(t *testing.T) *lab { return newFaultyLab(t, nil) }
 func newFaultyLab(t *testing.T, imp *impair.Config) *lab {
 	t.Helper()
 	w := memwire.New()
+	l := &lab{gates: map[string]*gate.Port{}}
 	mk := func(name, addr string, softnets int) *stack.Stack {
 		mp, err := w.AddPort(memwire.Config{Name: name, Queues: softnets})
 		if err != nil {
@@ -41,8 +46,10 @@ func newFaultyLab(t *testing.T, imp *impair.Config) *lab {
 				t.Fatal(err)
 			}
 		}
+		g := gate.Wrap(p)
+		l.gates[name] = g
 		st, err := stack.New(stack.Config{Softnets: softnets, Poll: stack.PollAdaptive, TCP: stack.TCPConfig{RTOMin: 20 * time.Millisecond}},
-			stack.InterfaceConfig{Port: p, Addr: netip.MustParsePrefix(addr)})
+			stack.InterfaceConfig{Port: g, Addr: netip.MustParsePrefix(addr)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +59,8 @@ func newFaultyLab(t *testing.T, imp *impair.Config) *lab {
 		t.Cleanup(st.Stop)
 		return st
 	}
-	return &lab{client: mk("c", "192.0.2.1/24", 1), relay: mk("r", "192.0.2.2/24", 2), server: mk("s", "192.0.2.3/24", 1)}
+	l.client, l.relay, l.server = mk("c", "192.0.2.1/24", 1), mk("r", "192.0.2.2/24", 2), mk("s", "192.0.2.3/24", 1)
+	return l
 }
 
 var modes = []splice.Mode{splice.ModeSoftnet, splice.ModeDedicated, splice.ModeCopy}
@@ -60,6 +68,12 @@ var modes = []splice.Mode{splice.ModeSoftnet, splice.ModeDedicated, splice.ModeC
 // start runs a relay 192.0.2.2:80 -> 192.0.2.3:81 and a server whose
 // connections handle runs.
 func (l *lab) start(t *testing.T, mode splice.Mode, cfg Config, handle func(c *stack.TCPConn)) *Relay {
+	t.Helper()
+	return l.startWith(t, mode, cfg, handle, hooks{})
+}
+
+// startWith is start with test hooks in the relay.
+func (l *lab) startWith(t *testing.T, mode splice.Mode, cfg Config, handle func(c *stack.TCPConn), h hooks) *Relay {
 	t.Helper()
 	ls, err := l.server.ListenTCP(netip.MustParseAddrPort("0.0.0.0:81"), 0)
 	if err != nil {
@@ -72,7 +86,7 @@ func (l *lab) start(t *testing.T, mode splice.Mode, cfg Config, handle func(c *s
 			if err != nil {
 				return
 			}
-			c.SetDeadline(time.Now().Add(30 * time.Second))
+			c.SetDeadline(time.Now().Add(testDeadline))
 			go handle(c)
 		}
 	}()
@@ -80,7 +94,7 @@ func (l *lab) start(t *testing.T, mode splice.Mode, cfg Config, handle func(c *s
 	t.Cleanup(sp.Close)
 	cfg.Listen = netip.MustParseAddrPort("192.0.2.2:80")
 	cfg.To = netip.MustParseAddrPort("192.0.2.3:81")
-	r, err := Start(l.relay, sp, cfg, nil)
+	r, err := start(l.relay, sp, cfg, nil, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +108,7 @@ func (l *lab) dial(t *testing.T) *stack.TCPConn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	c.SetDeadline(time.Now().Add(testDeadline))
 	return c
 }
 
@@ -204,21 +218,29 @@ func TestRelayIdleClosesQuietPair(t *testing.T) {
 	}
 }
 
+// TestRelayUnreachableBackend: a backend that refuses the connection (the
+// "backend connecting" phase, server side) resets the client, in every
+// mode, counted as a failed dial.
 func TestRelayUnreachableBackend(t *testing.T) {
-	l := newLab(t)
-	sp := splice.New(splice.ModeSoftnet)
-	r, err := Start(l.relay, sp, Config{Listen: netip.MustParseAddrPort("192.0.2.2:80"), To: netip.MustParseAddrPort("192.0.2.3:9"),
-		DialTimeout: 2 * time.Second}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close(0)
-	c := l.dial(t)
-	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
-		t.Fatalf("client read: %v, want ECONNRESET when the backend refuses", err)
-	}
-	if r.Stats().DialFailed != 1 {
-		t.Fatalf("stats %+v, want one failed dial", r.Stats())
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := newLab(t)
+			sp := splice.New(mode)
+			defer sp.Close()
+			r, err := Start(l.relay, sp, Config{Listen: netip.MustParseAddrPort("192.0.2.2:80"), To: netip.MustParseAddrPort("192.0.2.3:9"),
+				DialTimeout: 2 * time.Second}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close(0)
+			c := l.dial(t)
+			if _, err := c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("client read: %v, want ECONNRESET when the backend refuses", err)
+			}
+			if st := r.Stats(); st.DialFailed != 1 || st.Resets != 0 {
+				t.Fatalf("stats %+v, want one failed dial", st)
+			}
+		})
 	}
 }
 
@@ -276,3 +298,6 @@ func TestRelayFaults(t *testing.T) {
 		})
 	}
 }
+
+// testDeadline bounds every test connection's reads and writes.
+const testDeadline = 5 * time.Second

@@ -266,34 +266,41 @@ func (s *Splicer) Splice(src, drain *stack.TCPConn, max int64, idle time.Duratio
 		return opErr(syscall.EBUSY)
 	}
 	p := &spl{s: s, src: ss, drain: ds, max: max, idle: idle, done: make(chan struct{}), stop: make(chan struct{})}
+	// The connections may live on different softnets (the drain was not
+	// opened with a steered port): moving packets would cross cores on
+	// every move, so such a splice copies through the sockets instead, and
+	// says so in its counter. Decided before p is published: closing()
+	// reads it.
+	p.copying = s.mode == ModeCopy || src.Softnet() != drain.Softnet()
+	if p.copying {
+		p.copierDone = make(chan struct{})
+	}
 	ss.src.Store(p)
 	ds.drain.Store(p)
 	ss.last = p
 	s.mu.Unlock()
 	src.SetCloseHook(func() { s.closing(src) })
 	drain.SetCloseHook(func() { s.closing(drain) })
-	copying := s.mode == ModeCopy
-	if !copying && src.Softnet() != drain.Softnet() {
-		// The connections live on different softnets (the drain was not
-		// opened with a steered port): moving packets would cross cores on
-		// every move, so this splice copies through the sockets instead,
-		// and says so in its counter.
-		s.crossFallbacks.Add(1)
-		copying = true
-	}
-	p.copying = copying
-	if copying {
+	// A new splice takes over the source: the last one's end reason,
+	// left for a reader that did not come, goes (a copier reading src
+	// would otherwise end at once with it: an idle relay direction
+	// spliced again was cut off in copy mode).
+	src.SetSoftError(0)
+	if p.copying {
+		if s.mode != ModeCopy {
+			s.crossFallbacks.Add(1)
+		}
 		// The same refusal as start's, asked of each softnet.
 		for _, c := range []*stack.TCPConn{src, drain} {
 			closed := true
 			sn := c.Softnet()
 			sn.Stack().Call(sn, func() { closed = c.Closed() })
 			if closed {
-				s.detach(p)
+				close(p.copierDone) // no copier: a concurrent closing() must not wait for one
+				s.refused(p)
 				return opErr(syscall.ENOTCONN)
 			}
 		}
-		p.copierDone = make(chan struct{})
 		go p.copyLoop()
 		return nil
 	}
@@ -310,10 +317,20 @@ func (s *Splicer) Splice(src, drain *stack.TCPConn, max int64, idle time.Duratio
 		err = cerr
 	}
 	if err != nil {
-		s.detach(p)
+		s.refused(p)
 		return opErr(err)
 	}
 	return nil
+}
+
+// refused drops the roles of a splice that did not start and ends it, so
+// that Wait and Done do not wait for it (Wait then returns nil, SpliceLen
+// 0). A closing() that raced the refusal may have ended it first.
+func (s *Splicer) refused(p *spl) {
+	s.detach(p)
+	if !p.ended.Swap(true) {
+		close(p.done)
+	}
 }
 
 // detach drops a splice's roles (it ended, or never started).

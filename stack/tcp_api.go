@@ -511,10 +511,12 @@ func (c *TCPConn) SetSpliced(on bool) {
 }
 
 // SetSoftError makes the next Read return err once (the end reason of a
-// splice, as OpenBSD leaves it in so_error). Any goroutine.
+// splice, as OpenBSD leaves it in so_error); 0 clears it. Any goroutine.
 func (c *TCPConn) SetSoftError(err syscall.Errno) {
 	c.softErr.Store(uint32(err))
-	poke(c.rnotify)
+	if err != 0 {
+		poke(c.rnotify)
+	}
 }
 
 // HoldReader waits for the application's reader to finish a Read in

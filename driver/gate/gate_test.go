@@ -1,0 +1,94 @@
+package gate
+
+import (
+	"testing"
+
+	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/driver/memwire"
+)
+
+// tcpFrame returns an IPv4 TCP frame from a to b with the given flags and
+// payload length (checksums are not needed by the wire).
+func tcpFrame(dst, src driver.MAC, flags uint8, payload int) []byte {
+	f := make([]byte, 14+20+20+payload)
+	copy(f[0:6], dst[:])
+	copy(f[6:12], src[:])
+	f[12], f[13] = 0x08, 0x00
+	ip := f[14:]
+	ip[0] = 0x45
+	total := 40 + payload
+	ip[2], ip[3] = byte(total>>8), byte(total)
+	ip[8], ip[9] = 64, 6
+	copy(ip[12:16], []byte{192, 0, 2, 1})
+	copy(ip[16:20], []byte{192, 0, 2, 2})
+	tcp := ip[20:]
+	tcp[12] = 5 << 4
+	tcp[13] = flags
+	return f
+}
+
+func send(t *testing.T, p driver.Port, f []byte) {
+	t.Helper()
+	pk := p.Pool(0).Get()
+	copy(pk.Append(len(f)), f)
+	if n := p.TxBurst(0, []*driver.Packet{pk}); n != 1 {
+		t.Fatalf("TxBurst took %d", n)
+	}
+}
+
+func recvFlags(p driver.Port) []uint8 {
+	buf := make([]*driver.Packet, 32)
+	var got []uint8
+	n := p.RxBurst(0, buf)
+	for _, pk := range buf[:n] {
+		got = append(got, pk.Data()[14+20+13])
+		pk.Free()
+	}
+	return got
+}
+
+func TestHoldAndRelease(t *testing.T) {
+	w := memwire.New()
+	a, err := w.AddPort(memwire.Config{Name: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := w.AddPort(memwire.Config{Name: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := Wrap(a)
+	const ack, synack, psh = 0x10, 0x12, 0x08
+	g.Hold(TCPFlags(synack, 0x17))
+	send(t, g, tcpFrame(b.MAC(), a.MAC(), synack, 0))
+	send(t, g, tcpFrame(b.MAC(), a.MAC(), ack, 0))
+	if got := recvFlags(b); len(got) != 1 || got[0] != ack {
+		t.Fatalf("received flags %v while the SYN-ACK is held, want only the ACK", got)
+	}
+	if g.Held() != 1 || g.Matched() != 1 {
+		t.Fatalf("Held %d Matched %d, want 1 and 1", g.Held(), g.Matched())
+	}
+	g.Release()
+	if got := recvFlags(b); len(got) != 0 {
+		t.Fatalf("released frames left before the owner's next burst: %v", got)
+	}
+	g.RxBurst(0, make([]*driver.Packet, 4)) // the queue owner's next burst
+	if got := recvFlags(b); len(got) != 1 || got[0] != synack {
+		t.Fatalf("after Release received %v, want the SYN-ACK", got)
+	}
+	if g.Held() != 0 {
+		t.Fatalf("Held %d after release", g.Held())
+	}
+	// TCPData selects frames with payload only.
+	g.Hold(TCPData())
+	send(t, g, tcpFrame(b.MAC(), a.MAC(), ack|psh, 100))
+	send(t, g, tcpFrame(b.MAC(), a.MAC(), ack, 0))
+	if got := recvFlags(b); len(got) != 1 || got[0] != ack {
+		t.Fatalf("received %v while data is held, want only the pure ACK", got)
+	}
+	g.Release()
+	g.Idle(0)
+	if got := recvFlags(b); len(got) != 1 || got[0] != ack|psh {
+		t.Fatalf("after Release received %v, want the data segment", got)
+	}
+}
