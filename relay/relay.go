@@ -76,6 +76,9 @@ type pair struct {
 	// (or last) one.
 	moved [2]atomic.Int64
 	reset atomic.Bool // resetPair ran
+	// idled: a direction found both idle and closed the pair; what the
+	// other direction sees after that is the relay's own close.
+	idled atomic.Bool
 }
 
 // Start listens and relays until Close.
@@ -206,6 +209,9 @@ func (r *Relay) direction(p *pair, i int, wg *sync.WaitGroup) {
 	for {
 		before := p.progress(r.sp, 1-i)
 		if err := r.sp.Splice(src, dst, r.remaining(p, i), r.cfg.Idle); err != nil {
+			if p.idled.Load() {
+				return
+			}
 			if src.Err() != nil || dst.Err() != nil {
 				// A side was reset before this splice started.
 				r.resetPair(p)
@@ -219,8 +225,8 @@ func (r *Relay) direction(p *pair, i int, wg *sync.WaitGroup) {
 		}
 		err := r.sp.Wait(src)
 		switch {
-		case p.reset.Load():
-			return // the other direction reset both
+		case p.reset.Load() || p.idled.Load():
+			return // the other direction reset or closed both
 		case err == nil || errors.Is(err, syscall.EFBIG):
 			// EOF or max: the receiver gets exactly that, then EOF.
 			dst.CloseWrite()
@@ -235,6 +241,7 @@ func (r *Relay) direction(p *pair, i int, wg *sync.WaitGroup) {
 				}
 				continue
 			}
+			p.idled.Store(true)
 			src.Close()
 			dst.Close()
 			return

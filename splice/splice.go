@@ -438,6 +438,7 @@ func (p *spl) move() {
 		p.end(endDrain, syscall.EPIPE)
 		return
 	}
+	movedNow := false
 	if drain.Softnet() == sn {
 		for {
 			budget := int64(drain.SendSpace())
@@ -481,8 +482,14 @@ func (p *spl) move() {
 			p.moved.Add(int64(w))
 			p.s.moves.Add(1)
 			p.s.bytes.Add(uint64(w))
-			p.lastMove = sn.Now()
+			movedNow = true
 		}
+	}
+	if movedNow {
+		// A fresh reading, not the iteration's cached clock: under load an
+		// iteration can start milliseconds before this move, and the idle
+		// time must not end early.
+		p.lastMove = sn.Clock()
 	}
 	switch {
 	case p.max > 0 && p.moved.Load() >= p.max:
