@@ -51,6 +51,7 @@ type Softnet struct {
 
 	tcp       map[tcpKey]*TCPConn
 	tcpListen map[tcpKey]*TCPListener
+	ackq      []*TCPConn // connections owing an ACK at the end of the burst
 
 	challengeSec   int64 // second of the current challenge-ACK budget
 	challengeCount int
@@ -87,6 +88,7 @@ func newSoftnet(s *Stack, id int) (*Softnet, error) {
 
 		tcp:       make(map[tcpKey]*TCPConn),
 		tcpListen: make(map[tcpKey]*TCPListener),
+		ackq:      make([]*TCPConn, 0, 256),
 		wake:      make(chan struct{}, 1),
 		ipID:      uint16(id) << 12,
 	}
@@ -177,6 +179,9 @@ func (sn *Softnet) Poll() int {
 		_ = i
 	}
 	work += sn.loopInput()
+	if len(sn.ackq) > 0 {
+		sn.flushAcks()
+	}
 	work += sn.tasks.Run(maxTasksPerPoll)
 	fired := sn.wheel.Advance(sn.now)
 	if fired > 0 {

@@ -83,6 +83,9 @@ type TCPConn struct {
 	rcvNxt   uint32
 	rcvAdv   uint32 // right edge of the window we advertised
 	ackOwed  int    // segments received since our last ACK
+	// ackQueued: the connection is on its softnet's list of ACKs to send
+	// at the end of the receive burst (ackLater).
+	ackQueued bool
 
 	// Send queue: a chain of payload packets from sndUna on; the first
 	// sndHeadOff bytes of the head are acknowledged already.

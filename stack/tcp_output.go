@@ -292,17 +292,37 @@ func (c *TCPConn) sendAck() {
 	c.sendSegment(c.sndMax, header.TCPFlagAck, 0)
 }
 
-// ackLater acknowledges after every second full segment at once (RFC
-// 5681 section 4.2), otherwise after the delayed-ACK timeout.
+// ackLater acknowledges every second full segment (RFC 5681 section
+// 4.2) at the end of the receive burst that brought it: one ACK per flow
+// per burst, however many segments of the flow the burst held (what
+// Linux's GRO achieves), sent before the burst's transmissions leave.
+// Otherwise the delayed-ACK timeout sends it.
 func (c *TCPConn) ackLater() {
 	c.ackOwed++
 	if c.ackOwed >= 2 {
-		c.sendAck()
+		if !c.ackQueued {
+			c.ackQueued = true
+			c.sn.ackq = append(c.sn.ackq, c)
+		}
 		return
 	}
 	if !c.dackT.Armed() {
 		c.sn.wheel.Reset(&c.dackT, c.sn.now, c.st.cfg.TCP.DelayedAck)
 	}
+}
+
+// flushAcks sends the ACKs that ackLater queued during the receive burst:
+// one per connection that still owes one (a segment it sent meanwhile
+// carried it).
+func (sn *Softnet) flushAcks() {
+	for i, c := range sn.ackq {
+		sn.ackq[i] = nil
+		c.ackQueued = false
+		if c.ackOwed > 0 && !c.removed {
+			c.sendAck()
+		}
+	}
+	sn.ackq = sn.ackq[:0]
 }
 
 func (c *TCPConn) onDelayedAck() {

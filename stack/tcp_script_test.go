@@ -67,6 +67,25 @@ type seg struct {
 
 func (r *rawPeer) send(s seg) {
 	r.t.Helper()
+	r.sendBurst(s)
+}
+
+// sendBurst puts the segments on the wire together, so that the stack
+// receives them in one burst, then polls it.
+func (r *rawPeer) sendBurst(segs ...seg) {
+	r.t.Helper()
+	var pkts []*driver.Packet
+	for _, s := range segs {
+		pkts = append(pkts, r.frame(s))
+	}
+	if n := r.port.TxBurst(0, pkts); n != len(pkts) {
+		r.t.Fatalf("raw peer: wire took %d of %d frames", n, len(pkts))
+	}
+	r.poll()
+}
+
+// frame builds the frame of one segment in a packet of the raw port.
+func (r *rawPeer) frame(s seg) *driver.Packet {
 	if s.wnd == 0 && s.flags&header.TCPFlagRst == 0 {
 		s.wnd = 65535
 	}
@@ -94,8 +113,7 @@ func (r *rawPeer) send(s seg) {
 	tcp.SetChecksum(r.ip, r.dip, uint16(tl))
 	pk := r.port.Pool(0).Get()
 	copy(pk.Append(len(f)), f)
-	r.port.TxBurst(0, []*driver.Packet{pk})
-	r.poll()
+	return pk
 }
 
 func (r *rawPeer) poll() {
