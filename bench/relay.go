@@ -45,7 +45,12 @@ func (cfg RelayConfig) withDefaults() RelayConfig {
 // wire: a client (203.0.113.1, one softnet), the relay (.2, cfg.Softnets)
 // and a server (.3, one softnet).
 func relayStacks(cfg RelayConfig) (cl, rl, sv *stack.Stack, err error) {
-	w := memwire.New()
+	return relayStacksOn(memwire.New(), cfg)
+}
+
+// relayStacksOn is relayStacks on w, which may carry other ports (the
+// syn-flood workload's flooder).
+func relayStacksOn(w *memwire.Wire, cfg RelayConfig) (cl, rl, sv *stack.Stack, err error) {
 	mk := func(name, addr string, softnets int) (*stack.Stack, error) {
 		return wireStack(w, name, netip.MustParsePrefix(addr), softnets, cfg.Poll)
 	}

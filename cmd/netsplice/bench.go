@@ -17,7 +17,7 @@ import (
 )
 
 // benchWorkloads are the workloads of netsplice bench.
-var benchWorkloads = []string{"tcp-bulk", "tcp-conn", "udp-bulk", "tcp-relay", "udp-relay"}
+var benchWorkloads = []string{"tcp-bulk", "tcp-conn", "udp-bulk", "tcp-relay", "udp-relay", "syn-flood"}
 
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", stdout,
@@ -156,8 +156,31 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 					}
 				}
 			}
+		case "syn-flood":
+			// The relayed bulk transfer unflooded, then under a SYN flood
+			// at the wire's full rate, in one run: the table's row is the
+			// flooded phase (Mpkt/s: the flood's SYNs); the line before
+			// the table, or the JSON object, has both.
+			for _, n := range counts {
+				p := poll
+				if n+3 >= numCPU() {
+					p = stack.PollAdaptive // three stacks, the flooder and the application share the CPUs
+				}
+				r, err := bench.SynFlood(bench.FloodConfig{RelayConfig: bench.RelayConfig{Softnets: n, Poll: p, Duration: *duration}})
+				if err != nil {
+					return err
+				}
+				results = append(results, r.Result)
+				if *asJSON {
+					if err := r.WriteJSON(stdout); err != nil {
+						return err
+					}
+				} else {
+					fmt.Fprintln(stdout, r.Summary())
+				}
+			}
 		default:
-			return usageErr("unknown workload %q (this build has: tcp-bulk, tcp-conn, udp-bulk, tcp-relay, udp-relay)", w)
+			return usageErr("unknown workload %q (this build has: %s)", w, strings.Join(benchWorkloads, ", "))
 		}
 	}
 	if !*asJSON {
