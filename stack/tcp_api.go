@@ -244,53 +244,19 @@ func (s *Stack) dialTCP(ctx context.Context, laddr, raddr netip.AddrPort, want i
 	if s.stopped.Load() {
 		return nil, opErr(ErrStopped)
 	}
-	if !raddr.Addr().Is4() || raddr.Port() == 0 || raddr.Addr().IsUnspecified() {
-		return nil, opErr(syscall.EINVAL)
+	c, steered, err := s.newActiveConn(laddr, raddr, want)
+	if err != nil {
+		return nil, opErr(err)
 	}
-	key := tcpKey{raddr: raddr.Addr().As4(), rport: raddr.Port()}
-	ifc, nh, ok := s.route(key.raddr)
-	if !ok {
-		return nil, opErr(syscall.ENETUNREACH)
-	}
-	key.laddr = ifc.ip
-	if laddr.IsValid() {
-		if !laddr.Addr().Is4() {
-			return nil, opErr(syscall.EAFNOSUPPORT)
+	connect := c.connect
+	if !steered {
+		connect = func() {
+			c.sn.inc(TCPSteerFallback) // counted by the owner: counters have one writer
+			c.connect()
 		}
-		if a := laddr.Addr().As4(); a != ([4]byte{}) {
-			if s.interfaceFor(a) == nil {
-				return nil, opErr(syscall.EADDRNOTAVAIL)
-			}
-			key.laddr = a
-		}
-		key.lport = laddr.Port()
 	}
-	s.mu.Lock()
-	if want < 0 {
-		want = s.dialRR % len(s.sn)
-		s.dialRR++
-	}
-	if key.lport == 0 {
-		port, steered, ok := s.pickTCPPort(ifc, key, want)
-		if !ok {
-			s.mu.Unlock()
-			return nil, opErr(syscall.EADDRNOTAVAIL)
-		}
-		key.lport = port
-		if !steered {
-			s.sn[want].inc(TCPSteerFallback)
-		}
-	} else if s.tcpPorts[key.lport] > 0 {
-		s.mu.Unlock()
-		return nil, opErr(syscall.EADDRINUSE)
-	}
-	s.tcpPorts[key.lport]++
-	s.mu.Unlock()
-	sn := s.sn[ifc.queueFor(header.ProtoTCP, key.raddr, key.laddr, key.rport, key.lport)]
-	c := newTCPConn(s, sn, ifc, nh, key)
-	c.active = true
-	if err := s.call(sn, c.connect); err != nil {
-		s.releaseTCPPort(key)
+	if err := s.call(c.sn, connect); err != nil {
+		s.releaseTCPPort(c.key)
 		return nil, opErr(err)
 	}
 	if !s.started.Load() {
@@ -308,6 +274,59 @@ func (s *Stack) dialTCP(ctx context.Context, laddr, raddr netip.AddrPort, want i
 		return nil, opErr(syscall.Errno(e))
 	}
 	return c, nil
+}
+
+// newActiveConn checks the addresses of an active open, picks the route
+// and the local port (steered to softnet want, or round robin when want
+// is negative; laddr's port when it gives one) and returns the
+// connection, not yet connected, owned by the softnet its replies hash
+// to, and whether the port steers replies to want. Both dial paths
+// (Stack.DialTCP and Softnet.DialTCP) use it.
+func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, want int) (c *TCPConn, steered bool, err error) {
+	if !raddr.Addr().Is4() || raddr.Port() == 0 || raddr.Addr().IsUnspecified() {
+		return nil, false, syscall.EINVAL
+	}
+	key := tcpKey{raddr: raddr.Addr().As4(), rport: raddr.Port()}
+	ifc, nh, ok := s.route(key.raddr)
+	if !ok {
+		return nil, false, syscall.ENETUNREACH
+	}
+	key.laddr = ifc.ip
+	if laddr.IsValid() {
+		if !laddr.Addr().Is4() {
+			return nil, false, syscall.EAFNOSUPPORT
+		}
+		if a := laddr.Addr().As4(); a != ([4]byte{}) {
+			if s.interfaceFor(a) == nil {
+				return nil, false, syscall.EADDRNOTAVAIL
+			}
+			key.laddr = a
+		}
+		key.lport = laddr.Port()
+	}
+	s.mu.Lock()
+	if want < 0 {
+		want = s.dialRR % len(s.sn)
+		s.dialRR++
+	}
+	steered = true
+	if key.lport == 0 {
+		port, st, ok := s.pickTCPPort(ifc, key, want)
+		if !ok {
+			s.mu.Unlock()
+			return nil, false, syscall.EADDRNOTAVAIL
+		}
+		key.lport, steered = port, st
+	} else if s.tcpPorts[key.lport] > 0 {
+		s.mu.Unlock()
+		return nil, false, syscall.EADDRINUSE
+	}
+	s.tcpPorts[key.lport]++
+	s.mu.Unlock()
+	owner := s.sn[ifc.queueFor(header.ProtoTCP, key.raddr, key.laddr, key.rport, key.lport)]
+	c = newTCPConn(s, owner, ifc, nh, key)
+	c.active = true
+	return c, steered, nil
 }
 
 // connect sends the SYN. It runs on the connection's softnet.

@@ -5,7 +5,6 @@ import (
 	"syscall"
 
 	"github.com/netsplice/netsplice/driver"
-	"github.com/netsplice/netsplice/stack/header"
 	"github.com/netsplice/netsplice/stack/task"
 )
 
@@ -277,52 +276,30 @@ func (c *TCPConn) CloseOnSoftnet() {
 
 // DialTCP opens a connection from this softnet without blocking: the
 // connection is returned in SYN-SENT and ev.Established runs when the
-// handshake ends. The local port is chosen so that replies hash to this
-// softnet (see Stack.DialTCP); when none fits, the connection lives on the
-// softnet RSS picks, and ev still runs there. It runs on sn.
+// handshake ends. laddr and raddr are checked as Stack.DialTCP checks
+// them (the same code); without a local port one is chosen so that
+// replies hash to this softnet; when none fits, the connection lives on
+// the softnet RSS picks, and ev still runs there. It runs on sn.
 func (sn *Softnet) DialTCP(laddr, raddr netip.AddrPort, ev *TCPEvents) (*TCPConn, error) {
-	s := sn.st
-	if !raddr.Addr().Is4() || raddr.Port() == 0 {
-		return nil, syscall.EINVAL
+	c, steered, err := sn.st.newActiveConn(laddr, raddr, sn.id)
+	if err != nil {
+		return nil, err
 	}
-	key := tcpKey{raddr: raddr.Addr().As4(), rport: raddr.Port()}
-	ifc, nh, ok := s.route(key.raddr)
-	if !ok {
-		return nil, syscall.ENETUNREACH
-	}
-	key.laddr = ifc.ip
-	if laddr.IsValid() && laddr.Addr().Is4() && !laddr.Addr().IsUnspecified() {
-		key.laddr = laddr.Addr().As4()
-	}
-	s.mu.Lock()
-	port, steered, ok := s.pickTCPPort(ifc, key, sn.id)
-	if !ok {
-		s.mu.Unlock()
-		return nil, syscall.EADDRNOTAVAIL
-	}
-	key.lport = port
-	s.tcpPorts[port]++
-	s.mu.Unlock()
 	if !steered {
 		sn.inc(TCPSteerFallback)
 	}
-	owner := s.sn[ifc.queueFor(header.ProtoTCP, key.raddr, key.laddr, key.rport, key.lport)]
-	c := newTCPConn(s, owner, ifc, nh, key)
-	c.active = true
-	if owner == sn {
+	start := func() {
 		c.connect()
 		if ev != nil {
 			c.SetEvents(ev)
 		}
+	}
+	if c.sn == sn {
+		start()
 		return c, nil
 	}
-	t := task.New(func() {
-		c.connect()
-		if ev != nil {
-			c.SetEvents(ev)
-		}
-	})
-	owner.Add(t, sn)
+	t := task.New(start)
+	c.sn.Add(t, sn)
 	t.Release()
 	return c, nil
 }
