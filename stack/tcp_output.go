@@ -387,8 +387,13 @@ func (c *TCPConn) onRetransmitTimer() {
 	c.rttTiming = false
 	c.rto = min(c.rto*2, cfg.RTOMax)
 	// Go back to the first unacknowledged byte (RFC 6298 5.4; the
-	// receiver keeps what arrived out of order).
+	// receiver keeps what arrived out of order). The SACK scoreboard went
+	// with clearSACK, and so does the last recovery's retransmission mark
+	// (RFC 6675 HighRxt): left above sndUna, it made later SACK recovery
+	// count holes below it as in flight and skip them, one segment per
+	// timeout.
 	c.sndNxt = c.sndUna
+	c.highRxt = c.sndUna
 	c.output()
 	if c.sndNxt == c.sndUna && c.sndWnd == 0 {
 		// The window closed with data outstanding (shrunk, or scaled down

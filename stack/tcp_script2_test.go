@@ -42,6 +42,12 @@ func TestScriptSynCookies(t *testing.T) {
 	if got := r.dut.Counters()[TCPSynCookiesSent]; got != 1 {
 		t.Fatalf("tcp_syncookies_sent = %d, want 1", got)
 	}
+	// The cookie's timestamp is never ahead of the stack's clock: the
+	// connection's later segments carry the clock, and a peer would drop
+	// them as older (PAWS) than the SYN-ACK's.
+	if now := uint32(r.dut.sn[0].now / int64(time.Millisecond)); int32(tsVal(sa)-now) > 0 {
+		t.Fatalf("cookie SYN-ACK TSval %d is ahead of the clock %d", tsVal(sa), now)
+	}
 	// A forged cookie: RST, nothing created.
 	r.send(seg{sport: 42003, dport: 80, seq: 7001, ack: 12345, flags: header.TCPFlagAck, opts: tsOpt(102, tsVal(sa))})
 	if rst := r.mustRecv("RST for a forged cookie"); !rst.RST {

@@ -82,12 +82,19 @@ func (sn *Softnet) sendSynCookie(ifc *Interface, ip header.IPv4, key tcpKey, seg
 		rcvShift++
 	}
 	var opts [synOptionsLen]byte
-	tsval := uint32(sn.now/int64(time.Millisecond)) &^ 0x3f
+	now := uint32(sn.now / int64(time.Millisecond))
+	tsval := now &^ 0x3f
 	if o.sackPerm {
 		tsval |= 1 << 5
 	}
 	if o.hasWS {
 		tsval |= 1<<4 | uint32(rcvShift)
+	}
+	if int32(tsval-now) > 0 {
+		// The option bits put it ahead of our clock: the connection's
+		// next segments would carry older timestamps and fail the peer's
+		// PAWS check. A period earlier keeps the bits (as Linux does).
+		tsval -= 64
 	}
 	olen := writeSYNOptions(opts[:], uint16(min(ifc.mtu-40, 65535)), rcvShift, o.hasWS, o.sackPerm && o.hasTS, o.hasTS, tsval, o.tsVal)
 	hl := header.TCPMinHeaderLen + olen
