@@ -40,7 +40,7 @@ test: deps lint ## gofmt, vet, unit tests with -race, integration tests, benchma
 	$(GO) test -count=1 -run='^$$' -bench=. -benchtime=1x ./... > /dev/null
 	@echo "make test: all passed"
 
-bench: deps ## run the benchmarks: go test -bench, then `netsplice bench` vs gVisor in one table (bench/compare.sh)
+bench: deps ## run the benchmarks: go test -bench, then `netsplice bench` vs gVisor and the Linux kernel (root) in one table (bench/compare.sh)
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 	GO=$(GO) bash bench/compare.sh
 

@@ -1,51 +1,98 @@
 #!/usr/bin/env bash
-# netsplice vs gVisor: runs the same benchmark workloads on both stacks in one
-# run and prints one table with the ratios.
+# netsplice vs gVisor vs the Linux kernel: runs the same benchmark workloads
+# on each stack, RUNS times, and prints one table of medians with their
+# spread and the ratios.
 #
 #   bash bench/compare.sh            (make bench runs it)
-#   DURATION=5s WORKLOADS=tcp-bulk bash bench/compare.sh
+#   DURATION=5s RUNS=5 WORKLOADS=tcp-bulk bash bench/compare.sh
+#   KERNEL=off bash bench/compare.sh  (without the Linux kernel peer)
 #
 # netsplice: `netsplice bench --json --softnets 1` (the main module).
 # gVisor:    bench/peers/gvisor, a Go module of its own so that the main module
 #            does not depend on gVisor; the first run downloads gVisor through
 #            the Go module proxy.
+# Linux:     bench/peers/kernel (main module, standard library only): iperf3
+#            between network namespaces over veth, with veth's offloads on
+#            and off; tcp-bulk and tcp-relay only (the relay is a Go proxy
+#            whose io.Copy between TCP sockets is splice(2)). It needs root,
+#            ip, ethtool and iperf3; without them the table leaves the Linux
+#            columns out and says why.
 # The relay rows compare netsplice's softnet-mode relay with a userland
-# copy relay on gVisor (gVisor has no splice); `netsplice bench --workload
-# tcp-relay,udp-relay` shows every splice mode.
-# Both binaries are built first; then each workload runs on netsplice and
-# right after on gVisor, so both see the same machine at about the same time.
+# copy relay on gVisor (gVisor has no splice) and the kernel's splice relay;
+# `netsplice bench --workload tcp-relay,udp-relay` shows every splice mode.
+# All binaries are built first; then each run goes through the workloads and
+# runs each on netsplice, gVisor and Linux in turn, so that every stack sees
+# the machine at about the same time, and the next run does it again.
 #
-# Every ratio is "how many times better netsplice is": netsplice/gvisor for
-# rates (Gbit/s, Mpkt/s, conn/s), gvisor/netsplice for costs (ns per packet,
-# CPU per GiB). Allocations are shown without a ratio. The last column says
-# which ratio a row has.
+# Each cell is the median of the RUNS runs and, with more than one run, the
+# spread: half the range (max - min) as a percentage of the median. Every
+# ratio is taken on the medians and says how many times better netsplice is:
+# netsplice/peer for rates (Gbit/s, Mpkt/s, conn/s), peer/netsplice for costs
+# (ns per packet, CPU per GiB). Allocations, the relay's own CPU (measured
+# differently on each stack) and loss counts are shown without a ratio.
 set -euo pipefail
 
 GO=${GO:-go}
 DURATION=${DURATION:-2s}
+RUNS=${RUNS:-3}
 WORKLOADS=${WORKLOADS:-tcp-bulk,tcp-conn,udp-bulk,tcp-relay,udp-relay}
+
+case $RUNS in '' | *[!0-9]* | 0) echo "RUNS=$RUNS: want a positive number" >&2; exit 2 ;; esac
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# The kernel peer deletes its namespaces itself, on a signal too; this
+# catches what a killed peer left behind (names nsk<this shell's pid>r<run>*).
+nsprefix="nsk$$r"
+cleanup() {
+	if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
+		local ns
+		for ns in $(ip netns list 2>/dev/null | awk -v p="$nsprefix" 'index($1, p) == 1 { print $1 }'); do
+			ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+			ip netns del "$ns" 2>/dev/null || true
+		done
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
 
-echo "building netsplice and the gVisor peer (bench/peers/gvisor)..." >&2
+echo "building netsplice, the gVisor peer (bench/peers/gvisor) and the kernel peer (bench/peers/kernel)..." >&2
 (cd "$root" && "$GO" build -o "$tmp/netsplice" ./cmd/netsplice)
 (cd "$root/bench/peers/gvisor" && "$GO" build -o "$tmp/gvisor" .)
+(cd "$root" && "$GO" build -o "$tmp/kernel" ./bench/peers/kernel)
+
+kernel_why=""
+if [ "${KERNEL:-on}" = off ]; then
+	kernel_why="KERNEL=off"
+elif ! "$tmp/kernel" --check 2>"$tmp/kernel-check"; then
+	kernel_why=$(sed 's/^kernel peer skipped: //' "$tmp/kernel-check")
+	echo "kernel peer skipped: $kernel_why" >&2
+fi
 
 : >"$tmp/results.json"
 IFS=, read -ra workloads <<<"$WORKLOADS"
-for w in "${workloads[@]}"; do
-	echo "running $w for $DURATION on netsplice, then on gVisor..." >&2
-	"$tmp/netsplice" bench --json --softnets 1 --duration "$DURATION" --workload "$w" >>"$tmp/results.json"
-	"$tmp/gvisor" --json --duration "$DURATION" --workload "$w" >>"$tmp/results.json"
+for ((run = 1; run <= RUNS; run++)); do
+	for w in "${workloads[@]}"; do
+		kernel=""
+		case $w in tcp-bulk | tcp-relay) [ -z "$kernel_why" ] && kernel=1 ;; esac
+		echo "run $run/$RUNS: $w for $DURATION on netsplice, then gVisor${kernel:+, then Linux (offloads on, off)}..." >&2
+		"$tmp/netsplice" bench --json --softnets 1 --duration "$DURATION" --workload "$w" >>"$tmp/results.json"
+		"$tmp/gvisor" --json --duration "$DURATION" --workload "$w" >>"$tmp/results.json"
+		if [ -n "$kernel" ]; then
+			"$tmp/kernel" --json --duration "$DURATION" --workload "$w" --prefix "$nsprefix$run" >>"$tmp/results.json" ||
+				echo "kernel peer failed on $w in run $run (its cells are from the other runs)" >&2
+		fi
+	done
 done
 
 gvisor_version=$(cd "$root/bench/peers/gvisor" && "$GO" list -m -f '{{.Version}}' gvisor.dev/gvisor)
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || true)
 echo
-echo "netsplice vs gVisor ($gvisor_version), 1 softnet, $DURATION per workload, $(nproc) CPUs${cpu:+, $cpu}, $("$GO" env GOVERSION)"
-awk -v order="$WORKLOADS" '
+vs_linux=""
+[ -z "$kernel_why" ] && vs_linux=" vs Linux $(uname -r) (iperf3 $(iperf3 --version | sed -n '1s/^iperf \([^ ]*\).*/\1/p'))"
+echo "netsplice vs gVisor ($gvisor_version)$vs_linux, 1 softnet, $DURATION per workload, $RUNS runs, $(nproc) CPUs${cpu:+, $cpu}, $("$GO" env GOVERSION), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+awk -v order="$WORKLOADS" -v haskernel="$([ -z "$kernel_why" ] && echo 1 || echo 0)" -v runs="$RUNS" '
 # num returns the number after "key": in a flat JSON line, or "" if absent.
 function num(line, key,    m) {
 	if (match(line, "\"" key "\":[-0-9.eE+]+")) {
@@ -69,24 +116,61 @@ function str(line, key,    m) {
 	# The relay workloads: netsplice in its default softnet mode against
 	# gVisor'"'"'s userland copy relay (netsplice bench prints every mode).
 	if (s == "netsplice" && w ~ /-relay$/ && str($0, "mode") != "softnet") next
-	n = split("gbps pps ns_per_pkt relay_ns_per_seg allocs_per_pkt cpu_s_per_gib cps drops", keys, " ")
-	for (i = 1; i <= n; i++) v[s, w, keys[i]] = num($0, keys[i])
+	if (s == "linux") s = (str($0, "mode") == "offload") ? "linux" : "linux-no"
+	n = split("gbps pps ns_per_pkt relay_ns_per_seg allocs_per_pkt cpu_s_per_gib cps drops retransmits", keys, " ")
+	for (i = 1; i <= n; i++) {
+		x = num($0, keys[i])
+		if (x == "") continue
+		c = ++cnt[s, w, keys[i]]
+		val[s, w, keys[i], c] = x
+	}
 	seen[s, w] = 1
 }
-# row prints one metric; higher says whether higher is better (1), lower
-# (0), or that the row gets no ratio (-1: allocations, often 0 on netsplice).
-function row(w, label, key, scale, fmt, higher,    a, b, r, how) {
-	a = v["netsplice", w, key]; b = v["gvisor", w, key]
-	if (a == "" && b == "") return
-	r = ""; how = ""
-	if (higher == 1) { how = "netsplice/gvisor"; if (b > 0) r = a / b }
-	if (higher == 0) { how = "gvisor/netsplice"; if (a > 0) r = b / a }
-	printf "%-9s %-13s %12s %12s %9s  %s\n", w, label, \
-		(a == "" ? "-" : sprintf(fmt, a * scale)), (b == "" ? "-" : sprintf(fmt, b * scale)), \
-		(r == "" ? "-" : sprintf("%.2fx", r)), how
+# med returns the median of stack s'"'"'s figures for w and key, "" if none;
+# it sets lo and hi to the smallest and largest.
+function med(s, w, key,    n, i, j, t, a) {
+	n = cnt[s, w, key]
+	if (n == 0) return ""
+	for (i = 1; i <= n; i++) a[i] = val[s, w, key, i]
+	for (i = 2; i <= n; i++) {
+		t = a[i]
+		for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]
+		a[j + 1] = t
+	}
+	lo = a[1]; hi = a[n]
+	return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+# cell formats the median and the spread (half the range, % of the median).
+function cell(s, w, key, scale, fmt,    m, out) {
+	m = med(s, w, key)
+	if (m == "") return "-"
+	out = sprintf(fmt, m * scale)
+	if (cnt[s, w, key] > 1 && m != 0) out = out sprintf(" +-%.0f%%", (hi - lo) / 2 / m * 100)
+	return out
+}
+# ratio: how many times better netsplice is than stack p, on the medians;
+# higher says whether higher is better (1), lower (0), or no ratio (-1).
+function ratio(w, p, key, higher,    a, b) {
+	if (higher < 0) return ""
+	a = med("netsplice", w, key); b = med(p, w, key)
+	if (a == "" || b == "") return "-"
+	if (higher == 1) return (b > 0) ? sprintf("%.2fx", a / b) : "-"
+	return (a > 0) ? sprintf("%.2fx", b / a) : "-"
+}
+function line(c1, c2, c3, c4, c5, c6, c7, c8, c9,    l) {
+	if (haskernel) l = sprintf("%-9s %-14s %13s %13s %13s %13s %8s %8s %9s", c1, c2, c3, c4, c5, c6, c7, c8, c9)
+	else l = sprintf("%-9s %-14s %13s %13s %8s", c1, c2, c3, c4, c7)
+	sub(/ +$/, "", l)
+	print l
+}
+function row(w, label, key, scale, fmt, higher) {
+	if (!cnt["netsplice", w, key] && !cnt["gvisor", w, key] && !cnt["linux", w, key] && !cnt["linux-no", w, key]) return
+	line(w, label, cell("netsplice", w, key, scale, fmt), cell("gvisor", w, key, scale, fmt),
+		cell("linux", w, key, scale, fmt), cell("linux-no", w, key, scale, fmt),
+		ratio(w, "gvisor", key, higher), ratio(w, "linux", key, higher), ratio(w, "linux-no", key, higher))
 }
 END {
-	printf "%-9s %-13s %12s %12s %9s  %s\n", "workload", "metric", "netsplice", "gvisor", "ratio", "ratio is"
+	line("workload", "metric", "netsplice", "gvisor", "linux", "linux-no-offl", "x gvisor", "x linux", "x linux-no")
 	nw = split(order, ws, ",")
 	for (i = 1; i <= nw; i++) {
 		w = ws[i]
@@ -103,8 +187,18 @@ END {
 			row(w, "allocs/" unit, "allocs_per_pkt", 1, "%.3f", -1)
 			row(w, "CPU s/GiB", "cpu_s_per_gib", 1, "%.3f", 0)
 		}
-		printf "%-9s %-13s %12d %12d\n", w, "drops", v["netsplice", w, "drops"], v["gvisor", w, "drops"]
+		row(w, "drops", "drops", 1, "%.0f", -1)
+		if (haskernel) row(w, "retransmits", "retransmits", 1, "%.0f", -1)
 	}
-	print "ratio > 1: netsplice is better by that factor (rates: netsplice/gvisor; costs: gvisor/netsplice)."
+	print "cells: median of " runs " run(s), +- half the range in % of the median; ratios on the medians."
+	print "ratio > 1: netsplice is better by that factor (rates: netsplice/peer; costs: peer/netsplice)."
+	if (haskernel) {
+		print "linux: iperf3 over veth between namespaces, veth offloads on (linux) or off (linux-no-offl);"
+		print "       CPU s/GiB is the whole machine'"'"'s busy CPU from /proc/stat (other users'"'"' work included);"
+		print "       segments are bytes/1448; relay ns/seg is the splice relay process'"'"'s user+system CPU."
+	}
 	exit bad
 }' "$tmp/results.json"
+if [ -n "$kernel_why" ]; then
+	echo "Linux kernel left out: $kernel_why"
+fi
