@@ -146,6 +146,13 @@ type TCPConfig struct {
 	// NoSynCookies turns off SYN cookies, which answer SYNs without
 	// keeping state when a listen backlog is full (RFC 4987).
 	NoSynCookies bool
+	// SynCookieBudget bounds the SYN cookies each softnet sends per
+	// second [200000]. Past it, for the rest of that second, SYNs are
+	// dropped as they arrive, before their checksum is even checked
+	// (counted as drop_tcp_syn_flood): a flood then costs a few
+	// nanoseconds a SYN, and established connections keep the softnet.
+	// Legitimate clients whose SYN is dropped send it again.
+	SynCookieBudget int
 }
 
 func (c *Config) setDefaults() {
@@ -188,6 +195,7 @@ func (c *Config) setDefaults() {
 	defDur(&c.TCP.KeepAliveInterval, 75*time.Second)
 	def(&c.TCP.KeepAliveProbes, 9)
 	def(&c.TCP.ChallengeAckLimit, 1000)
+	def(&c.TCP.SynCookieBudget, 200000)
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}

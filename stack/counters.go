@@ -101,6 +101,7 @@ const (
 	TCPSendPoolLow     // writes paused because the buffer pool ran low
 	TCPRxSplitBytes    // received bytes copied to split a packet (splice max)
 	TCPSynCookiesSent
+	TCPDropSynFlood // SYNs dropped unread past the softnet's cookie budget
 	TCPSynCookiesValid
 	TCPSynCookiesInvalid // ACKs for no connection whose cookie failed
 	TCPKeepAliveProbes
@@ -151,7 +152,7 @@ var counterNames = [NumCounters]string{
 	TCPOOOQueued: "tcp_ooo_queued", TCPChallengeAcks: "tcp_challenge_acks", TCPChallengeAckLimited: "tcp_challenge_ack_limited", TCPRetransmits: "tcp_retransmits",
 	TCPFastRetransmits: "tcp_fast_retransmits", TCPSACKRetransmits: "tcp_sack_retransmits", TCPTimeouts: "tcp_timeouts", TCPSteerFallback: "tcp_steer_fallback",
 	TCPTxCopyBytes: "tcp_tx_copy_bytes", TCPSendPoolLow: "tcp_send_pool_low", TCPRxSplitBytes: "tcp_rx_split_bytes",
-	TCPSynCookiesSent: "tcp_syncookies_sent", TCPSynCookiesValid: "tcp_syncookies_valid",
+	TCPSynCookiesSent: "tcp_syncookies_sent", TCPDropSynFlood: "drop_tcp_syn_flood", TCPSynCookiesValid: "tcp_syncookies_valid",
 	TCPSynCookiesInvalid: "tcp_syncookies_invalid", TCPKeepAliveProbes: "tcp_keepalive_probes",
 	TCPKeepAliveDrops: "tcp_keepalive_drops",
 	TasksRun:          "tasks_run", TasksCrossed: "tasks_crossed", TimersFired: "timers_fired",

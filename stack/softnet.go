@@ -55,6 +55,8 @@ type Softnet struct {
 
 	challengeSec   int64 // second of the current challenge-ACK budget
 	challengeCount int
+	cookieSec      int64 // second of the current SYN-cookie budget
+	cookies        int   // cookies sent in it
 
 	icmpTokens   int
 	icmpRefill   int64

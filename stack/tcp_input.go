@@ -42,6 +42,15 @@ func (s *segment) seqLen() uint32 {
 func (sn *Softnet) tcpInput(ifc *Interface, pk *driver.Packet, ip header.IPv4, bcast bool) {
 	src, dst := ip.Src(), ip.Dst()
 	t := header.TCP(ip.Payload())
+	if sn.cookies >= sn.st.cfg.TCP.SynCookieBudget && len(t) >= header.TCPMinHeaderLen &&
+		t[13]&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) == header.TCPFlagSyn &&
+		sn.now/int64(time.Second) == sn.cookieSec {
+		// A SYN flood spent this second's cookie budget: shed SYNs
+		// before any other work.
+		sn.inc(TCPDropSynFlood)
+		sn.free(pk)
+		return
+	}
 	switch t.Check(src, dst) {
 	case header.OK:
 	case header.ErrChecksum:
@@ -110,6 +119,14 @@ func (sn *Softnet) passiveOpen(l *TCPListener, ifc *Interface, ip header.IPv4, k
 			sn.inc(TCPDropBacklog)
 			return
 		}
+		if sec := sn.now / int64(time.Second); sec != sn.cookieSec {
+			sn.cookieSec, sn.cookies = sec, 0
+		}
+		if sn.cookies >= sn.st.cfg.TCP.SynCookieBudget {
+			sn.inc(TCPDropSynFlood) // tcpInput sheds the next ones unread
+			return
+		}
+		sn.cookies++
 		sn.sendSynCookie(ifc, ip, key, seg)
 		return
 	}

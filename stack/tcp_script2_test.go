@@ -159,3 +159,41 @@ func TestScriptSimultaneousOpen(t *testing.T) {
 		t.Fatalf("got %q ack %d", d.Payload, d.Ack)
 	}
 }
+
+// TestScriptSynCookieBudget: past the softnet's cookie budget for the
+// second, SYNs are dropped (the first one in the listener, the rest as
+// they arrive, unread), counted, and an established connection goes on.
+func TestScriptSynCookieBudget(t *testing.T) {
+	r := newRawPeer(t, Config{TCP: TCPConfig{RTOMin: 5 * time.Millisecond, RTOInitial: 20 * time.Millisecond, SynCookieBudget: 2}})
+	l, err := r.dut.ListenTCP(netip.MustParseAddrPort("0.0.0.0:80"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := r.handshake(l, 43000) // accepted
+	syn := []byte{tcpOptMSS, 4, 0x05, 0xb4}
+	r.send(seg{sport: 43001, dport: 80, seq: 5000, flags: header.TCPFlagSyn, opts: syn})
+	sa := r.mustRecv("SYN-ACK")
+	r.send(seg{sport: 43001, dport: 80, seq: 5001, ack: sa.Seq + 1, flags: header.TCPFlagAck}) // fills the backlog
+	// The budget is per second of the stack's clock: start early in one.
+	if into := time.Duration(r.dut.now() % int64(time.Second)); into > 700*time.Millisecond {
+		time.Sleep(time.Second - into + 10*time.Millisecond)
+	}
+	cookies := 0
+	for i := 0; i < 6; i++ {
+		r.send(seg{sport: uint16(44000 + i), dport: 80, seq: 9000, flags: header.TCPFlagSyn, opts: syn})
+		if s := r.recv(5 * time.Millisecond); s != nil && s.SYN && s.ACK {
+			cookies++
+		}
+	}
+	c := r.dut.Counters()
+	if cookies != 2 || c[TCPSynCookiesSent] != 2 || c[TCPDropSynFlood] != 4 {
+		t.Fatalf("%d cookie SYN-ACKs, tcp_syncookies_sent %d, drop_tcp_syn_flood %d; want 2, 2, 4",
+			cookies, c[TCPSynCookiesSent], c[TCPDropSynFlood])
+	}
+	// The established connection is untouched.
+	sc.send(header.TCPFlagAck|header.TCPFlagPsh, []byte("still here"))
+	sc.seq += 10
+	if a := r.mustRecv("ACK of data"); a.Ack != sc.seq {
+		t.Fatalf("ack %d, want %d", a.Ack, sc.seq)
+	}
+}
