@@ -77,6 +77,7 @@ func echoRound(t *testing.T, mode splice.Mode, round, size int, stallAfter time.
 		mu.Lock()
 		servers = append(servers, c)
 		mu.Unlock()
+		c.SetDeadline(time.Time{}) // a stall is reported by the client's progress check
 		echo(c)
 	})
 	c := l.dial(t)
@@ -87,7 +88,12 @@ func echoRound(t *testing.T, mode splice.Mode, round, size int, stallAfter time.
 	for i := range data {
 		data[i] = byte(rng.Uint32())
 	}
-	go func() { c.Write(data); c.CloseWrite() }()
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := c.Write(data)
+		c.CloseWrite()
+		wrote <- err
+	}()
 	got := make([]byte, 0, size)
 	buf := make([]byte, 64<<10)
 	for {
@@ -109,6 +115,9 @@ func echoRound(t *testing.T, mode splice.Mode, round, size int, stallAfter time.
 			mu.Unlock()
 			return fmt.Errorf("%s", b.String())
 		}
+	}
+	if err := <-wrote; err != nil {
+		return fmt.Errorf("client write: %v", err)
 	}
 	if !bytes.Equal(got, data) {
 		return fmt.Errorf("%d bytes back, want %d, or altered", len(got), size)

@@ -300,4 +300,4 @@ func TestRelayFaults(t *testing.T) {
 }
 
 // testDeadline bounds every test connection's reads and writes.
-const testDeadline = 5 * time.Second
+const testDeadline = 30 * time.Second
