@@ -120,6 +120,10 @@ type TCPConn struct {
 	sackedBytes       int
 	highRxt           uint32 // end of the last hole retransmitted in this recovery
 	cc                congestionControl
+	ccState           struct { // where cc points (newCongestion)
+		cubic cubic
+		reno  newReno
+	}
 
 	rtxT, dackT, twT, kaT timer.Timer
 	lastRx                int64 // softnet time of the last segment received

@@ -23,11 +23,15 @@ type congestionControl interface {
 }
 
 // newCongestion returns the connection's congestion control.
+// The state lives in the connection (ccState): starting over, as the
+// handshake does once the MSS is known, allocates nothing.
 func newCongestion(c *TCPConn) congestionControl {
 	if c.st.cfg.TCP.Congestion == "newreno" {
-		return newNewReno(c)
+		c.ccState.reno = newReno{c: c, cwnd: initialWindow * c.mss, ssthresh: 1 << 30}
+		return &c.ccState.reno
 	}
-	return newCubic(c)
+	c.ccState.cubic = cubic{c: c, cwnd: initialWindow * c.mss, ssthresh: 1 << 30}
+	return &c.ccState.cubic
 }
 
 // newReno is RFC 5681 congestion control with RFC 6582 NewReno recovery.
@@ -40,10 +44,6 @@ type newReno struct {
 
 // initialWindow is RFC 6928's initial window: 10 segments.
 const initialWindow = 10
-
-func newNewReno(c *TCPConn) *newReno {
-	return &newReno{c: c, cwnd: initialWindow * c.mss, ssthresh: 1 << 30}
-}
 
 func (r *newReno) window() int { return r.cwnd }
 

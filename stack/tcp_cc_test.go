@@ -6,7 +6,7 @@ import (
 )
 
 func ccConn() *TCPConn {
-	return &TCPConn{mss: 1000, sn: &Softnet{now: 1}, srtt: 10 * time.Millisecond}
+	return &TCPConn{st: &Stack{}, mss: 1000, sn: &Softnet{now: 1}, srtt: 10 * time.Millisecond}
 }
 
 func TestNewRenoWindow(t *testing.T) {
@@ -82,4 +82,14 @@ func TestCubicWindow(t *testing.T) {
 	if q.window() != 1000 {
 		t.Fatalf("timeout: cwnd %d, want one segment", q.window())
 	}
+}
+
+func newNewReno(c *TCPConn) *newReno { return newCongestion(withCC(c, "newreno")).(*newReno) }
+
+func newCubic(c *TCPConn) *cubic { return newCongestion(withCC(c, "cubic")).(*cubic) }
+
+// withCC sets the stack's congestion control for newCongestion.
+func withCC(c *TCPConn, name string) *TCPConn {
+	c.st.cfg.TCP.Congestion = name
+	return c
 }

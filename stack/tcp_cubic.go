@@ -24,10 +24,6 @@ type cubic struct {
 	acked    int     // bytes acked toward the next increment
 }
 
-func newCubic(c *TCPConn) *cubic {
-	return &cubic{c: c, cwnd: initialWindow * c.mss, ssthresh: 1 << 30}
-}
-
 func (q *cubic) window() int { return q.cwnd }
 
 func (q *cubic) segs() float64 { return float64(q.cwnd) / float64(q.c.mss) }
