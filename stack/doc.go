@@ -27,11 +27,13 @@
 //
 // Every other goroutine (an application using a socket, the control plane
 // binding a port, another softnet) reaches a softnet only through its task
-// queue (package task): a bounded lock-free multi-producer ring of
+// queue (package task): a lock-free multi-producer intrusive list of
 // reference-counted tasks. A task is a function bound once to the object
-// it works on, so adding it allocates nothing; adding a task already
-// queued is a no-op; deleting it never waits; the object it works on is
-// released by whoever drops the last reference. This is the seed's fix:
+// it works on and is its own queue entry, so adding it allocates nothing
+// and can never be refused (a FIN or a wake-up is never lost to a full
+// queue); adding a task already queued is a no-op; deleting it never
+// waits; the object it works on is released by whoever drops the last
+// reference. This is the seed's fix:
 // OpenBSD moved socket splicing onto the softnet task queues and replaced
 // task barriers (which deadlock when a task on a queue waits for that
 // queue) with reference counts. Tasks added by one softnet to another are
