@@ -11,12 +11,7 @@ import (
 // bytes moved, what the source holds and the drain takes, and which of
 // its wake-ups are queued. Any goroutine; control path only.
 func (s *Splicer) Describe(src *stack.TCPConn) string {
-	s.mu.Lock()
-	var p *spl
-	if sk := s.socks[src]; sk != nil {
-		p = sk.last
-	}
-	s.mu.Unlock()
+	p := s.lastOf(src)
 	if p == nil {
 		return "no splice"
 	}

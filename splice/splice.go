@@ -577,18 +577,23 @@ func (s *Splicer) SpliceLen(src *stack.TCPConn) int64 {
 // ECONNRESET, ... with errors.Is. It returns EPROTO when src was never
 // spliced.
 func (s *Splicer) Wait(src *stack.TCPConn) error {
-	s.mu.Lock()
-	var p *spl
-	if sk := s.socks[src]; sk != nil {
-		p = sk.last
-	}
-	s.mu.Unlock()
+	p := s.lastOf(src)
 	if p == nil {
 		return opErr(syscall.EPROTO)
 	}
 	<-p.done
 	if p.err != nil {
 		return opErr(p.err)
+	}
+	return nil
+}
+
+// lastOf returns src's current or last splice, or nil.
+func (s *Splicer) lastOf(src *stack.TCPConn) *spl {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sk := s.socks[src]; sk != nil {
+		return sk.last
 	}
 	return nil
 }
