@@ -168,6 +168,12 @@ func (r *Relay) serve(c *stack.TCPConn) {
 		r.mu.Unlock()
 		r.active.Add(-1)
 	}()
+	if r.sp.Mode() == splice.ModeCopy || b.Softnet() != c.Softnet() {
+		// No softnet splice will take c's events over: drop the dial
+		// phase's watcher, or every packet c receives would run it.
+		sn := c.Softnet()
+		sn.Stack().Call(sn, func() { c.SetEvents(nil) })
+	}
 	if h := r.afterDial; h != nil {
 		h(c, b)
 	}
