@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/netsplice/netsplice/metrics"
 	"github.com/netsplice/netsplice/relay"
 	"github.com/netsplice/netsplice/splice"
 	"github.com/netsplice/netsplice/stack"
@@ -32,6 +33,7 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 		"The --config file is one YAML document of at most 1 MiB: relays: [{listen, to, max, idle, max_sessions}], max and",
 		"max_sessions whole numbers, idle a duration; a relay's missing fields take --max and --idle.")
 	sf := addStackFlags(fs)
+	mf := addMetricsFlag(fs)
 	var listens, tos endpointList
 	fs.Var(&listens, "listen", "accept here, repeatable: `PROTO:IP:PORT`, tcp:IP:PORT or udp:IP:PORT (the IP may be 0.0.0.0)")
 	fs.Var(&tos, "to", "relay the --listen at the same position to this backend, repeatable: `PROTO:IP:PORT`, tcp:IP:PORT or udp:IP:PORT")
@@ -98,6 +100,9 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 	if err := checkRelays(specs, sf.ips, sf.gateway != ""); err != nil {
 		return usageErr("%v", err)
 	}
+	if err := mf.check(); err != nil {
+		return err
+	}
 	if *check {
 		what := "without --ip: listen addresses and backends not checked against interfaces"
 		if len(sf.ips) > 0 {
@@ -106,6 +111,10 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "configuration OK: %d relays (%s)\n", len(specs), what)
 		return nil
 	}
+	if err := mf.listen(); err != nil {
+		return err
+	}
+	defer mf.close()
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
@@ -116,6 +125,7 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 	defer env.close()
 	sp := splice.New(mode)
 	defer sp.Close()
+	met := mf.serve(env.st, sp, env.log)
 	var relays []running
 	for _, spec := range specs {
 		rr := running{spec: spec}
@@ -136,7 +146,14 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 			return usageErr("%s: listen %v: %v", spec.Where, spec.Listen, err)
 		}
 		relays = append(relays, rr)
+		name := metrics.RelayName(spec.Listen.Proto, spec.Listen.Addr, spec.To.Addr)
+		if rr.tcp != nil {
+			met.AddTCPRelay(name, rr.tcp)
+		} else {
+			met.AddUDPRelay(name, rr.udp)
+		}
 	}
+	met.SetReady()
 	fmt.Fprintf(stdout, "netsplice relay: ready: %d relays, mode %v, %d softnets\n", len(relays), mode, env.st.NumSoftnets())
 	if f, ok := stdout.(interface{ Sync() error }); ok {
 		f.Sync()
@@ -167,6 +184,7 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 	for {
 		select {
 		case s := <-sig:
+			met.SetDraining() // /readyz 503 first: the load balancer stops sending clients
 			fmt.Fprintf(stdout, "netsplice relay: %v, draining for up to %v\n", s, *drain)
 			var wg sync.WaitGroup // the relays drain together, in one --drain-timeout
 			for _, r := range relays {

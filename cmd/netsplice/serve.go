@@ -110,6 +110,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		"usage: netsplice serve --eal 'EAL ARGS' --ip CIDR [--ip CIDR...] [--echo udp|tcp:PORT] [--discard udp|tcp:PORT] [--http PORT] [flags]",
 		"Runs the stack on DPDK ports with test services on every interface; SIGINT or SIGTERM stops it and prints the counters.")
 	sf := addStackFlags(fs)
+	mf := addMetricsFlag(fs)
 	var svcs []service
 	fs.Var(serviceList{"echo", &svcs}, "echo", "echo service, repeatable: `PROTO:PORT`, udp:PORT or tcp:PORT")
 	fs.Var(serviceList{"discard", &svcs}, "discard", "discard service, repeatable: `PROTO:PORT`, udp:PORT or tcp:PORT")
@@ -131,6 +132,10 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if _, err := sf.check(); err != nil {
 		return err
 	}
+	if err := mf.listen(); err != nil {
+		return err
+	}
+	defer mf.close()
 	// Catch signals before starting, so an early SIGTERM still cleans up.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -141,6 +146,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer env.close()
+	met := mf.serve(env.st, nil, env.log)
 	var counters []*serviceCounters
 	for _, s := range svcs {
 		sc, c, err := startService(env.st, s)
@@ -154,6 +160,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	for _, ifc := range env.st.Interfaces() {
 		addrs = append(addrs, fmt.Sprintf("%v on %s (%s)", ifc.Addr(), ifc.Port().Name(), macString(ifc.MAC())))
 	}
+	met.SetReady()
 	fmt.Fprintf(stdout, "netsplice serve: ready: %s; %d softnets; services: %v\n", strings.Join(addrs, ", "), env.st.NumSoftnets(), svcs)
 	if f, ok := stdout.(interface{ Sync() error }); ok {
 		f.Sync()
@@ -167,6 +174,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	for {
 		select {
 		case s := <-sig:
+			met.SetDraining()
 			fmt.Fprintf(stdout, "netsplice serve: %v, stopping\n", s)
 			env.st.Stop()
 			for _, sc := range counters {
