@@ -34,3 +34,57 @@ func TestScriptOneAckPerBurst(t *testing.T) {
 		}
 	}
 }
+
+// TestScriptRetransmissionAfterCloseIsNotReset: after the application read
+// everything and closed, a retransmission of data it already read (the
+// ACK was late) is acknowledged; only new data, which nobody will read,
+// gets the reset. (TestTCPShortConnections saw resets under load.)
+func TestScriptRetransmissionAfterCloseIsNotReset(t *testing.T) {
+	r, l := scriptSetup(t)
+	sc := r.handshake(l, 40400)
+	sc.send(header.TCPFlagAck|header.TCPFlagPsh, []byte("abc"))
+	old := sc.seq
+	sc.seq += 3
+	buf := make([]byte, 3)
+	if n, err := sc.c.Read(buf); n != 3 || err != nil {
+		t.Fatalf("Read %d %v", n, err)
+	}
+	sc.c.Close()
+	for s := r.recv(5 * time.Millisecond); s != nil; s = r.recv(5 * time.Millisecond) {
+		if s.RST {
+			t.Fatal("RST on close after reading everything")
+		}
+		if s.FIN {
+			sc.ack = s.Seq + 1
+		}
+	}
+	// The same bytes again with the peer's FIN (its first FIN was lost,
+	// so it sends data and FIN together): the FIN is taken and
+	// acknowledged, no reset.
+	sc.ts++
+	r.send(seg{sport: sc.sport, dport: 80, seq: old, ack: sc.ack, flags: header.TCPFlagAck | header.TCPFlagPsh | header.TCPFlagFin, opts: tsOpt(sc.ts, 1), payload: []byte("abc")})
+	a := r.mustRecv("ACK of the retransmission and FIN")
+	if a.RST || a.Ack != sc.seq+1 {
+		t.Fatalf("got %s ack %d, want a plain ACK of %d (data and FIN)", flagString(a), a.Ack, sc.seq+1)
+	}
+}
+
+// TestScriptNewDataAfterCloseIsReset: new data for a connection whose
+// application closed is answered with a reset (nobody will read it).
+func TestScriptNewDataAfterCloseIsReset(t *testing.T) {
+	r, l := scriptSetup(t)
+	sc := r.handshake(l, 40401)
+	sc.c.Close()
+	for s := r.recv(5 * time.Millisecond); s != nil; s = r.recv(5 * time.Millisecond) {
+		if s.FIN {
+			sc.ack = s.Seq + 1
+		}
+	}
+	sc.send(header.TCPFlagAck|header.TCPFlagPsh, []byte("def"))
+	if rst := r.mustRecv("RST for new data after close"); !rst.RST {
+		t.Fatalf("got %s, want RST", flagString(rst))
+	}
+	if got := r.dut.Counters()[TCPDropAfterClose]; got != 1 {
+		t.Fatalf("drop_tcp_after_close = %d, want 1", got)
+	}
+}

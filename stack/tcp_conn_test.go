@@ -205,7 +205,8 @@ func TestTCPShortConnections(t *testing.T) {
 		t.Fatalf("closed %d and %d, want %d each", ca[TCPClosed], cb[TCPClosed], total)
 	}
 	if ca[TCPRstTx]+cb[TCPRstTx] != 0 {
-		t.Fatalf("resets sent: %d and %d, want none", ca[TCPRstTx], cb[TCPRstTx])
+		t.Fatalf("resets sent: %d and %d, want none (no connection: %d and %d; data after close: %d and %d; timeouts %d and %d)",
+			ca[TCPRstTx], cb[TCPRstTx], ca[TCPNoConn], cb[TCPNoConn], ca[TCPDropAfterClose], cb[TCPDropAfterClose], ca[TCPTimeouts], cb[TCPTimeouts])
 	}
 	p.a.mu.Lock()
 	ports := len(p.a.tcpPorts)

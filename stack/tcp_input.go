@@ -604,16 +604,6 @@ func (c *TCPConn) enterRecovery() {
 // receive queues payload (and a FIN) that passed the window check.
 func (c *TCPConn) receive(pk *driver.Packet, seq uint32, fin bool) {
 	sn := c.sn
-	if c.appClosed.Load() && pk.Len() > 0 {
-		// Data for a socket nobody reads: reset (RFC 9293 3.10.7.4, as
-		// Linux does for orphaned sockets).
-		sn.free(pk)
-		sn.inc(TCPDropAfterClose)
-		c.setErr(errReset)
-		c.sendReset(c.sndMax)
-		c.remove()
-		return
-	}
 	// Trim what we have already and what lies beyond the window.
 	if seqLT(seq, c.rcvNxt) {
 		d := int(c.rcvNxt - seq)
@@ -627,6 +617,18 @@ func (c *TCPConn) receive(pk *driver.Packet, seq uint32, fin bool) {
 		}
 		pk.TrimFront(d)
 		seq = c.rcvNxt
+	}
+	if c.appClosed.Load() && pk.Len() > 0 {
+		// New data for a socket nobody reads: reset (RFC 9293 3.10.7.4,
+		// as Linux does for orphaned sockets). Only new data: a
+		// retransmission of what the application already read (its ACK
+		// was late) is acknowledged above, not answered with a reset.
+		sn.free(pk)
+		sn.inc(TCPDropAfterClose)
+		c.setErr(errReset)
+		c.sendReset(c.sndMax)
+		c.remove()
+		return
 	}
 	if edge := c.rcvAdv; seqGT(seq+uint32(pk.Len()), edge) {
 		pk.Truncate(int(edge - seq))
