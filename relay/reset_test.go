@@ -197,7 +197,9 @@ func resetCases() []resetCase {
 				})
 			}}
 			srv := make(chan *stack.TCPConn, 1)
-			r := l.startWith(t, mode, Config{Idle: 50 * time.Millisecond}, func(c *stack.TCPConn) { srv <- c }, h)
+			// The idle time is 30 write intervals: on a loaded machine a
+			// shorter one let the pair close as idle before the hook ran.
+			r := l.startWith(t, mode, Config{Idle: 300 * time.Millisecond}, func(c *stack.TCPConn) { srv <- c }, h)
 			c := l.dial(t)
 			c.Write([]byte{0})
 			pairs <- conns{client: c, server: <-srv}
@@ -240,7 +242,7 @@ func resetAndWatch(side string, c, sc *stack.TCPConn) error {
 // TestRelayIdleKeepsOneWayTraffic is relayd's idle rule in every mode: a
 // direction idle for the timeout is spliced again when the other
 // direction moved data meanwhile. A client that sends a byte every 50 ms
-// and never reads, under a 200 ms idle time, keeps its connection: the
+// and never reads, under a 400 ms idle time, keeps its connection: the
 // server gets every byte; once the client stops, the idle pair closes.
 func TestRelayIdleKeepsOneWayTraffic(t *testing.T) {
 	for _, mode := range modes {
@@ -248,7 +250,7 @@ func TestRelayIdleKeepsOneWayTraffic(t *testing.T) {
 			l := newLab(t)
 			got := make(chan int, 1)
 			errs := make(chan error, 1)
-			r := l.start(t, mode, Config{Idle: 200 * time.Millisecond}, func(c *stack.TCPConn) {
+			r := l.start(t, mode, Config{Idle: 400 * time.Millisecond}, func(c *stack.TCPConn) {
 				n, err := io.Copy(io.Discard, c)
 				got <- int(n)
 				errs <- err
