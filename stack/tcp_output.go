@@ -407,7 +407,16 @@ func (c *TCPConn) onRetransmitTimer() {
 // retransmitFirst resends the first unacknowledged segment (fast
 // retransmit and NewReno partial ACKs).
 func (c *TCPConn) retransmitFirst() {
-	n := min(c.segPayload(), c.sndQueued)
+	// Only what was sent before: the send queue runs on past sndMax with
+	// data never sent (and maybe beyond the peer's window). Sending that
+	// here without moving sndMax let the peer acknowledge bytes we did
+	// not count as sent; we then dropped every ACK it sent, window
+	// updates included, and both sides waited for good.
+	sent := int(c.sndMax - c.sndUna)
+	if c.finSent && seqGT(c.sndMax, c.finSeq) {
+		sent-- // the FIN's sequence number
+	}
+	n := min(c.segPayload(), c.sndQueued, max(sent, 0))
 	if n > 0 {
 		if c.sendSegment(c.sndUna, header.TCPFlagAck, n) {
 			c.sn.inc(TCPRetransmits)

@@ -110,3 +110,43 @@ func TestScriptWindowUpdateAtRightEdge(t *testing.T) {
 		})
 	}
 }
+
+// TestScriptFastRetransmitStaysBelowSndMax: a fast retransmission resends
+// only what was sent. With 1000 bytes in flight (the peer's window) and
+// more queued, three duplicate ACKs used to resend a full MSS from
+// sndUna: bytes never sent, past the peer's window, that the peer then
+// acknowledged beyond our sndMax, so every ACK after it, window updates
+// included, was dropped (a both-ways soak run stalled for good).
+func TestScriptFastRetransmitStaysBelowSndMax(t *testing.T) {
+	r, l := scriptSetup(t)
+	sc := r.handshake(l, 40500)
+	// The peer's window: 1000 bytes (its SYN's window scale is 2).
+	r.send(seg{sport: sc.sport, dport: 80, seq: sc.seq, ack: sc.ack, flags: header.TCPFlagAck, wnd: 250, opts: tsOpt(800, 1)})
+	sc.c.SetWriteDeadline(time.Now().Add(time.Second))
+	if _, err := sc.c.Write(make([]byte, 5000)); err != nil {
+		t.Fatal(err)
+	}
+	sent := 0
+	for s := r.recv(5 * time.Millisecond); s != nil; s = r.recv(5 * time.Millisecond) {
+		sent += len(s.Payload)
+	}
+	if sent == 0 || sent > 1000 {
+		t.Fatalf("sent %d bytes into a 1000-byte window", sent)
+	}
+	// Three duplicate ACKs: fast retransmit.
+	for i := 0; i < 3; i++ {
+		r.send(seg{sport: sc.sport, dport: 80, seq: sc.seq, ack: sc.ack, flags: header.TCPFlagAck, wnd: 250, opts: tsOpt(uint32(801+i), 1)})
+	}
+	var rtx *layers.TCP
+	for s := r.recv(5 * time.Millisecond); s != nil; s = r.recv(5 * time.Millisecond) {
+		if len(s.Payload) > 0 && rtx == nil {
+			rtx = s
+		}
+	}
+	if rtx == nil {
+		t.Fatal("no fast retransmission")
+	}
+	if rtx.Seq != sc.ack || len(rtx.Payload) > sent {
+		t.Fatalf("retransmitted %d bytes at %d, want at most the %d sent at %d", len(rtx.Payload), rtx.Seq, sent, sc.ack)
+	}
+}
