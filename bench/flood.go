@@ -62,6 +62,12 @@ type FloodConfig struct {
 	// ProbeEvery is the pause between the new connections the prober
 	// dials, one at a time, during each measurement [100ms].
 	ProbeEvery time.Duration
+	// MinFloodSYNs stretches the flooded measurement past Duration until
+	// the flooder has sent this many SYNs, up to floodMaxStretch times
+	// Duration, so that a starved machine (a race-detector run on a busy
+	// CI host) still floods the relay with as many SYNs as a quick one;
+	// 0 measures for Duration alone.
+	MinFloodSYNs uint64
 }
 
 // FloodResult is the syn-flood workload's result. The embedded Result
@@ -142,6 +148,9 @@ const (
 	// floodCloseWait bounds how long a connection may take to finish once
 	// its client stops writing (a probe: from its first byte).
 	floodCloseWait = 10 * time.Second
+	// floodMaxStretch bounds how far MinFloodSYNs may stretch the flooded
+	// measurement, in multiples of Duration.
+	floodMaxStretch = 10
 )
 
 // floodPattern is what every relayed connection carries after its id.
@@ -355,6 +364,11 @@ func (g *floodRig) phase(f *flooder) (phaseResult, error) {
 	n0 := g.sink.received.Load()
 	t0 := time.Now()
 	time.Sleep(g.cfg.Duration)
+	if f != nil && g.cfg.MinFloodSYNs > 0 {
+		for limit := t0.Add(floodMaxStretch * g.cfg.Duration); f.stats().sent-fs0.sent < g.cfg.MinFloodSYNs && time.Now().Before(limit); {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	n := g.sink.received.Load() - n0
 	pr.seconds = time.Since(t0).Seconds()
 	if f != nil {

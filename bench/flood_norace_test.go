@@ -3,5 +3,5 @@
 package bench
 
 // testFloodPPS is TestSynFloodEstablishedSurvive's flood rate and
-// testFloodMinSYNs the least it must send in the measured second.
+// testFloodMinSYNs the least its measurement must see sent.
 const testFloodPPS, testFloodMinSYNs = 100_000, 10_000
