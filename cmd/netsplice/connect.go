@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/netip"
 	"time"
+
+	"github.com/netsplice/netsplice/service"
 )
 
 // runConnect opens one TCP connection from a stack on DPDK ports: the
@@ -66,10 +68,8 @@ func runConnect(args []string, stdout, stderr io.Writer) error {
 	c.SetDeadline(time.Now().Add(*timeout))
 	sent := make(chan error, 1)
 	go func() {
-		var chunk [251 * 256]byte
-		for i := range chunk {
-			chunk[i] = byte(i % 251)
-		}
+		var chunk [service.PatternPeriod * 256]byte
+		service.Pattern(chunk[:], 0)
 		for left := *send; left > 0; {
 			k := min(left, int64(len(chunk)))
 			if _, err := c.Write(chunk[:k]); err != nil {

@@ -3,40 +3,28 @@ package main
 import (
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/netsplice/netsplice/driver"
-	"github.com/netsplice/netsplice/internal/counter"
+	"github.com/netsplice/netsplice/service"
 	"github.com/netsplice/netsplice/stack"
 )
 
-// service is one test service of netsplice serve.
-type service struct {
-	kind  string // echo, discard, http
-	proto string // udp, tcp
-	port  uint16
-}
-
-func (s service) String() string { return fmt.Sprintf("%s %s:%d", s.kind, s.proto, s.port) }
-
 // serviceList is a repeatable --echo/--discard/--http flag.
 type serviceList struct {
-	kind string
-	list *[]service
+	kind service.Kind
+	list *[]service.Spec
 }
 
 func (l serviceList) String() string { return "" }
 
 func (l serviceList) Set(v string) error {
 	proto, port := "tcp", v
-	if l.kind != "http" {
+	if l.kind != service.HTTP {
 		var ok bool
 		if proto, port, ok = strings.Cut(v, ":"); !ok || (proto != "udp" && proto != "tcp") {
 			return fmt.Errorf("%q: want udp:PORT or tcp:PORT", v)
@@ -46,63 +34,8 @@ func (l serviceList) Set(v string) error {
 	if err != nil || n == 0 {
 		return fmt.Errorf("%q: port must be 1..65535", v)
 	}
-	*l.list = append(*l.list, service{kind: l.kind, proto: proto, port: uint16(n)})
+	*l.list = append(*l.list, service.Spec{Kind: l.kind, Proto: proto, Port: uint16(n)})
 	return nil
-}
-
-// serviceCounters counts a service's datagrams per softnet (single
-// writer each), so the handlers share no cache line.
-type serviceCounters struct {
-	svc service
-	per []paddedCounter
-	// TCP services count connections (HTTP: requests) and bytes.
-	conns, bytes atomic.Uint64
-}
-
-type paddedCounter struct {
-	c counter.Counter
-	_ [56]byte
-}
-
-func (c *serviceCounters) String() string {
-	if c.svc.proto == "tcp" {
-		return fmt.Sprintf("%v: %d connections, %d bytes", c.svc, c.conns.Load(), c.bytes.Load())
-	}
-	return fmt.Sprintf("%v: %d datagrams", c.svc, c.total())
-}
-
-func (c *serviceCounters) total() uint64 {
-	var n uint64
-	for i := range c.per {
-		n += c.per[i].c.Load()
-	}
-	return n
-}
-
-// startService opens one service on every interface. Adding a protocol
-// means one more case here.
-func startService(st *stack.Stack, s service) (*serviceCounters, io.Closer, error) {
-	sc := &serviceCounters{svc: s, per: make([]paddedCounter, st.NumSoftnets())}
-	switch {
-	case s.proto == "udp" && s.kind == "echo":
-		c, err := st.ListenUDP(netip.AddrPortFrom(netip.IPv4Unspecified(), s.port), &stack.UDPOptions{
-			Handler: func(sn *stack.Softnet, c *stack.UDPConn, pk *driver.Packet) {
-				sc.per[sn.ID()].c.Inc()
-				src := stack.UDPSource(pk)
-				pk.TrimFront(pk.Len() - len(stack.UDPPayload(pk)))
-				c.SendPacket(sn, pk, src)
-			}})
-		return sc, c, err
-	case s.proto == "udp" && s.kind == "discard":
-		c, err := st.ListenUDP(netip.AddrPortFrom(netip.IPv4Unspecified(), s.port), &stack.UDPOptions{
-			Handler: func(sn *stack.Softnet, c *stack.UDPConn, pk *driver.Packet) {
-				sc.per[sn.ID()].c.Inc()
-				sn.Free(pk)
-			}})
-		return sc, c, err
-	}
-	c, err := startTCPService(st, s, sc)
-	return sc, c, err
 }
 
 func runServe(args []string, stdout, stderr io.Writer) error {
@@ -111,10 +44,10 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		"Runs the stack on DPDK ports with test services on every interface; SIGINT or SIGTERM stops it and prints the counters.")
 	sf := addStackFlags(fs)
 	mf := addMetricsFlag(fs)
-	var svcs []service
-	fs.Var(serviceList{"echo", &svcs}, "echo", "echo service, repeatable: `PROTO:PORT`, udp:PORT or tcp:PORT")
-	fs.Var(serviceList{"discard", &svcs}, "discard", "discard service, repeatable: `PROTO:PORT`, udp:PORT or tcp:PORT")
-	fs.Var(serviceList{"http", &svcs}, "http", "HTTP service on TCP `PORT` serving /bytes/N (byte i is i % 251), repeatable")
+	var svcs []service.Spec
+	fs.Var(serviceList{service.Echo, &svcs}, "echo", "echo service, repeatable: `PROTO:PORT`, udp:PORT or tcp:PORT")
+	fs.Var(serviceList{service.Discard, &svcs}, "discard", "discard service, repeatable: `PROTO:PORT`, udp:PORT or tcp:PORT")
+	fs.Var(serviceList{service.HTTP, &svcs}, "http", "HTTP service on TCP `PORT` serving /bytes/N (byte i is i % 251), repeatable")
 	stats := fs.Duration("stats", 0, "print counters every DURATION (0: only at exit)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -147,9 +80,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	defer env.close()
 	met := mf.serve(env.st, nil, env.log)
-	var counters []*serviceCounters
+	var counters []*service.Counters
 	for _, s := range svcs {
-		sc, c, err := startService(env.st, s)
+		sc, c, err := service.Start(env.st, s)
 		if err != nil {
 			return fmt.Errorf("%v: %w", s, err)
 		}
@@ -195,17 +128,17 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 
 // checkServices refuses two services on one protocol and port: every
 // service listens on all interfaces, so the second could not start.
-func checkServices(svcs []service) error {
-	flagOf := func(s service) string {
-		if s.kind == "http" {
-			return fmt.Sprintf("--http %d", s.port)
+func checkServices(svcs []service.Spec) error {
+	flagOf := func(s service.Spec) string {
+		if s.Kind == service.HTTP {
+			return fmt.Sprintf("--http %d", s.Port)
 		}
-		return fmt.Sprintf("--%s %s:%d", s.kind, s.proto, s.port)
+		return fmt.Sprintf("--%s %s:%d", s.Kind, s.Proto, s.Port)
 	}
 	for i, s := range svcs {
 		for _, o := range svcs[:i] {
-			if o.proto == s.proto && o.port == s.port {
-				return usageErr("%s: %s port %d is already taken by %s (one service per protocol and port)", flagOf(s), s.proto, s.port, flagOf(o))
+			if o.Proto == s.Proto && o.Port == s.Port {
+				return usageErr("%s: %s port %d is already taken by %s (one service per protocol and port)", flagOf(s), s.Proto, s.Port, flagOf(o))
 			}
 		}
 	}
