@@ -231,6 +231,20 @@ func (c *UDPConn) SendPacket(sn *Softnet, pk *driver.Packet, dst netip.AddrPort)
 	return sn.udpOutput(c, ifc, pk, d, dst.Port(), nh)
 }
 
+// NewPacket returns an empty packet for a datagram of the connected
+// socket c, from softnet sn's pool for c's interface, with headroom for
+// the headers SendPacket puts in front; sn must be the softnet running the
+// caller. Append the payload and hand it to SendPacket. It returns nil
+// when the pool is empty (counted as tx_drop_nobuf) or c is not
+// connected. A generator building datagrams on the softnet uses it
+// instead of Write, which waits for the softnet once per datagram.
+func (c *UDPConn) NewPacket(sn *Softnet) *driver.Packet {
+	if !c.connected {
+		return nil
+	}
+	return sn.alloc(c.ifc)
+}
+
 // Free returns a packet a handler received, on the softnet it runs on.
 func (sn *Softnet) Free(pk *driver.Packet) { sn.free(pk) }
 

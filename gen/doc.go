@@ -1,0 +1,64 @@
+// Package gen is netsplice's traffic generator: stateful TCP and UDP at a
+// rate the operator sets, from a netsplice stack, with latency histograms
+// and counts that add up. `netsplice gen` runs it on DPDK ports or on the
+// in-memory wire; the benchmarks run it against the service package.
+//
+// # TCP
+//
+// A connection is: dial, then RequestsPerConn times send a request and
+// read its whole response, then half-close, read the server's EOF and
+// close. A request is Request bytes of the service pattern (byte i of the
+// stream is i % 251) and the response Response bytes that must follow the
+// same pattern at the same stream offsets (an echo server), or, with HTTP,
+// `GET /bytes/N` whose body must be N bytes of the pattern from offset 0
+// with a matching Content-Length (`netsplice serve --http`). CountOnly
+// turns the pattern check off for servers that send something else; the
+// lengths are still checked.
+//
+// Starts follow an open-loop schedule: with Rate > 0 a scheduler hands out
+// intended start times t0 + i/Rate to at most Conns workers, whatever the
+// server does; with Rate 0 each worker starts its next connection as soon
+// as its last one ended (closed loop, as fast as possible). A start that
+// finds every worker busy and Conns starts already waiting is missed and
+// counted: the rate was not held.
+//
+// # UDP
+//
+// Flows connected sockets, each steered to a softnet by RSS, send Size
+// byte datagrams at Rate in total, round robin over the flows. Each
+// datagram carries its flow, its sequence number, its intended send time
+// and its actual send time; an echoing peer's replies are taken in on the
+// softnet that owns the flow, in the socket's handler, where the round
+// trip is recorded in that softnet's own histograms. A reader goroutine
+// reaches them only through Stack.Call. Without an echo (NoReply) only
+// what was sent is counted.
+//
+// # Latency and coordinated omission
+//
+// Every latency is recorded twice: from the intended time of the schedule
+// (corrected) and from the moment the generator actually acted
+// (uncorrected). A stalled server or a generator that fell behind shows in
+// the corrected figures, as wrk2 reports them; the uncorrected ones are
+// what a closed-loop tool would print. Connect latency is SYN to
+// established. Response latency is a request's first byte written to its
+// response's last byte read; its corrected form adds the connection's
+// start lag (actual start minus intended start), which every request of
+// the connection inherits. Histograms keep three significant digits
+// (internal/hist).
+//
+// # Counts
+//
+// attempted = established + failed to connect; established = completed +
+// failed after connecting (at the end of a run, when every connection has
+// ended); each failure is counted once, under one reason: refused, reset,
+// timeout, verify or other. Retransmits and packet rates come from the
+// stack's counters over the same interval.
+//
+// # Threading
+//
+// TCP workers are goroutines on the stack's net.Conn API (one per
+// concurrent connection, never one per packet); counters are atomics and
+// the TCP histograms share one mutex, taken a few times per connection.
+// The UDP sender is one goroutine; UDP receive runs on the softnets. Run
+// reports every Interval through a callback and returns the totals.
+package gen

@@ -1,0 +1,299 @@
+package gen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/netsplice/netsplice/internal/hist"
+)
+
+// Reason is why a connection failed: each failure counts under one.
+type Reason int
+
+// The failure reasons.
+const (
+	Refused Reason = iota // the peer answered the SYN with a reset
+	Reset                 // the connection was reset after it was set up
+	Timeout               // a connect or a request took longer than Timeout
+	Verify                // the response was short, long or not the pattern
+	Other                 // anything else (no route, no free port, ...)
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"refused", "reset", "timeout", "verify", "other"}
+
+func (r Reason) String() string {
+	if r < 0 || r >= numReasons {
+		return fmt.Sprintf("reason(%d)", int(r))
+	}
+	return reasonNames[r]
+}
+
+// verifyError is a response that did not match what was asked for.
+type verifyError struct{ msg string }
+
+func (e *verifyError) Error() string { return "verify: " + e.msg }
+
+func verifyErr(format string, a ...any) error { return &verifyError{fmt.Sprintf(format, a...)} }
+
+// reasonOf classifies err.
+func reasonOf(err error) Reason {
+	var ve *verifyError
+	switch {
+	case errors.As(err, &ve):
+		return Verify
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return Refused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED):
+		return Reset
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded), errors.Is(err, syscall.ETIMEDOUT):
+		return Timeout
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return Verify
+	}
+	return Other
+}
+
+// Errors counts failures by reason.
+type Errors struct {
+	Refused uint64 `json:"refused"`
+	Reset   uint64 `json:"reset"`
+	Timeout uint64 `json:"timeout"`
+	Verify  uint64 `json:"verify"`
+	Other   uint64 `json:"other"`
+}
+
+// Total returns the sum over reasons.
+func (e Errors) Total() uint64 { return e.Refused + e.Reset + e.Timeout + e.Verify + e.Other }
+
+// Latencies are the latency summaries of a report, in microseconds; a
+// figure the run did not measure is nil.
+type Latencies struct {
+	Connect             *hist.SummaryMicros `json:"connect,omitempty"`
+	ConnectUncorrected  *hist.SummaryMicros `json:"connect_uncorrected,omitempty"`
+	Response            *hist.SummaryMicros `json:"response,omitempty"`
+	ResponseUncorrected *hist.SummaryMicros `json:"response_uncorrected,omitempty"`
+	RTT                 *hist.SummaryMicros `json:"rtt,omitempty"`
+	RTTUncorrected      *hist.SummaryMicros `json:"rtt_uncorrected,omitempty"`
+}
+
+// Report is one interval's or the whole run's figures. Rates are per
+// second over Seconds. Byte counts are payload bytes.
+type Report struct {
+	// Type is "interval" or "final".
+	Type    string  `json:"type"`
+	Proto   string  `json:"proto"`
+	Seconds float64 `json:"seconds"`
+	// TCP: connections attempted, established and completed (every
+	// request answered and verified, closed cleanly), and failed.
+	// UDP: datagrams sent as attempted, answered as completed.
+	Attempted   uint64 `json:"attempted"`
+	Established uint64 `json:"established"`
+	Completed   uint64 `json:"completed"`
+	Failed      uint64 `json:"failed"`
+	Errors      Errors `json:"errors"`
+	// Requests is TCP responses received whole.
+	Requests uint64  `json:"requests"`
+	CPS      float64 `json:"cps"`
+	RPS      float64 `json:"rps"`
+	Gbps     float64 `json:"gbps"`
+	Sent     uint64  `json:"sent"`
+	Received uint64  `json:"received"`
+	// PPS is the stack's packets sent and received per second.
+	PPS         float64   `json:"pps"`
+	Latency     Latencies `json:"latency_us"`
+	Retransmits uint64    `json:"retransmits"`
+	// Rate is the target rate (0: as fast as possible); Missed counts the
+	// scheduled starts or datagrams the generator could not make in time.
+	Rate   float64 `json:"rate"`
+	Missed uint64  `json:"missed"`
+	// Lost is UDP datagrams sent and never answered (final report).
+	Lost uint64 `json:"lost,omitempty"`
+	// OK and Why, final report only: the run held its rate and nothing
+	// failed; else why not.
+	OK  bool     `json:"ok"`
+	Why []string `json:"why,omitempty"`
+}
+
+// Line is r as a human-readable line.
+func (r Report) Line() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s %.1fs:", r.Type, r.Proto, r.Seconds)
+	if r.Proto == "tcp" {
+		fmt.Fprintf(&b, " %d attempted, %d established, %d completed, %d failed; %.0f conn/s, %.0f req/s, %.3f Gbit/s",
+			r.Attempted, r.Established, r.Completed, r.Failed, r.CPS, r.RPS, r.Gbps)
+		if l := r.Latency.Connect; l != nil {
+			fmt.Fprintf(&b, "; connect p50 %.0fus p99 %.0fus", l.P50, l.P99)
+		}
+		if l := r.Latency.Response; l != nil {
+			fmt.Fprintf(&b, "; response p50 %.0fus p99 %.0fus max %.0fus", l.P50, l.P99, l.Max)
+		}
+	} else {
+		fmt.Fprintf(&b, " %d sent, %d answered; %.0f pkt/s, %.3f Gbit/s", r.Attempted, r.Completed, r.PPS, r.Gbps)
+		if l := r.Latency.RTT; l != nil {
+			fmt.Fprintf(&b, "; rtt p50 %.0fus p99 %.0fus max %.0fus", l.P50, l.P99, l.Max)
+		}
+	}
+	if r.Retransmits > 0 {
+		fmt.Fprintf(&b, "; %d retransmits", r.Retransmits)
+	}
+	if r.Missed > 0 {
+		fmt.Fprintf(&b, "; %d missed", r.Missed)
+	}
+	if e := r.Errors; e.Total() > 0 {
+		fmt.Fprintf(&b, "; errors: refused %d reset %d timeout %d verify %d other %d", e.Refused, e.Reset, e.Timeout, e.Verify, e.Other)
+	}
+	if r.Type == "final" {
+		if r.OK {
+			b.WriteString("; ok")
+		} else {
+			fmt.Fprintf(&b, "; NOT OK: %s", strings.Join(r.Why, "; "))
+		}
+	}
+	return b.String()
+}
+
+// counts are the run's counters, added to by every worker.
+type counts struct {
+	attempted, established, completed, requests atomic.Uint64
+	sent, received, missed                      atomic.Uint64
+	errors                                      [numReasons]atomic.Uint64
+}
+
+// countsSnap is counts read at one moment.
+type countsSnap struct {
+	attempted, established, completed, requests uint64
+	sent, received, missed                      uint64
+	errors                                      [numReasons]uint64
+}
+
+func (c *counts) snap() countsSnap {
+	s := countsSnap{
+		attempted: c.attempted.Load(), established: c.established.Load(), completed: c.completed.Load(),
+		requests: c.requests.Load(), sent: c.sent.Load(), received: c.received.Load(), missed: c.missed.Load(),
+	}
+	for i := range s.errors {
+		s.errors[i] = c.errors[i].Load()
+	}
+	return s
+}
+
+func (s countsSnap) sub(o countsSnap) countsSnap {
+	d := countsSnap{
+		attempted: s.attempted - o.attempted, established: s.established - o.established, completed: s.completed - o.completed,
+		requests: s.requests - o.requests, sent: s.sent - o.sent, received: s.received - o.received, missed: s.missed - o.missed,
+	}
+	for i := range d.errors {
+		d.errors[i] = s.errors[i] - o.errors[i]
+	}
+	return d
+}
+
+func (s countsSnap) fill(r *Report) {
+	r.Attempted, r.Established, r.Completed, r.Requests = s.attempted, s.established, s.completed, s.requests
+	r.Sent, r.Received, r.Missed = s.sent, s.received, s.missed
+	r.Errors = Errors{Refused: s.errors[Refused], Reset: s.errors[Reset], Timeout: s.errors[Timeout], Verify: s.errors[Verify], Other: s.errors[Other]}
+	r.Failed = r.Errors.Total()
+	if r.Seconds > 0 {
+		r.CPS = float64(s.attempted) / r.Seconds
+		r.RPS = float64(s.requests) / r.Seconds
+		r.Gbps = float64(s.sent+s.received) * 8 / r.Seconds / 1e9
+	}
+}
+
+// histMax is the longest latency the histograms hold; longer ones are
+// clamped to it (and are failures: Timeout is shorter in any sane run).
+const histMax = 10 * time.Minute
+
+// latencyKind indexes a latency set.
+type latencyKind int
+
+const (
+	connectLat latencyKind = iota
+	connectRawLat
+	responseLat
+	responseRawLat
+	rttLat
+	rttRawLat
+	numLatencies
+)
+
+// latencySet is one histogram per latency kind.
+type latencySet [numLatencies]*hist.Histogram
+
+func newLatencySet() *latencySet {
+	var s latencySet
+	for i := range s {
+		s[i] = hist.New(histMax)
+	}
+	return &s
+}
+
+func (s *latencySet) merge(o *latencySet) {
+	for i := range s {
+		s[i].Merge(o[i]) // one layout: cannot fail
+	}
+}
+
+func (s *latencySet) reset() {
+	for _, h := range s {
+		h.Reset()
+	}
+}
+
+func (s *latencySet) fill(r *Report) {
+	sum := func(k latencyKind) *hist.SummaryMicros {
+		if s[k].Count() == 0 {
+			return nil
+		}
+		m := s[k].Summary().Micros()
+		return &m
+	}
+	r.Latency = Latencies{
+		Connect: sum(connectLat), ConnectUncorrected: sum(connectRawLat),
+		Response: sum(responseLat), ResponseUncorrected: sum(responseRawLat),
+		RTT: sum(rttLat), RTTUncorrected: sum(rttRawLat),
+	}
+}
+
+// sharedLatencies is a latency set for the interval and one for the run,
+// behind a mutex: the TCP workers record a few values per connection.
+type sharedLatencies struct {
+	mu              sync.Mutex
+	interval, total *latencySet
+}
+
+func newSharedLatencies() *sharedLatencies {
+	return &sharedLatencies{interval: newLatencySet(), total: newLatencySet()}
+}
+
+func (l *sharedLatencies) record2(k1 latencyKind, d1 time.Duration, k2 latencyKind, d2 time.Duration) {
+	l.mu.Lock()
+	l.interval[k1].Record(d1)
+	l.interval[k2].Record(d2)
+	l.total[k1].Record(d1)
+	l.total[k2].Record(d2)
+	l.mu.Unlock()
+}
+
+// takeInterval fills r from the interval's histograms and empties them.
+func (l *sharedLatencies) takeInterval(r *Report) {
+	l.mu.Lock()
+	l.interval.fill(r)
+	l.interval.reset()
+	l.mu.Unlock()
+}
+
+func (l *sharedLatencies) fillTotal(r *Report) {
+	l.mu.Lock()
+	l.total.fill(r)
+	l.mu.Unlock()
+}
