@@ -60,7 +60,8 @@ type Config struct {
 	// Request is the bytes a TCP request sends [64]; HTTP sends a GET.
 	Request int64
 	// Response is the bytes expected back per TCP request: [Request] (an
-	// echo server) or, with HTTP, the N of GET /bytes/N [1024].
+	// echo server) or, with HTTP, the N of GET /bytes/N [1024];
+	// ResponseNone expects nothing (a discard server, /bytes/0).
 	Response int64
 	// RequestsPerConn is requests per TCP connection [1].
 	RequestsPerConn int
@@ -85,6 +86,9 @@ type Config struct {
 	OnInterval func(Report)
 }
 
+// ResponseNone is Config.Response for a server that sends nothing back.
+const ResponseNone = -1
+
 // MinUDPSize is the smallest UDP payload the generator sends: its header
 // (flow, sequence, intended and actual send time).
 const MinUDPSize = udpHeaderLen
@@ -107,12 +111,13 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Request == 0 && !c.HTTP {
 		c.Request = 64
 	}
-	if c.Response == 0 && c.To.Proto == "tcp" {
-		if c.HTTP {
-			c.Response = 1024
-		} else {
-			c.Response = c.Request
-		}
+	switch {
+	case c.Response == ResponseNone:
+		c.Response = 0
+	case c.Response == 0 && c.To.Proto == "tcp" && c.HTTP:
+		c.Response = 1024
+	case c.Response == 0 && c.To.Proto == "tcp":
+		c.Response = c.Request
 	}
 	if c.RequestsPerConn == 0 {
 		c.RequestsPerConn = 1
@@ -130,6 +135,12 @@ func (c Config) withDefaults() (Config, error) {
 		c.Interval = time.Second
 	}
 	return c, c.check()
+}
+
+// Check reports whether Run would refuse c, with the error Run returns.
+func Check(c Config) error {
+	_, err := c.withDefaults()
+	return err
 }
 
 // ErrConfig marks every error Run returns for a bad Config.
