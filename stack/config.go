@@ -74,6 +74,11 @@ type Config struct {
 	// ThreadExit, if set, runs on the softnet's thread when it stops.
 	ThreadExit func(softnet int)
 
+	// EphemeralPorts is the first and last local port that active opens
+	// and unbound UDP sockets pick from [49152, 65535], as Linux's
+	// ip_local_port_range.
+	EphemeralPorts [2]uint16
+
 	// TimerTick is the timing wheel's resolution [1ms].
 	TimerTick time.Duration
 	// SpinPolls is how many empty polls an adaptive softnet makes before
@@ -112,6 +117,12 @@ type TCPConfig struct {
 	SendBuffer, RecvBuffer int
 	// MSL is the maximum segment lifetime; TIME_WAIT lasts 2*MSL [30s].
 	MSL time.Duration
+	// TimeWaitReuse lets an active open, when no ephemeral port is free,
+	// take over the port of an active open that has been in TIME-WAIT at
+	// least this long with timestamps on, as Linux's tcp_tw_reuse [1s];
+	// negative: never. A generator closing first would otherwise run out
+	// of ports at 16,384 connections per 2*MSL.
+	TimeWaitReuse time.Duration
 	// FinWait2Timeout bounds how long a connection the application closed
 	// waits in FIN-WAIT-2 for the peer's FIN, as Linux's tcp_fin_timeout
 	// [60s].
@@ -167,6 +178,9 @@ func (c *Config) setDefaults() {
 		}
 	}
 	def(&c.Softnets, 1)
+	if c.EphemeralPorts == [2]uint16{} {
+		c.EphemeralPorts = [2]uint16{ephemeralLow, ephemeralHigh}
+	}
 	defDur(&c.TimerTick, time.Millisecond)
 	def(&c.SpinPolls, 2000)
 	defDur(&c.MaxSleep, time.Millisecond)
@@ -180,6 +194,7 @@ func (c *Config) setDefaults() {
 	def(&c.TCP.SendBuffer, 256<<10)
 	def(&c.TCP.RecvBuffer, 256<<10)
 	defDur(&c.TCP.MSL, 30*time.Second)
+	defDur(&c.TCP.TimeWaitReuse, time.Second)
 	defDur(&c.TCP.FinWait2Timeout, 60*time.Second)
 	defDur(&c.TCP.RTOMin, 200*time.Millisecond)
 	defDur(&c.TCP.RTOMax, 60*time.Second)
@@ -209,6 +224,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("stack: unknown poll mode %d", int(c.Poll))
 	case len(c.CPUs) != 0 && len(c.CPUs) != c.Softnets:
 		return fmt.Errorf("stack: %d CPUs given for %d softnets", len(c.CPUs), c.Softnets)
+	case c.EphemeralPorts[0] == 0 || c.EphemeralPorts[0] > c.EphemeralPorts[1]:
+		return fmt.Errorf("stack: ephemeral ports %d..%d: want a range within 1..65535", c.EphemeralPorts[0], c.EphemeralPorts[1])
 	case c.TimerTick <= 0 || c.SpinPolls < 0 || c.MaxSleep <= 0:
 		return fmt.Errorf("stack: timer tick and max sleep must be positive, spin polls not negative")
 	case c.ARPCacheSize < 1 || c.ARPTimeout <= 0 || c.ARPRetries < 1 || c.ARPRetryInterval <= 0 || c.ARPPending < 0:

@@ -97,6 +97,7 @@ const (
 	TCPSACKRetransmits // holes resent during SACK recovery
 	TCPTimeouts        // retransmission timeouts
 	TCPSteerFallback   // active opens with no port steering to the asking softnet
+	TCPTimeWaitReused  // active opens that took the port of a connection in TIME-WAIT
 	TCPTxCopyBytes     // payload bytes copied into transmitted frames
 	TCPSendPoolLow     // writes paused because the buffer pool ran low
 	TCPRxSplitBytes    // received bytes copied to split a packet (splice max)
@@ -150,7 +151,7 @@ var counterNames = [NumCounters]string{
 	TCPDropBacklog: "drop_tcp_backlog", TCPDropWindow: "drop_tcp_window", TCPZeroWindowAcks: "tcp_zero_window_acks", TCPDropPAWS: "drop_tcp_paws",
 	TCPDropOOOFull: "drop_tcp_ooo_full", TCPDropRxRing: "drop_tcp_rx_ring", TCPDropAfterClose: "drop_tcp_after_close",
 	TCPOOOQueued: "tcp_ooo_queued", TCPChallengeAcks: "tcp_challenge_acks", TCPChallengeAckLimited: "tcp_challenge_ack_limited", TCPRetransmits: "tcp_retransmits",
-	TCPFastRetransmits: "tcp_fast_retransmits", TCPSACKRetransmits: "tcp_sack_retransmits", TCPTimeouts: "tcp_timeouts", TCPSteerFallback: "tcp_steer_fallback",
+	TCPFastRetransmits: "tcp_fast_retransmits", TCPSACKRetransmits: "tcp_sack_retransmits", TCPTimeouts: "tcp_timeouts", TCPSteerFallback: "tcp_steer_fallback", TCPTimeWaitReused: "tcp_time_wait_reused",
 	TCPTxCopyBytes: "tcp_tx_copy_bytes", TCPSendPoolLow: "tcp_send_pool_low", TCPRxSplitBytes: "tcp_rx_split_bytes",
 	TCPSynCookiesSent: "tcp_syncookies_sent", TCPDropSynFlood: "drop_tcp_syn_flood", TCPSynCookiesValid: "tcp_syncookies_valid",
 	TCPSynCookiesInvalid: "tcp_syncookies_invalid", TCPKeepAliveProbes: "tcp_keepalive_probes",

@@ -93,7 +93,10 @@ type Stack struct {
 	nextID  uint16
 	homeRR  int
 
-	tcpPorts   map[uint16]int // local ports in use by listeners and active opens
+	tcpPorts map[uint16]int // local ports in use by listeners and active opens
+	// tcpTW holds the active opens in TIME-WAIT by local port: when no
+	// port is free, a dial takes over one of theirs (pickTCPPort).
+	tcpTW      map[uint16]*TCPConn
 	nextTCPEph uint16
 	dialRR     int
 	isnSeed    maphash.Seed
@@ -120,12 +123,13 @@ func New(cfg Config, ifcs ...InterfaceConfig) (*Stack, error) {
 		base:    time.Now(),
 		udp:     make(map[udpKey]*UDPConn),
 		pings:   make(map[uint16]*PingConn),
-		nextEph: ephemeralLow,
+		nextEph: cfg.EphemeralPorts[0],
 		nextID:  1,
 		stop:    make(chan struct{}),
 
 		tcpPorts:   make(map[uint16]int),
-		nextTCPEph: ephemeralLow,
+		tcpTW:      make(map[uint16]*TCPConn),
+		nextTCPEph: cfg.EphemeralPorts[0],
 		isnSeed:    maphash.MakeSeed(),
 	}
 	for i, ic := range ifcs {

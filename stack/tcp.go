@@ -79,10 +79,14 @@ type TCPConn struct {
 	tsOK     bool
 	sackOK   bool
 	tsRecent uint32
-	mss      int // payload bytes per segment we send
-	rcvNxt   uint32
-	rcvAdv   uint32 // right edge of the window we advertised
-	ackOwed  int    // segments received since our last ACK
+	// twSince (the stack clock entering TIME-WAIT) and portTaken (a new
+	// active open took over the local port) are guarded by Stack.mu.
+	twSince   int64
+	portTaken bool
+	mss       int // payload bytes per segment we send
+	rcvNxt    uint32
+	rcvAdv    uint32 // right edge of the window we advertised
+	ackOwed   int    // segments received since our last ACK
 	// ackQueued: the connection is on its softnet's list of ACKs to send
 	// at the end of the receive burst (ackLater).
 	ackQueued bool
@@ -307,7 +311,7 @@ func (c *TCPConn) remove() {
 		c.drainRx()
 	}
 	if c.active {
-		c.st.releaseTCPPort(c.key)
+		c.st.releaseTCPPort(c)
 	}
 }
 

@@ -244,19 +244,28 @@ func (s *Stack) dialTCP(ctx context.Context, laddr, raddr netip.AddrPort, want i
 	if s.stopped.Load() {
 		return nil, opErr(ErrStopped)
 	}
-	c, steered, err := s.newActiveConn(laddr, raddr, want)
+	c, steered, old, err := s.newActiveConn(laddr, raddr, want, true)
 	if err != nil {
 		return nil, opErr(err)
 	}
 	connect := c.connect
-	if !steered {
+	if !steered || old != nil {
 		connect = func() {
-			c.sn.inc(TCPSteerFallback) // counted by the owner: counters have one writer
+			// Counted by the owner: counters have one writer.
+			if !steered {
+				c.sn.inc(TCPSteerFallback)
+			}
+			if old != nil {
+				c.sn.inc(TCPTimeWaitReused)
+				if old.key == c.key && !old.removed {
+					old.remove() // same tuple, so same softnet: this one
+				}
+			}
 			c.connect()
 		}
 	}
 	if err := s.call(c.sn, connect); err != nil {
-		s.releaseTCPPort(c.key)
+		s.releaseTCPPort(c)
 		return nil, opErr(err)
 	}
 	if !s.started.Load() {
@@ -281,24 +290,27 @@ func (s *Stack) dialTCP(ctx context.Context, laddr, raddr netip.AddrPort, want i
 // is negative; laddr's port when it gives one) and returns the
 // connection, not yet connected, owned by the softnet its replies hash
 // to, and whether the port steers replies to want. Both dial paths
-// (Stack.DialTCP and Softnet.DialTCP) use it.
-func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, want int) (c *TCPConn, steered bool, err error) {
+// (Stack.DialTCP and Softnet.DialTCP) use it. With reuse, when no port is
+// free it takes over the port of an active open in TIME-WAIT
+// (pickTCPPort) and returns that connection as old: the caller retires
+// it on its softnet before the new one's SYN when the two share a tuple.
+func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, want int, reuse bool) (c *TCPConn, steered bool, old *TCPConn, err error) {
 	if !raddr.Addr().Is4() || raddr.Port() == 0 || raddr.Addr().IsUnspecified() {
-		return nil, false, syscall.EINVAL
+		return nil, false, nil, syscall.EINVAL
 	}
 	key := tcpKey{raddr: raddr.Addr().As4(), rport: raddr.Port()}
 	ifc, nh, ok := s.route(key.raddr)
 	if !ok {
-		return nil, false, syscall.ENETUNREACH
+		return nil, false, nil, syscall.ENETUNREACH
 	}
 	key.laddr = ifc.ip
 	if laddr.IsValid() {
 		if !laddr.Addr().Is4() {
-			return nil, false, syscall.EAFNOSUPPORT
+			return nil, false, nil, syscall.EAFNOSUPPORT
 		}
 		if a := laddr.Addr().As4(); a != ([4]byte{}) {
 			if s.interfaceFor(a) == nil {
-				return nil, false, syscall.EADDRNOTAVAIL
+				return nil, false, nil, syscall.EADDRNOTAVAIL
 			}
 			key.laddr = a
 		}
@@ -311,22 +323,24 @@ func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, want int) (c *TCPConn
 	}
 	steered = true
 	if key.lport == 0 {
-		port, st, ok := s.pickTCPPort(ifc, key, want)
+		port, st, tw, ok := s.pickTCPPort(ifc, key, want, reuse)
 		if !ok {
 			s.mu.Unlock()
-			return nil, false, syscall.EADDRNOTAVAIL
+			return nil, false, nil, syscall.EADDRNOTAVAIL
 		}
-		key.lport, steered = port, st
+		key.lport, steered, old = port, st, tw
 	} else if s.tcpPorts[key.lport] > 0 {
 		s.mu.Unlock()
-		return nil, false, syscall.EADDRINUSE
+		return nil, false, nil, syscall.EADDRINUSE
 	}
-	s.tcpPorts[key.lport]++
+	if old == nil {
+		s.tcpPorts[key.lport]++ // a taken-over port keeps its count
+	}
 	s.mu.Unlock()
 	owner := s.sn[ifc.queueFor(header.ProtoTCP, key.raddr, key.laddr, key.rport, key.lport)]
 	c = newTCPConn(s, owner, ifc, nh, key)
 	c.active = true
-	return c, steered, nil
+	return c, steered, old, nil
 }
 
 // connect sends the SYN. It runs on the connection's softnet.
@@ -350,30 +364,78 @@ func (c *TCPConn) connect() {
 
 // pickTCPPort finds a free ephemeral port whose reply traffic lands on
 // softnet want, or any free port. Caller holds s.mu.
-func (s *Stack) pickTCPPort(ifc *Interface, key tcpKey, want int) (uint16, bool, bool) {
-	span := ephemeralHigh - ephemeralLow + 1
+func (s *Stack) pickTCPPort(ifc *Interface, key tcpKey, want int, reuse bool) (port uint16, steered bool, old *TCPConn, ok bool) {
+	lo, hi := int(s.cfg.EphemeralPorts[0]), int(s.cfg.EphemeralPorts[1])
+	span := hi - lo + 1
 	fallback := uint16(0)
 	for i := 0; i < span; i++ {
-		p := uint16(ephemeralLow + (int(s.nextTCPEph)-ephemeralLow+i)%span)
+		p := uint16(lo + (int(s.nextTCPEph)-lo+i)%span)
 		if s.tcpPorts[p] > 0 {
 			continue
 		}
 		if ifc.queueFor(header.ProtoTCP, key.raddr, key.laddr, key.rport, p) == want {
-			s.nextTCPEph = max(p+1, ephemeralLow)
-			return p, true, true
+			s.nextTCPEph = p + 1
+			if int(s.nextTCPEph) < lo || int(s.nextTCPEph) > hi {
+				s.nextTCPEph = uint16(lo)
+			}
+			return p, true, nil, true
 		}
 		if fallback == 0 {
 			fallback = p
 		}
 	}
-	return fallback, false, fallback != 0
+	if fallback != 0 || !reuse {
+		return fallback, false, nil, fallback != 0
+	}
+	// Every port is taken: take over one whose active open has been in
+	// TIME-WAIT for TimeWaitReuse, with timestamps on (Linux's
+	// tcp_tw_reuse: PAWS keeps the old connection's segments out of the
+	// new one), preferring one that steers to want.
+	if s.cfg.TCP.TimeWaitReuse <= 0 {
+		return 0, false, nil, false
+	}
+	now := s.now()
+	for p, c := range s.tcpTW {
+		if !c.tsOK || now-c.twSince < int64(s.cfg.TCP.TimeWaitReuse) {
+			continue
+		}
+		st := ifc.queueFor(header.ProtoTCP, key.raddr, key.laddr, key.rport, p) == want
+		if old == nil || st {
+			port, steered, old = p, st, c
+		}
+		if st {
+			break
+		}
+	}
+	if old == nil {
+		return 0, false, nil, false
+	}
+	delete(s.tcpTW, port)
+	old.portTaken = true
+	return port, steered, old, true
 }
 
-// releaseTCPPort frees an active connection's local port.
-func (s *Stack) releaseTCPPort(k tcpKey) {
+// enterTimeWaitPort offers an active open's port for reuse while it waits
+// in TIME-WAIT.
+func (s *Stack) enterTimeWaitPort(c *TCPConn) {
 	s.mu.Lock()
-	if s.tcpPorts[k.lport]--; s.tcpPorts[k.lport] <= 0 {
-		delete(s.tcpPorts, k.lport)
+	c.twSince = c.sn.now
+	s.tcpTW[c.key.lport] = c
+	s.mu.Unlock()
+}
+
+// releaseTCPPort frees an active connection's local port, unless a new
+// connection took it over from TIME-WAIT.
+func (s *Stack) releaseTCPPort(c *TCPConn) {
+	k := c.key
+	s.mu.Lock()
+	if s.tcpTW[k.lport] == c {
+		delete(s.tcpTW, k.lport)
+	}
+	if !c.portTaken {
+		if s.tcpPorts[k.lport]--; s.tcpPorts[k.lport] <= 0 {
+			delete(s.tcpPorts, k.lport)
+		}
 	}
 	s.mu.Unlock()
 }

@@ -738,6 +738,9 @@ func (c *TCPConn) enterTimeWait() {
 	c.rtxT.Stop()
 	c.dackT.Stop()
 	c.sn.wheel.Reset(&c.twT, c.sn.now, 2*c.st.cfg.TCP.MSL)
+	if c.active {
+		c.st.enterTimeWaitPort(c)
+	}
 	c.wakeReader()
 	c.wakeWriter()
 }

@@ -281,7 +281,7 @@ func (c *TCPConn) CloseOnSoftnet() {
 // replies hash to this softnet; when none fits, the connection lives on
 // the softnet RSS picks, and ev still runs there. It runs on sn.
 func (sn *Softnet) DialTCP(laddr, raddr netip.AddrPort, ev *TCPEvents) (*TCPConn, error) {
-	c, steered, err := sn.st.newActiveConn(laddr, raddr, sn.id)
+	c, steered, _, err := sn.st.newActiveConn(laddr, raddr, sn.id, false)
 	if err != nil {
 		return nil, err
 	}

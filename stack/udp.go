@@ -12,7 +12,7 @@ import (
 	"github.com/netsplice/netsplice/stack/header"
 )
 
-// The ephemeral port range (RFC 6335 section 6).
+// The default ephemeral port range (RFC 6335 section 6).
 const (
 	ephemeralLow  = 49152
 	ephemeralHigh = 65535
@@ -418,9 +418,10 @@ func (s *Stack) pickUDPPort(c *UDPConn, want int) (uint16, bool) {
 	for o := range s.udp {
 		used[o.lport] = true
 	}
-	span := ephemeralHigh - ephemeralLow + 1
+	lo, hi := int(s.cfg.EphemeralPorts[0]), int(s.cfg.EphemeralPorts[1])
+	span := hi - lo + 1
 	for i := 0; i < span; i++ {
-		p := uint16(ephemeralLow + (int(s.nextEph)-ephemeralLow+i)%span)
+		p := uint16(lo + (int(s.nextEph)-lo+i)%span)
 		if used[p] {
 			continue
 		}
@@ -428,8 +429,8 @@ func (s *Stack) pickUDPPort(c *UDPConn, want int) (uint16, bool) {
 			continue
 		}
 		s.nextEph = p + 1
-		if s.nextEph < ephemeralLow {
-			s.nextEph = ephemeralLow
+		if int(s.nextEph) < lo || int(s.nextEph) > hi {
+			s.nextEph = uint16(lo)
 		}
 		return p, true
 	}
