@@ -2,6 +2,7 @@ package bench
 
 import (
 	"testing"
+	"time"
 
 	"github.com/netsplice/netsplice/splice"
 
@@ -91,5 +92,46 @@ func TestUDPRelayWorkloadRuns(t *testing.T) {
 		if mode == splice.ModeSoftnet && r.HandoffsPkt != 0 {
 			t.Fatalf("softnet relay handed off %v tasks per datagram, want 0", r.HandoffsPkt)
 		}
+	}
+}
+
+func TestGenWorkloads(t *testing.T) {
+	c, err := GenCPS(GenConfig{Poll: stack.PollAdaptive, Duration: 300 * time.Millisecond, Conns: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CPS <= 0 || c.Packets == 0 || c.Drops != 0 {
+		t.Fatalf("gen-cps: implausible %+v", c)
+	}
+	u, err := GenUDP(GenConfig{Poll: stack.PollAdaptive, Duration: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.PPS <= 0 || u.Packets == 0 || u.NsPerPkt <= 0 {
+		t.Fatalf("gen-udp: implausible %+v", u)
+	}
+}
+
+func BenchmarkGenCPS(b *testing.B) {
+	for range b.N {
+		r, err := GenCPS(GenConfig{Poll: stack.PollAdaptive})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(r.CPS, "conn/s")
+		b.ReportMetric(r.NsPerPkt, "gen-ns/conn")
+		b.ReportMetric(r.AllocsPerPkt, "allocs/conn")
+	}
+}
+
+func BenchmarkGenUDP(b *testing.B) {
+	for range b.N {
+		r, err := GenUDP(GenConfig{Poll: stack.PollAdaptive})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(r.PPS/1e6, "Mpkt/s")
+		b.ReportMetric(r.NsPerPkt, "gen-ns/pkt")
+		b.ReportMetric(r.AllocsPerPkt, "allocs/pkt")
 	}
 }

@@ -27,8 +27,14 @@ type arpWait struct {
 
 // arpTable is a softnet's ARP cache and resolution queue. Softnet-owned.
 type arpTable struct {
-	sn       *Softnet
-	entries  map[[4]byte]arpEntry
+	sn      *Softnet
+	entries map[[4]byte]arpEntry
+	// last is the entry of the last address looked up (lastOK), a copy
+	// kept coherent by set and del: a flow sends to one neighbour burst
+	// after burst, and the copy spares the map's hash per packet.
+	lastIP   [4]byte
+	last     arpEntry
+	lastOK   bool
 	waiting  map[[4]byte]*arpWait
 	nwaiting int
 	retry    timer.Timer
@@ -44,16 +50,41 @@ func (a *arpTable) init(sn *Softnet) {
 // lookup returns the MAC for ip when a live entry exists, and sends a
 // refresh request when the entry nears its expiry.
 func (a *arpTable) lookup(ifc *Interface, ip [4]byte) (header.MAC, bool) {
-	e, ok := a.entries[ip]
-	if !ok || e.expires <= a.sn.now {
+	var e arpEntry
+	if a.lastOK && a.lastIP == ip {
+		e = a.last
+	} else {
+		var ok bool
+		if e, ok = a.entries[ip]; !ok {
+			return header.MAC{}, false
+		}
+		a.lastIP, a.last, a.lastOK = ip, e, true
+	}
+	if e.expires <= a.sn.now {
 		return header.MAC{}, false
 	}
 	if e.refreshAt <= a.sn.now {
 		e.refreshAt = a.sn.now + int64(a.sn.st.cfg.ARPRetryInterval)
-		a.entries[ip] = e
+		a.set(ip, e)
 		a.sn.arpRequest(ifc, ip)
 	}
 	return e.mac, true
+}
+
+// set stores the entry of ip.
+func (a *arpTable) set(ip [4]byte, e arpEntry) {
+	a.entries[ip] = e
+	if a.lastOK && a.lastIP == ip {
+		a.last = e
+	}
+}
+
+// del removes the entry of ip.
+func (a *arpTable) del(ip [4]byte) {
+	delete(a.entries, ip)
+	if a.lastIP == ip {
+		a.lastOK = false
+	}
 }
 
 // wait queues pk until ip resolves, sending the first request.
@@ -129,11 +160,11 @@ func (a *arpTable) learn(ip [4]byte, mac header.MAC, create bool) bool {
 	if !ok && len(a.entries) >= cfg.ARPCacheSize {
 		a.evict()
 	}
-	a.entries[ip] = arpEntry{
+	a.set(ip, arpEntry{
 		mac:       mac,
 		expires:   sn.now + int64(cfg.ARPTimeout),
 		refreshAt: sn.now + int64(cfg.ARPTimeout)*3/4,
-	}
+	})
 	changed := !ok || old.mac != mac || old.expires <= sn.now
 	if changed {
 		sn.inc(ARPLearned)
@@ -163,7 +194,7 @@ func (a *arpTable) evict() {
 		}
 	}
 	if found {
-		delete(a.entries, victim)
+		a.del(victim)
 		a.sn.inc(ARPCacheEvicted)
 	}
 }
