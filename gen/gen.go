@@ -3,6 +3,7 @@ package gen
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"time"
 
 	"github.com/netsplice/netsplice/stack"
@@ -45,6 +46,11 @@ func Run(ctx context.Context, st *stack.Stack, cfg Config) (Report, error) {
 		defer udp.close()
 		w = udp
 	}
+	type cpuSnap struct{ proc, softnets time.Duration }
+	cpuNow := func() cpuSnap {
+		sn, _ := st.ThreadCPU()
+		return cpuSnap{processCPU(), sn}
+	}
 	snap := func() (countsSnap, stack.Counters) {
 		s := c.snap()
 		if udp != nil {
@@ -53,9 +59,14 @@ func Run(ctx context.Context, st *stack.Stack, cfg Config) (Report, error) {
 		}
 		return s, st.Counters()
 	}
-	report := func(typ string, secs float64, cs, cs0 countsSnap, sc, sc0 stack.Counters) Report {
+	report := func(typ string, secs float64, cs, cs0 countsSnap, sc, sc0 stack.Counters, cpu, cpu0 cpuSnap) Report {
 		r := Report{Type: typ, Proto: cfg.To.Proto, Seconds: secs, Rate: cfg.Rate}
 		cs.sub(cs0).fill(&r)
+		r.CPUSeconds = (cpu.proc - cpu0.proc).Seconds()
+		r.SoftnetCPUSeconds = (cpu.softnets - cpu0.softnets).Seconds()
+		if r.Attempted > 0 {
+			r.CPUPerConnUs = r.CPUSeconds * 1e6 / float64(r.Attempted)
+		}
 		if udp != nil {
 			// A datagram is attempted and answered: no connections.
 			r.Established, r.CPS, r.RPS = 0, 0, 0
@@ -68,6 +79,7 @@ func Run(ctx context.Context, st *stack.Stack, cfg Config) (Report, error) {
 	}
 
 	cs0, sc0 := snap()
+	cpu0 := cpuNow()
 	t0 := time.Now()
 	type result struct{ made, want uint64 }
 	done := make(chan result, 1)
@@ -77,7 +89,7 @@ func Run(ctx context.Context, st *stack.Stack, cfg Config) (Report, error) {
 	}()
 	tick := time.NewTicker(cfg.Interval)
 	defer tick.Stop()
-	lastCS, lastSC, last := cs0, sc0, t0
+	lastCS, lastSC, lastCPU, last := cs0, sc0, cpu0, t0
 	var res result
 wait:
 	for {
@@ -86,17 +98,18 @@ wait:
 			break wait
 		case now := <-tick.C:
 			cs, sc := snap()
-			r := report("interval", now.Sub(last).Seconds(), cs, lastCS, sc, lastSC)
+			cpu := cpuNow()
+			r := report("interval", now.Sub(last).Seconds(), cs, lastCS, sc, lastSC, cpu, lastCPU)
 			w.intervalLatencies(&r)
 			if cfg.OnInterval != nil {
 				cfg.OnInterval(r)
 			}
-			lastCS, lastSC, last = cs, sc, now
+			lastCS, lastSC, lastCPU, last = cs, sc, cpu, now
 		}
 	}
 	cs, sc := snap()
 	elapsed := min(time.Since(t0), cfg.Duration)
-	r := report("final", elapsed.Seconds(), cs, cs0, sc, sc0)
+	r := report("final", elapsed.Seconds(), cs, cs0, sc, sc0, cpuNow(), cpu0)
 	if res.made < res.want && ctx.Err() == nil {
 		r.Missed += res.want - res.made
 	}
@@ -154,4 +167,13 @@ func unit(cfg Config) string {
 		return "connections"
 	}
 	return "datagrams"
+}
+
+// processCPU returns the process's CPU time, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

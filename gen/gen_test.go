@@ -106,6 +106,9 @@ func TestTCPEchoAtRate(t *testing.T) {
 	if c, u := r.Latency.Connect, r.Latency.ConnectUncorrected; c == nil || u == nil || c.Max < u.Max || c.P50 <= 0 {
 		t.Errorf("connect latency %+v, uncorrected %+v: corrected must be at least the uncorrected", c, u)
 	}
+	if r.CPUSeconds <= 0 || r.SoftnetCPUSeconds <= 0 || r.CPUPerConnUs <= 0 || r.SoftnetCPUSeconds > r.CPUSeconds {
+		t.Errorf("CPU %vs (softnets %vs, %vus per connection): want positive, softnets within the process", r.CPUSeconds, r.SoftnetCPUSeconds, r.CPUPerConnUs)
+	}
 	if r.Latency.RTT != nil {
 		t.Errorf("a TCP run reported a UDP round trip %+v", r.Latency.RTT)
 	}

@@ -117,6 +117,14 @@ type Report struct {
 	Missed uint64  `json:"missed"`
 	// Lost is UDP datagrams sent and never answered (final report).
 	Lost uint64 `json:"lost,omitempty"`
+	// CPUSeconds is the process's CPU time (user and system) over the
+	// report's time, SoftnetCPUSeconds the part of it on the stack's
+	// softnet threads; CPUPerConnUs is CPUSeconds per TCP connection
+	// attempted (UDP: per datagram), in microseconds. In one process with
+	// its server (--memwire) the server's CPU is included.
+	CPUSeconds        float64 `json:"cpu_seconds"`
+	SoftnetCPUSeconds float64 `json:"softnet_cpu_seconds"`
+	CPUPerConnUs      float64 `json:"cpu_us_per_conn"`
 	// OK and Why, final report only: the run held its rate and nothing
 	// failed; else why not.
 	OK  bool     `json:"ok"`
@@ -144,6 +152,9 @@ func (r Report) Line() string {
 	}
 	if r.Retransmits > 0 {
 		fmt.Fprintf(&b, "; %d retransmits", r.Retransmits)
+	}
+	if r.Type == "final" {
+		fmt.Fprintf(&b, "; CPU %.2fs (%.1fus per %s)", r.CPUSeconds, r.CPUPerConnUs, map[bool]string{true: "connection", false: "datagram"}[r.Proto == "tcp"])
 	}
 	if r.Missed > 0 {
 		fmt.Fprintf(&b, "; %d missed", r.Missed)
