@@ -15,6 +15,7 @@ package service
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -156,14 +157,20 @@ func Start(st *stack.Stack, s Spec) (*Counters, io.Closer, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	return sc, serveTCP(l, s, sc), nil
+}
+
+// serveTCP runs a TCP service on l, a goroutine per connection as any Go
+// server, and returns what stops it.
+func serveTCP(l net.Listener, s Spec, sc *Counters) io.Closer {
 	if s.Kind == HTTP {
 		srv := &http.Server{Handler: BytesHandler(sc), ReadHeaderTimeout: 10 * time.Second}
 		go srv.Serve(l)
-		return sc, srv, nil
+		return srv
 	}
 	go func() {
 		for {
-			c, err := l.AcceptTCP()
+			c, err := l.Accept()
 			if err != nil {
 				return
 			}
@@ -176,13 +183,13 @@ func Start(st *stack.Stack, s Spec) (*Counters, io.Closer, error) {
 				}
 				n, _ := io.Copy(dst, c)
 				sc.bytes.Add(uint64(n))
-				if s.Kind == Echo {
-					c.CloseWrite()
+				if cw, ok := c.(interface{ CloseWrite() error }); ok && s.Kind == Echo {
+					cw.CloseWrite()
 				}
 			}()
 		}
 	}()
-	return sc, l, nil
+	return l
 }
 
 // MaxBytes is the largest N that /bytes/N serves.
@@ -218,4 +225,41 @@ func BytesHandler(sc *Counters) http.Handler {
 		}
 	})
 	return mux
+}
+
+// StartKernel opens s on the Linux kernel's sockets at addr instead of a
+// netsplice stack: the same service as a reference peer (the kernel's TCP
+// and UDP), for the generator's lab and for comparisons. Close the
+// returned Closer to stop it.
+func StartKernel(addr netip.Addr, s Spec) (*Counters, io.Closer, error) {
+	if err := s.Check(); err != nil {
+		return nil, nil, err
+	}
+	sc := &Counters{spec: s, per: make([]paddedCounter, 1)}
+	ap := netip.AddrPortFrom(addr, s.Port).String()
+	if s.Proto == "udp" {
+		c, err := net.ListenPacket("udp", ap)
+		if err != nil {
+			return nil, nil, err
+		}
+		go func() {
+			buf := make([]byte, 65536)
+			for {
+				n, from, err := c.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				sc.per[0].c.Inc()
+				if s.Kind == Echo {
+					c.WriteTo(buf[:n], from)
+				}
+			}
+		}()
+		return sc, c, nil
+	}
+	l, err := net.Listen("tcp", ap)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sc, serveTCP(l, s, sc), nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"testing"
@@ -186,5 +187,75 @@ func TestServices(t *testing.T) {
 	}
 	if got := cs[4].Conns(); got != 2 {
 		t.Errorf("http counted %d requests, want 2", got)
+	}
+}
+
+// TestStartKernel: the same services on the kernel's loopback sockets.
+func TestStartKernel(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	var cs []*Counters
+	var ports []uint16
+	for _, s := range []Spec{{Echo, "tcp", 0}, {Echo, "udp", 0}, {HTTP, "tcp", 0}} {
+		// A free port: the kernel picks one, then the service takes it.
+		var p uint16
+		if s.Proto == "udp" {
+			c, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p = uint16(c.LocalAddr().(*net.UDPAddr).Port)
+			c.Close()
+		} else {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p = uint16(l.Addr().(*net.TCPAddr).Port)
+			l.Close()
+		}
+		s.Port = p
+		c, closer, err := StartKernel(lo, s)
+		if err != nil {
+			t.Fatalf("%v: %v", s, err)
+		}
+		t.Cleanup(func() { closer.Close() })
+		cs, ports = append(cs, c), append(ports, p)
+	}
+	c, err := net.Dial("tcp", netip.AddrPortFrom(lo, ports[0]).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	out := make([]byte, 10000)
+	Pattern(out, 0)
+	c.Write(out)
+	c.(*net.TCPConn).CloseWrite()
+	back, err := io.ReadAll(c)
+	c.Close()
+	if err != nil || len(back) != len(out) || PatternMismatch(back, 0) != -1 {
+		t.Fatalf("tcp echo: %d bytes back, err %v", len(back), err)
+	}
+	u, err := net.Dial("udp", netip.AddrPortFrom(lo, ports[1]).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	u.SetDeadline(time.Now().Add(10 * time.Second))
+	u.Write([]byte("ping"))
+	buf := make([]byte, 16)
+	if n, err := u.Read(buf); err != nil || string(buf[:n]) != "ping" {
+		t.Fatalf("udp echo: %q %v", buf[:n], err)
+	}
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/bytes/5000", ports[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || len(body) != 5000 || PatternMismatch(body, 0) != -1 {
+		t.Fatalf("http: %d bytes, err %v", len(body), err)
+	}
+	if cs[0].Bytes() != 10000 || cs[1].Datagrams() != 1 || cs[2].Conns() != 1 {
+		t.Errorf("counters: tcp echo %d bytes, udp echo %d datagrams, http %d requests", cs[0].Bytes(), cs[1].Datagrams(), cs[2].Conns())
 	}
 }
