@@ -11,7 +11,7 @@ CGO_PKGS := github.com/netsplice/netsplice/driver/dpdk
 FUZZTIME ?= 10s
 APT_PACKAGES := pkg-config libdpdk-dev iproute2 iputils-ping ethtool socat curl iperf3
 
-.PHONY: help deps build test unit race integration bench bench-lab run fuzz lint soak clean
+.PHONY: help deps build test unit race integration bench bench-lab run gen-lab fuzz lint soak clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ bench-lab: deps ## bulk TCP upload, Linux to netsplice over af_packet, vs the ke
 
 run: build ## the relay lab: Linux client -> netsplice relay (DPDK af_packet) -> Linux server, each splice mode (root)
 	bash scripts/relay-lab.sh $(BIN) 3
+
+gen-lab: build ## the generator lab: netsplice gen (DPDK af_packet) against Linux echo servers at a few rates (root)
+	bash scripts/gen-lab.sh $(BIN) 3
 
 fuzz: deps ## run every fuzz target for FUZZTIME (default 10s)
 	@set -e; for pkg in $$($(GO) list ./...); do \

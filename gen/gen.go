@@ -9,6 +9,10 @@ import (
 	"github.com/netsplice/netsplice/stack"
 )
 
+// warmUpTimeout bounds the ping that resolves the target's MAC before a
+// run.
+const warmUpTimeout = time.Second
+
 // workload is the TCP or the UDP generator.
 type workload interface {
 	// run generates from t0 for the run's Duration, waits for what is in
@@ -72,12 +76,18 @@ func Run(ctx context.Context, st *stack.Stack, cfg Config) (Report, error) {
 			r.Established, r.CPS, r.RPS = 0, 0, 0
 		}
 		r.Retransmits = sc[stack.TCPRetransmits] - sc0[stack.TCPRetransmits]
+		r.Drops = sc.Drops() - sc0.Drops()
 		if secs > 0 {
 			r.PPS = float64(sc[stack.TxPackets]-sc0[stack.TxPackets]+sc[stack.RxPackets]-sc0[stack.RxPackets]) / secs
 		}
 		return r
 	}
 
+	// One ping before the clock starts resolves the target's (or the
+	// gateway's) MAC, so that the first datagrams of a fast UDP run are
+	// not queued, or dropped, waiting for ARP. A target that does not
+	// answer pings costs up to warmUpTimeout.
+	st.Ping(cfg.To.Addr.Addr(), 8, min(cfg.Timeout, warmUpTimeout))
 	cs0, sc0 := snap()
 	cpu0 := cpuNow()
 	t0 := time.Now()

@@ -111,6 +111,10 @@ type Report struct {
 	PPS         float64   `json:"pps"`
 	Latency     Latencies `json:"latency_us"`
 	Retransmits uint64    `json:"retransmits"`
+	// Drops is what the generator's own stack dropped (every drop_*
+	// counter: a full ring, no buffer, ARP pending, ...), to tell the
+	// generator's losses from the network's.
+	Drops uint64 `json:"drops"`
 	// Rate is the target rate (0: as fast as possible); Missed counts the
 	// scheduled starts or datagrams the generator could not make in time.
 	Rate   float64 `json:"rate"`
@@ -158,6 +162,12 @@ func (r Report) Line() string {
 	}
 	if r.Missed > 0 {
 		fmt.Fprintf(&b, "; %d missed", r.Missed)
+	}
+	if r.Lost > 0 {
+		fmt.Fprintf(&b, "; %d lost", r.Lost)
+	}
+	if r.Drops > 0 {
+		fmt.Fprintf(&b, "; %d dropped by this stack", r.Drops)
 	}
 	if e := r.Errors; e.Total() > 0 {
 		fmt.Fprintf(&b, "; errors: refused %d reset %d timeout %d verify %d other %d", e.Refused, e.Reset, e.Timeout, e.Verify, e.Other)
