@@ -22,6 +22,14 @@
 // netsplice_port_packets_total{port, direction="rx"|"tx"},
 // netsplice_port_bytes_total{port, direction}, netsplice_port_rx_missed_total,
 // netsplice_port_rx_nobuf_total and netsplice_port_tx_errors_total{port}.
+//
+// Relays come and go with reloads of the configuration file: a relay
+// replaced by one of the same name shares its series while it drains
+// (ReplaceTCPRelay), and a removed relay's final counters stay in the
+// series (RemoveTCPRelay), so counters never go back. The file's loads
+// are netsplice_config_last_reload_successful,
+// netsplice_config_last_reload_success_timestamp_seconds (as Prometheus'
+// own prometheus_config_*) and netsplice_config_reloads_total{result}.
 package metrics
 
 import (
@@ -30,6 +38,7 @@ import (
 	"net/netip"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,19 +105,35 @@ type Metrics struct {
 	h     health
 
 	mu   sync.Mutex
-	tcp  []namedTCP
-	udp  []namedUDP
+	tcp  []*tcpSeries
+	udp  []*udpSeries
 	name map[string]bool
+	cfg  configState
 }
 
-type namedTCP struct {
+// tcpSeries is the relay label of one or more TCP relays: the relays
+// that share it now (a relay and the one that replaced it, while the old
+// one drains) and the final counters of those removed from it, so that
+// its counters never go back.
+type tcpSeries struct {
 	name string
-	r    TCPRelay
+	live []TCPRelay
+	done relay.Stats
 }
 
-type namedUDP struct {
+// udpSeries is tcpSeries for UDP relays.
+type udpSeries struct {
 	name string
-	r    UDPRelay
+	live []UDPRelay
+	done relay.UDPStats
+}
+
+// configState is what ConfigLoaded and ConfigReloaded recorded.
+type configState struct {
+	on          bool // a configuration file was loaded: export the config_* metrics
+	ok          bool
+	lastSuccess time.Time
+	reloads     [2]uint64 // failed, successful
 }
 
 // New returns the metrics of st and, when sp is not nil, of its splicer.
@@ -163,14 +188,119 @@ func (m *Metrics) unique(name string) string {
 func (m *Metrics) AddTCPRelay(name string, r TCPRelay) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.tcp = append(m.tcp, namedTCP{m.unique(name), r})
+	m.tcp = append(m.tcp, &tcpSeries{name: m.unique(name), live: []TCPRelay{r}})
 }
 
 // AddUDPRelay exports a UDP relay's counters with relay=name.
 func (m *Metrics) AddUDPRelay(name string, r UDPRelay) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.udp = append(m.udp, namedUDP{m.unique(name), r})
+	m.udp = append(m.udp, &udpSeries{name: m.unique(name), live: []UDPRelay{r}})
+}
+
+// ReplaceTCPRelay exports r in the series of old (a relay r replaced,
+// with the same name, that still drains): the series' counters are the
+// sum of both, and stay monotonic when old is removed (RemoveTCPRelay).
+// An old that is not exported is AddTCPRelay(name, r).
+func (m *Metrics) ReplaceTCPRelay(name string, old, r TCPRelay) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range m.tcp {
+		if slices.Contains(s.live, old) {
+			s.live = append(s.live, r)
+			return
+		}
+	}
+	m.tcp = append(m.tcp, &tcpSeries{name: m.unique(name), live: []TCPRelay{r}})
+}
+
+// ReplaceUDPRelay is ReplaceTCPRelay for UDP relays.
+func (m *Metrics) ReplaceUDPRelay(name string, old, r UDPRelay) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range m.udp {
+		if slices.Contains(s.live, old) {
+			s.live = append(s.live, r)
+			return
+		}
+	}
+	m.udp = append(m.udp, &udpSeries{name: m.unique(name), live: []UDPRelay{r}})
+}
+
+// RemoveTCPRelay stops reading r, a relay that ended (its Close
+// returned): while another relay shares its series, r's final counters
+// stay in the series' sums; a series left without relays is no longer
+// exported and its name is free again.
+func (m *Metrics) RemoveTCPRelay(r TCPRelay) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, s := range m.tcp {
+		j := slices.Index(s.live, r)
+		if j < 0 {
+			continue
+		}
+		if len(s.live) == 1 {
+			m.tcp = slices.Delete(m.tcp, i, i+1)
+			delete(m.name, s.name)
+			return
+		}
+		st := r.Stats()
+		s.done.Accepted += st.Accepted
+		s.done.Relayed += st.Relayed
+		s.done.DialFailed += st.DialFailed
+		s.done.Resets += st.Resets
+		s.live = slices.Delete(s.live, j, j+1)
+		return
+	}
+}
+
+// RemoveUDPRelay is RemoveTCPRelay for UDP relays.
+func (m *Metrics) RemoveUDPRelay(r UDPRelay) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, s := range m.udp {
+		j := slices.Index(s.live, r)
+		if j < 0 {
+			continue
+		}
+		if len(s.live) == 1 {
+			m.udp = slices.Delete(m.udp, i, i+1)
+			delete(m.name, s.name)
+			return
+		}
+		st := r.Stats()
+		s.done.Sessions += st.Sessions
+		s.done.Ended += st.Ended
+		s.done.Refused += st.Refused
+		s.done.Failed += st.Failed
+		s.done.BacklogDrops += st.BacklogDrops
+		s.live = slices.Delete(s.live, j, j+1)
+		return
+	}
+}
+
+// ConfigLoaded records that the configuration file was loaded at t, at
+// start: from then on /metrics has the config_* metrics, successful
+// until a reload fails (as Prometheus' own prometheus_config_*).
+func (m *Metrics) ConfigLoaded(t time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cfg.on, m.cfg.ok, m.cfg.lastSuccess = true, true, t
+}
+
+// ConfigReloaded records a reload of the configuration file at t: ok
+// when the new configuration was applied, false when it was refused (the
+// old one kept running).
+func (m *Metrics) ConfigReloaded(ok bool, t time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cfg.on, m.cfg.ok = true, ok
+	if ok {
+		m.cfg.lastSuccess = t
+		m.cfg.reloads[1]++
+	} else {
+		m.cfg.reloads[0]++
+	}
 }
 
 // Handler serves /metrics, /healthz and /readyz (and an index at /).
@@ -249,6 +379,10 @@ var (
 	udpRefused  = desc("relay_refused_datagrams_total", "Datagrams of new clients a UDP relay dropped because max_sessions sessions were live.", "relay")
 	udpFailed   = desc("relay_session_failures_total", "Sessions of a UDP relay whose sockets could not be opened.", "relay")
 	udpBacklog  = desc("relay_backlog_drops_total", "Datagrams a UDP relay dropped while a session was set up (its backlog was full).", "relay")
+
+	cfgSuccess   = desc("config_last_reload_successful", "1 when the last load of the configuration file (at start or on SIGHUP) was applied, 0 when it was refused.")
+	cfgSuccessAt = desc("config_last_reload_success_timestamp_seconds", "When the configuration file was last loaded and applied (at start or on SIGHUP), in seconds since the Unix epoch.")
+	cfgReloads   = desc("config_reloads_total", "Reloads of the configuration file on SIGHUP, by result (success, failure).", "result")
 
 	buildInfo = desc("build_info", "The netsplice build: always 1.", "version", "revision", "goversion")
 	readyDesc = desc("ready", "1 while the appliance serves (/readyz 200), else 0.")
@@ -334,6 +468,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		spliceMoves, spliceBytes, spliceCross, spliceUDP, spliceEnds,
 		relayAccepted, relayRelayed, relayDialFail, relayResets, relayActive,
 		udpSessions, udpEnded, udpActive, udpRefused, udpFailed, udpBacklog,
+		cfgSuccess, cfgSuccessAt, cfgReloads,
 		buildInfo, readyDesc, drainDesc, softnets} {
 		ch <- d
 	}
@@ -409,24 +544,48 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 
+	// The relays are read under mu, so that a relay removed meanwhile is
+	// counted once: in its series' done or live, never in both or neither.
 	m.mu.Lock()
-	tcp, udp := m.tcp, m.udp
-	m.mu.Unlock()
-	for _, t := range tcp {
-		rs := t.r.Stats()
+	defer m.mu.Unlock()
+	for _, t := range m.tcp {
+		rs := t.done
+		for _, r := range t.live {
+			s := r.Stats()
+			rs.Accepted += s.Accepted
+			rs.Relayed += s.Relayed
+			rs.DialFailed += s.DialFailed
+			rs.Resets += s.Resets
+			rs.Active += s.Active
+		}
 		counter(ch, relayAccepted, rs.Accepted, t.name)
 		counter(ch, relayRelayed, rs.Relayed, t.name)
 		counter(ch, relayDialFail, rs.DialFailed, t.name)
 		counter(ch, relayResets, rs.Resets, t.name)
 		gauge(ch, relayActive, float64(rs.Active), t.name)
 	}
-	for _, u := range udp {
-		us := u.r.Stats()
+	for _, u := range m.udp {
+		us := u.done
+		for _, r := range u.live {
+			s := r.Stats()
+			us.Sessions += s.Sessions
+			us.Ended += s.Ended
+			us.Active += s.Active
+			us.Refused += s.Refused
+			us.Failed += s.Failed
+			us.BacklogDrops += s.BacklogDrops
+		}
 		counter(ch, udpSessions, us.Sessions, u.name)
 		counter(ch, udpEnded, us.Ended, u.name)
 		gauge(ch, udpActive, float64(us.Active), u.name)
 		counter(ch, udpRefused, us.Refused, u.name)
 		counter(ch, udpFailed, us.Failed, u.name)
 		counter(ch, udpBacklog, us.BacklogDrops, u.name)
+	}
+	if c := m.cfg; c.on {
+		gauge(ch, cfgSuccess, b2f(c.ok))
+		gauge(ch, cfgSuccessAt, float64(c.lastSuccess.UnixNano())/1e9)
+		counter(ch, cfgReloads, c.reloads[1], "success")
+		counter(ch, cfgReloads, c.reloads[0], "failure")
 	}
 }

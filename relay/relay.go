@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -60,6 +61,14 @@ type Relay struct {
 	pairs                                 map[*pair]struct{}
 	closed                                atomic.Bool
 
+	// ctl orders StopAccepting and Replace: stopped once either ran (the
+	// relay takes no new connections); next is set when Replace gave the
+	// listener to a successor, which then owns it.
+	ctl        sync.Mutex
+	stopped    bool
+	next       atomic.Pointer[Relay]
+	acceptDone chan struct{} // closed when acceptLoop returned
+
 	hooks
 }
 
@@ -87,36 +96,110 @@ func Start(st *stack.Stack, sp *splice.Splicer, cfg Config, log *zap.Logger) (*R
 }
 
 func start(st *stack.Stack, sp *splice.Splicer, cfg Config, log *zap.Logger, h hooks) (*Relay, error) {
-	if cfg.DialTimeout == 0 {
-		cfg.DialTimeout = 5 * time.Second
-	}
-	if cfg.Max < 0 || cfg.Idle < 0 || !cfg.To.IsValid() {
-		return nil, syscall.EINVAL
-	}
-	if log == nil {
-		log = zap.NewNop()
+	cfg, log, err := checkConfig(cfg, log)
+	if err != nil {
+		return nil, err
 	}
 	l, err := st.ListenTCP(cfg.Listen, 0)
 	if err != nil {
 		return nil, err
 	}
-	r := &Relay{st: st, sp: sp, cfg: cfg, log: log, l: l, pairs: map[*pair]struct{}{}, hooks: h}
+	r := newRelay(st, sp, cfg, log, l, h)
 	r.wg.Add(1)
 	go r.acceptLoop()
 	return r, nil
 }
 
+// checkConfig fills in cfg's defaults and validates it.
+func checkConfig(cfg Config, log *zap.Logger) (Config, *zap.Logger, error) {
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.Max < 0 || cfg.Idle < 0 || !cfg.To.IsValid() {
+		return cfg, nil, syscall.EINVAL
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return cfg, log, nil
+}
+
+func newRelay(st *stack.Stack, sp *splice.Splicer, cfg Config, log *zap.Logger, l *stack.TCPListener, h hooks) *Relay {
+	return &Relay{st: st, sp: sp, cfg: cfg, log: log, l: l, pairs: map[*pair]struct{}{}, hooks: h, acceptDone: make(chan struct{})}
+}
+
 func (r *Relay) acceptLoop() {
 	defer r.wg.Done()
+	defer close(r.acceptDone)
 	for {
 		c, err := r.l.AcceptTCP()
+		if n := r.next.Load(); n != nil {
+			// Handed over (Replace): what was accepted from here on is
+			// the successor's, with its configuration.
+			if err == nil {
+				n.take(c)
+			}
+			return
+		}
 		if err != nil {
 			return
 		}
-		r.accepted.Add(1)
-		r.wg.Add(1)
-		go r.serve(c)
+		r.take(c)
 	}
+}
+
+// take relays an accepted client.
+func (r *Relay) take(c *stack.TCPConn) {
+	r.accepted.Add(1)
+	r.wg.Add(1)
+	go r.serve(c)
+}
+
+// Replace hands r's listener to a new relay with cfg (the same Listen)
+// and returns it: from then on connections are relayed with cfg, while r
+// takes no new ones and its relayed pairs go on as they were (Close(drain)
+// then waits for them; it leaves the listener, which the new relay owns,
+// open). The listener is never closed in between, so no SYN to it is
+// refused: connections that complete their handshake meanwhile wait in
+// its accept queue. Replace fails with net.ErrClosed when r already
+// stopped accepting (StopAccepting, Close or an earlier Replace).
+func (r *Relay) Replace(cfg Config, log *zap.Logger) (*Relay, error) {
+	cfg, log, err := checkConfig(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Listen != r.cfg.Listen {
+		return nil, fmt.Errorf("relay: replace: listen %v is not the relay's %v: %w", cfg.Listen, r.cfg.Listen, syscall.EINVAL)
+	}
+	r.ctl.Lock()
+	defer r.ctl.Unlock()
+	if r.stopped {
+		return nil, net.ErrClosed
+	}
+	n := newRelay(r.st, r.sp, cfg, log, r.l, r.hooks)
+	r.stopped = true
+	r.next.Store(n)
+	// Wake r's accept loop with a deadline in the past; it sees next and
+	// ends (AcceptTCP has one consumer at a time: n starts after it).
+	r.l.SetDeadline(time.Unix(0, 1))
+	<-r.acceptDone
+	r.l.SetDeadline(time.Time{})
+	n.wg.Add(1)
+	go n.acceptLoop()
+	return n, nil
+}
+
+// StopAccepting closes the listener (unless Replace handed it over): new
+// clients are refused from now on, while the relayed pairs go on until
+// they end or Close's drain time passes. Close calls it first.
+func (r *Relay) StopAccepting() {
+	r.ctl.Lock()
+	defer r.ctl.Unlock()
+	if r.stopped {
+		return
+	}
+	r.stopped = true
+	r.l.Close()
 }
 
 // serve relays one client. The phases of a relayed pair, and what a
@@ -291,13 +374,14 @@ func (r *Relay) Stats() Stats {
 		Resets: r.resets.Load(), Active: uint64(r.active.Load())}
 }
 
-// Close stops accepting. With drain > 0 it waits that long for relayed
-// pairs to finish, then closes what is left; it returns when all is done.
+// Close stops accepting (StopAccepting). With drain > 0 it waits that
+// long for relayed pairs to finish, then closes what is left; it returns
+// when all is done.
 func (r *Relay) Close(drain time.Duration) {
+	r.StopAccepting()
 	if r.closed.Swap(true) {
 		return
 	}
-	r.l.Close()
 	done := make(chan struct{})
 	go func() { r.wg.Wait(); close(done) }()
 	select {

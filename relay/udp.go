@@ -2,6 +2,8 @@ package relay
 
 import (
 	"errors"
+	"fmt"
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -66,18 +68,35 @@ type UDPRelay struct {
 	sp  *splice.Splicer
 	cfg UDPConfig
 	log *zap.Logger
-	l   *stack.UDPConn
+	l   *udpListener
 
 	mu       sync.Mutex
 	pending  map[netip.AddrPort]*pendingClient // clients whose session is being set up
 	sessions map[*udpSession]struct{}
-	closed   bool
+	stopped  bool // StopAccepting or Replace (which gave the socket to succ) ran: no new clients
+	closed   bool // Close ran: no new sessions at all
 	newc     chan netip.AddrPort
-	stop     chan struct{} // closed by Close: no new sessions
-	kill     chan struct{} // closed after Close's drain time: end every session
-	wg       sync.WaitGroup
+	// prev is the relay this one replaced while that one may still set
+	// up sessions; succ is the relay that replaced this one (Replace).
+	prev atomic.Pointer[UDPRelay]
+	succ *UDPRelay
+	stop chan struct{} // closed by Close: no new sessions
+	kill chan struct{} // closed after Close's drain time: end every session
+	wg   sync.WaitGroup
 
 	opened, ended, refused, failed, backlogDrops atomic.Uint64
+}
+
+// udpListener is a relay's listening socket. Its handler passes each
+// datagram to the relay that owns it now (cur), so that Replace can hand
+// the socket to a successor without closing it.
+type udpListener struct {
+	c   *stack.UDPConn
+	cur atomic.Pointer[UDPRelay]
+}
+
+func (ul *udpListener) handle(sn *stack.Softnet, c *stack.UDPConn, pk *driver.Packet) {
+	ul.cur.Load().onListener(sn, c, pk)
 }
 
 type pendingClient struct {
@@ -91,6 +110,23 @@ type udpSession struct {
 
 // StartUDP listens on cfg.Listen and relays until Close.
 func StartUDP(st *stack.Stack, sp *splice.Splicer, cfg UDPConfig, log *zap.Logger) (*UDPRelay, error) {
+	cfg, log, err := checkUDPConfig(st, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	ul := &udpListener{}
+	r := newUDPRelay(st, sp, cfg, log, ul)
+	ul.cur.Store(r)
+	if ul.c, err = st.ListenUDP(cfg.Listen, &stack.UDPOptions{Handler: ul.handle}); err != nil {
+		return nil, err
+	}
+	r.wg.Add(1)
+	go r.setupLoop()
+	return r, nil
+}
+
+// checkUDPConfig fills in cfg's defaults and validates it.
+func checkUDPConfig(st *stack.Stack, cfg UDPConfig, log *zap.Logger) (UDPConfig, *zap.Logger, error) {
 	if cfg.Idle == 0 {
 		cfg.Idle = 30 * time.Second
 	}
@@ -101,30 +137,73 @@ func StartUDP(st *stack.Stack, sp *splice.Splicer, cfg UDPConfig, log *zap.Logge
 		cfg.Idle = 0 // the splices' "never"
 	}
 	if cfg.Max < 0 || cfg.MaxSessions < 0 || !cfg.To.IsValid() || !cfg.To.Addr().Is4() || cfg.To.Port() == 0 {
-		return nil, syscall.EINVAL
+		return cfg, nil, syscall.EINVAL
 	}
 	if cfg.To.Port() == cfg.Listen.Port() && isLocal(st, cfg.To.Addr()) &&
 		(cfg.Listen.Addr().IsUnspecified() || cfg.Listen.Addr() == cfg.To.Addr()) {
-		return nil, syscall.ELOOP // relayed to itself
+		return cfg, nil, syscall.ELOOP // relayed to itself
 	}
 	if log == nil {
 		log = zap.NewNop()
 	}
-	r := &UDPRelay{st: st, sp: sp, cfg: cfg, log: log,
+	return cfg, log, nil
+}
+
+func newUDPRelay(st *stack.Stack, sp *splice.Splicer, cfg UDPConfig, log *zap.Logger, ul *udpListener) *UDPRelay {
+	return &UDPRelay{st: st, sp: sp, cfg: cfg, log: log, l: ul,
 		pending:  map[netip.AddrPort]*pendingClient{},
 		sessions: map[*udpSession]struct{}{},
 		newc:     make(chan netip.AddrPort, 1024),
 		stop:     make(chan struct{}),
 		kill:     make(chan struct{}),
 	}
-	l, err := st.ListenUDP(cfg.Listen, &stack.UDPOptions{Handler: r.onListener})
+}
+
+// Replace hands r's listening socket to a new relay with cfg (the same
+// Listen) and returns it: datagrams of new clients open sessions with cfg
+// from then on, while r opens no more (those of clients it was already
+// setting up excepted) and its sessions go on as they were, their
+// clients' datagrams reaching them as before (Close(drain) then waits
+// for them; it leaves the socket, which the new relay owns, open). The
+// socket is never closed in between, so no datagram to it is answered
+// with port unreachable. Replace fails with net.ErrClosed when r already
+// stopped accepting (StopAccepting, Close or an earlier Replace).
+func (r *UDPRelay) Replace(cfg UDPConfig, log *zap.Logger) (*UDPRelay, error) {
+	cfg, log, err := checkUDPConfig(r.st, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	r.l = l
-	r.wg.Add(1)
-	go r.setupLoop()
-	return r, nil
+	if cfg.Listen != r.cfg.Listen {
+		return nil, fmt.Errorf("relay: replace: listen %v is not the relay's %v: %w", cfg.Listen, r.cfg.Listen, syscall.EINVAL)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return nil, net.ErrClosed
+	}
+	r.stopped = true
+	n := newUDPRelay(r.st, r.sp, cfg, log, r.l)
+	n.prev.Store(r)
+	r.succ = n
+	n.wg.Add(1)
+	go n.setupLoop()
+	r.l.cur.Store(n)
+	return n, nil
+}
+
+// StopAccepting closes the listening socket (unless Replace handed it
+// over): datagrams of new clients are answered with port unreachable
+// from now on, while live sessions (and those being set up) go on until
+// they end or Close's drain time passes. Close calls it first.
+func (r *UDPRelay) StopAccepting() {
+	r.mu.Lock()
+	if r.stopped {
+		r.mu.Unlock()
+		return
+	}
+	r.stopped = true
+	r.mu.Unlock()
+	r.l.c.Close()
 }
 
 // onListener runs on a softnet for every datagram that reached the
@@ -133,16 +212,18 @@ func (r *UDPRelay) onListener(sn *stack.Softnet, _ *stack.UDPConn, pk *driver.Pa
 	from := stack.UDPSource(pk)
 	local := netip.AddrFrom4(header.IPv4(pk.Data()).Dst())
 	payload := stack.UDPPayload(pk)
+	if prev := r.prev.Load(); prev != nil && prev.addIfPending(from, payload) {
+		// The relay this one replaced was setting up the client's session
+		// when it handed the socket over: the datagram is that session's.
+		sn.Free(pk)
+		return
+	}
 	r.mu.Lock()
 	p := r.pending[from]
 	switch {
 	case r.closed:
 	case p != nil:
-		if len(p.backlog) < backlogLimit {
-			p.backlog = append(p.backlog, append([]byte(nil), payload...))
-		} else {
-			r.backlogDrops.Add(1)
-		}
+		r.addBacklog(p, payload)
 	case len(r.sessions)+len(r.pending) >= r.cfg.MaxSessions:
 		r.refused.Add(1)
 	default:
@@ -155,6 +236,29 @@ func (r *UDPRelay) onListener(sn *stack.Softnet, _ *stack.UDPConn, pk *driver.Pa
 	}
 	r.mu.Unlock()
 	sn.Free(pk)
+}
+
+// addBacklog keeps a datagram of a client whose session is being set up.
+// Called with mu held.
+func (r *UDPRelay) addBacklog(p *pendingClient, payload []byte) {
+	if len(p.backlog) < backlogLimit {
+		p.backlog = append(p.backlog, append([]byte(nil), payload...))
+	} else {
+		r.backlogDrops.Add(1)
+	}
+}
+
+// addIfPending keeps a datagram of from when its session is being set up,
+// and reports whether it was.
+func (r *UDPRelay) addIfPending(from netip.AddrPort, payload []byte) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.pending[from]
+	if p == nil {
+		return false
+	}
+	r.addBacklog(p, payload)
+	return true
 }
 
 // setupLoop opens sessions for new clients, off the softnets (opening a
@@ -184,7 +288,7 @@ func (r *UDPRelay) open(from netip.AddrPort) {
 		r.mu.Unlock()
 	}
 	// From here on the client's datagrams go to the session socket.
-	c, err := r.st.DialUDP(netip.AddrPortFrom(local, r.l.LocalAddrPort().Port()), from, nil)
+	c, err := r.st.DialUDP(netip.AddrPortFrom(local, r.cfg.Listen.Port()), from, nil)
 	if err != nil {
 		fail("session socket", err)
 		return
@@ -311,10 +415,26 @@ func (r *UDPRelay) Stats() UDPStats {
 		Refused: r.refused.Load(), Failed: r.failed.Load(), BacklogDrops: r.backlogDrops.Load()}
 }
 
-// Close stops taking new clients. With drain > 0 it lets live sessions
-// run that long (they end when idle), then ends what is left; it returns
-// when all is done.
+// Close stops taking new clients (StopAccepting). With drain > 0 it lets
+// the sessions of clients already being set up open, and live sessions
+// run, that long (they end when idle), then ends what is left; it
+// returns when all is done.
 func (r *UDPRelay) Close(drain time.Duration) {
+	r.StopAccepting()
+	deadline := time.Now().Add(drain)
+	// wait waits until cond holds or the drain time is over.
+	wait := func(cond func() bool) {
+		for time.Now().Before(deadline) {
+			r.mu.Lock()
+			ok := cond()
+			r.mu.Unlock()
+			if ok {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	wait(func() bool { return len(r.pending) == 0 })
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -322,18 +442,8 @@ func (r *UDPRelay) Close(drain time.Duration) {
 	}
 	r.closed = true
 	r.mu.Unlock()
-	r.l.Close()
 	close(r.stop)
-	deadline := time.Now().Add(drain)
-	for time.Now().Before(deadline) {
-		r.mu.Lock()
-		n := len(r.sessions)
-		r.mu.Unlock()
-		if n == 0 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait(func() bool { return len(r.sessions) == 0 })
 	// End what is left: closing a session's sockets unsplices them, and
 	// no direction splices again once kill is closed.
 	close(r.kill)
@@ -348,4 +458,9 @@ func (r *UDPRelay) Close(drain time.Duration) {
 		s.server.Close()
 	}
 	r.wg.Wait()
+	r.mu.Lock()
+	if r.succ != nil {
+		r.succ.prev.CompareAndSwap(r, nil) // nothing is pending here any more
+	}
+	r.mu.Unlock()
 }

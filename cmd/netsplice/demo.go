@@ -32,7 +32,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	clients := fs.Int("clients", 4, "UDP client sockets on stack A (1..1024)")
 	pollFlag := fs.String("poll", "adaptive", "poll mode: busy or adaptive")
 	impairSpec := fs.String("impair", "", "faults on A's port, e.g. drop=1%,dup=0.5%,reorder=4,corrupt=0.1%,seed=1")
-	logLevel := fs.String("log-level", "info", "`LEVEL`: debug, info, warn, error")
+	logf := addLogFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -59,7 +59,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 			return usageErr("--impair: %v", err)
 		}
 	}
-	log, err := newLogger(*logLevel, stderr)
+	log, err := logf.logger(stderr)
 	if err != nil {
 		return err
 	}

@@ -8,12 +8,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/netsplice/netsplice/metrics"
-	"github.com/netsplice/netsplice/relay"
 	"github.com/netsplice/netsplice/splice"
 	"github.com/netsplice/netsplice/stack"
 )
@@ -27,6 +24,8 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 		"       netsplice relay --eal 'EAL ARGS' --ip CIDR --config relays.yaml [flags]",
 		"       netsplice relay --check [flags] (--config relays.yaml | --listen ... --to ...)",
 		"Relays TCP connections and UDP sessions with both directions spliced in the stack; SIGINT or SIGTERM drains and stops it.",
+		"SIGHUP reloads the --config file: checked in full first (a bad file is logged and the running relays stay), then new",
+		"relays listen, removed ones stop accepting and drain (--drain-timeout), changed ones apply to new connections only.",
 		"--check validates the flags and the relays and exits (0: configuration OK, 2: the reason on stderr) without starting",
 		"DPDK; --eal and --ip are then optional, and when --ip is given the relays are checked against it too (listen addresses,",
 		"backends inside an --ip prefix or behind --gateway, no relay to itself).",
@@ -69,6 +68,23 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 		return usageErr("--max-sessions %d: want at least 1", *maxSessions)
 	}
 	def := relayDefaults{Max: *maxBytes, Idle: *idle, IdleSet: wasSet(fs, "idle")}
+	// loadConfig reads and checks the --config file, at start and on
+	// SIGHUP alike.
+	loadConfig := func() ([]relaySpec, error) {
+		specs, err := loadRelayConfig(*config, def)
+		if err != nil {
+			return nil, err
+		}
+		for i := range specs {
+			if specs[i].MaxSessions == 0 {
+				specs[i].MaxSessions = *maxSessions
+			}
+		}
+		if err := checkRelays(specs, sf.ips, sf.gateway != ""); err != nil {
+			return nil, err
+		}
+		return specs, nil
+	}
 	var specs []relaySpec
 	switch {
 	case *config != "" && len(listens)+len(tos) > 0:
@@ -118,6 +134,10 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
+	// SIGHUP reloads --config; it neither stops nor kills the relay.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	env, err := sf.start(stderr)
 	if err != nil {
 		return err
@@ -126,35 +146,20 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 	sp := splice.New(mode)
 	defer sp.Close()
 	met := mf.serve(env.st, sp, env.log)
-	var relays []running
+	if *config != "" {
+		met.ConfigLoaded(time.Now())
+	}
+	rs := &relaySet{st: env.st, sp: sp, met: met, log: env.log, drain: *drain}
 	for _, spec := range specs {
-		rr := running{spec: spec}
-		if spec.Listen.Proto == "tcp" {
-			rr.tcp, err = relay.Start(env.st, sp, relay.Config{Listen: spec.Listen.Addr, To: spec.To.Addr, Max: spec.Max, Idle: spec.Idle}, env.log)
-		} else {
-			idle := spec.Idle
-			if idle == 0 {
-				idle = -1 // --idle 0: sessions never end idle (relay.UDPConfig's "never")
-			}
-			rr.udp, err = relay.StartUDP(env.st, sp, relay.UDPConfig{Listen: spec.Listen.Addr, To: spec.To.Addr, Max: spec.Max,
-				Idle: idle, MaxSessions: spec.MaxSessions}, env.log)
-		}
+		r, err := rs.start(spec)
 		if err != nil {
-			for _, r := range relays {
-				r.close(0)
-			}
+			rs.closeNow()
 			return usageErr("%s: listen %v: %v", spec.Where, spec.Listen, err)
 		}
-		relays = append(relays, rr)
-		name := metrics.RelayName(spec.Listen.Proto, spec.Listen.Addr, spec.To.Addr)
-		if rr.tcp != nil {
-			met.AddTCPRelay(name, rr.tcp)
-		} else {
-			met.AddUDPRelay(name, rr.udp)
-		}
+		rs.relays = append(rs.relays, r)
 	}
 	met.SetReady()
-	fmt.Fprintf(stdout, "netsplice relay: ready: %d relays, mode %v, %d softnets\n", len(relays), mode, env.st.NumSoftnets())
+	fmt.Fprintf(stdout, "netsplice relay: ready: %d relays, mode %v, %d softnets\n", len(rs.relays), mode, env.st.NumSoftnets())
 	if f, ok := stdout.(interface{ Sync() error }); ok {
 		f.Sync()
 	}
@@ -165,7 +170,7 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 		tick = t.C
 	}
 	report := func() {
-		for _, r := range relays {
+		for _, r := range rs.relays {
 			if r.tcp != nil {
 				s := r.tcp.Stats()
 				fmt.Fprintf(stdout, "relay %v -> %v: accepted %d relayed %d active %d dial_failed %d resets %d\n",
@@ -186,34 +191,20 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 		case s := <-sig:
 			met.SetDraining() // /readyz 503 first: the load balancer stops sending clients
 			fmt.Fprintf(stdout, "netsplice relay: %v, draining for up to %v\n", s, *drain)
-			var wg sync.WaitGroup // the relays drain together, in one --drain-timeout
-			for _, r := range relays {
-				wg.Go(func() { r.close(*drain) })
-			}
-			wg.Wait()
+			rs.close() // the relays drain together, in one --drain-timeout
 			report()
 			env.st.Stop()
 			env.writeCounters(stdout)
 			return nil
+		case <-hup:
+			if *config == "" {
+				env.log.Warn("SIGHUP ignored: the relays come from --listen/--to, there is no --config file to reload")
+				continue
+			}
+			rs.reload(*config, loadConfig)
 		case <-tick:
 			report()
 		}
-	}
-}
-
-// running is a started relay: TCP or UDP.
-type running struct {
-	spec relaySpec
-	tcp  *relay.Relay
-	udp  *relay.UDPRelay
-}
-
-// close stops a running relay.
-func (r running) close(drain time.Duration) {
-	if r.tcp != nil {
-		r.tcp.Close(drain)
-	} else {
-		r.udp.Close(drain)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/netsplice/netsplice/driver"
 	"github.com/netsplice/netsplice/driver/dpdk"
@@ -23,14 +24,56 @@ import (
 // stackFlags are the flags of every subcommand that runs a stack on DPDK
 // ports (serve, ping, connect, relay).
 type stackFlags struct {
-	eal      string
-	ips      cidrList
-	gateway  string
-	lcores   int
-	poll     string
-	logLevel string
-	impair   string
-	pcap     string
+	eal     string
+	ips     cidrList
+	gateway string
+	lcores  int
+	poll    string
+	log     *logFlags
+	impair  string
+	pcap    string
+}
+
+// logFlags are --log-level and --log-format, of every command that logs.
+type logFlags struct {
+	level, format string
+}
+
+func addLogFlags(fs *flag.FlagSet) *logFlags {
+	f := &logFlags{}
+	fs.StringVar(&f.level, "log-level", "info", "`LEVEL`: debug, info, warn, error")
+	fs.StringVar(&f.format, "log-format", "console", "`FORMAT` of the log on stderr: console (human-readable lines) or json (one JSON object a line)")
+	return f
+}
+
+// check validates both flags: bad values are usage errors.
+func (f *logFlags) check() error {
+	if _, err := parseLogLevel(f.level); err != nil {
+		return err
+	}
+	return parseLogFormat(f.format)
+}
+
+func parseLogFormat(format string) error {
+	if format != "console" && format != "json" {
+		return usageErr("--log-format %q: want console or json", format)
+	}
+	return nil
+}
+
+// logger returns the logger the flags ask for, writing to w: newLogger's
+// console lines, or JSON objects with ISO 8601 times.
+func (f *logFlags) logger(w io.Writer) (*zap.Logger, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	if f.format == "console" {
+		return newLogger(f.level, w)
+	}
+	lvl, _ := parseLogLevel(f.level)
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), lvl)), nil
 }
 
 // maxLcores is the most softnets of a stack, --lcores of every command:
@@ -107,7 +150,7 @@ func addStackFlags(fs *flag.FlagSet) *stackFlags {
 	fs.StringVar(&f.gateway, "gateway", "", "default gateway `IP`, inside one interface's prefix")
 	fs.IntVar(&f.lcores, "lcores", 1, lcoresHelp)
 	fs.StringVar(&f.poll, "poll", "adaptive", "poll mode: busy (one CPU per softnet, lowest latency) or adaptive")
-	fs.StringVar(&f.logLevel, "log-level", "info", "`LEVEL`: debug, info, warn, error")
+	f.log = addLogFlags(fs)
 	fs.StringVar(&f.impair, "impair", "", "faults on every port's rx and tx, e.g. drop=1%,dup=0.5%,reorder=4,corrupt=0.1%,seed=1")
 	fs.StringVar(&f.pcap, "pcap", "", "write every frame sent and received to this pcap `FILE` (debugging, not line rate)")
 	return f
@@ -144,7 +187,7 @@ func (f *stackFlags) checkAs(required bool) (checked, error) {
 	if err := checkLcores(f.lcores); err != nil {
 		return c, err
 	}
-	if _, err := parseLogLevel(f.logLevel); err != nil {
+	if err := f.log.check(); err != nil {
 		return c, err
 	}
 	if required && len(f.ips) == 0 {
@@ -217,11 +260,16 @@ func (f *stackFlags) start(stderr io.Writer) (*stackEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	log, err := newLogger(f.logLevel, stderr)
+	log, err := f.log.logger(stderr)
 	if err != nil {
 		return nil, err
 	}
 	env := &stackEnv{log: log}
+	// DPDK's own lines (EAL, PMDs) go through the same logger, so that
+	// --log-format json is JSON throughout.
+	if err := dpdk.RouteLog(log.Named("dpdk")); err != nil {
+		log.Warn("DPDK's log stays on stderr", zap.Error(err))
+	}
 	if err := dpdk.InitEAL(strings.Fields(f.eal)); err != nil {
 		return nil, usageErr("--eal: %v", err)
 	}

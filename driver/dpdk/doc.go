@@ -8,8 +8,10 @@
 // InitEAL passes the user's arguments through unchanged, so every PMD
 // works (-a 0000:3b:00.0, --vdev=net_af_packet0,iface=veth0,
 // --vdev=net_tap0, --vdev=net_ring0, ...). EAL can be initialised once per
-// process; tests that need fresh EAL state run in subprocesses. EAL's log
-// goes to stderr. Cleanup closes the ports and calls rte_eal_cleanup.
+// process; tests that need fresh EAL state run in subprocesses. DPDK's log
+// goes to stderr, or, after RouteLog, to a zap logger (a fopencookie stream
+// whose writes call into Go, one entry per line). Cleanup closes the ports
+// and calls rte_eal_cleanup.
 //
 // # Lcores: registered threads, not EAL lcores
 //

@@ -48,7 +48,7 @@ func cerr(buf []C.char) string { return C.GoString(&buf[0]) }
 // EAL option and PMD works: "-a 0000:3b:00.0", "--vdev=net_ring0",
 // "--no-huge -m 256", ... It succeeds at most once per process: EAL cannot
 // be initialised twice, so a second call returns an error. EAL's own log
-// goes to stderr.
+// goes to stderr, or where RouteLog sends it.
 func InitEAL(args []string) error {
 	eal.mu.Lock()
 	defer eal.mu.Unlock()

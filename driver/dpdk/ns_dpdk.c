@@ -21,8 +21,9 @@ int ns_eal_init(int argc, char **argv, char *err, size_t errlen)
 {
 	cpu_set_t saved;
 	int have = pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved) == 0;
-	// EAL logs to stdout by default; stdout belongs to the application.
-	rte_openlog_stream(stderr);
+	// EAL logs to stdout by default; stdout belongs to the application:
+	// log to stderr, or into Go (RouteLog).
+	rte_openlog_stream(ns_log_stream());
 	int ret = rte_eal_init(argc, argv);
 	int e = rte_errno;
 	// EAL pins the calling thread to the main lcore's CPUs. That thread is

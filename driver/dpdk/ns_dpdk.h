@@ -192,6 +192,9 @@ struct ns_portconf {
 };
 
 int ns_eal_init(int argc, char **argv, char *err, size_t errlen);
+// ns_log.c: DPDK's log stream, stderr unless routed into Go.
+FILE *ns_log_stream(void);
+int ns_log_route(int on);
 int ns_eal_cleanup(char *err, size_t errlen);
 int ns_thread_register(char *err, size_t errlen);
 void ns_thread_unregister(void);
