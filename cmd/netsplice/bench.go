@@ -17,7 +17,7 @@ import (
 )
 
 // benchWorkloads are the workloads of netsplice bench.
-var benchWorkloads = []string{"tcp-bulk", "tcp-conn", "udp-bulk", "tcp-relay", "udp-relay", "syn-flood"}
+var benchWorkloads = []string{"tcp-bulk", "tcp-conn", "udp-bulk", "tcp-relay", "udp-relay", "syn-flood", "gen-cps", "gen-udp"}
 
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", stdout,
@@ -153,6 +153,30 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 						if err := r.WriteJSON(stdout); err != nil {
 							return err
 						}
+					}
+				}
+			}
+		case "gen-cps", "gen-udp":
+			// The generator against the HTTP (gen-cps) or the UDP discard
+			// service (gen-udp), one stack each on the in-memory wire.
+			for _, n := range counts {
+				p := poll
+				if 2*n >= numCPU() {
+					p = stack.PollAdaptive
+				}
+				run := bench.GenCPS
+				if w == "gen-udp" {
+					run = bench.GenUDP
+				}
+				r, err := run(bench.GenConfig{Softnets: n, Poll: p, Duration: *duration})
+				if err != nil {
+					return err
+				}
+				r.Mode = p.String()
+				results = append(results, r)
+				if *asJSON {
+					if err := r.WriteJSON(stdout); err != nil {
+						return err
 					}
 				}
 			}

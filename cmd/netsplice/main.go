@@ -7,6 +7,7 @@
 //	netsplice serve    the stack on DPDK ports with test services (echo, discard, http)
 //	netsplice ping     the stack on DPDK ports pinging a host
 //	netsplice connect  one TCP connection from the stack (lab client)
+//	netsplice gen      stateful TCP and UDP traffic at a set rate, with latency
 //	netsplice relay    TCP and UDP relays spliced in the stack (--check: validate only)
 //	netsplice help [COMMAND], netsplice --version
 //
@@ -47,6 +48,7 @@ func commands() []command {
 		{"serve", "run the stack on DPDK ports with test services: serve --eal 'ARGS' --ip CIDR --echo udp:7", runServe},
 		{"ping", "run the stack on DPDK ports and ping a host: ping --eal 'ARGS' --ip CIDR DST", runPing},
 		{"connect", "open one TCP connection from a DPDK stack, send and receive, print the SHA-256 (lab client)", runConnect},
+		{"gen", "generate TCP connections or UDP datagrams at a rate, with verified bytes and latency percentiles: gen --to tcp:IP:PORT --rate N (--memwire: no DPDK)", runGen},
 		{"relay", "relay TCP connections and UDP sessions with in-stack splicing: relay --eal 'ARGS' --ip CIDR --listen tcp:IP:PORT --to tcp:IP:PORT (or --config FILE; --check validates and exits)", runRelay},
 	}
 }

@@ -41,7 +41,9 @@ func (l serviceList) Set(v string) error {
 func runServe(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stdout,
 		"usage: netsplice serve --eal 'EAL ARGS' --ip CIDR [--ip CIDR...] [--echo udp|tcp:PORT] [--discard udp|tcp:PORT] [--http PORT] [flags]",
-		"Runs the stack on DPDK ports with test services on every interface; SIGINT or SIGTERM stops it and prints the counters.")
+		"       netsplice serve --kernel --ip CIDR [services]",
+		"Runs the stack on DPDK ports with test services on every interface; SIGINT or SIGTERM stops it and prints the counters.",
+		"--kernel runs the same services on the Linux kernel's sockets at the --ip addresses instead (a reference peer).")
 	sf := addStackFlags(fs)
 	mf := addMetricsFlag(fs)
 	var svcs []service.Spec
@@ -49,6 +51,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	fs.Var(serviceList{service.Discard, &svcs}, "discard", "discard service, repeatable: `PROTO:PORT`, udp:PORT or tcp:PORT")
 	fs.Var(serviceList{service.HTTP, &svcs}, "http", "HTTP service on TCP `PORT` serving /bytes/N (byte i is i % 251), repeatable")
 	stats := fs.Duration("stats", 0, "print counters every DURATION (0: only at exit)")
+	kernel := fs.Bool("kernel", false, "serve on the Linux kernel's sockets at the --ip addresses (configured on this host or namespace), not on DPDK: the same services with the kernel's TCP and UDP, a reference peer")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -61,6 +64,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := checkServices(svcs); err != nil {
 		return err
+	}
+	if *kernel {
+		return serveKernel(sf, svcs, stdout)
 	}
 	if _, err := sf.check(); err != nil {
 		return err
@@ -147,4 +153,41 @@ func checkServices(svcs []service.Spec) error {
 
 func macString(m [6]byte) string {
 	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5])
+}
+
+// serveKernel runs the services on the Linux kernel's sockets at every
+// --ip address until SIGINT or SIGTERM, then prints their counters.
+func serveKernel(sf *stackFlags, svcs []service.Spec, stdout io.Writer) error {
+	switch {
+	case sf.eal != "":
+		return usageErr("--kernel serves on the kernel's sockets: drop --eal")
+	case len(sf.ips) == 0:
+		return usageErr("--kernel needs at least one --ip (an address configured on this host)")
+	case sf.impair != "" || sf.pcap != "":
+		return usageErr("--kernel: --impair and --pcap apply to DPDK ports only")
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	var counters []*service.Counters
+	for _, ip := range sf.ips {
+		for _, s := range svcs {
+			sc, c, err := service.StartKernel(ip.Addr(), s)
+			if err != nil {
+				return fmt.Errorf("%v on %v: %w", s, ip.Addr(), err)
+			}
+			defer c.Close()
+			counters = append(counters, sc)
+		}
+	}
+	fmt.Fprintf(stdout, "netsplice serve: ready: %s on the Linux kernel's sockets; services: %v\n", sf.ips.String(), svcs)
+	if f, ok := stdout.(interface{ Sync() error }); ok {
+		f.Sync()
+	}
+	s := <-sig
+	fmt.Fprintf(stdout, "netsplice serve: %v, stopping\n", s)
+	for _, sc := range counters {
+		fmt.Fprintf(stdout, "service %v\n", sc)
+	}
+	return nil
 }

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestGenBadInput(t *testing.T) {
+	for _, args := range [][]string{
+		{"gen", "--memwire"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2"},
+		{"gen", "--memwire", "--to", "icmp:198.51.100.2:7"},
+		{"gen", "--memwire", "--to", "tcp:0.0.0.0:7"},
+		{"gen", "--memwire", "--to", "tcp:[2001:db8::1]:7"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--rate", "-5"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--rate", "NaN"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--conns", "0"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--duration", "0s"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--request", "0"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--response", "-7"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--requests-per-conn", "0"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--timeout", "0s"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--interval", "1us"},
+		{"gen", "--memwire", "--to", "udp:198.51.100.2:7", "--size", "8"},
+		{"gen", "--memwire", "--to", "udp:198.51.100.2:7", "--size", "9000"},
+		{"gen", "--memwire", "--to", "udp:198.51.100.2:7", "--flows", "0"},
+		{"gen", "--memwire", "--to", "udp:198.51.100.2:7", "--http"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--eal", "--no-pci"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--ip", "203.0.113.1/24"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--ip", "198.51.100.2/24"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--lcores", "0"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--poll", "sometimes"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "extra"},
+		{"gen", "--to", "tcp:198.51.100.2:7"},
+		{"gen", "--to", "tcp:198.51.100.2:7", "--eal", "--no-pci", "--ip", "203.0.113.1/24"},
+	} {
+		code, out, errOut := runCLI(args...)
+		if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "netsplice gen: ") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2 and one line on stderr", args, code, out, errOut)
+		}
+	}
+}
+
+// runGenJSON runs gen with --json and returns its exit status and its
+// final report.
+func runGenJSON(t *testing.T, args ...string) (int, map[string]any, string) {
+	t.Helper()
+	code, out, errOut := runCLI(append([]string{"gen", "--memwire", "--json", "--log-level", "warn"}, args...)...)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var final map[string]any
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("%q: output line %q is not JSON: %v", args, l, err)
+		}
+		if m["type"] == "final" {
+			final = m
+		}
+	}
+	if final == nil {
+		t.Fatalf("%q: no final report in %q (stderr %q)", args, out, errOut)
+	}
+	return code, final, errOut
+}
+
+func TestGenMemwire(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		attempted float64
+	}{
+		{[]string{"--to", "tcp:198.51.100.2:7", "--rate", "50", "--duration", "1s", "--request", "2000", "--requests-per-conn", "2"}, 50},
+		{[]string{"--to", "tcp:198.51.100.2:80", "--http", "--response", "3000", "--rate", "50", "--duration", "1s"}, 50},
+		{[]string{"--to", "udp:198.51.100.2:7", "--rate", "1000", "--flows", "4", "--lcores", "2", "--duration", "1s", "--size", "100"}, 1000},
+	} {
+		code, r, errOut := runGenJSON(t, tc.args...)
+		if code != 0 || r["ok"] != true || r["attempted"] != tc.attempted || r["completed"] != tc.attempted || r["failed"] != 0.0 {
+			t.Errorf("%q: exit %d, final %v, stderr %q", tc.args, code, r, errOut)
+			continue
+		}
+		lat, _ := r["latency_us"].(map[string]any)
+		for _, k := range []string{"connect", "response", "rtt"} {
+			if s, ok := lat[k].(map[string]any); ok {
+				for _, q := range []string{"p50", "p90", "p99", "p999", "max"} {
+					if v, _ := s[q].(float64); v <= 0 {
+						t.Errorf("%q: latency_us.%s.%s = %v", tc.args, k, q, s[q])
+					}
+				}
+			}
+		}
+		if len(lat) < 2 {
+			t.Errorf("%q: latencies %v", tc.args, lat)
+		}
+	}
+}
+
+// A run that fails exits 1 and says why on stderr: the in-memory server
+// echoes on the --to port, HTTP asks it for a response it never sends.
+func TestGenFailureExit1(t *testing.T) {
+	code, r, errOut := runGenJSON(t, "--to", "udp:198.51.100.2:7", "--rate", "100", "--duration", "200ms", "--size", "50", "--timeout", "100ms", "--impair", "drop=100%")
+	if code != 1 || r["ok"] != false || !strings.Contains(errOut, "never answered") {
+		t.Errorf("all datagrams dropped: exit %d, final %v, stderr %q", code, r, errOut)
+	}
+}
