@@ -84,6 +84,9 @@ type Config struct {
 	// OnInterval, when set, is called with each interval's report from
 	// the reporting goroutine.
 	OnInterval func(Report)
+	// Live, when set, receives the run's totals so far every Interval,
+	// and the final report at the end: for a metrics scrape.
+	Live *Live
 }
 
 // ResponseNone is Config.Response for a server that sends nothing back.

@@ -114,6 +114,11 @@ wait:
 			if cfg.OnInterval != nil {
 				cfg.OnInterval(r)
 			}
+			if cfg.Live != nil {
+				t := report("running", now.Sub(t0).Seconds(), cs, cs0, sc, sc0, cpu, cpu0)
+				w.totalLatencies(&t)
+				cfg.Live.store(t)
+			}
 			lastCS, lastSC, lastCPU, last = cs, sc, cpu, now
 		}
 	}
@@ -133,6 +138,7 @@ wait:
 	}
 	w.totalLatencies(&r)
 	r.OK, r.Why = verdict(r, cfg, &errs, ctx)
+	cfg.Live.store(r)
 	return r, nil
 }
 

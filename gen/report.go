@@ -318,3 +318,28 @@ func (l *sharedLatencies) fillTotal(r *Report) {
 	l.total.fill(r)
 	l.mu.Unlock()
 }
+
+// Live holds a run's totals so far (Config.Live): Run updates it every
+// interval and at the end; any goroutine may read it.
+type Live struct {
+	mu  sync.Mutex
+	r   Report
+	set bool
+}
+
+// Totals returns the totals of the run so far, and false before the first
+// interval ended.
+func (l *Live) Totals() (Report, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r, l.set
+}
+
+func (l *Live) store(r Report) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	l.r, l.set = r, true
+	l.mu.Unlock()
+}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/netsplice/netsplice/driver"
 	"github.com/netsplice/netsplice/driver/impair"
 	"github.com/netsplice/netsplice/driver/memwire"
@@ -36,6 +38,7 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 		"this process (no DPDK). Exit status: 0 when the rate was held and nothing failed, 1 otherwise (the",
 		"reasons on stderr), 2 for bad input.")
 	sf := addStackFlags(fs)
+	mf := addMetricsFlag(fs)
 	to := fs.String("to", "", "target: `tcp:IP:PORT` or udp:IP:PORT (required)")
 	duration := fs.Duration("duration", 10*time.Second, "how long to start connections or send datagrams")
 	rate := fs.Float64("rate", 0, "new TCP connections/s or UDP datagrams/s on a fixed schedule (0: as fast as possible)")
@@ -102,7 +105,12 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 		return usageErr("%v", strings.TrimPrefix(err.Error(), gen.ErrConfig.Error()+": "))
 	}
 
+	if err := mf.listen(); err != nil {
+		return err
+	}
+	defer mf.close()
 	var st *stack.Stack
+	var log *zap.Logger
 	var cleanup func()
 	if *useMemwire {
 		if sf.eal != "" {
@@ -111,7 +119,7 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 		if _, err := sf.checkAs(false); err != nil {
 			return err
 		}
-		if st, cleanup, err = memwireGen(sf, target, *useHTTP, stderr); err != nil {
+		if st, log, cleanup, err = memwireGen(sf, target, *useHTTP, stderr); err != nil {
 			return err
 		}
 	} else {
@@ -125,9 +133,14 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		st, cleanup = env.st, env.close
+		st, log, cleanup = env.st, env.log, env.close
 	}
 	defer cleanup()
+	met := mf.serve(st, nil, log)
+	cfg.Live = &gen.Live{}
+	met.AddGenerator(cfg.Live)
+	met.SetReady()
+	defer met.SetDraining()
 
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
@@ -160,7 +173,7 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 // memwireGen starts the generator's stack and a server stack on an
 // in-memory wire: the server has the --to address (its /24) and serves
 // echo on the --to port (TCP or UDP), or HTTP /bytes/N with --http.
-func memwireGen(sf *stackFlags, to gen.Target, useHTTP bool, stderr io.Writer) (*stack.Stack, func(), error) {
+func memwireGen(sf *stackFlags, to gen.Target, useHTTP bool, stderr io.Writer) (*stack.Stack, *zap.Logger, func(), error) {
 	c, _ := sf.checkAs(false)
 	srvAddr := netip.PrefixFrom(to.Addr.Addr(), 24)
 	a := srvAddr.Masked().Addr().As4()
@@ -170,20 +183,20 @@ func memwireGen(sf *stackFlags, to gen.Target, useHTTP bool, stderr io.Writer) (
 		genAddr = netip.PrefixFrom(genAddr.Addr().Next(), 24)
 	}
 	if len(sf.ips) > 1 {
-		return nil, nil, usageErr("--memwire takes at most one --ip (the generator's address)")
+		return nil, nil, nil, usageErr("--memwire takes at most one --ip (the generator's address)")
 	}
 	if len(sf.ips) == 1 {
 		genAddr = sf.ips[0]
 		if genAddr.Addr() == to.Addr.Addr() {
-			return nil, nil, usageErr("--ip %v is the --to address: the in-memory server takes that one", genAddr)
+			return nil, nil, nil, usageErr("--ip %v is the --to address: the in-memory server takes that one", genAddr)
 		}
 		if !genAddr.Contains(to.Addr.Addr()) {
-			return nil, nil, usageErr("--ip %v does not contain the --to address %v (the in-memory wire has no gateway)", genAddr, to.Addr.Addr())
+			return nil, nil, nil, usageErr("--ip %v does not contain the --to address %v (the in-memory wire has no gateway)", genAddr, to.Addr.Addr())
 		}
 	}
 	log, err := sf.log.logger(stderr)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	w := memwire.New()
 	var stacks []*stack.Stack
@@ -214,7 +227,7 @@ func memwireGen(sf *stackFlags, to gen.Target, useHTTP bool, stderr io.Writer) (
 	srv, err := mk("server", srvAddr)
 	if err != nil {
 		cleanup()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	spec := service.Spec{Kind: service.Echo, Proto: to.Proto, Port: to.Addr.Port()}
 	if useHTTP {
@@ -222,7 +235,7 @@ func memwireGen(sf *stackFlags, to gen.Target, useHTTP bool, stderr io.Writer) (
 	}
 	if _, closer, err := service.Start(srv, spec); err != nil {
 		cleanup()
-		return nil, nil, fmt.Errorf("in-memory %v: %w", spec, err)
+		return nil, nil, nil, fmt.Errorf("in-memory %v: %w", spec, err)
 	} else {
 		prev := cleanup
 		cleanup = func() { closer.Close(); prev() }
@@ -230,7 +243,7 @@ func memwireGen(sf *stackFlags, to gen.Target, useHTTP bool, stderr io.Writer) (
 	st, err := mk("gen", genAddr)
 	if err != nil {
 		cleanup()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return st, cleanup, nil
+	return st, log, cleanup, nil
 }

@@ -2,8 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestGenBadInput(t *testing.T) {
@@ -100,5 +104,52 @@ func TestGenFailureExit1(t *testing.T) {
 	code, r, errOut := runGenJSON(t, "--to", "udp:198.51.100.2:7", "--rate", "100", "--duration", "200ms", "--size", "50", "--timeout", "100ms", "--impair", "drop=100%")
 	if code != 1 || r["ok"] != false || !strings.Contains(errOut, "never answered") {
 		t.Errorf("all datagrams dropped: exit %d, final %v, stderr %q", code, r, errOut)
+	}
+}
+
+// TestGenMetrics: gen --metrics serves the run's totals and latency
+// quantiles while it runs.
+func TestGenMetrics(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	done := make(chan int, 1)
+	go func() {
+		code, _, _ := runCLI("gen", "--memwire", "--log-level", "warn", "--metrics", addr, "--to", "tcp:198.51.100.2:7",
+			"--rate", "100", "--duration", "3s", "--interval", "200ms")
+		done <- code
+	}()
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if body = string(b); strings.Contains(body, `netsplice_gen_latency_seconds{corrected="true",kind="response",proto="tcp",quantile="0.99"}`) {
+			break
+		}
+	}
+	for _, want := range []string{
+		`netsplice_gen_attempted_total{proto="tcp"}`,
+		`netsplice_gen_failed_total{proto="tcp",reason="verify"} 0`,
+		`netsplice_gen_rate_target{proto="tcp"} 100`,
+		`netsplice_gen_latency_seconds{corrected="true",kind="response",proto="tcp",quantile="0.99"}`,
+		`netsplice_gen_latency_seconds{corrected="false",kind="connect",proto="tcp",quantile="0.5"}`,
+		`netsplice_stack_tcp_active_opens_total{softnet="0"}`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if code := <-done; code != 0 {
+		t.Errorf("gen exited %d", code)
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", body)
 	}
 }
