@@ -15,12 +15,12 @@
 // turns the pattern check off for servers that send something else; the
 // lengths are still checked.
 //
-// Starts follow an open-loop schedule: with Rate > 0 a scheduler hands out
-// intended start times t0 + i/Rate to at most Conns workers, whatever the
-// server does; with Rate 0 each worker starts its next connection as soon
-// as its last one ended (closed loop, as fast as possible). A start that
-// finds every worker busy and Conns starts already waiting is missed and
-// counted: the rate was not held.
+// Starts follow an open-loop schedule: with Rate > 0 the intended start
+// times t0 + i/Rate come whatever the server does; with Rate 0 a new
+// connection starts as soon as one ends (closed loop, as fast as
+// possible), Conns at a time. A start that finds Conns connections busy is
+// missed and counted, as is what the generator could not start by the end
+// of the run plus lateGrace: the rate was not held.
 //
 // # UDP
 //
@@ -56,9 +56,17 @@
 //
 // # Threading
 //
-// TCP workers are goroutines on the stack's net.Conn API (one per
-// concurrent connection, never one per packet); counters are atomics and
-// the TCP histograms share one mutex, taken a few times per connection.
-// The UDP sender is one goroutine; UDP receive runs on the softnets. Run
-// reports every Interval through a callback and returns the totals.
+// Everything per packet and per connection runs on the softnets. Each
+// softnet has a TCP engine with its share of Conns and of the rate: a tick
+// (a task, or a timer when the next start is a millisecond or more away)
+// starts what is due with Softnet.DialTCP, and each connection is a pooled
+// flow driven by the softnet-side events (Established, Readable,
+// Writable), building requests in the softnet's own packets and checking
+// responses in the received ones: no goroutine, channel or lock per
+// connection, and no allocation by the generator once its flows are
+// pooled. UDP flows are sent by a task on the softnet that owns each one
+// and timed in its handler there. Each softnet records into its own
+// histograms; the reporting goroutine merges them through Stack.Call.
+// Counters are atomics, added to a few times per connection or datagram.
+// Run reports every Interval through a callback and returns the totals.
 package gen

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/netsplice/netsplice/internal/hist"
+	"github.com/netsplice/netsplice/stack"
 )
 
 // Reason is why a connection failed: each failure counts under one.
@@ -285,39 +286,88 @@ func (s *latencySet) fill(r *Report) {
 	}
 }
 
-// sharedLatencies is a latency set for the interval and one for the run,
-// behind a mutex: the TCP workers record a few values per connection.
-type sharedLatencies struct {
-	mu              sync.Mutex
+// softnetLatencies are each softnet's latency sets, for the interval and
+// for the run: written on that softnet without a lock, merged for a
+// report through Stack.Call on each softnet.
+type softnetLatencies struct {
+	st  *stack.Stack
+	per []softnetLatency
+	agg *latencySet // the reporting goroutine's
+}
+
+type softnetLatency struct {
 	interval, total *latencySet
+	_               [48]byte
 }
 
-func newSharedLatencies() *sharedLatencies {
-	return &sharedLatencies{interval: newLatencySet(), total: newLatencySet()}
+func newSoftnetLatencies(st *stack.Stack) *softnetLatencies {
+	l := &softnetLatencies{st: st, per: make([]softnetLatency, st.NumSoftnets()), agg: newLatencySet()}
+	for i := range l.per {
+		l.per[i] = softnetLatency{interval: newLatencySet(), total: newLatencySet()}
+	}
+	return l
 }
 
-func (l *sharedLatencies) record2(k1 latencyKind, d1 time.Duration, k2 latencyKind, d2 time.Duration) {
-	l.mu.Lock()
-	l.interval[k1].Record(d1)
-	l.interval[k2].Record(d2)
-	l.total[k1].Record(d1)
-	l.total[k2].Record(d2)
-	l.mu.Unlock()
+// record2 records two latencies of one event, on softnet sn.
+func (l *softnetLatencies) record2(sn *stack.Softnet, k1 latencyKind, d1 time.Duration, k2 latencyKind, d2 time.Duration) {
+	p := &l.per[sn.ID()]
+	p.interval[k1].Record(d1)
+	p.interval[k2].Record(d2)
+	p.total[k1].Record(d1)
+	p.total[k2].Record(d2)
 }
 
-// takeInterval fills r from the interval's histograms and empties them.
-func (l *sharedLatencies) takeInterval(r *Report) {
-	l.mu.Lock()
-	l.interval.fill(r)
-	l.interval.reset()
-	l.mu.Unlock()
+// intervalInto fills r with the latencies since the last call, emptying
+// the softnets' interval sets.
+func (l *softnetLatencies) intervalInto(r *Report) {
+	l.agg.reset()
+	for i := range l.per {
+		p := &l.per[i]
+		l.st.Call(l.st.Softnet(i), func() {
+			l.agg.merge(p.interval)
+			p.interval.reset()
+		})
+	}
+	l.agg.fill(r)
 }
 
-func (l *sharedLatencies) fillTotal(r *Report) {
-	l.mu.Lock()
-	l.total.fill(r)
-	l.mu.Unlock()
+// totalInto fills r with the latencies of the run so far.
+func (l *softnetLatencies) totalInto(r *Report) {
+	l.agg.reset()
+	for i := range l.per {
+		p := &l.per[i]
+		l.st.Call(l.st.Softnet(i), func() { l.agg.merge(p.total) })
+	}
+	l.agg.fill(r)
 }
+
+// firstErrors keeps the first error of each reason, for the final report.
+type firstErrors struct {
+	mu    sync.Mutex
+	first [numReasons]string
+}
+
+func (f *firstErrors) note(r Reason, err error) {
+	f.mu.Lock()
+	if f.first[r] == "" {
+		f.first[r] = err.Error()
+	}
+	f.mu.Unlock()
+}
+
+func (f *firstErrors) get(r Reason) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.first[r]
+}
+
+// errTimeout is a connect, request or close that made no progress within
+// Config.Timeout; errNoBuffer a request the softnet's pool had no buffer
+// for.
+var (
+	errTimeout  = fmt.Errorf("no progress within the timeout: %w", os.ErrDeadlineExceeded)
+	errNoBuffer = fmt.Errorf("no packet buffer: %w", syscall.ENOBUFS)
+)
 
 // Live holds a run's totals so far (Config.Live): Run updates it every
 // interval and at the end; any goroutine may read it.

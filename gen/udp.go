@@ -31,30 +31,25 @@ type udpGen struct {
 	errs  *firstErrors
 	stop  context.Context
 	flows []*stack.UDPConn
-	// per is each softnet's receive state, written only by that softnet
-	// (the flows' handlers) and read through Stack.Call.
+	// per is each softnet's receive counters, written only by that
+	// softnet (the flows' handlers); lat its round trips.
 	per []udpSoftnet
+	lat *softnetLatencies
 	// clock0 is the stack clock at the run's start: the datagrams carry
 	// stack clock readings.
 	clock0   int64
 	senders  []*udpSender
 	stopped  atomic.Bool
 	finished chan struct{}
-	// agg collects the softnets' interval histograms for one report.
-	agg *latencySet
 }
 
 type udpSoftnet struct {
 	received, bytes, bad counter.Counter
-	interval, total      *latencySet
-	_                    [64]byte
+	_                    [40]byte
 }
 
 func newUDPGen(st *stack.Stack, cfg Config, c *counts, errs *firstErrors, stop context.Context) (*udpGen, error) {
-	g := &udpGen{st: st, cfg: cfg, c: c, errs: errs, stop: stop, finished: make(chan struct{}), per: make([]udpSoftnet, st.NumSoftnets()), agg: newLatencySet()}
-	for i := range g.per {
-		g.per[i].interval, g.per[i].total = newLatencySet(), newLatencySet()
-	}
+	g := &udpGen{st: st, cfg: cfg, c: c, errs: errs, stop: stop, finished: make(chan struct{}), per: make([]udpSoftnet, st.NumSoftnets()), lat: newSoftnetLatencies(st)}
 	for i := 0; i < cfg.Flows; i++ {
 		opts := &stack.UDPOptions{Steer: true, Softnet: i % st.NumSoftnets()}
 		if !cfg.NoReply {
@@ -91,10 +86,7 @@ func (g *udpGen) receive(sn *stack.Softnet, _ *stack.UDPConn, pk *driver.Packet)
 	actual := time.Duration(binary.BigEndian.Uint64(b[24:]))
 	p.received.Inc()
 	p.bytes.Add(uint64(len(b)))
-	for _, s := range [2]*latencySet{p.interval, p.total} {
-		s[rttLat].Record(now - intended)
-		s[rttRawLat].Record(now - actual)
-	}
+	g.lat.record2(sn, rttLat, now-intended, rttRawLat, now-actual)
 	sn.Free(pk)
 }
 
@@ -272,26 +264,5 @@ func (g *udpGen) received() (n, bytes, bad uint64) {
 	return
 }
 
-// intervalLatencies merges and empties every softnet's interval
-// histograms, on the softnets.
-func (g *udpGen) intervalLatencies(r *Report) {
-	g.agg.reset()
-	for i := 0; i < g.st.NumSoftnets(); i++ {
-		p := &g.per[i]
-		g.st.Call(g.st.Softnet(i), func() {
-			g.agg.merge(p.interval)
-			p.interval.reset()
-		})
-	}
-	g.agg.fill(r)
-}
-
-// totalLatencies merges every softnet's run histograms, on the softnets.
-func (g *udpGen) totalLatencies(r *Report) {
-	g.agg.reset()
-	for i := 0; i < g.st.NumSoftnets(); i++ {
-		p := &g.per[i]
-		g.st.Call(g.st.Softnet(i), func() { g.agg.merge(p.total) })
-	}
-	g.agg.fill(r)
-}
+func (g *udpGen) intervalLatencies(r *Report) { g.lat.intervalInto(r) }
+func (g *udpGen) totalLatencies(r *Report)    { g.lat.totalInto(r) }

@@ -244,7 +244,7 @@ func (s *Stack) dialTCP(ctx context.Context, laddr, raddr netip.AddrPort, want i
 	if s.stopped.Load() {
 		return nil, opErr(ErrStopped)
 	}
-	c, steered, old, err := s.newActiveConn(laddr, raddr, want, true)
+	c, steered, old, err := s.newActiveConn(laddr, raddr, want)
 	if err != nil {
 		return nil, opErr(err)
 	}
@@ -290,11 +290,11 @@ func (s *Stack) dialTCP(ctx context.Context, laddr, raddr netip.AddrPort, want i
 // is negative; laddr's port when it gives one) and returns the
 // connection, not yet connected, owned by the softnet its replies hash
 // to, and whether the port steers replies to want. Both dial paths
-// (Stack.DialTCP and Softnet.DialTCP) use it. With reuse, when no port is
-// free it takes over the port of an active open in TIME-WAIT
+// (Stack.DialTCP and Softnet.DialTCP) use it. When no port is free it
+// takes over the port of an active open in TIME-WAIT
 // (pickTCPPort) and returns that connection as old: the caller retires
 // it on its softnet before the new one's SYN when the two share a tuple.
-func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, want int, reuse bool) (c *TCPConn, steered bool, old *TCPConn, err error) {
+func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, want int) (c *TCPConn, steered bool, old *TCPConn, err error) {
 	if !raddr.Addr().Is4() || raddr.Port() == 0 || raddr.Addr().IsUnspecified() {
 		return nil, false, nil, syscall.EINVAL
 	}
@@ -323,7 +323,7 @@ func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, want int, reuse bool)
 	}
 	steered = true
 	if key.lport == 0 {
-		port, st, tw, ok := s.pickTCPPort(ifc, key, want, reuse)
+		port, st, tw, ok := s.pickTCPPort(ifc, key, want)
 		if !ok {
 			s.mu.Unlock()
 			return nil, false, nil, syscall.EADDRNOTAVAIL
@@ -364,7 +364,7 @@ func (c *TCPConn) connect() {
 
 // pickTCPPort finds a free ephemeral port whose reply traffic lands on
 // softnet want, or any free port. Caller holds s.mu.
-func (s *Stack) pickTCPPort(ifc *Interface, key tcpKey, want int, reuse bool) (port uint16, steered bool, old *TCPConn, ok bool) {
+func (s *Stack) pickTCPPort(ifc *Interface, key tcpKey, want int) (port uint16, steered bool, old *TCPConn, ok bool) {
 	lo, hi := int(s.cfg.EphemeralPorts[0]), int(s.cfg.EphemeralPorts[1])
 	span := hi - lo + 1
 	fallback := uint16(0)
@@ -384,7 +384,7 @@ func (s *Stack) pickTCPPort(ifc *Interface, key tcpKey, want int, reuse bool) (p
 			fallback = p
 		}
 	}
-	if fallback != 0 || !reuse {
+	if fallback != 0 {
 		return fallback, false, nil, fallback != 0
 	}
 	// Every port is taken: take over one whose active open has been in

@@ -244,6 +244,12 @@ func (c *TCPConn) WritePackets(head *driver.Packet) (*driver.Packet, int) {
 	return head, n
 }
 
+// NewPacket returns an empty packet from the connection's softnet pool for
+// its interface, with headroom for the headers: fill it (Append) and hand
+// it to WritePackets. It returns nil when the pool is empty (counted as
+// tx_drop_nobuf). Softnet only.
+func (c *TCPConn) NewPacket() *driver.Packet { return c.sn.alloc(c.ifc) }
+
 // ShutdownWrite queues a FIN after the send queue. Softnet only.
 func (c *TCPConn) ShutdownWrite() {
 	c.wrClosed.Store(true)
@@ -279,9 +285,10 @@ func (c *TCPConn) CloseOnSoftnet() {
 // handshake ends. laddr and raddr are checked as Stack.DialTCP checks
 // them (the same code); without a local port one is chosen so that
 // replies hash to this softnet; when none fits, the connection lives on
-// the softnet RSS picks, and ev still runs there. It runs on sn.
+// the softnet RSS picks, and ev still runs there. When no port is free it
+// takes over one in TIME-WAIT as Stack.DialTCP does. It runs on sn.
 func (sn *Softnet) DialTCP(laddr, raddr netip.AddrPort, ev *TCPEvents) (*TCPConn, error) {
-	c, steered, _, err := sn.st.newActiveConn(laddr, raddr, sn.id, false)
+	c, steered, old, err := sn.st.newActiveConn(laddr, raddr, sn.id)
 	if err != nil {
 		return nil, err
 	}
@@ -289,6 +296,12 @@ func (sn *Softnet) DialTCP(laddr, raddr netip.AddrPort, ev *TCPEvents) (*TCPConn
 		sn.inc(TCPSteerFallback)
 	}
 	start := func() {
+		if old != nil {
+			c.sn.inc(TCPTimeWaitReused)
+			if old.key == c.key && !old.removed {
+				old.remove() // same tuple, so same softnet: this one
+			}
+		}
 		c.connect()
 		if ev != nil {
 			c.SetEvents(ev)
