@@ -100,6 +100,37 @@ func PseudoHeaderChecksum(proto uint8, src, dst [4]byte, length uint16) uint32 {
 		uint32(proto) + uint32(length)
 }
 
+// PseudoHeaderChecksumIPv6 returns the partial checksum of the IPv6 pseudo
+// header used by upper-layer protocols over IPv6 (RFC 8200 section 8.1): the
+// source and destination addresses, the upper-layer packet length as a
+// 32-bit value and the next header value, proto, of the upper-layer
+// protocol (not that of any extension header). Pass the result as the
+// initial value to [Checksum] over the upper-layer packet.
+//
+// For UDP, length is the UDP Length field; for TCP and ICMPv6 it is the
+// length of the segment or message. dst is the final destination, which
+// differs from the IPv6 Destination Address of a packet with a Routing
+// header whose Segments Left is nonzero.
+func PseudoHeaderChecksumIPv6(proto uint8, src, dst [16]byte, length uint32) uint32 {
+	// 16 address words, two length words and the protocol: at most
+	// 19 * 0xffff, which cannot overflow.
+	s := length>>16 + length&0xffff + uint32(proto)
+	for i := 0; i < 16; i += 2 {
+		s += uint32(binary.BigEndian.Uint16(src[i:])) + uint32(binary.BigEndian.Uint16(dst[i:]))
+	}
+	return s
+}
+
+// verifyChecksum returns OK if b, summed from the partial checksum initial,
+// folds to 0xffff, as data carrying a correct checksum field does, and
+// ErrChecksum otherwise.
+func verifyChecksum(b []byte, initial uint32) Error {
+	if Fold(Checksum(b, initial)) != 0xffff {
+		return ErrChecksum
+	}
+	return OK
+}
+
 // ChecksumUpdate16 returns the checksum field value that results from
 // changing one aligned 16-bit word covered by the checksum old from oldv to
 // newv, without recomputing the sum over the whole data (RFC 1624,

@@ -22,7 +22,8 @@ const (
 	// is below the minimum or extends past the end of the buffer.
 	ErrHeaderLen
 	// ErrTotalLen means the IPv4 total length is shorter than the header or
-	// longer than the buffer.
+	// longer than the buffer, or the IPv6 payload length extends past the
+	// end of the buffer.
 	ErrTotalLen
 	// ErrChecksum means a checksum did not verify.
 	ErrChecksum
@@ -33,6 +34,19 @@ const (
 	// variant this package does not handle (for example ARP for a hardware
 	// type other than Ethernet).
 	ErrUnsupported
+	// ErrExtHeader means an IPv6 extension header chain is malformed: a
+	// header extends past the end of the payload, a second Fragment header
+	// follows the first, or the chain is longer than IPv6MaxExtHeaders.
+	ErrExtHeader
+	// ErrUnknownNextHeader means an IPv6 Next Header field names an
+	// extension header that this package does not walk (see
+	// [IPv6.WalkExtHeaders]). The answer RFC 8200 prescribes is an ICMPv6
+	// Parameter Problem, code 1, pointing at that field.
+	ErrUnknownNextHeader
+	// ErrOption means a Neighbor Discovery option is malformed: its length
+	// is zero, it extends past the end of the message, or a link-layer
+	// address option is not the 8 bytes of an Ethernet address.
+	ErrOption
 
 	// NumErrors is the number of distinct Error values, including OK. It is
 	// intended for sizing arrays of counters indexed by Error.
@@ -58,6 +72,12 @@ func (e Error) String() string {
 		return "bad_length"
 	case ErrUnsupported:
 		return "unsupported"
+	case ErrExtHeader:
+		return "bad_ext_header"
+	case ErrUnknownNextHeader:
+		return "unknown_next_header"
+	case ErrOption:
+		return "bad_option"
 	}
 	return "unknown"
 }
@@ -92,6 +112,12 @@ func (e codeError) Error() string {
 		return "header: bad length field"
 	case ErrUnsupported:
 		return "header: unsupported header"
+	case ErrExtHeader:
+		return "header: bad IPv6 extension header"
+	case ErrUnknownNextHeader:
+		return "header: unknown IPv6 next header"
+	case ErrOption:
+		return "header: bad neighbor discovery option"
 	}
 	return "header: unknown error"
 }

@@ -18,6 +18,9 @@ func TestErrorString(t *testing.T) {
 		{ErrChecksum, "bad_checksum"},
 		{ErrBadLength, "bad_length"},
 		{ErrUnsupported, "unsupported"},
+		{ErrExtHeader, "bad_ext_header"},
+		{ErrUnknownNextHeader, "unknown_next_header"},
+		{ErrOption, "bad_option"},
 		{NumErrors, "unknown"},
 		{255, "unknown"},
 	}
@@ -26,7 +29,7 @@ func TestErrorString(t *testing.T) {
 			t.Errorf("Error(%d).String(): got %v, want %v", uint8(tt.e), got, tt.want)
 		}
 	}
-	if got, want := int(NumErrors), 8; got != want {
+	if got, want := int(NumErrors), 11; got != want {
 		t.Errorf("NumErrors: got %v, want %v", got, want)
 	}
 }

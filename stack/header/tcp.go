@@ -35,6 +35,24 @@ type TCP []byte
 //
 // It does not parse options. It never panics.
 func (b TCP) Check(src, dst [4]byte) Error {
+	if e := b.checkLengths(); e != OK {
+		return e
+	}
+	return verifyChecksum(b, PseudoHeaderChecksum(ProtoTCP, src, dst, uint16(len(b))))
+}
+
+// CheckIPv6 validates a TCP segment carried in IPv6 from src to dst, the
+// final destination. It is Check with the IPv6 pseudo header; segments
+// longer than 65535 bytes (jumbograms) are not supported. It never panics.
+func (b TCP) CheckIPv6(src, dst [16]byte) Error {
+	if e := b.checkLengths(); e != OK {
+		return e
+	}
+	return verifyChecksum(b, PseudoHeaderChecksumIPv6(ProtoTCP, src, dst, uint32(len(b))))
+}
+
+// checkLengths performs the length checks of Check and CheckIPv6.
+func (b TCP) checkLengths() Error {
 	if len(b) < TCPMinHeaderLen {
 		return ErrTruncated
 	}
@@ -43,10 +61,6 @@ func (b TCP) Check(src, dst [4]byte) Error {
 	}
 	if len(b) > 0xffff {
 		return ErrBadLength
-	}
-	n := uint16(len(b))
-	if Fold(Checksum(b, PseudoHeaderChecksum(ProtoTCP, src, dst, n))) != 0xffff {
-		return ErrChecksum
 	}
 	return OK
 }
@@ -117,7 +131,19 @@ func (b TCP) SetUrgentPtr(v uint16) { binary.BigEndian.PutUint16(b[18:20], v) }
 // SetChecksum computes the checksum over the IPv4 pseudo header for src and
 // dst and the first tcpLen bytes of b, the whole segment, and stores it.
 func (b TCP) SetChecksum(src, dst [4]byte, tcpLen uint16) {
+	b.setChecksum(tcpLen, PseudoHeaderChecksum(ProtoTCP, src, dst, tcpLen))
+}
+
+// SetChecksumIPv6 computes the checksum over the IPv6 pseudo header for src
+// and dst, the final destination, and the first tcpLen bytes of b, the whole
+// segment, and stores it.
+func (b TCP) SetChecksumIPv6(src, dst [16]byte, tcpLen uint16) {
+	b.setChecksum(tcpLen, PseudoHeaderChecksumIPv6(ProtoTCP, src, dst, uint32(tcpLen)))
+}
+
+// setChecksum stores the checksum of the first n bytes of b summed from the
+// pseudo header sum pseudo.
+func (b TCP) setChecksum(n uint16, pseudo uint32) {
 	b[16], b[17] = 0, 0
-	c := ^Fold(Checksum(b[:tcpLen], PseudoHeaderChecksum(ProtoTCP, src, dst, tcpLen)))
-	binary.BigEndian.PutUint16(b[16:18], c)
+	binary.BigEndian.PutUint16(b[16:18], ^Fold(Checksum(b[:n], pseudo)))
 }

@@ -22,20 +22,39 @@ type UDP []byte
 //
 // It never panics.
 func (b UDP) Check(src, dst [4]byte) Error {
+	n, e := b.checkLength()
+	if e != OK || binary.BigEndian.Uint16(b[6:8]) == 0 {
+		return e
+	}
+	return verifyChecksum(b[:n], PseudoHeaderChecksum(ProtoUDP, src, dst, n))
+}
+
+// CheckIPv6 validates a UDP datagram carried in IPv6 from src to dst, the
+// final destination. It is Check with the IPv6 pseudo header, except that
+// the checksum is mandatory (RFC 8200 section 8.1): a zero checksum field is
+// ErrChecksum. It never panics.
+func (b UDP) CheckIPv6(src, dst [16]byte) Error {
+	n, e := b.checkLength()
+	if e != OK {
+		return e
+	}
+	if binary.BigEndian.Uint16(b[6:8]) == 0 {
+		return ErrChecksum
+	}
+	return verifyChecksum(b[:n], PseudoHeaderChecksumIPv6(ProtoUDP, src, dst, uint32(n)))
+}
+
+// checkLength checks the buffer and Length field for Check and CheckIPv6
+// and returns Length.
+func (b UDP) checkLength() (uint16, Error) {
 	if len(b) < UDPHeaderLen {
-		return ErrTruncated
+		return 0, ErrTruncated
 	}
 	n := binary.BigEndian.Uint16(b[4:6])
 	if n < UDPHeaderLen || int(n) > len(b) {
-		return ErrBadLength
+		return 0, ErrBadLength
 	}
-	if binary.BigEndian.Uint16(b[6:8]) == 0 {
-		return OK
-	}
-	if Fold(Checksum(b[:n], PseudoHeaderChecksum(ProtoUDP, src, dst, n))) != 0xffff {
-		return ErrChecksum
-	}
-	return OK
+	return n, OK
 }
 
 // SrcPort returns the source port.
@@ -83,8 +102,23 @@ func (b UDP) Encode(sport, dport, length uint16) {
 // of zero is stored as 0xffff, since zero means no checksum (RFC 768).
 func (b UDP) SetChecksum(src, dst [4]byte) {
 	n := b.Length()
+	b.setChecksum(n, PseudoHeaderChecksum(ProtoUDP, src, dst, n))
+}
+
+// SetChecksumIPv6 computes the checksum over the IPv6 pseudo header for src
+// and dst, the final destination, and the first Length() bytes of b, and
+// stores it. A computed checksum of zero is stored as 0xffff (RFC 8200
+// section 8.1).
+func (b UDP) SetChecksumIPv6(src, dst [16]byte) {
+	n := b.Length()
+	b.setChecksum(n, PseudoHeaderChecksumIPv6(ProtoUDP, src, dst, uint32(n)))
+}
+
+// setChecksum stores the checksum of the first n bytes of b summed from the
+// pseudo header sum pseudo, with zero sent as 0xffff.
+func (b UDP) setChecksum(n uint16, pseudo uint32) {
 	b[6], b[7] = 0, 0
-	c := ^Fold(Checksum(b[:n], PseudoHeaderChecksum(ProtoUDP, src, dst, n)))
+	c := ^Fold(Checksum(b[:n], pseudo))
 	if c == 0 {
 		c = 0xffff
 	}
