@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os/signal"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/netsplice/netsplice/driver/impair"
 	"github.com/netsplice/netsplice/driver/memwire"
 	"github.com/netsplice/netsplice/gen"
+	"github.com/netsplice/netsplice/iperf3"
 	"github.com/netsplice/netsplice/service"
 	"github.com/netsplice/netsplice/stack"
 )
@@ -54,7 +56,13 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 	timeout := fs.Duration("timeout", 5*time.Second, "limit on a connect, on each request, and on the wait for the last UDP echoes")
 	interval := fs.Duration("interval", time.Second, "report every DURATION")
 	jsonOut := fs.Bool("json", false, "one JSON object per interval and a final one, instead of text")
-	useMemwire := fs.Bool("memwire", false, "run on the in-memory wire against in-process services (echo on the --to port, or HTTP with --http)")
+	useMemwire := fs.Bool("memwire", false, "run on the in-memory wire against in-process services (echo on the --to port, HTTP with --http, an iperf3 server with --iperf3)")
+	var io3 iperfFlags
+	fs.BoolVar(&io3.on, "iperf3", false, "run one iperf3 3.x test against the iperf3 server at --to (tcp:IP:5201; udp:IP:PORT for a UDP test) instead of gen's own workload, for --duration")
+	fs.IntVar(&io3.parallel, "parallel", 1, "iperf3: parallel streams (-P), 1..128")
+	fs.BoolVar(&io3.reverse, "reverse", false, "iperf3: the server sends (-R)")
+	fs.BoolVar(&io3.bidir, "bidir", false, "iperf3: both directions at once (--bidir)")
+	fs.Float64Var(&io3.bitrate, "bitrate", 0, "iperf3: bits/s per stream (-b; 0: unlimited for TCP, 1 Mbit/s for UDP, as iperf3)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -101,7 +109,11 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 	if *timeout <= 0 {
 		return usageErr("--timeout %v: want more than 0", *timeout)
 	}
-	if err := gen.Check(cfg); err != nil {
+	if io3.on {
+		if err := io3.check(*useHTTP, *rate); err != nil {
+			return err
+		}
+	} else if err := gen.Check(cfg); err != nil {
 		return usageErr("%v", strings.TrimPrefix(err.Error(), gen.ErrConfig.Error()+": "))
 	}
 
@@ -119,7 +131,7 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 		if _, err := sf.checkAs(false); err != nil {
 			return err
 		}
-		if st, log, cleanup, err = memwireGen(sf, target, *useHTTP, stderr); err != nil {
+		if st, log, cleanup, err = memwireGen(sf, target, *useHTTP, io3.on, stderr); err != nil {
 			return err
 		}
 	} else {
@@ -144,6 +156,9 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
+	if io3.on {
+		return io3.run(ctx, st, target, *duration, *jsonOut, stdout, log)
+	}
 	var mu sync.Mutex
 	emit := func(r gen.Report) {
 		mu.Lock()
@@ -173,7 +188,7 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 // memwireGen starts the generator's stack and a server stack on an
 // in-memory wire: the server has the --to address (its /24) and serves
 // echo on the --to port (TCP or UDP), or HTTP /bytes/N with --http.
-func memwireGen(sf *stackFlags, to gen.Target, useHTTP bool, stderr io.Writer) (*stack.Stack, *zap.Logger, func(), error) {
+func memwireGen(sf *stackFlags, to gen.Target, useHTTP, iperfServer bool, stderr io.Writer) (*stack.Stack, *zap.Logger, func(), error) {
 	c, _ := sf.checkAs(false)
 	srvAddr := netip.PrefixFrom(to.Addr.Addr(), 24)
 	a := srvAddr.Masked().Addr().As4()
@@ -229,6 +244,26 @@ func memwireGen(sf *stackFlags, to gen.Target, useHTTP bool, stderr io.Writer) (
 		cleanup()
 		return nil, nil, nil, err
 	}
+	if iperfServer {
+		l, err := srv.ListenTCP(netip.AddrPortFrom(netip.IPv4Unspecified(), to.Addr.Port()), 0)
+		if err != nil {
+			cleanup()
+			return nil, nil, nil, fmt.Errorf("in-memory iperf3 server: %w", err)
+		}
+		stop, err := startIperf3(l, func(laddr netip.AddrPort) (iperf3.UDPConn, error) { return srv.ListenUDP(laddr, nil) }, log, io.Discard)
+		if err != nil {
+			cleanup()
+			return nil, nil, nil, err
+		}
+		prev := cleanup
+		cleanup = func() { stop(); prev() }
+		st, err := mk("gen", genAddr)
+		if err != nil {
+			cleanup()
+			return nil, nil, nil, err
+		}
+		return st, log, cleanup, nil
+	}
 	spec := service.Spec{Kind: service.Echo, Proto: to.Proto, Port: to.Addr.Port()}
 	if useHTTP {
 		spec.Kind = service.HTTP
@@ -246,4 +281,121 @@ func memwireGen(sf *stackFlags, to gen.Target, useHTTP bool, stderr io.Writer) (
 		return nil, nil, nil, err
 	}
 	return st, log, cleanup, nil
+}
+
+// iperfFlags are gen's iperf3 client flags.
+type iperfFlags struct {
+	on             bool
+	parallel       int
+	reverse, bidir bool
+	bitrate        float64
+}
+
+func (f *iperfFlags) check(useHTTP bool, rate float64) error {
+	switch {
+	case useHTTP:
+		return usageErr("--iperf3 runs iperf3's test, not HTTP: drop --http")
+	case rate != 0:
+		return usageErr("--iperf3 takes --bitrate (bits/s per stream), not --rate")
+	case f.parallel < 1 || f.parallel > iperf3.MaxStreams:
+		return usageErr("--parallel %d: want 1..%d", f.parallel, iperf3.MaxStreams)
+	case f.reverse && f.bidir:
+		return usageErr("--reverse and --bidir together: pick one (as iperf3)")
+	case f.bitrate < 0 || f.bitrate != f.bitrate || f.bitrate > 1e15:
+		return usageErr("--bitrate %v: want 0 (unlimited) or bits/s", f.bitrate)
+	}
+	return nil
+}
+
+// iperfReport is gen --iperf3's final report, in gen's JSON shape where
+// the fields mean the same: bytes this client sent and received, and
+// the server's own figures from iperf3's results exchange.
+type iperfReport struct {
+	Type           string   `json:"type"`
+	Proto          string   `json:"proto"`
+	Workload       string   `json:"workload"`
+	Seconds        float64  `json:"seconds"`
+	Parallel       int      `json:"parallel"`
+	Reverse        bool     `json:"reverse"`
+	Bidir          bool     `json:"bidir"`
+	Sent           uint64   `json:"sent"`
+	Received       uint64   `json:"received"`
+	ServerReceived uint64   `json:"server_received"`
+	ServerSent     uint64   `json:"server_sent"`
+	Gbps           float64  `json:"gbps"`
+	Lost           uint64   `json:"lost"`
+	LostPercent    float64  `json:"lost_percent"`
+	JitterUs       float64  `json:"jitter_us"`
+	OK             bool     `json:"ok"`
+	Why            []string `json:"why,omitempty"`
+}
+
+// run runs one iperf3 test from st against the server at to.
+func (f *iperfFlags) run(ctx context.Context, st *stack.Stack, to gen.Target, d time.Duration, asJSON bool, stdout io.Writer, log *zap.Logger) error {
+	dial := func(ctx context.Context, network string, raddr netip.AddrPort) (net.Conn, error) {
+		if network == "udp" {
+			c, err := st.DialUDP(netip.AddrPort{}, raddr, nil)
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		}
+		c, err := st.DialTCP(ctx, netip.AddrPort{}, raddr)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	res, err := iperf3.Run(ctx, iperf3.ClientConfig{
+		Server: to.Addr, Dial: dial, UDP: to.Proto == "udp", Duration: d,
+		Parallel: f.parallel, Reverse: f.reverse, Bidir: f.bidir, Bitrate: uint64(f.bitrate),
+		Logger: log.Named("iperf3"),
+	})
+	r := iperfReport{Type: "final", Proto: to.Proto, Workload: "iperf3", Parallel: f.parallel, Reverse: f.reverse, Bidir: f.bidir, OK: err == nil}
+	if err != nil {
+		r.Why = []string{err.Error()}
+	} else {
+		r.Seconds = res.Duration.Seconds()
+		var jitter []time.Duration
+		if u := res.Upload; u != nil {
+			r.Sent, r.ServerReceived = u.Sent.Bytes, u.Received.Bytes
+			r.Lost += u.LostPackets
+			jitter = append(jitter, u.Jitter)
+		}
+		if dl := res.Download; dl != nil {
+			r.Received, r.ServerSent = dl.Received.Bytes, dl.Sent.Bytes
+			r.Lost += dl.LostPackets
+			jitter = append(jitter, dl.Jitter)
+		}
+		var packets uint64
+		for _, t := range []*iperf3.Transfer{res.Upload, res.Download} {
+			if t != nil {
+				packets += t.Packets
+			}
+		}
+		if packets > 0 {
+			r.LostPercent = 100 * float64(r.Lost) / float64(packets)
+		}
+		for _, j := range jitter {
+			r.JitterUs = max(r.JitterUs, float64(j)/float64(time.Microsecond))
+		}
+		if r.Seconds > 0 {
+			r.Gbps = float64(max(r.ServerReceived, r.Sent)+max(r.Received, r.ServerSent)) * 8 / r.Seconds / 1e9
+		}
+	}
+	if asJSON {
+		b, _ := json.Marshal(r)
+		fmt.Fprintf(stdout, "%s\n", b)
+	} else {
+		fmt.Fprintf(stdout, "iperf3 %s %.1fs, %d streams, reverse %v, bidir %v: sent %d bytes (server received %d), received %d bytes (server sent %d); %.3f Gbit/s",
+			r.Proto, r.Seconds, r.Parallel, r.Reverse, r.Bidir, r.Sent, r.ServerReceived, r.Received, r.ServerSent, r.Gbps)
+		if r.Proto == "udp" {
+			fmt.Fprintf(stdout, "; lost %d (%.2f%%), jitter %.0fus", r.Lost, r.LostPercent, r.JitterUs)
+		}
+		fmt.Fprintln(stdout)
+	}
+	if err != nil {
+		return fmt.Errorf("iperf3: %w", err)
+	}
+	return nil
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -10,6 +13,9 @@ import (
 	"syscall"
 	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/netsplice/netsplice/iperf3"
 	"github.com/netsplice/netsplice/service"
 	"github.com/netsplice/netsplice/stack"
 )
@@ -51,6 +57,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	fs.Var(serviceList{service.Discard, &svcs}, "discard", "discard service, repeatable: `PROTO:PORT`, udp:PORT or tcp:PORT")
 	fs.Var(serviceList{service.HTTP, &svcs}, "http", "HTTP service on TCP `PORT` serving /bytes/N (byte i is i % 251), repeatable")
 	stats := fs.Duration("stats", 0, "print counters every DURATION (0: only at exit)")
+	iperfPort := fs.Int("iperf3", 0, "iperf3 server on TCP and UDP `PORT` (stock iperf3 3.x clients: -R, -P, --bidir, -u; one test at a time)")
 	kernel := fs.Bool("kernel", false, "serve on the Linux kernel's sockets at the --ip addresses (configured on this host or namespace), not on DPDK: the same services with the kernel's TCP and UDP, a reference peer")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -62,11 +69,14 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if *stats < 0 {
 		return usageErr("--stats %v must not be negative", *stats)
 	}
-	if err := checkServices(svcs); err != nil {
+	if *iperfPort < 0 || *iperfPort > 65535 {
+		return usageErr("--iperf3 %d: port must be 1..65535", *iperfPort)
+	}
+	if err := checkServices(svcs, uint16(*iperfPort)); err != nil {
 		return err
 	}
 	if *kernel {
-		return serveKernel(sf, svcs, stdout)
+		return serveKernel(sf, svcs, uint16(*iperfPort), stdout)
 	}
 	if _, err := sf.check(); err != nil {
 		return err
@@ -94,6 +104,18 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		}
 		defer c.Close()
 		counters = append(counters, sc)
+	}
+	if *iperfPort != 0 {
+		st := env.st
+		l, err := st.ListenTCP(netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(*iperfPort)), 0)
+		if err != nil {
+			return fmt.Errorf("--iperf3 %d: %w", *iperfPort, err)
+		}
+		stop, err := startIperf3(l, func(laddr netip.AddrPort) (iperf3.UDPConn, error) { return st.ListenUDP(laddr, nil) }, env.log, stdout)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	var addrs []string
 	for _, ifc := range env.st.Interfaces() {
@@ -133,13 +155,20 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 }
 
 // checkServices refuses two services on one protocol and port: every
-// service listens on all interfaces, so the second could not start.
-func checkServices(svcs []service.Spec) error {
+// service listens on all interfaces, so the second could not start. The
+// iperf3 server, when iperfPort is not 0, takes its port over TCP and UDP.
+func checkServices(svcs []service.Spec, iperfPort uint16) error {
 	flagOf := func(s service.Spec) string {
-		if s.Kind == service.HTTP {
+		switch s.Kind {
+		case service.HTTP:
 			return fmt.Sprintf("--http %d", s.Port)
+		case "iperf3":
+			return fmt.Sprintf("--iperf3 %d", s.Port)
 		}
 		return fmt.Sprintf("--%s %s:%d", s.Kind, s.Proto, s.Port)
+	}
+	if iperfPort != 0 {
+		svcs = append(svcs[:len(svcs):len(svcs)], service.Spec{Kind: "iperf3", Proto: "tcp", Port: iperfPort}, service.Spec{Kind: "iperf3", Proto: "udp", Port: iperfPort})
 	}
 	for i, s := range svcs {
 		for _, o := range svcs[:i] {
@@ -157,7 +186,7 @@ func macString(m [6]byte) string {
 
 // serveKernel runs the services on the Linux kernel's sockets at every
 // --ip address until SIGINT or SIGTERM, then prints their counters.
-func serveKernel(sf *stackFlags, svcs []service.Spec, stdout io.Writer) error {
+func serveKernel(sf *stackFlags, svcs []service.Spec, iperfPort uint16, stdout io.Writer) error {
 	switch {
 	case sf.eal != "":
 		return usageErr("--kernel serves on the kernel's sockets: drop --eal")
@@ -179,6 +208,21 @@ func serveKernel(sf *stackFlags, svcs []service.Spec, stdout io.Writer) error {
 			defer c.Close()
 			counters = append(counters, sc)
 		}
+		if iperfPort != 0 {
+			l, err := net.Listen("tcp", netip.AddrPortFrom(ip.Addr(), iperfPort).String())
+			if err != nil {
+				return fmt.Errorf("--iperf3 %d on %v: %w", iperfPort, ip.Addr(), err)
+			}
+			log, err := sf.log.logger(os.Stderr)
+			if err != nil {
+				return err
+			}
+			stop, err := startIperf3(l, iperf3.StdListenUDP, log, stdout)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
 	}
 	fmt.Fprintf(stdout, "netsplice serve: ready: %s on the Linux kernel's sockets; services: %v\n", sf.ips.String(), svcs)
 	if f, ok := stdout.(interface{ Sync() error }); ok {
@@ -190,4 +234,42 @@ func serveKernel(sf *stackFlags, svcs []service.Spec, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "service %v\n", sc)
 	}
 	return nil
+}
+
+// startIperf3 runs an iperf3 server on l (TCP control and data) and UDP
+// sockets from listenUDP, printing a line per test, until the returned
+// stop is called.
+func startIperf3(l net.Listener, listenUDP iperf3.ListenUDPFunc, log *zap.Logger, stdout io.Writer) (stop func(), err error) {
+	srv, err := iperf3.NewServer(iperf3.Config{
+		Listener: l, ListenUDP: listenUDP, Logger: log.Named("iperf3"),
+		OnTestDone: func(t iperf3.TestStats) {
+			secs := t.Elapsed.Seconds()
+			gbps := 0.0
+			if secs > 0 {
+				gbps = float64(t.BytesReceived+t.BytesSent) * 8 / secs / 1e9
+			}
+			line := fmt.Sprintf("iperf3 test %d from %v: %s, %d streams, reverse %v, bidir %v: received %d bytes, sent %d bytes in %.2fs (%.3f Gbit/s)",
+				t.Number, t.Client, t.Protocol, t.Parallel, t.Reverse, t.Bidir, t.BytesReceived, t.BytesSent, secs, gbps)
+			if t.Protocol == "udp" {
+				line += fmt.Sprintf("; datagrams received %d, lost %d", t.PacketsReceived, t.LostPackets)
+			}
+			if t.Err != nil {
+				line += fmt.Sprintf("; error: %v", t.Err)
+			}
+			fmt.Fprintln(stdout, line)
+		},
+	})
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ctx); err != nil {
+			log.Error("iperf3 server", zap.Error(err))
+		}
+	}()
+	return func() { cancel(); <-done }, nil
 }
