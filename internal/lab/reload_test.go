@@ -177,6 +177,15 @@ func TestRelayReloadLinuxPeers(t *testing.T) {
 			if strings.Contains(metrics, "192.0.2.1:81->") {
 				t.Fatalf("/metrics still has the removed relay after it drained:\n%s", grepLines(metrics, "netsplice_relay_accepted"))
 			}
+			// Health and readiness, through reloads and live traffic: every
+			// softnet progresses and the relay stays ready.
+			for path, want := range map[string]string{"/healthz": "200 ok: 2 softnets progressing", "/readyz": "200 ready"} {
+				got := l.In(nsR, "curl", "-sS", "--max-time", "30", "-w", "%{http_code}", "-o", "/dev/null", "http://127.0.0.1:9100"+path)
+				body := l.In(nsR, "curl", "-sS", "--max-time", "30", "http://127.0.0.1:9100"+path)
+				if got+" "+strings.TrimSpace(body) != want {
+					t.Fatalf("%s: %s %q, want %s", path, got, body, want)
+				}
+			}
 			stats := relay.Stop()
 			for _, w := range []string{"relay tcp:192.0.2.1:80 -> tcp:198.51.100.2:8000: accepted 1 relayed 1 ", "relay tcp:192.0.2.1:82 -> tcp:198.51.100.2:8000: accepted 1 relayed 1 "} {
 				if !strings.Contains(stats, w) {
