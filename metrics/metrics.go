@@ -147,7 +147,7 @@ func New(st *stack.Stack, sp *splice.Splicer, opts *Options) *Metrics {
 		m.opts.StallAfter = time.Second
 	}
 	m.h.init(st.NumSoftnets())
-	m.reg.MustRegister(&collector{m: m})
+	m.reg.MustRegister(&collector{m: m}, &tcpStateCollector{st: st})
 	if !m.opts.NoRuntime {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}

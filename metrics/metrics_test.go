@@ -303,10 +303,15 @@ func TestMetricsRelay(t *testing.T) {
 		"netsplice_stack_tcp_rx_total": dto.MetricType_COUNTER, "netsplice_drops_total": dto.MetricType_COUNTER,
 		"netsplice_relay_active_connections": dto.MetricType_GAUGE, "netsplice_build_info": dto.MetricType_GAUGE,
 		"netsplice_ready": dto.MetricType_GAUGE, "go_goroutines": dto.MetricType_GAUGE,
+		"netsplice_tcp_connections": dto.MetricType_GAUGE,
 	} {
 		if f := fams[name]; f == nil || f.GetType() != typ {
 			t.Errorf("%s: %v, want type %v", name, f.GetType(), typ)
 		}
+	}
+	// Connections by state: one sample per softnet and state but CLOSED.
+	if f := fams["netsplice_tcp_connections"]; f == nil || len(f.GetMetric()) != rst.NumSoftnets()*9 {
+		t.Errorf("netsplice_tcp_connections: %v samples, want %d", len(f.GetMetric()), rst.NumSoftnets()*9)
 	}
 	if f := fams["netsplice_build_info"]; f != nil {
 		bm := f.GetMetric()[0]
@@ -328,7 +333,7 @@ func TestMetricsRelay(t *testing.T) {
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {
 				switch l.GetName() {
-				case "softnet", "reason", "relay", "direction", "port", "version", "revision", "goversion":
+				case "softnet", "reason", "relay", "direction", "port", "state", "version", "revision", "goversion":
 				default:
 					t.Errorf("%s: unexpected label %s", name, l.GetName())
 				}

@@ -63,6 +63,9 @@ type Softnet struct {
 	announceTask *task.Task
 
 	ctr [NumCounters]counter.Counter
+	// tcpStates counts this softnet's connections by state (CLOSED is
+	// not counted): single writer, read by Stack.TCPStates.
+	tcpStates [numTCPStates]counter.Gauge
 
 	worked   bool // the last iteration did work (busy_ns)
 	sleeping atomic.Bool

@@ -32,6 +32,23 @@ const (
 var tcpStateNames = [...]string{"CLOSED", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1",
 	"FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT"}
 
+const numTCPStates = len(tcpStateNames)
+
+// setState moves the connection to state s and keeps its softnet's count
+// of connections by state.
+func (c *TCPConn) setState(s tcpState) {
+	if c.state == s {
+		return
+	}
+	if c.state != tcpClosed {
+		c.sn.tcpStates[c.state].Add(-1)
+	}
+	if s != tcpClosed {
+		c.sn.tcpStates[s].Add(1)
+	}
+	c.state = s
+}
+
 func (s tcpState) String() string { return tcpStateNames[s] }
 
 // synchronized reports whether the state is past the handshake.
@@ -274,7 +291,7 @@ func (c *TCPConn) remove() {
 		return
 	}
 	c.removed = true
-	c.state = tcpClosed
+	c.setState(tcpClosed)
 	c.rtxT.Stop()
 	c.dackT.Stop()
 	c.twT.Stop()

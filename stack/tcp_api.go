@@ -351,7 +351,7 @@ func (c *TCPConn) connect() {
 		c.handshakeDone()
 		return
 	}
-	c.state = tcpSynSent
+	c.setState(tcpSynSent)
 	c.iss = c.st.isn(c.key)
 	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss, c.iss
 	sn.tcp[c.key] = c
@@ -962,3 +962,21 @@ var (
 	_ net.Conn     = (*TCPConn)(nil)
 	_ net.Listener = (*TCPListener)(nil)
 )
+
+// TCPStateCount is the number of connections in one TCP state.
+type TCPStateCount struct {
+	State string // RFC 9293's name: SYN-SENT, ESTABLISHED, TIME-WAIT, ...
+	Conns int64
+}
+
+// TCPStates returns softnet i's connections by state, every state but
+// CLOSED in RFC 9293's order. It reads counts the softnet keeps as
+// connections change state; any goroutine may call it.
+func (s *Stack) TCPStates(i int) []TCPStateCount {
+	sn := s.sn[i]
+	out := make([]TCPStateCount, 0, numTCPStates-1)
+	for st := tcpState(1); int(st) < numTCPStates; st++ {
+		out = append(out, TCPStateCount{State: st.String(), Conns: sn.tcpStates[st].Load()})
+	}
+	return out
+}

@@ -134,7 +134,7 @@ func (sn *Softnet) passiveOpen(l *TCPListener, ifc *Interface, ip header.IPv4, k
 	c := newTCPConn(sn.st, sn, ifc, nh, key)
 	c.l = l
 	l.pending.Add(1)
-	c.state = tcpSynRcvd
+	c.setState(tcpSynRcvd)
 	c.irs = seg.seq
 	c.rcvNxt = seg.seq + 1
 	c.rcvAdv = c.rcvNxt
@@ -372,7 +372,7 @@ func (c *TCPConn) challengeAck() {
 
 // established moves a connection into ESTABLISHED.
 func (c *TCPConn) established() {
-	c.state = tcpEstablished
+	c.setState(tcpEstablished)
 	c.retries = 0
 	c.rtxT.Stop()
 	c.sn.inc(TCPEstablished)
@@ -422,7 +422,7 @@ func (c *TCPConn) inputSynSent(pk *driver.Packet, seg *segment) {
 		return
 	}
 	// Simultaneous open.
-	c.state = tcpSynRcvd
+	c.setState(tcpSynRcvd)
 	c.sndWnd = seg.wnd
 	c.sendSegment(c.iss, header.TCPFlagSyn|header.TCPFlagAck, 0)
 	sn.wheel.Reset(&c.rtxT, sn.now, c.rto)
@@ -468,7 +468,7 @@ func (c *TCPConn) processAck(seg *segment) bool {
 	switch c.state {
 	case tcpFinWait1:
 		if finAcked {
-			c.state = tcpFinWait2
+			c.setState(tcpFinWait2)
 			if c.appClosed.Load() {
 				sn.wheel.Reset(&c.twT, sn.now, c.st.cfg.TCP.FinWait2Timeout)
 			}
@@ -693,13 +693,13 @@ func (c *TCPConn) deliver(pk *driver.Packet, fin bool) {
 	c.wakeReader()
 	switch c.state {
 	case tcpEstablished:
-		c.state = tcpCloseWait
+		c.setState(tcpCloseWait)
 	case tcpFinWait1:
 		if c.finAcked() {
 			c.enterTimeWait()
 			return
 		}
-		c.state = tcpClosing
+		c.setState(tcpClosing)
 	case tcpFinWait2:
 		c.enterTimeWait()
 	}
@@ -734,7 +734,7 @@ func (c *TCPConn) queueOOO(pk *driver.Packet, seq uint32, fin bool) {
 
 // enterTimeWait starts the 2*MSL wait (RFC 9293 section 3.10.7.4).
 func (c *TCPConn) enterTimeWait() {
-	c.state = tcpTimeWait
+	c.setState(tcpTimeWait)
 	c.rtxT.Stop()
 	c.dackT.Stop()
 	c.sn.wheel.Reset(&c.twT, c.sn.now, 2*c.st.cfg.TCP.MSL)

@@ -246,9 +246,9 @@ func (c *TCPConn) output() {
 		}
 		switch c.state {
 		case tcpEstablished:
-			c.state = tcpFinWait1
+			c.setState(tcpFinWait1)
 		case tcpCloseWait:
-			c.state = tcpLastAck
+			c.setState(tcpLastAck)
 		}
 		sent = true
 	}

@@ -113,3 +113,70 @@ func TestTimeWaitReuse(t *testing.T) {
 		})
 	}
 }
+
+// TestTCPStateCounts: the per-state counts follow connections through
+// their lives and come back to zero once every connection is gone.
+func TestTCPStateCounts(t *testing.T) {
+	cfg := Config{TCP: TCPConfig{MSL: 100 * time.Millisecond}}
+	p := newPair(t, pairConfig{start: true, poll: PollAdaptive, cfg: cfg, softnets: 2})
+	upperServer(t, p.b, 7)
+	count := func(s *Stack, state string) int64 {
+		var n int64
+		for i := 0; i < s.NumSoftnets(); i++ {
+			for _, c := range s.TCPStates(i) {
+				if c.State == state {
+					n += c.Conns
+				}
+			}
+		}
+		return n
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var conns []*TCPConn
+	for i := 0; i < 6; i++ {
+		c, err := p.a.DialTCP(ctx, netip.AddrPort{}, netip.AddrPortFrom(addrB.Addr(), 7))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	waitFor(t, 5*time.Second, "6 established on each side", func() bool {
+		return count(p.a, "ESTABLISHED") == 6 && count(p.b, "ESTABLISHED") == 6
+	})
+	for _, c := range conns {
+		if err := closeFirstConn(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count(p.a, "ESTABLISHED"); n != 0 {
+		t.Errorf("%d still ESTABLISHED on the client", n)
+	}
+	waitFor(t, 5*time.Second, "every count back to zero after TIME-WAIT", func() bool {
+		for _, s := range []*Stack{p.a, p.b} {
+			for i := 0; i < s.NumSoftnets(); i++ {
+				for _, c := range s.TCPStates(i) {
+					if c.Conns != 0 {
+						return false
+					}
+				}
+			}
+		}
+		return true
+	})
+}
+
+// closeFirstConn half-closes c first (so it ends in TIME-WAIT), reads the
+// server's answer and EOF, and closes it.
+func closeFirstConn(c *TCPConn) error {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("x")); err != nil {
+		return err
+	}
+	if err := c.CloseWrite(); err != nil {
+		return err
+	}
+	_, err := io.ReadAll(c)
+	return err
+}
