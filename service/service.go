@@ -4,8 +4,11 @@
 // them on the in-memory wire.
 //
 // UDP services answer on the softnet that received the datagram, in its
-// handler: no goroutine, no copy. TCP services are ordinary Go servers on
-// the stack's net.Listener, one goroutine per connection.
+// handler: no goroutine, no copy. The HTTP service runs on the softnets
+// too (softhttp.go: the softnet-side TCP API, pooled connection states).
+// The TCP echo and discard services are ordinary Go servers on the
+// stack's net.Listener, one goroutine per connection; on the kernel's
+// sockets (StartKernel) every TCP service is, HTTP with net/http.
 //
 // The HTTP service's body is the pattern every netsplice tool checks: byte
 // i of a response is i % 251 (Pattern), so a client verifies a payload of
@@ -151,6 +154,10 @@ func Start(st *stack.Stack, s Spec) (*Counters, io.Closer, error) {
 				sc.per[sn.ID()].c.Inc()
 				sn.Free(pk)
 			}})
+		return sc, c, err
+	}
+	if s.Kind == HTTP {
+		c, err := startSoftHTTP(st, s.Port, sc)
 		return sc, c, err
 	}
 	l, err := st.ListenTCP(wild, 0)
