@@ -85,3 +85,16 @@ type RxNotifier interface {
 type Idler interface {
 	Idle(q int)
 }
+
+// MulticastReceiver is implemented by ports that filter received
+// multicast frames by destination address (most NICs). A stack with IPv6
+// on the port asks it for the groups Neighbor Discovery needs: all-nodes
+// (33:33:00:00:00:01) and the solicited-node group of each address
+// (33:33:ff:xx:xx:xx). Ports that deliver every multicast frame anyway
+// (the in-memory wire, af_packet) need not implement it.
+type MulticastReceiver interface {
+	// JoinMulticast makes the port receive frames sent to macs, each a
+	// multicast address, in addition to what it receives already. A port
+	// may receive more (all multicast). Safe from any goroutine.
+	JoinMulticast(macs []MAC) error
+}

@@ -45,12 +45,21 @@ func ParsePollMode(s string) (PollMode, error) {
 	return 0, fmt.Errorf("poll mode %q: want busy or adaptive", s)
 }
 
-// InterfaceConfig attaches a port to the stack with an IPv4 address.
+// InterfaceConfig attaches a port to the stack with an IPv4 address and,
+// optionally, IPv6 addresses.
 type InterfaceConfig struct {
 	// Port is the driver port; it must have one queue pair per softnet.
 	Port driver.Port
 	// Addr is the interface's address and prefix, e.g. 192.0.2.1/24.
+	// Every interface has one IPv4 address.
 	Addr netip.Prefix
+	// Addr6 are the interface's IPv6 addresses and prefixes, e.g.
+	// 2001:db8:1::1/64 (global or unique-local; not link-local, not
+	// IPv4-mapped). An interface with at least one also gets the
+	// link-local address derived from its MAC (fe80::/64, modified
+	// EUI-64) and answers Neighbor Discovery and ICMPv6 echo; one without
+	// any receives no IPv6 at all.
+	Addr6 []netip.Prefix
 	// Gateway, if valid, is the next hop for destinations outside every
 	// interface's prefix. It must lie inside Addr's prefix.
 	Gateway netip.Addr
@@ -86,6 +95,9 @@ type Config struct {
 	SpinPolls int
 	// MaxSleep bounds an adaptive softnet's sleep [1ms].
 	MaxSleep time.Duration
+
+	// The ARP* settings hold for IPv6's neighbour cache (Neighbor
+	// Discovery) as well: its size, timeout, solicitations and queue.
 
 	// ARPCacheSize bounds each softnet's ARP cache [1024 entries].
 	ARPCacheSize int

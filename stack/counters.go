@@ -20,7 +20,7 @@ const (
 
 	DropTruncated // frame shorter than an Ethernet header
 	DropNotForUs  // unicast frame for another MAC
-	DropEtherType // neither IPv4 nor ARP
+	DropEtherType // neither IPv4 nor ARP, nor IPv6 on an interface with IPv6
 
 	ARPRx
 	ARPTx
@@ -62,6 +62,40 @@ const (
 	ICMPDropBad      // truncated or bad checksum
 	ICMPDropType     // types the stack does not handle
 	ICMPDropNoSocket // echo reply for no ping socket
+
+	IP6Rx
+	IP6Tx
+	IP6DropHeader    // bad version or payload length
+	IP6DropNotForUs  // destination is none of the interface's addresses or groups
+	IP6DropMartian   // source is multicast or one of our own (or unspecified, outside DAD)
+	IP6DropFragment  // fragments are not reassembled
+	IP6DropExtHeader // malformed or too long extension-header chain
+	IP6DropProto     // unknown next header (Parameter Problem sent)
+	IP6DropNoRoute   // no interface with IPv6 for the destination
+	IP6DropTooBig    // a packet to send exceeds the MTU
+	ICMP6Rx
+	ICMP6Tx
+	ICMP6EchoRequestsRx
+	ICMP6EchoRepliesTx
+	ICMP6EchoRequestsTx
+	ICMP6EchoRepliesRx
+	ICMP6ParamProblemTx
+	ICMP6DropBad      // truncated or bad checksum
+	ICMP6DropType     // types the stack does not handle, echo to multicast
+	ICMP6DropNoSocket // echo reply for no ping socket
+
+	NDSolicitsRx
+	NDSolicitsTx
+	NDAdvertsRx
+	NDAdvertsTx
+	NDDropBad        // malformed solicitation or advertisement
+	NDDropHopLimit   // hop limit not 255: not from the link
+	NDLearned        // neighbour cache entries created or changed
+	NDPendingQueued  // packets queued waiting for resolution
+	NDPendingDrop    // pending queue full
+	NDResolveFailed  // packets dropped after unanswered solicitations
+	NDCacheEvicted   // entries evicted because the cache was full
+	NDUpdatesCrossed // learned entries posted to other softnets
 
 	UDPRx
 	UDPTx
@@ -143,7 +177,18 @@ var counterNames = [NumCounters]string{
 	ICMPEchoRepliesRx: "icmp_echo_replies_rx", ICMPUnreachTx: "icmp_unreach_tx",
 	ICMPRateLimited: "icmp_rate_limited", ICMPDropBad: "drop_icmp_bad", ICMPDropType: "drop_icmp_type",
 	ICMPDropNoSocket: "drop_icmp_no_socket",
-	UDPRx:            "udp_rx", UDPTx: "udp_tx", UDPDelivered: "udp_delivered", UDPDropBad: "drop_udp_bad",
+	IP6Rx:            "ip6_rx", IP6Tx: "ip6_tx", IP6DropHeader: "drop_ip6_header", IP6DropNotForUs: "drop_ip6_not_for_us",
+	IP6DropMartian: "drop_ip6_martian", IP6DropFragment: "drop_ip6_fragment", IP6DropExtHeader: "drop_ip6_ext_header",
+	IP6DropProto: "drop_ip6_proto", IP6DropNoRoute: "drop_ip6_no_route", IP6DropTooBig: "drop_ip6_too_big",
+	ICMP6Rx: "icmp6_rx", ICMP6Tx: "icmp6_tx", ICMP6EchoRequestsRx: "icmp6_echo_requests_rx",
+	ICMP6EchoRepliesTx: "icmp6_echo_replies_tx", ICMP6EchoRequestsTx: "icmp6_echo_requests_tx",
+	ICMP6EchoRepliesRx: "icmp6_echo_replies_rx", ICMP6ParamProblemTx: "icmp6_param_problem_tx",
+	ICMP6DropBad: "drop_icmp6_bad", ICMP6DropType: "drop_icmp6_type", ICMP6DropNoSocket: "drop_icmp6_no_socket",
+	NDSolicitsRx: "nd_solicits_rx", NDSolicitsTx: "nd_solicits_tx", NDAdvertsRx: "nd_adverts_rx", NDAdvertsTx: "nd_adverts_tx",
+	NDDropBad: "drop_nd_bad", NDDropHopLimit: "drop_nd_hop_limit", NDLearned: "nd_learned",
+	NDPendingQueued: "nd_pending_queued", NDPendingDrop: "drop_nd_pending_full", NDResolveFailed: "drop_nd_unresolved",
+	NDCacheEvicted: "nd_cache_evicted", NDUpdatesCrossed: "nd_updates_crossed",
+	UDPRx: "udp_rx", UDPTx: "udp_tx", UDPDelivered: "udp_delivered", UDPDropBad: "drop_udp_bad",
 	UDPDropChecksum: "drop_udp_checksum", UDPNoPort: "udp_no_port", UDPDropQueueFull: "drop_udp_queue_full",
 	TCPRx: "tcp_rx", TCPTx: "tcp_tx", TCPDropBad: "drop_tcp_bad", TCPDropChecksum: "drop_tcp_checksum",
 	TCPNoConn: "tcp_no_conn", TCPRstRx: "tcp_rst_rx", TCPRstTx: "tcp_rst_tx", TCPActiveOpens: "tcp_active_opens",

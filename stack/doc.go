@@ -1,6 +1,7 @@
 // Package stack is netsplice's network stack: one softnet per lcore, each
-// running its own loop to completion, with Ethernet, ARP, IPv4, ICMP and
-// UDP above the driver contract (package driver).
+// running its own loop to completion, with Ethernet, ARP, IPv4, ICMP,
+// UDP and TCP, and a first slice of IPv6 (addresses, Neighbor Discovery,
+// ICMPv6 echo), above the driver contract (package driver).
 //
 // # Softnets and ownership
 //
@@ -76,4 +77,43 @@
 //     receive from. A socket's receive ring is fed by any softnet and read
 //     by one reader; its sends run on its home softnet, which is the RSS
 //     softnet of its flow when it is connected.
+//
+// # IPv6 (first slice)
+//
+// An interface with IPv6 prefixes (InterfaceConfig.Addr6) also has the
+// link-local address derived from its MAC (modified EUI-64) and receives
+// EtherType 0x86DD; an interface without them drops it as before
+// (drop_ethertype). Ports that filter multicast are asked for the
+// all-nodes and solicited-node groups (driver.MulticastReceiver; DPDK
+// turns all-multicast on; the in-memory wire and af_packet deliver all
+// multicast anyway). Implemented:
+//
+//   - ipv6Input: the fixed header (version, payload length), the
+//     destination (our addresses, link-local included, all-nodes, our
+//     solicited-node groups), martian sources, and the extension-header
+//     chain walked with bounds (header.IPv6.WalkExtHeaders). Fragments are
+//     dropped and counted (drop_ip6_fragment), as IPv4's; atomic fragments
+//     pass. An unknown next header, and for now TCP and UDP, is answered
+//     with a Parameter Problem, code 1, pointing at the Next Header field,
+//     rate limited in the same per-softnet bucket as ICMPv4 errors.
+//   - ICMPv6 echo requests are answered in place (extension headers
+//     stripped), like IPv4's; echo to multicast is ignored. PingConn and
+//     Stack.Ping send ICMPv6 echo to an IPv6 destination.
+//   - Neighbor Discovery: solicitations for our addresses (hop limit 255,
+//     target ours; from the unspecified address, a DAD probe, answered to
+//     all-nodes) are answered with a solicited advertisement carrying our
+//     MAC; the sender's link-layer option is learned. Advertisements (hop
+//     limit 255) are learned: solicited ones create entries, unsolicited
+//     ones only refresh. The neighbour cache is the ARP cache's code
+//     (neigh.go: one generic table, instantiated for [4]byte and [16]byte
+//     keys, so IPv4 keeps its stenciled 4-byte fast path): per softnet,
+//     learned entries posted to the other softnets as tasks, a bounded
+//     pending queue, retried solicitations to the solicited-node group,
+//     expiry and refresh, with the ARP* settings of Config.
+//
+// Not yet: TCP and UDP over IPv6, IPv6 gateways (only on-link
+// destinations; link-local ones leave by the first IPv6 interface, zones
+// ignored), loopback to our own IPv6 addresses, IPv6-only interfaces,
+// destination unreachable and packet too big, NUD's reachability states,
+// DAD for our own addresses, router discovery and SLAAC, MLD.
 package stack

@@ -19,6 +19,9 @@ import (
 var (
 	addrA = netip.MustParsePrefix("192.0.2.1/24")
 	addrB = netip.MustParsePrefix("192.0.2.2/24")
+	// With pairConfig.ipv6 (ipv6_test.go).
+	addr6A = netip.MustParsePrefix("2001:db8:1::1/64")
+	addr6B = netip.MustParsePrefix("2001:db8:1::2/64")
 )
 
 // tap records a copy of every frame a port sends, per queue, so tests can
@@ -87,6 +90,7 @@ type pairConfig struct {
 	impairA  *impair.Config // faults on A's port (both directions)
 	start    bool
 	verify   bool // check every emitted frame with gopacket as it leaves
+	ipv6     bool // give A and B addr6A and addr6B too
 	cfg      Config
 }
 
@@ -126,10 +130,14 @@ func newPair(t testing.TB, pc pairConfig) *pair {
 	cfg := pc.cfg
 	cfg.Softnets = pc.softnets
 	cfg.Poll = pc.poll
-	if p.a, err = New(cfg, InterfaceConfig{Port: p.ta, Addr: addrA}); err != nil {
+	ia, ib := InterfaceConfig{Port: p.ta, Addr: addrA}, InterfaceConfig{Port: p.tb, Addr: addrB}
+	if pc.ipv6 {
+		ia.Addr6, ib.Addr6 = []netip.Prefix{addr6A}, []netip.Prefix{addr6B}
+	}
+	if p.a, err = New(cfg, ia); err != nil {
 		t.Fatal(err)
 	}
-	if p.b, err = New(cfg, InterfaceConfig{Port: p.tb, Addr: addrB}); err != nil {
+	if p.b, err = New(cfg, ib); err != nil {
 		t.Fatal(err)
 	}
 	if pc.start {
@@ -197,6 +205,8 @@ func checkFrame(f []byte) error {
 		}
 		return nil
 	case layers.EthernetTypeIPv4:
+	case layers.EthernetTypeIPv6:
+		return checkFrame6(pkt, f)
 	default:
 		return fmt.Errorf("unexpected EtherType %v", eth.EthernetType)
 	}

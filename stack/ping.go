@@ -11,13 +11,16 @@ import (
 )
 
 // PingConn is an ICMP echo socket: it sends echo requests with its own
-// identifier and receives the matching replies. Its methods are safe for
-// concurrent use.
+// identifier and receives the matching replies, ICMPv4 or ICMPv6 by the
+// destination's family (one identifier for both). Its methods are safe
+// for concurrent use.
 type PingConn struct {
 	ep    endpoint
 	ident uint16
 
 	reqDst     [4]byte
+	reqDst6    [16]byte
+	reqV6      bool
 	reqSeq     uint16
 	reqPayload []byte
 }
@@ -59,6 +62,9 @@ func (s *Stack) ListenPing() (*PingConn, error) {
 func (c *PingConn) Ident() uint16 { return c.ident }
 
 func (c *PingConn) sendEcho(sn *Softnet) error {
+	if c.reqV6 {
+		return c.sendEcho6(sn)
+	}
 	ifc, nh, ok := sn.st.route(c.reqDst)
 	if !ok {
 		sn.inc(IPDropNoRoute)
@@ -85,18 +91,51 @@ func (c *PingConn) sendEcho(sn *Softnet) error {
 	return nil
 }
 
-// SendEcho sends an echo request with sequence number seq and payload.
+// sendEcho6 sends an ICMPv6 echo request, resolving the neighbour (the
+// destination itself: there are no IPv6 gateways yet) if need be.
+func (c *PingConn) sendEcho6(sn *Softnet) error {
+	ifc, src, ok := sn.st.route6(c.reqDst6)
+	if !ok || ifc.isLocal6(c.reqDst6) {
+		sn.inc(IP6DropNoRoute)
+		return syscall.ENETUNREACH
+	}
+	if len(c.reqPayload) > ifc.mtu-header.IPv6HeaderLen-header.ICMPv6MinLen {
+		return syscall.EMSGSIZE
+	}
+	pk, msg := sn.alloc6(ifc, header.ICMPv6MinLen+len(c.reqPayload))
+	if pk == nil {
+		return syscall.ENOBUFS
+	}
+	header.ICMPv6(msg).EncodeEcho(header.ICMPv6EchoRequest, c.ident, c.reqSeq, c.reqPayload)
+	sn.inc(ICMP6EchoRequestsTx)
+	sn.output6(ifc, pk, src, c.reqDst6, defaultTTL, nil)
+	return nil
+}
+
+// SendEcho sends an echo request with sequence number seq and payload:
+// ICMPv4 to an IPv4 destination, ICMPv6 to an IPv6 one (a zone is
+// ignored: link-local destinations leave by the first interface with
+// IPv6).
 func (c *PingConn) SendEcho(dst netip.Addr, seq uint16, payload []byte) error {
-	if !dst.Is4() {
-		return &net.OpError{Op: "write", Net: "ip4:icmp", Err: syscall.EAFNOSUPPORT}
+	network := "ip4:icmp"
+	if dst.Is6() {
+		network = "ip6:ipv6-icmp"
+	}
+	if !dst.Is4() && (!dst.Is6() || dst.Is4In6()) {
+		return &net.OpError{Op: "write", Net: network, Err: syscall.EAFNOSUPPORT}
 	}
 	c.ep.wmu.Lock()
-	c.reqDst, c.reqSeq, c.reqPayload = dst.As4(), seq, payload
+	if dst.Is4() {
+		c.reqDst, c.reqV6 = dst.As4(), false
+	} else {
+		c.reqDst6, c.reqV6 = dst.As16(), true
+	}
+	c.reqSeq, c.reqPayload = seq, payload
 	err := c.ep.send()
 	c.reqPayload = nil
 	c.ep.wmu.Unlock()
 	if err != nil {
-		return &net.OpError{Op: "write", Net: "ip4:icmp", Addr: &net.IPAddr{IP: dst.AsSlice()}, Err: err}
+		return &net.OpError{Op: "write", Net: network, Addr: &net.IPAddr{IP: dst.AsSlice(), Zone: dst.Zone()}, Err: err}
 	}
 	return nil
 }
@@ -111,10 +150,21 @@ func (c *PingConn) ReadReply(b []byte) (int, netip.Addr, uint16, error) {
 	if err != nil {
 		return 0, netip.Addr{}, 0, &net.OpError{Op: "read", Net: "ip4:icmp", Err: err}
 	}
-	ip := header.IPv4(pk.Data())
-	icmp := header.ICMPv4(ip[ip.HeaderLen():])
-	n := copy(b, icmp.Payload())
-	src, seq := ip.SrcAddr(), icmp.Seq()
+	var n int
+	var src netip.Addr
+	var seq uint16
+	if d := pk.Data(); d[0]>>4 == 6 {
+		// icmp6Input delivers the message right after the fixed header.
+		ip := header.IPv6(d)
+		icmp := header.ICMPv6(ip[header.IPv6HeaderLen:])
+		n = copy(b, icmp.Payload())
+		src, seq = ip.SrcAddr(), icmp.Seq()
+	} else {
+		ip := header.IPv4(d)
+		icmp := header.ICMPv4(ip[ip.HeaderLen():])
+		n = copy(b, icmp.Payload())
+		src, seq = ip.SrcAddr(), icmp.Seq()
+	}
 	pk.Free()
 	return n, src, seq, nil
 }
@@ -145,8 +195,8 @@ func (c *PingConn) Close() error {
 	return err
 }
 
-// Ping sends one echo request of size payload bytes to dst and waits up to
-// timeout for the reply, returning the round-trip time.
+// Ping sends one echo request of size payload bytes to dst (IPv4 or IPv6)
+// and waits up to timeout for the reply, returning the round-trip time.
 func (s *Stack) Ping(dst netip.Addr, size int, timeout time.Duration) (time.Duration, error) {
 	c, err := s.ListenPing()
 	if err != nil {
@@ -168,7 +218,7 @@ func (s *Stack) Ping(dst netip.Addr, size int, timeout time.Duration) (time.Dura
 		if err != nil {
 			return 0, err
 		}
-		if src == dst && seq == 1 && n == size && string(buf[:n]) == string(payload) {
+		if src == dst.WithZone("") && seq == 1 && n == size && string(buf[:n]) == string(payload) {
 			return time.Since(start), nil
 		}
 	}

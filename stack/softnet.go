@@ -44,7 +44,8 @@ type Softnet struct {
 	pools          []*driver.Pool
 	idler          []driver.Idler
 
-	arp  arpTable
+	arp  neighTable[[4]byte]  // ARP cache (arp.go)
+	nd   neighTable[[16]byte] // IPv6 neighbour cache (ndp.go)
 	udp  map[udpKey]*UDPConn
 	ping map[uint16]*PingConn
 	ipID uint16
@@ -115,7 +116,8 @@ func newSoftnet(s *Stack, id int) (*Softnet, error) {
 		}
 	}
 	sn.rx = make([]*driver.Packet, burst)
-	sn.arp.init(sn)
+	sn.arp.init(sn, &arpCounters, sn.arpRequest, func(o *Softnet) *neighTable[[4]byte] { return &o.arp })
+	sn.nd.init(sn, &ndCounters, sn.ndSolicit, func(o *Softnet) *neighTable[[16]byte] { return &o.nd })
 	sn.icmpTokens = s.cfg.ICMPRateLimit
 	sn.icmpRefill = now
 	sn.announceTask = task.New(sn.announce)

@@ -36,6 +36,15 @@ type Interface struct {
 	rss     rss.Config
 	hasher  *rss.Hasher
 	txCsum  driver.Offloads
+
+	// IPv6 (ipv6.go): has6 when Addr6 was given; ip6 are the addresses
+	// of addr6, ll6 the link-local address, and snm6 the solicited-node
+	// groups of all of them.
+	has6  bool
+	addr6 []netip.Prefix
+	ip6   [][16]byte
+	ll6   [16]byte
+	snm6  [][16]byte
 }
 
 // Index returns the interface's position, as given to New.
@@ -46,6 +55,19 @@ func (i *Interface) Port() driver.Port { return i.port }
 
 // Addr returns the interface's address and prefix.
 func (i *Interface) Addr() netip.Prefix { return i.addr }
+
+// Addr6 returns the interface's IPv6 addresses and prefixes, without the
+// link-local address.
+func (i *Interface) Addr6() []netip.Prefix { return i.addr6 }
+
+// LinkLocal returns the interface's IPv6 link-local address, or the zero
+// Addr when the interface has no IPv6.
+func (i *Interface) LinkLocal() netip.Addr {
+	if !i.has6 {
+		return netip.Addr{}
+	}
+	return netip.AddrFrom16(i.ll6)
+}
 
 // MAC returns the interface's hardware address.
 func (i *Interface) MAC() header.MAC { return i.mac }
@@ -141,8 +163,16 @@ func New(cfg Config, ifcs ...InterfaceConfig) (*Stack, error) {
 			if o.addr.Addr() == ifc.addr.Addr() {
 				return nil, fmt.Errorf("stack: address %v on two interfaces", ifc.addr)
 			}
+			for _, a := range ifc.ip6 {
+				if o.isLocal6(a) {
+					return nil, fmt.Errorf("stack: address %v on two interfaces", netip.AddrFrom16(a))
+				}
+			}
 		}
 		s.ifaces = append(s.ifaces, ifc)
+	}
+	for _, ifc := range s.ifaces {
+		ifc.joinMulticast(s.log)
 	}
 	for i := 0; i < cfg.Softnets; i++ {
 		sn, err := newSoftnet(s, i)
@@ -199,6 +229,9 @@ func newInterface(i int, ic InterfaceConfig, softnets int) (*Interface, error) {
 	ifc.hasher = rss.NewHasher(ifc.rss.Key)
 	if len(ifc.rss.RETA) == 0 {
 		return nil, fmt.Errorf("stack: port %s reports an empty RSS redirection table", name)
+	}
+	if err := ifc.init6(ic.Addr6); err != nil {
+		return nil, err
 	}
 	if ic.Gateway.IsValid() {
 		if !ic.Gateway.Is4() || !ic.Addr.Contains(ic.Gateway) || ic.Gateway == a {

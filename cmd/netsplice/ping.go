@@ -11,8 +11,8 @@ import (
 // side of two netsplice processes talking to each other.
 func runPing(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("ping", stdout,
-		"usage: netsplice ping --eal 'EAL ARGS' --ip CIDR [flags] DST_IP",
-		"Runs the stack on DPDK ports and sends --count ICMP echo requests to DST_IP.")
+		"usage: netsplice ping --eal 'EAL ARGS' --ip CIDR[,CIDR6] [flags] DST_IP",
+		"Runs the stack on DPDK ports and sends --count ICMP echo requests to DST_IP, IPv4 or IPv6 (ICMPv6: give the port an IPv6 --ip).")
 	sf := addStackFlags(fs)
 	count := fs.Int("count", 3, "echo requests to send")
 	size := fs.Int("size", 56, "payload bytes (0..1472)")
@@ -27,8 +27,8 @@ func runPing(args []string, stdout, stderr io.Writer) error {
 		return usageErr("want one destination address, got %d arguments %q", len(pos), pos)
 	}
 	dst, err := netip.ParseAddr(pos[0])
-	if err != nil || !dst.Is4() {
-		return usageErr("destination %q is not an IPv4 address", pos[0])
+	if err != nil || dst.Is4In6() {
+		return usageErr("destination %q is not an IPv4 address or an IPv6 address", pos[0])
 	}
 	if dst.IsUnspecified() || dst.IsMulticast() {
 		return usageErr("destination %v: want a unicast address", dst)
@@ -36,8 +36,8 @@ func runPing(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case *count < 1:
 		return usageErr("--count %d: want at least 1", *count)
-	case *size < 0 || *size > 1472:
-		return usageErr("--size %d: want 0..1472 payload bytes", *size)
+	case *size < 0 || *size > 1472 || dst.Is6() && *size > 1452:
+		return usageErr("--size %d: want 0..1472 payload bytes (0..1452 over IPv6)", *size)
 	case *interval < 0:
 		return usageErr("--interval %v must not be negative", *interval)
 	case *timeout <= 0:

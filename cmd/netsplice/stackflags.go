@@ -25,7 +25,8 @@ import (
 // ports (serve, ping, connect, relay).
 type stackFlags struct {
 	eal     string
-	ips     cidrList
+	ips     cidrList         // the IPv4 address of each port, in port order
+	ips6    [][]netip.Prefix // the IPv6 addresses of each port (ipFlag)
 	gateway string
 	lcores  int
 	poll    string
@@ -123,6 +124,69 @@ func (l *cidrList) Set(v string) error {
 	return nil
 }
 
+// ipFlag is --ip: one value per port, in port order, a comma-separated
+// list of CIDRs with exactly one IPv4 address (IPv6-only ports are not
+// supported yet) and any number of IPv6 ones, e.g.
+// 192.0.2.1/24,2001:db8:1::1/64. The IPv4 CIDRs go to stackFlags.ips,
+// checked as ever (cidrList.Set), the IPv6 ones to stackFlags.ips6.
+type ipFlag struct{ f *stackFlags }
+
+func (v ipFlag) String() string {
+	if v.f == nil {
+		return ""
+	}
+	var ports []string
+	for i, p := range v.f.ips {
+		s := []string{p.String()}
+		for _, q := range v.f.ips6[i] {
+			s = append(s, q.String())
+		}
+		ports = append(ports, strings.Join(s, ","))
+	}
+	return strings.Join(ports, " ")
+}
+
+func (v ipFlag) Set(val string) error {
+	f := v.f
+	var v4 string
+	var v6 []netip.Prefix
+	for _, part := range strings.Split(val, ",") {
+		if !strings.Contains(part, ":") {
+			if v4 != "" {
+				return fmt.Errorf("%q: two IPv4 CIDRs for one port (one IPv4 address per --ip)", val)
+			}
+			v4 = part
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		a := p.Addr()
+		switch {
+		case err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "":
+			return fmt.Errorf("%q is not an IPv6 CIDR such as 2001:db8:1::1/64", part)
+		case a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a.IsLinkLocalUnicast():
+			return fmt.Errorf("%q: %v cannot be an interface address (unspecified, loopback, multicast or link-local: the link-local address comes from the MAC)", part, a)
+		case p.Bits() < 1:
+			return fmt.Errorf("%q: the prefix length must be 1..128", part)
+		}
+		for _, port := range append(f.ips6, v6) {
+			for _, o := range port {
+				if o.Addr() == a {
+					return fmt.Errorf("%q: address %v is given twice", part, a)
+				}
+			}
+		}
+		v6 = append(v6, p)
+	}
+	if v4 == "" {
+		return fmt.Errorf("%q: each --ip needs one IPv4 CIDR such as 192.0.2.1/24 (IPv6-only ports are not supported yet)", val)
+	}
+	if err := f.ips.Set(v4); err != nil {
+		return err
+	}
+	f.ips6 = append(f.ips6, v6)
+	return nil
+}
+
 // local reports whether a is the address of one of the --ip interfaces.
 func (l cidrList) local(a netip.Addr) bool {
 	for _, p := range l {
@@ -146,8 +210,8 @@ func (l cidrList) onLink(a netip.Addr) bool {
 func addStackFlags(fs *flag.FlagSet) *stackFlags {
 	f := &stackFlags{}
 	fs.StringVar(&f.eal, "eal", "", "DPDK EAL `ARGS`, split on spaces, e.g. '-l 0 -a 0000:3b:00.0' or '--no-huge -m 256 --no-pci --vdev=net_af_packet0,iface=veth0'")
-	fs.Var(&f.ips, "ip", "interface address and prefix (`CIDR`), repeatable, one per DPDK port in port order (e.g. 192.0.2.1/24)")
-	fs.StringVar(&f.gateway, "gateway", "", "default gateway `IP`, inside one interface's prefix")
+	fs.Var(ipFlag{f}, "ip", "interface addresses and prefixes (`CIDR[,CIDR...]`), repeatable, one per DPDK port in port order: one IPv4 CIDR and any IPv6 ones (e.g. 192.0.2.1/24,2001:db8:1::1/64)")
+	fs.StringVar(&f.gateway, "gateway", "", "default IPv4 gateway `IP`, inside one interface's prefix (no IPv6 gateway yet)")
 	fs.IntVar(&f.lcores, "lcores", 1, lcoresHelp)
 	fs.StringVar(&f.poll, "poll", "adaptive", "poll mode: busy (one CPU per softnet, lowest latency) or adaptive")
 	f.log = addLogFlags(fs)
@@ -242,8 +306,19 @@ func checkNewFile(path string) error {
 }
 
 // routable reports why dst cannot be reached from the --ip interfaces:
-// it is inside no prefix and there is no --gateway.
+// it is inside no prefix and there is no --gateway (IPv4 only: IPv6 has
+// no gateway yet, and link-local destinations are on every IPv6 port).
 func (f *stackFlags) routable(dst netip.Addr) error {
+	if dst.Is6() {
+		for _, port := range f.ips6 {
+			for _, p := range port {
+				if p.Contains(dst.WithZone("")) || dst.IsLinkLocalUnicast() {
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("%v is inside no IPv6 --ip prefix (IPv6 has no gateway yet)", dst)
+	}
 	if len(f.ips) == 0 || f.gateway != "" || f.ips.onLink(dst) {
 		return nil
 	}
@@ -311,6 +386,9 @@ func (f *stackFlags) start(stderr io.Writer) (*stackEnv, error) {
 			port = fp
 		}
 		ifc := stack.InterfaceConfig{Port: port, Addr: addr}
+		if i < len(f.ips6) {
+			ifc.Addr6 = f.ips6[i]
+		}
 		if gw.IsValid() && addr.Contains(gw) {
 			ifc.Gateway = gw
 			gw = netip.Addr{}

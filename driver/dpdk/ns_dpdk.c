@@ -173,6 +173,13 @@ int ns_port_start(uint16_t port, struct ns_portconf *c, uintptr_t *pools, char *
 	return 0;
 }
 
+int ns_port_allmulticast(uint16_t port)
+{
+	if (rte_eth_allmulticast_get(port) == 1)
+		return 0;
+	return rte_eth_allmulticast_enable(port);
+}
+
 int ns_port_stop_close(uint16_t port)
 {
 	int ret = rte_eth_dev_stop(port);

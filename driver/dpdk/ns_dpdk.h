@@ -204,6 +204,7 @@ int ns_dev_info(uint16_t port, struct ns_devinfo *out, char *err, size_t errlen)
 int ns_port_configure(uint16_t port, struct ns_portconf *c, char *err, size_t errlen);
 int ns_port_start(uint16_t port, struct ns_portconf *c, uintptr_t *pools, char *err, size_t errlen);
 int ns_port_stop_close(uint16_t port);
+int ns_port_allmulticast(uint16_t port);
 struct rte_mempool *ns_pool_create(const char *name, unsigned n, unsigned cache, uint16_t dataroom, int socket,
 				   uint32_t table, struct ns_objinfo *out, char *err, size_t errlen);
 unsigned ns_pool_avail(struct rte_mempool *mp);

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 
 	"go.uber.org/zap"
@@ -501,6 +502,23 @@ func (p *Port) Link() driver.Link {
 		return driver.Link{}
 	}
 	return driver.Link{Up: up != 0, SpeedMbps: uint32(speed)}
+}
+
+// JoinMulticast implements driver.MulticastReceiver: it turns on
+// all-multicast reception (rte_eth_allmulticast_enable), which every PMD
+// that filters multicast supports, rather than programming the list
+// (rte_eth_dev_set_mc_addr_list, which many do not). PMDs that deliver every
+// frame anyway (net_af_packet, net_tap) answer ENOTSUP, which is no error.
+func (p *Port) JoinMulticast(macs []driver.MAC) error {
+	p.closeMu.Lock()
+	defer p.closeMu.Unlock()
+	if p.closed.Load() {
+		return errors.New("dpdk: port closed")
+	}
+	if ret := C.ns_port_allmulticast(C.uint16_t(p.id)); ret < 0 && syscall.Errno(-ret) != syscall.ENOTSUP {
+		return fmt.Errorf("dpdk: port %s: rte_eth_allmulticast_enable: %w", p.name, syscall.Errno(-ret))
+	}
+	return nil
 }
 
 // Pool implements driver.Port.

@@ -37,6 +37,9 @@ func OpenPort(cfg PortConfig) (*Port, error) { return nil, ErrNoDPDK }
 // Port is a DPDK port; without DPDK none can be opened.
 type Port struct{}
 
+// JoinMulticast returns ErrNoDPDK.
+func (p *Port) JoinMulticast(macs []driver.MAC) error { return ErrNoDPDK }
+
 // Name implements driver.Port.
 func (p *Port) Name() string { return "" }
 
