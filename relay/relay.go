@@ -81,8 +81,9 @@ type hooks struct {
 
 type pair struct {
 	client, server *stack.TCPConn
-	// moved is the bytes of each direction's splices before its current
-	// (or last) one.
+	// cur is each direction's current (or last) splice; moved is the
+	// bytes of its splices before that one.
+	cur   [2]atomic.Pointer[splice.Splice]
 	moved [2]atomic.Int64
 	reset atomic.Bool // resetPair ran
 	// idled: a direction found both idle and closed the pair; what the
@@ -296,8 +297,9 @@ func (r *Relay) direction(p *pair, i int, wg *sync.WaitGroup) {
 		src, dst = dst, src
 	}
 	for {
-		before := p.progress(r.sp, 1-i)
-		if err := r.sp.Splice(src, dst, r.remaining(p, i), r.cfg.Idle); err != nil {
+		before := p.progress(1 - i)
+		spl, err := r.sp.Splice(src, dst, r.remaining(p, i), r.cfg.Idle)
+		if err != nil {
 			if p.idled.Load() {
 				return
 			}
@@ -312,7 +314,8 @@ func (r *Relay) direction(p *pair, i int, wg *sync.WaitGroup) {
 			dst.CloseWrite()
 			return
 		}
-		err := r.sp.Wait(src)
+		p.cur[i].Store(spl)
+		err = spl.Wait()
 		switch {
 		case p.reset.Load() || p.idled.Load():
 			return // the other direction reset or closed both
@@ -321,10 +324,10 @@ func (r *Relay) direction(p *pair, i int, wg *sync.WaitGroup) {
 			dst.CloseWrite()
 			return
 		case errors.Is(err, syscall.ETIMEDOUT):
-			if p.progress(r.sp, 1-i) != before {
-				// The other direction is alive: splice again (which
-				// resets SpliceLen, so count this splice's bytes first).
-				p.moved[i].Add(r.sp.SpliceLen(src))
+			if p.progress(1-i) != before {
+				// The other direction is alive: splice again (count
+				// this splice's bytes first).
+				p.moved[i].Add(spl.Len())
 				if h := r.beforeResplice; h != nil {
 					h(src, dst)
 				}
@@ -352,12 +355,8 @@ func (r *Relay) resetPair(p *pair) {
 }
 
 // progress is what direction j moved so far, its running splice included.
-func (p *pair) progress(sp *splice.Splicer, j int) int64 {
-	src := p.client
-	if j == 1 {
-		src = p.server
-	}
-	return p.moved[j].Load() + sp.SpliceLen(src)
+func (p *pair) progress(j int) int64 {
+	return p.moved[j].Load() + p.cur[j].Load().Len()
 }
 
 // remaining is what a re-splice of direction i may still move under Max.
@@ -412,8 +411,8 @@ func (r *Relay) Describe() string {
 	for i, p := range pairs {
 		fmt.Fprintf(&b, " pair %d client %s\n", i, p.client.Describe())
 		fmt.Fprintf(&b, " pair %d server %s\n", i, p.server.Describe())
-		fmt.Fprintf(&b, " pair %d client->server %s\n", i, r.sp.Describe(p.client))
-		fmt.Fprintf(&b, " pair %d server->client %s\n", i, r.sp.Describe(p.server))
+		fmt.Fprintf(&b, " pair %d client->server %s\n", i, p.cur[0].Load().Describe())
+		fmt.Fprintf(&b, " pair %d server->client %s\n", i, p.cur[1].Load().Describe())
 	}
 	return b.String()
 }

@@ -344,12 +344,13 @@ func (r *UDPRelay) run(s *udpSession, sent int64) {
 		s.server.Close()
 		r.ended.Add(1)
 	}()
-	// done[j] is what direction j's splices before its current (or last)
-	// one moved; progress adds the current one.
+	// cur is direction j's current (or last) splice, done[j] what its
+	// splices before that one moved; progress adds the current one.
+	var cur [2]atomic.Pointer[splice.Splice]
 	var done [2]atomic.Int64
 	done[0].Store(sent)
 	srcs := [2]*stack.UDPConn{s.client, s.server}
-	progress := func(j int) int64 { return done[j].Load() + r.sp.SpliceLenUDP(srcs[j]) }
+	progress := func(j int) int64 { return done[j].Load() + cur[j].Load().Len() }
 	var wg sync.WaitGroup
 	dir := func(i int) {
 		defer wg.Done()
@@ -362,23 +363,28 @@ func (r *UDPRelay) run(s *udpSession, sent int64) {
 				}
 			}
 			before := progress(1 - i)
-			if err := r.sp.SpliceUDP(src, dst, limit, r.cfg.Idle); err != nil {
+			spl, err := r.sp.Splice(src, dst, limit, r.cfg.Idle)
+			if err != nil {
 				r.log.Debug("udp splice refused", zap.Error(err))
 				return
 			}
-			if err := r.sp.WaitUDP(src); !errors.Is(err, syscall.ETIMEDOUT) {
+			cur[i].Store(spl)
+			if err := spl.Wait(); !errors.Is(err, syscall.ETIMEDOUT) {
 				// Max reached (or the next datagram would pass it), the
 				// session closing, or an error: this direction is done.
 				return
 			}
 			if progress(1-i) == before {
-				// Both directions idle: end the session.
-				r.sp.UnspliceUDP(dst)
+				// Both directions idle: end the session. The other
+				// direction's splice is the one whose source is dst,
+				// also if it has just spliced again and not yet
+				// published its handle in cur.
+				r.sp.Lookup(dst).Unsplice()
 				return
 			}
-			// The other direction is alive: splice again (which resets
-			// SpliceLen, so count this splice's bytes first).
-			done[i].Add(r.sp.SpliceLenUDP(src))
+			// The other direction is alive: splice again (count this
+			// splice's bytes first).
+			done[i].Add(spl.Len())
 		}
 	}
 	wg.Add(2)

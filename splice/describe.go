@@ -1,36 +1,27 @@
 package splice
 
-import (
-	"fmt"
-
-	"github.com/netsplice/netsplice/stack"
-)
+import "fmt"
 
 // Describe returns a one-line summary of the current or last splice whose
-// source is src, for diagnosing a stall: whether it started or ended,
-// bytes moved, what the source holds and the drain takes, and which of
-// its wake-ups are queued. Any goroutine; control path only.
-func (s *Splicer) Describe(src *stack.TCPConn) string {
-	p := s.lastOf(src)
+// source is src (Lookup), for diagnosing a stall; see Splice.Describe.
+func (s *Splicer) Describe(src Socket) string { return s.Lookup(src).Describe() }
+
+// Describe returns a one-line summary of the splice for diagnosing a
+// stall: whether it ended, bytes moved, and its mover's state (for a TCP
+// splice on a softnet: what the source holds and the drain takes, which
+// of its wake-ups are queued). Any goroutine; control path only.
+func (p *Splice) Describe() string {
 	if p == nil {
 		return "no splice"
 	}
 	var err error
 	select {
 	case <-p.done:
-		err = p.err // written before done closed
+		if p.err != 0 {
+			err = p.err // written before done closed
+		}
 	default:
 	}
-	line := fmt.Sprintf("%v splice started=%v ended=%v copying=%v moved=%d max=%d idle=%v err=%v",
-		s.mode, p.started.Load(), p.ended.Load(), p.copying, p.moved.Load(), p.max, p.idle, err)
-	if p.copying || !p.started.Load() {
-		return line
-	}
-	sn := src.Softnet()
-	sn.Stack().Call(sn, func() {
-		line += fmt.Sprintf(" src{readable=%d eof=%v err=%v} drain{space=%d writable=%v err=%v} wake=%v ded=%v idleT=%v",
-			src.Readable(), src.EOF(), src.Err(), p.drain.c.SendSpace(), p.drain.c.Writable(), p.drain.c.Err(),
-			p.wake.Queued(), p.ded.Queued(), p.idleT.Armed())
-	})
-	return line
+	return fmt.Sprintf("%v %v splice ended=%v moved=%d max=%d idle=%v err=%v %s",
+		p.s.mode, p.proto, p.ended.Load(), p.moved.Load(), p.max, p.idle, err, p.m.describe())
 }

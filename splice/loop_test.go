@@ -58,22 +58,23 @@ func TestSpliceLoopTCP(t *testing.T) {
 			sp := New(mode)
 			defer sp.Close()
 			// What arrives on c2 leaves on c1, which sends it to c2 again.
-			if err := sp.Splice(c2, c1, 0, 0); err != nil {
+			h, err := sp.Splice(c2, c1, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if _, err := c1.Write(bytes.Repeat([]byte("loop"), 250)); err != nil {
 				t.Fatal(err)
 			}
 			select {
-			case <-sp.Done(c2):
+			case <-h.Done():
 			case <-time.After(10 * time.Second):
-				t.Fatalf("the loop never ended; %d bytes moved", sp.SpliceLen(c2))
+				t.Fatalf("the loop never ended; %d bytes moved", h.Len())
 			}
-			if err := sp.Wait(c2); !errors.Is(err, syscall.ELOOP) {
+			if err := h.Wait(); !errors.Is(err, syscall.ELOOP) {
 				t.Fatalf("Wait: %v, want ELOOP", err)
 			}
-			if n := sp.SpliceLen(c2); n < 128*1000 {
-				t.Fatalf("SpliceLen %d: the data went round fewer than 128 times", n)
+			if n := h.Len(); n < 128*1000 {
+				t.Fatalf("Len %d: the data went round fewer than 128 times", n)
 			}
 			c2.SetReadDeadline(time.Now().Add(time.Second))
 			if _, err := c2.Read(make([]byte, 10)); !errors.Is(err, syscall.ELOOP) {
@@ -97,24 +98,25 @@ func TestSpliceLoopUDP(t *testing.T) {
 			defer u.Close()
 			sp := New(mode)
 			defer sp.Close()
-			if err := sp.SpliceUDP(u, u, 0, 0); err != nil {
+			h, err := sp.Splice(u, u, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if _, err := u.Write([]byte("round and round")); err != nil {
 				t.Fatal(err)
 			}
 			done := make(chan error, 1)
-			go func() { done <- sp.WaitUDP(u) }()
+			go func() { done <- h.Wait() }()
 			select {
 			case err := <-done:
 				if !errors.Is(err, syscall.ELOOP) {
-					t.Fatalf("WaitUDP: %v, want ELOOP", err)
+					t.Fatalf("Wait: %v, want ELOOP", err)
 				}
 			case <-time.After(10 * time.Second):
-				t.Fatalf("the loop never ended; %d bytes moved", sp.SpliceLenUDP(u))
+				t.Fatalf("the loop never ended; %d bytes moved", h.Len())
 			}
-			if n := sp.SpliceLenUDP(u); n != 128*int64(len("round and round")) {
-				t.Fatalf("SpliceLenUDP %d, want 128 passes of the datagram", n)
+			if n := h.Len(); n != 128*int64(len("round and round")) {
+				t.Fatalf("Len %d, want 128 passes of the datagram", n)
 			}
 		})
 	}

@@ -24,16 +24,17 @@ func TestSpliceAfterPartialRead(t *testing.T) {
 			data := randBytes(5000, 1)
 			c.Write(data)
 			head := readFull(t, rc, 100) // the rest of its packet stays with rc's reader
-			if err := sp.Splice(rc, rs, 0, 0); err != nil {
+			h, err := sp.Splice(rc, rs, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			c.CloseWrite()
 			select {
-			case <-sp.Done(rc):
+			case <-h.Done():
 			case <-time.After(5 * time.Second):
-				t.Fatalf("the splice did not end at EOF; SpliceLen %d", sp.SpliceLen(rc))
+				t.Fatalf("the splice did not end at EOF; Len %d", h.Len())
 			}
-			if err := sp.Wait(rc); err != nil {
+			if err := h.Wait(); err != nil {
 				t.Fatalf("Wait: %v, want nil at EOF", err)
 			}
 			rs.CloseWrite()
@@ -41,8 +42,8 @@ func TestSpliceAfterPartialRead(t *testing.T) {
 			if !bytes.Equal(cat(head, got), data) {
 				t.Fatalf("server got %d bytes, want the %d after the header, in order", len(got), len(data)-100)
 			}
-			if n := sp.SpliceLen(rc); n != int64(len(data)-100) {
-				t.Fatalf("SpliceLen %d, want %d", n, len(data)-100)
+			if n := h.Len(); n != int64(len(data)-100) {
+				t.Fatalf("Len %d, want %d", n, len(data)-100)
 			}
 		})
 	}
@@ -56,19 +57,24 @@ func TestSpliceUDPCloseSource(t *testing.T) {
 			_, src, drain, _ := l.udpConns(t)
 			sp := New(mode)
 			defer sp.Close()
-			if err := sp.SpliceUDP(src, drain, 0, 0); err != nil {
+			h, err := sp.Splice(src, drain, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
-			done := sp.DoneUDP(src)
+			done := h.Done()
 			src.Close()
 			select {
 			case <-done:
 			case <-time.After(5 * time.Second):
 				t.Fatal("closing the spliced UDP source did not end its splice")
 			}
-			// A closed socket is forgotten, as TCP's are.
-			if err := sp.WaitUDP(src); !errors.Is(err, syscall.EPROTO) {
-				t.Fatalf("WaitUDP on the closed socket: %v, want EPROTO", err)
+			// A closed socket is forgotten, as TCP's are; its splice
+			// ended by the unsplice.
+			if err := sp.Lookup(src).Wait(); !errors.Is(err, syscall.EPROTO) {
+				t.Fatalf("Wait by the closed socket: %v, want EPROTO", err)
+			}
+			if err := h.Wait(); err != nil {
+				t.Fatalf("Wait: %v, want nil after the close's unsplice", err)
 			}
 		})
 	}
@@ -94,19 +100,25 @@ func TestSpliceWithParkedReader(t *testing.T) {
 				read <- result{n, err}
 			}()
 			time.Sleep(20 * time.Millisecond) // the reader parks
-			started := make(chan error, 1)
-			go func() { started <- sp.Splice(rc, rs, 0, 0) }()
+			type spliced struct {
+				h   *Splice
+				err error
+			}
+			started := make(chan spliced, 1)
+			go func() { h, err := sp.Splice(rc, rs, 0, 0); started <- spliced{h, err} }()
+			var h *Splice
 			select {
-			case err := <-started:
-				if err != nil {
-					t.Fatal(err)
+			case r := <-started:
+				if r.err != nil {
+					t.Fatal(r.err)
 				}
+				h = r.h
 			case <-time.After(3 * time.Second):
 				t.Fatal("Splice waited for a parked reader")
 			}
 			data := randBytes(100000, 9)
 			go func() { c.Write(data); c.CloseWrite() }()
-			if err := sp.Wait(rc); err != nil {
+			if err := h.Wait(); err != nil {
 				t.Fatalf("Wait: %v, want nil at EOF", err)
 			}
 			rs.CloseWrite()

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -97,26 +98,27 @@ func TestSpliceSemRefusals(t *testing.T) {
 				{"max < 0", rc, rs, -1, 0, syscall.EINVAL},
 				{"idle < 0", rc, rs, 0, -time.Millisecond, syscall.EINVAL},
 			} {
-				if err := sp.Splice(tc.src, tc.dr, tc.max, tc.idle); !errors.Is(err, tc.wantErrno) {
+				if h, err := sp.Splice(tc.src, tc.dr, tc.max, tc.idle); !errors.Is(err, tc.wantErrno) || h != nil {
 					t.Errorf("%s: %v, want %v", tc.name, err, tc.wantErrno)
 				}
 			}
-			if err := sp.Unsplice(rc); !errors.Is(err, syscall.EPROTO) {
+			if err := sp.Lookup(rc).Unsplice(); !errors.Is(err, syscall.EPROTO) {
 				t.Errorf("Unsplice of a never spliced socket: %v, want EPROTO", err)
 			}
-			if err := sp.Wait(rc); !errors.Is(err, syscall.EPROTO) {
+			if err := sp.Lookup(rc).Wait(); !errors.Is(err, syscall.EPROTO) {
 				t.Errorf("Wait on a never spliced socket: %v, want EPROTO", err)
 			}
-			if n := sp.SpliceLen(rc); n != 0 {
-				t.Errorf("SpliceLen of a never spliced socket: %d", n)
+			if n := sp.Lookup(rc).Len(); n != 0 {
+				t.Errorf("Len of a never spliced socket: %d", n)
 			}
-			if err := sp.Splice(rc, rs, 0, 0); err != nil {
+			h, err := sp.Splice(rc, rs, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if err := sp.Splice(rc, rc, 0, 0); !errors.Is(err, syscall.EBUSY) {
+			if _, err := sp.Splice(rc, rc, 0, 0); !errors.Is(err, syscall.EBUSY) {
 				t.Errorf("src already a source: %v, want EBUSY", err)
 			}
-			if err := sp.Splice(rs, rs, 0, 0); !errors.Is(err, syscall.EBUSY) {
+			if _, err := sp.Splice(rs, rs, 0, 0); !errors.Is(err, syscall.EBUSY) {
 				t.Errorf("drain already a drain: %v, want EBUSY", err)
 			}
 			// The refusals did not disturb the splice.
@@ -124,21 +126,25 @@ func TestSpliceSemRefusals(t *testing.T) {
 			if got := readFull(t, s, 13); string(got) != "still spliced" {
 				t.Fatalf("server read %q", got)
 			}
-			if err := sp.Unsplice(rc); err != nil {
+			if err := h.Unsplice(); err != nil {
 				t.Fatalf("Unsplice: %v", err)
 			}
-			if err := sp.Unsplice(rc); !errors.Is(err, syscall.EPROTO) {
+			if err := h.Unsplice(); !errors.Is(err, syscall.EPROTO) {
 				t.Errorf("second Unsplice: %v, want EPROTO", err)
 			}
+			if err := sp.Lookup(rc).Unsplice(); !errors.Is(err, syscall.EPROTO) {
+				t.Errorf("second Unsplice, by the source: %v, want EPROTO", err)
+			}
 			// Ended: both roles are free again, the other way round too.
-			if err := sp.Splice(rs, rc, 0, 0); err != nil {
+			back, err := sp.Splice(rs, rc, 0, 0)
+			if err != nil {
 				t.Fatalf("splice after the end: %v", err)
 			}
 			s.Write([]byte("back"))
 			if got := readFull(t, c, 4); string(got) != "back" {
 				t.Fatalf("client read %q", got)
 			}
-			if err := sp.Unsplice(rs); err != nil {
+			if err := back.Unsplice(); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -160,7 +166,7 @@ func TestSpliceSemNotConnected(t *testing.T) {
 			if _, err := rc.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
 				t.Fatalf("relay read after the client's reset: %v", err)
 			}
-			if err := sp.Splice(rc, rs, 0, 0); !errors.Is(err, syscall.ENOTCONN) {
+			if _, err := sp.Splice(rc, rs, 0, 0); !errors.Is(err, syscall.ENOTCONN) {
 				t.Errorf("reset src: %v, want ENOTCONN", err)
 			}
 
@@ -170,11 +176,11 @@ func TestSpliceSemNotConnected(t *testing.T) {
 			if _, err := rs.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
 				t.Fatalf("relay read after the server's reset: %v", err)
 			}
-			if err := sp.Splice(rc, rs, 0, 0); !errors.Is(err, syscall.ENOTCONN) {
+			if _, err := sp.Splice(rc, rs, 0, 0); !errors.Is(err, syscall.ENOTCONN) {
 				t.Errorf("reset drain: %v, want ENOTCONN", err)
 			}
 			// The refusal left rc unspliced.
-			if err := sp.Unsplice(rc); !errors.Is(err, syscall.EPROTO) {
+			if err := sp.Lookup(rc).Unsplice(); !errors.Is(err, syscall.EPROTO) {
 				t.Errorf("Unsplice after a refusal: %v, want EPROTO", err)
 			}
 
@@ -186,11 +192,12 @@ func TestSpliceSemNotConnected(t *testing.T) {
 			if n, err := rc.Read(make([]byte, 1)); n != 0 || err != io.EOF {
 				t.Fatalf("relay read: %d, %v; want EOF", n, err)
 			}
-			if err := sp.Splice(rc, rs, 0, 0); err != nil {
+			h, err := sp.Splice(rc, rs, 0, 0)
+			if err != nil {
 				t.Fatalf("src at EOF: %v, want it accepted", err)
 			}
-			waitDone(t, sp.Done(rc), "a splice from a src at EOF")
-			if err := sp.Wait(rc); err != nil {
+			waitDone(t, h.Done(), "a splice from a src at EOF")
+			if err := h.Wait(); err != nil {
 				t.Errorf("splice from a src at EOF: %v, want nil", err)
 			}
 		})
@@ -244,7 +251,7 @@ func TestSpliceSemConnectingDrain(t *testing.T) {
 			if rs.Established() {
 				t.Fatal("the drain connected although the server's backlog is full")
 			}
-			if err := newSplicer(t, mode).Splice(rc, rs, 0, 0); err != nil {
+			if _, err := newSplicer(t, mode).Splice(rc, rs, 0, 0); err != nil {
 				t.Fatalf("splice to a connecting drain: %v, want it accepted", err)
 			}
 			data := randBytes(50000, 10)
@@ -288,8 +295,9 @@ func newSplicer(t *testing.T, mode Mode) *Splicer {
 
 // TestSpliceSemWritesAroundAndSpliceLen: the relay application writes to
 // the drain before, between and after two splices; the server gets every
-// byte in order. SpliceLen is kept after a splice ends and reset by the
-// next one; src's reader sees the end reason once, then the rest, then
+// byte in order. A splice's Len (SO_SPLICE's splice length) is kept after
+// it ends, and the source's splice (Lookup) is the next one's, counted
+// from 0; src's reader sees the end reason once, then the rest, then
 // EOF.
 func TestSpliceSemWritesAroundAndSpliceLen(t *testing.T) {
 	for _, mode := range modes {
@@ -303,18 +311,22 @@ func TestSpliceSemWritesAroundAndSpliceLen(t *testing.T) {
 			if _, err := rs.Write(before); err != nil {
 				t.Fatal(err)
 			}
-			if err := sp.Splice(rc, rs, int64(len(d1)), 0); err != nil {
+			first, err := sp.Splice(rc, rs, int64(len(d1)), 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if _, err := c.Write(cat(d1, d2)); err != nil {
 				t.Fatal(err)
 			}
-			if err := sp.Wait(rc); !errors.Is(err, syscall.EFBIG) {
+			if err := first.Wait(); !errors.Is(err, syscall.EFBIG) {
 				t.Fatalf("first splice: %v, want EFBIG", err)
 			}
 			time.Sleep(10 * time.Millisecond) // d2 is in rc: nothing more moves
-			if n := sp.SpliceLen(rc); n != int64(len(d1)) {
-				t.Fatalf("SpliceLen after the end = %d, want %d (kept)", n, len(d1))
+			if n := first.Len(); n != int64(len(d1)) {
+				t.Fatalf("Len after the end = %d, want %d (kept)", n, len(d1))
+			}
+			if n := sp.Lookup(rc).Len(); n != int64(len(d1)) {
+				t.Fatalf("Len of rc's last splice after the end = %d, want %d (kept)", n, len(d1))
 			}
 			// The end reason comes once and takes no data. (The rest is
 			// left in src for the next splice: reading part of it first
@@ -325,21 +337,28 @@ func TestSpliceSemWritesAroundAndSpliceLen(t *testing.T) {
 			if _, err := rs.Write(between); err != nil {
 				t.Fatal(err)
 			}
-			if err := sp.Splice(rc, rs, 0, 0); err != nil {
+			second, err := sp.Splice(rc, rs, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if n := sp.SpliceLen(rc); n > int64(len(d2)) {
-				t.Fatalf("SpliceLen at the second splice's start = %d: not reset", n)
+			if n := sp.Lookup(rc).Len(); n > int64(len(d2)) {
+				t.Fatalf("Len of rc's splice at the second splice's start = %d: not reset", n)
 			}
 			if _, err := c.Write(d3); err != nil {
 				t.Fatal(err)
 			}
 			c.CloseWrite()
-			if err := sp.Wait(rc); err != nil {
+			if err := second.Wait(); err != nil {
 				t.Fatalf("second splice: %v, want nil at EOF", err)
 			}
-			if n, want := sp.SpliceLen(rc), int64(len(d2)+len(d3)); n != want {
-				t.Fatalf("SpliceLen of the second splice = %d, want %d", n, want)
+			if n, want := second.Len(), int64(len(d2)+len(d3)); n != want {
+				t.Fatalf("Len of the second splice = %d, want %d", n, want)
+			}
+			if n, want := sp.Lookup(rc).Len(), int64(len(d2)+len(d3)); n != want {
+				t.Fatalf("Len of rc's last splice = %d, want %d", n, want)
+			}
+			if n := first.Len(); n != int64(len(d1)) {
+				t.Fatalf("Len of the first splice after the second = %d, want %d (its own)", n, len(d1))
 			}
 			if n, err := rc.Read(make([]byte, 10)); n != 0 || err != io.EOF {
 				t.Fatalf("read of src after the EOF end: %d, %v; want 0, EOF", n, err)
@@ -377,7 +396,8 @@ func TestSpliceSemSlowServer(t *testing.T) {
 			l := newLabCfg(t, peer, stack.Config{TCP: stack.TCPConfig{SendBuffer: relayBuf, RecvBuffer: relayBuf}}, peer)
 			c, rc, rs, s := l.conns(t)
 			sp := newSplicer(t, mode)
-			if err := sp.Splice(rc, rs, 0, 0); err != nil {
+			h, err := sp.Splice(rc, rs, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			data := randBytes(total, 14)
@@ -432,7 +452,7 @@ func TestSpliceSemSlowServer(t *testing.T) {
 				t.Errorf("the client's write finished with %d bytes not yet read by the server, more than the path's %d: no end-to-end flow control", unread, bound)
 			}
 			c.CloseWrite()
-			go func() { sp.Wait(rc); rs.CloseWrite() }()
+			go func() { h.Wait(); rs.CloseWrite() }()
 			r := <-res
 			close(stop)
 			if r.err != nil || r.n != total || r.sum != sha256.Sum256(data) {
@@ -441,7 +461,7 @@ func TestSpliceSemSlowServer(t *testing.T) {
 			if peak := <-maxQueued; peak > relayBuf {
 				t.Errorf("the relay's receive queue held %d bytes, more than its %d buffer", peak, relayBuf)
 			}
-			if err := sp.Wait(rc); err != nil {
+			if err := h.Wait(); err != nil {
 				t.Fatalf("Wait: %v", err)
 			}
 		})
@@ -456,7 +476,8 @@ func TestSpliceSemSlowClient(t *testing.T) {
 			l := newLab(t, stack.Config{TCP: stack.TCPConfig{SendBuffer: 4096, RecvBuffer: 4096}})
 			c, rc, rs, s := l.conns(t)
 			sp := newSplicer(t, mode)
-			if err := sp.Splice(rc, rs, 0, 0); err != nil {
+			h, err := sp.Splice(rc, rs, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			data := randBytes(5000, 15)
@@ -474,17 +495,17 @@ func TestSpliceSemSlowClient(t *testing.T) {
 				c.CloseWrite()
 			}()
 			waitErr := make(chan error, 1)
-			go func() { err := sp.Wait(rc); rs.CloseWrite(); waitErr <- err }()
-			h := sha256.New()
-			n, err := io.Copy(h, s)
-			if err != nil || n != int64(len(data)) || [32]byte(h.Sum(nil)) != sha256.Sum256(data) {
+			go func() { err := h.Wait(); rs.CloseWrite(); waitErr <- err }()
+			sum := sha256.New()
+			n, err := io.Copy(sum, s)
+			if err != nil || n != int64(len(data)) || [32]byte(sum.Sum(nil)) != sha256.Sum256(data) {
 				t.Fatalf("server got %d bytes (err %v), want %d intact", n, err, len(data))
 			}
 			if err := <-waitErr; err != nil {
 				t.Fatalf("Wait: %v, want nil at EOF", err)
 			}
-			if n := sp.SpliceLen(rc); n != int64(len(data)) {
-				t.Fatalf("SpliceLen = %d, want %d", n, len(data))
+			if n := h.Len(); n != int64(len(data)) {
+				t.Fatalf("Len = %d, want %d", n, len(data))
 			}
 		})
 	}
@@ -501,7 +522,8 @@ func TestSpliceSemReadWhileSpliced(t *testing.T) {
 			c, rc, rs, s := l.conns(t)
 			sp := newSplicer(t, mode)
 			const max = 20000
-			if err := sp.Splice(rc, rs, max, 0); err != nil {
+			h, err := sp.Splice(rc, rs, max, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			data := randBytes(30000, 16)
@@ -536,7 +558,7 @@ func TestSpliceSemReadWhileSpliced(t *testing.T) {
 			if r.n != 0 || !errors.Is(r.err, syscall.EFBIG) {
 				t.Fatalf("blocked read returned %d, %v; want 0, EFBIG: the end reason before any data", r.n, r.err)
 			}
-			waitDone(t, sp.Done(rc), "the splice")
+			waitDone(t, h.Done(), "the splice")
 			if rest := readFull(t, rc, len(data)-max); !bytes.Equal(rest, data[max:]) {
 				t.Fatal("the rest in src changed")
 			}
@@ -549,14 +571,15 @@ func TestSpliceSemReadWhileSpliced(t *testing.T) {
 
 // TestSpliceSemUnspliceKeepsRest: Unsplice in the middle of a transfer;
 // what the splice moved and what src's reader then gets make up the
-// stream, in order, and SpliceLen counts the moved part.
+// stream, in order, and Len counts the moved part.
 func TestSpliceSemUnspliceKeepsRest(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode.String(), func(t *testing.T) {
 			l := newLab(t, stack.Config{TCP: stack.TCPConfig{SendBuffer: 16 << 10, RecvBuffer: 16 << 10}})
 			c, rc, rs, s := l.conns(t)
 			sp := newSplicer(t, mode)
-			if err := sp.Splice(rc, rs, 0, 0); err != nil {
+			h, err := sp.Splice(rc, rs, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			data := randBytes(2000000, 17) // more than the buffers on the path hold
@@ -585,13 +608,13 @@ func TestSpliceSemUnspliceKeepsRest(t *testing.T) {
 				}
 			}()
 			time.Sleep(50 * time.Millisecond)
-			if err := sp.Unsplice(rc); err != nil {
+			if err := h.Unsplice(); err != nil {
 				t.Fatal(err)
 			}
-			if err := sp.Wait(rc); err != nil {
+			if err := h.Wait(); err != nil {
 				t.Fatalf("Wait after Unsplice: %v, want nil", err)
 			}
-			moved := sp.SpliceLen(rc)
+			moved := h.Len()
 			rest, err := io.ReadAll(rc)
 			if err != nil {
 				t.Fatalf("reading src after Unsplice: %v", err)
@@ -599,7 +622,7 @@ func TestSpliceSemUnspliceKeepsRest(t *testing.T) {
 			rs.CloseWrite()
 			got := <-server
 			if int64(len(got)) != moved {
-				t.Errorf("the server got %d bytes, SpliceLen says %d", len(got), moved)
+				t.Errorf("the server got %d bytes, Len says %d", len(got), moved)
 			}
 			if !bytes.Equal(cat(got, rest), data) {
 				t.Fatalf("moved %d + rest %d bytes do not make up the %d sent", len(got), len(rest), len(data))
@@ -624,7 +647,8 @@ func TestSpliceSemDrainShutdown(t *testing.T) {
 				if early {
 					rs.CloseWrite()
 				}
-				if err := sp.Splice(rc, rs, 0, 0); err != nil {
+				h, err := sp.Splice(rc, rs, 0, 0)
+				if err != nil {
 					t.Fatalf("early %v: splice to a shut down drain: %v, want it accepted", early, err)
 				}
 				if !early {
@@ -635,15 +659,15 @@ func TestSpliceSemDrainShutdown(t *testing.T) {
 					rs.CloseWrite()
 				}
 				c.Write(d2)
-				if err := sp.Wait(rc); !errors.Is(err, syscall.EPIPE) {
+				if err := h.Wait(); !errors.Is(err, syscall.EPIPE) {
 					t.Fatalf("early %v: Wait: %v, want EPIPE", early, err)
 				}
 				want := d1
 				if early {
 					want = nil
 				}
-				if n := sp.SpliceLen(rc); n != int64(len(want)) {
-					t.Fatalf("early %v: SpliceLen = %d, want %d", early, n, len(want))
+				if n := h.Len(); n != int64(len(want)) {
+					t.Fatalf("early %v: Len = %d, want %d", early, n, len(want))
 				}
 				if got, err := io.ReadAll(s); err != nil || !bytes.Equal(got, nil) {
 					t.Fatalf("early %v: server read %q (%v) after the drain's FIN", early, got, err)
@@ -670,7 +694,8 @@ func TestSpliceSemDrainReset(t *testing.T) {
 			l := newLab(t, stack.Config{})
 			c, rc, rs, s := l.conns(t)
 			sp := newSplicer(t, mode)
-			if err := sp.Splice(rc, rs, 0, 0); err != nil {
+			h, err := sp.Splice(rc, rs, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			s.Reset()
@@ -680,7 +705,7 @@ func TestSpliceSemDrainReset(t *testing.T) {
 			}
 			data := []byte("for a reset drain")
 			c.Write(data)
-			if err := sp.Wait(rc); !errors.Is(err, syscall.ECONNRESET) {
+			if err := h.Wait(); !errors.Is(err, syscall.ECONNRESET) {
 				t.Fatalf("Wait: %v, want ECONNRESET", err)
 			}
 			if _, err := rc.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
@@ -703,17 +728,18 @@ func TestSpliceSemSrcReset(t *testing.T) {
 			l := newLab(t, stack.Config{})
 			c, rc, rs, s := l.conns(t)
 			sp := newSplicer(t, mode)
-			if err := sp.Splice(rc, rs, 0, 0); err != nil {
+			h, err := sp.Splice(rc, rs, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			c.Write([]byte("hello"))
 			readFull(t, s, 5)
 			c.Reset()
-			if err := sp.Wait(rc); !errors.Is(err, syscall.ECONNRESET) {
+			if err := h.Wait(); !errors.Is(err, syscall.ECONNRESET) {
 				t.Fatalf("Wait: %v, want ECONNRESET", err)
 			}
-			if n := sp.SpliceLen(rc); n != 5 {
-				t.Fatalf("SpliceLen = %d, want 5", n)
+			if n := h.Len(); n != 5 {
+				t.Fatalf("Len = %d, want 5", n)
 			}
 		})
 	}
@@ -730,10 +756,11 @@ func TestSpliceSemReverseEndKeepsForward(t *testing.T) {
 			l := newLab(t, stack.Config{Softnets: 2})
 			c, rc, rs, s := l.conns(t)
 			sp := newSplicer(t, mode)
-			if err := sp.Splice(rc, rs, 0, 0); err != nil {
+			fh, err := sp.Splice(rc, rs, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
-			fwd := sp.Done(rc)
+			fwd := fh.Done()
 			var sent []byte
 			exchange := func(what string, seed uint64) {
 				t.Helper()
@@ -747,7 +774,7 @@ func TestSpliceSemReverseEndKeepsForward(t *testing.T) {
 				}
 				select {
 				case <-fwd:
-					t.Fatalf("%s: the forward splice ended: %v", what, sp.Wait(rc))
+					t.Fatalf("%s: the forward splice ended: %v", what, fh.Wait())
 				default:
 				}
 			}
@@ -755,12 +782,13 @@ func TestSpliceSemReverseEndKeepsForward(t *testing.T) {
 
 			// Reverse splice ended by max: EFBIG on rs.
 			const max = 3000
-			if err := sp.Splice(rs, rc, max, 0); err != nil {
+			rh, err := sp.Splice(rs, rc, max, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			back := randBytes(max, 21)
 			s.Write(back)
-			if err := sp.Wait(rs); !errors.Is(err, syscall.EFBIG) {
+			if err := rh.Wait(); !errors.Is(err, syscall.EFBIG) {
 				t.Fatalf("reverse splice: %v, want EFBIG", err)
 			}
 			if got := readFull(t, c, max); !bytes.Equal(got, back) {
@@ -774,20 +802,20 @@ func TestSpliceSemReverseEndKeepsForward(t *testing.T) {
 			exchange("reverse ended by max", 22)
 
 			// Reverse splice ended by idle: ETIMEDOUT on rs.
-			if err := sp.Splice(rs, rc, 0, 40*time.Millisecond); err != nil {
+			if rh, err = sp.Splice(rs, rc, 0, 40*time.Millisecond); err != nil {
 				t.Fatal(err)
 			}
-			if err := sp.Wait(rs); !errors.Is(err, syscall.ETIMEDOUT) {
+			if err := rh.Wait(); !errors.Is(err, syscall.ETIMEDOUT) {
 				t.Fatalf("reverse splice: %v, want ETIMEDOUT", err)
 			}
 			exchange("reverse ended by idle", 23)
 
 			c.CloseWrite()
-			if err := sp.Wait(rc); err != nil {
+			if err := fh.Wait(); err != nil {
 				t.Fatalf("forward splice: %v, want nil at EOF", err)
 			}
-			if n := sp.SpliceLen(rc); n != int64(len(sent)) {
-				t.Fatalf("forward SpliceLen = %d, want %d", n, len(sent))
+			if n := fh.Len(); n != int64(len(sent)) {
+				t.Fatalf("forward Len = %d, want %d", n, len(sent))
 			}
 		})
 	}
@@ -805,13 +833,15 @@ func TestSpliceSemIdlePerDirection(t *testing.T) {
 			c, rc, rs, s := l.conns(t)
 			sp := newSplicer(t, mode)
 			go io.Copy(io.Discard, s)
-			if err := sp.Splice(rc, rs, 0, fwdIdle); err != nil {
+			fh, err := sp.Splice(rc, rs, 0, fwdIdle)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if err := sp.Splice(rs, rc, 0, revIdle); err != nil {
+			rh, err := sp.Splice(rs, rc, 0, revIdle)
+			if err != nil {
 				t.Fatal(err)
 			}
-			fwd, rev := sp.Done(rc), sp.Done(rs)
+			fwd, rev := fh.Done(), rh.Done()
 			start := time.Now()
 			var revEnded time.Duration
 			var lastWrite time.Time
@@ -826,7 +856,7 @@ func TestSpliceSemIdlePerDirection(t *testing.T) {
 				}
 				select {
 				case <-fwd:
-					t.Fatalf("the forward splice ended after %v although it moved data every 5ms (longest gap between writes %v): %v", time.Since(start), maxGap, sp.Wait(rc))
+					t.Fatalf("the forward splice ended after %v although it moved data every 5ms (longest gap between writes %v): %v", time.Since(start), maxGap, fh.Wait())
 				default:
 				}
 				if revEnded == 0 {
@@ -841,10 +871,10 @@ func TestSpliceSemIdlePerDirection(t *testing.T) {
 			if revEnded == 0 {
 				t.Fatal("the reverse splice, idle, did not time out while the forward one moved")
 			}
-			if err := sp.Wait(rs); !errors.Is(err, syscall.ETIMEDOUT) {
+			if err := rh.Wait(); !errors.Is(err, syscall.ETIMEDOUT) {
 				t.Fatalf("reverse: %v, want ETIMEDOUT", err)
 			}
-			if err := sp.Wait(rc); !errors.Is(err, syscall.ETIMEDOUT) {
+			if err := fh.Wait(); !errors.Is(err, syscall.ETIMEDOUT) {
 				t.Fatalf("forward: %v, want ETIMEDOUT", err)
 			}
 			// The timer wheel ticks every millisecond.
@@ -864,22 +894,30 @@ func TestSpliceSemCloseUnsplicesBoth(t *testing.T) {
 			l := newLab(t, stack.Config{})
 			c, rc, rs, _ := l.conns(t)
 			sp := newSplicer(t, mode)
-			if err := sp.Splice(rc, rs, 0, 0); err != nil {
+			fh, err := sp.Splice(rc, rs, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if err := sp.Splice(rs, rc, 0, 0); err != nil {
+			rh, err := sp.Splice(rs, rc, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
-			fwd, rev := sp.Done(rc), sp.Done(rs)
+			fwd, rev := fh.Done(), rh.Done()
 			rs.Close()
 			waitDone(t, fwd, "the splice into the closed socket")
 			waitDone(t, rev, "the splice out of the closed socket")
-			if err := sp.Wait(rc); err != nil {
+			if err := fh.Wait(); err != nil {
 				t.Errorf("forward: %v, want nil", err)
 			}
-			// rs is closed and forgotten (Wait on it is EPROTO, as a
-			// closed descriptor has no SO_ERROR): the counters tell how
-			// both ended.
+			if err := rh.Wait(); err != nil {
+				t.Errorf("reverse: %v, want nil", err)
+			}
+			// rs is closed and forgotten (Wait on its splice by the
+			// socket is EPROTO, as a closed descriptor has no SO_ERROR):
+			// the counters tell how both ended.
+			if err := sp.Lookup(rs).Wait(); !errors.Is(err, syscall.EPROTO) {
+				t.Errorf("Wait by the closed socket: %v, want EPROTO", err)
+			}
 			if ends := sp.Stats().Ends; ends["unsplice"] != 2 || ends["error"]+ends["drain"]+ends["eof"] != 0 {
 				t.Errorf("ends %v, want both by unsplice", ends)
 			}
@@ -891,8 +929,9 @@ func TestSpliceSemCloseUnsplicesBoth(t *testing.T) {
 	}
 }
 
-// TestSpliceSockets: SpliceSockets' refusals for what the typed calls
-// cannot be given, and its dispatch of TCP and UDP pairs.
+// TestSpliceSockets: Splice's refusals of sockets that cannot splice
+// together (a listening socket, another protocol, no socket of the stack),
+// and a TCP and a UDP pair through the same call.
 func TestSpliceSockets(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode.String(), func(t *testing.T) {
@@ -912,7 +951,7 @@ func TestSpliceSockets(t *testing.T) {
 			sp := newSplicer(t, mode)
 			for _, tc := range []struct {
 				name       string
-				src, drain any
+				src, drain Socket
 				max        int64
 				want       syscall.Errno
 			}{
@@ -920,7 +959,7 @@ func TestSpliceSockets(t *testing.T) {
 				{"nil drain", rc, nil, 0, syscall.EINVAL},
 				{"typed nil src", (*stack.TCPConn)(nil), rs, 0, syscall.EINVAL},
 				{"typed nil drain", usrc, (*stack.UDPConn)(nil), 0, syscall.EINVAL},
-				{"not a socket", "rc", rs, 0, syscall.EINVAL},
+				{"not a socket", io.NopCloser(strings.NewReader("rc")), rs, 0, syscall.EINVAL},
 				{"not the stack's socket", rc, &net.TCPConn{}, 0, syscall.EINVAL},
 				{"listening src", ln, rs, 0, syscall.EOPNOTSUPP},
 				{"listening drain", rc, ln, 0, syscall.EOPNOTSUPP},
@@ -933,9 +972,9 @@ func TestSpliceSockets(t *testing.T) {
 				{"TCP max < 0", rc, rs, -1, syscall.EINVAL},
 				{"UDP unconnected drain", udrain, usrc, 0, syscall.ENOTCONN},
 			} {
-				err := sp.SpliceSockets(tc.src, tc.drain, tc.max, 0)
-				if !errors.Is(err, tc.want) {
-					t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+				h, err := sp.Splice(tc.src, tc.drain, tc.max, 0)
+				if !errors.Is(err, tc.want) || h != nil {
+					t.Errorf("%s: %v, %v, want %v", tc.name, h, err, tc.want)
 				}
 				var oe *net.OpError
 				if !errors.As(err, &oe) || oe.Op != "splice" {
@@ -943,35 +982,37 @@ func TestSpliceSockets(t *testing.T) {
 				}
 			}
 			// Nothing refused was spliced.
-			if err := sp.Unsplice(rc); !errors.Is(err, syscall.EPROTO) {
-				t.Errorf("Unsplice after refusals: %v, want EPROTO", err)
+			if err := sp.Lookup(rc).Unsplice(); !errors.Is(err, syscall.EPROTO) {
+				t.Errorf("Unsplice of TCP after refusals: %v, want EPROTO", err)
 			}
-			if err := sp.UnspliceUDP(usrc); !errors.Is(err, syscall.EPROTO) {
-				t.Errorf("UnspliceUDP after refusals: %v, want EPROTO", err)
+			if err := sp.Lookup(usrc).Unsplice(); !errors.Is(err, syscall.EPROTO) {
+				t.Errorf("Unsplice of UDP after refusals: %v, want EPROTO", err)
 			}
-			// A TCP pair goes to Splice.
-			if err := sp.SpliceSockets(rc, rs, 5, 0); err != nil {
+			// A TCP pair.
+			th, err := sp.Splice(rc, rs, 5, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if err := sp.SpliceSockets(rc, rs, 0, 0); !errors.Is(err, syscall.EBUSY) {
+			if _, err := sp.Splice(rc, rs, 0, 0); !errors.Is(err, syscall.EBUSY) {
 				t.Errorf("second TCP splice: %v, want EBUSY", err)
 			}
 			c.Write([]byte("hello, world"))
-			if err := sp.Wait(rc); !errors.Is(err, syscall.EFBIG) {
+			if err := th.Wait(); !errors.Is(err, syscall.EFBIG) {
 				t.Fatalf("TCP splice: %v, want EFBIG", err)
 			}
 			if got := readFull(t, s, 5); string(got) != "hello" {
 				t.Fatalf("server read %q", got)
 			}
-			// A UDP pair goes to SpliceUDP.
-			if err := sp.SpliceSockets(usrc, udrain, 0, 0); err != nil {
+			// A UDP pair.
+			uh, err := sp.Splice(usrc, udrain, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			uc.Write([]byte("datagram"))
 			if got := readDatagram(t, us); string(got) != "datagram" {
 				t.Fatalf("server read %q", got)
 			}
-			if err := sp.UnspliceUDP(usrc); err != nil {
+			if err := uh.Unsplice(); err != nil {
 				t.Fatal(err)
 			}
 		})

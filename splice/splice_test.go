@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -106,14 +107,15 @@ func TestSpliceEOF(t *testing.T) {
 			early := []byte("sent before the splice")
 			c.Write(early)
 			time.Sleep(20 * time.Millisecond)
-			if err := sp.Splice(rc, rs, 0, 0); err != nil {
+			h, err := sp.Splice(rc, rs, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			data := randBytes(3<<20, 1)
 			go func() { c.Write(data); c.CloseWrite() }()
 			// The stack never shuts the drain down itself: the relay does.
 			waitErr := make(chan error, 1)
-			go func() { err := sp.Wait(rc); rs.CloseWrite(); waitErr <- err }()
+			go func() { err := h.Wait(); rs.CloseWrite(); waitErr <- err }()
 			got, err := io.ReadAll(s)
 			want := append(append([]byte{}, early...), data...)
 			if err != nil || !bytes.Equal(got, want) {
@@ -122,8 +124,8 @@ func TestSpliceEOF(t *testing.T) {
 			if err := <-waitErr; err != nil {
 				t.Fatalf("Wait: %v, want nil at EOF", err)
 			}
-			if n := sp.SpliceLen(rc); n != int64(len(want)) {
-				t.Fatalf("SpliceLen = %d, want %d", n, len(want))
+			if n := h.Len(); n != int64(len(want)) {
+				t.Fatalf("Len = %d, want %d", n, len(want))
 			}
 			// src is readable again and at EOF.
 			if n, err := rc.Read(make([]byte, 10)); n != 0 || err != io.EOF {
@@ -151,12 +153,13 @@ func TestSpliceMax(t *testing.T) {
 			sp := New(mode)
 			defer sp.Close()
 			const max = 10000
-			if err := sp.Splice(rc, rs, max, 0); err != nil {
+			h, err := sp.Splice(rc, rs, max, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			data := randBytes(50000, 2)
 			c.Write(data)
-			if err := sp.Wait(rc); !errors.Is(err, syscall.EFBIG) {
+			if err := h.Wait(); !errors.Is(err, syscall.EFBIG) {
 				t.Fatalf("Wait: %v, want EFBIG", err)
 			}
 			rs.CloseWrite()
@@ -184,10 +187,11 @@ func TestSpliceIdle(t *testing.T) {
 			sp := New(mode)
 			defer sp.Close()
 			start := time.Now()
-			if err := sp.Splice(rc, rs, 0, 50*time.Millisecond); err != nil {
+			h, err := sp.Splice(rc, rs, 0, 50*time.Millisecond)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if err := sp.Wait(rc); !errors.Is(err, syscall.ETIMEDOUT) {
+			if err := h.Wait(); !errors.Is(err, syscall.ETIMEDOUT) {
 				t.Fatalf("Wait: %v, want ETIMEDOUT", err)
 			}
 			if d := time.Since(start); d < 50*time.Millisecond {
@@ -204,7 +208,8 @@ func TestSpliceDrainReset(t *testing.T) {
 			c, rc, rs, s := l.conns(t)
 			sp := New(mode)
 			defer sp.Close()
-			if err := sp.Splice(rc, rs, 0, 0); err != nil {
+			h, err := sp.Splice(rc, rs, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			c.Write([]byte("data the server leaves unread"))
@@ -219,7 +224,7 @@ func TestSpliceDrainReset(t *testing.T) {
 					time.Sleep(2 * time.Millisecond)
 				}
 			}()
-			err := sp.Wait(rc)
+			err = h.Wait()
 			if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
 				t.Fatalf("Wait: %v, want ECONNRESET (or EPIPE)", err)
 			}
@@ -231,25 +236,26 @@ func TestSpliceRefusals(t *testing.T) {
 	l := newLab(t, stack.Config{})
 	_, rc, rs, _ := l.conns(t)
 	sp := New(ModeSoftnet)
-	if err := sp.Splice(rc, rs, -1, 0); !errors.Is(err, syscall.EINVAL) {
+	if _, err := sp.Splice(rc, rs, -1, 0); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("max < 0: %v, want EINVAL", err)
 	}
-	if err := sp.Splice(rc, rs, 0, -time.Second); !errors.Is(err, syscall.EINVAL) {
+	if _, err := sp.Splice(rc, rs, 0, -time.Second); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("idle < 0: %v, want EINVAL", err)
 	}
-	if err := sp.Unsplice(rc); !errors.Is(err, syscall.EPROTO) {
+	if err := sp.Lookup(rc).Unsplice(); !errors.Is(err, syscall.EPROTO) {
 		t.Errorf("Unsplice of an unspliced socket: %v, want EPROTO", err)
 	}
-	if err := sp.Splice(rc, rs, 0, 0); err != nil {
+	h, err := sp.Splice(rc, rs, 0, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sp.Splice(rc, rs, 0, 0); !errors.Is(err, syscall.EBUSY) {
+	if _, err := sp.Splice(rc, rs, 0, 0); !errors.Is(err, syscall.EBUSY) {
 		t.Errorf("second splice of the same source: %v, want EBUSY", err)
 	}
-	if err := sp.Unsplice(rc); err != nil {
+	if err := h.Unsplice(); err != nil {
 		t.Errorf("Unsplice: %v", err)
 	}
-	if err := sp.Wait(rc); err != nil {
+	if err := h.Wait(); err != nil {
 		t.Errorf("Wait after Unsplice: %v, want nil", err)
 	}
 }
@@ -263,13 +269,16 @@ func TestSpliceSmallBuffers(t *testing.T) {
 			c, rc, rs, s := l.conns(t)
 			sp := New(mode)
 			defer sp.Close()
-			sp.Splice(rc, rs, 0, 0)
+			h, err := sp.Splice(rc, rs, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
 			data := randBytes(1<<20, 3)
 			go func() { c.Write(data); c.CloseWrite() }()
-			go func() { sp.Wait(rc); rs.CloseWrite() }()
-			h := sha256.New()
-			n, err := io.Copy(h, s)
-			if err != nil || n != int64(len(data)) || [32]byte(h.Sum(nil)) != sha256.Sum256(data) {
+			go func() { h.Wait(); rs.CloseWrite() }()
+			sum := sha256.New()
+			n, err := io.Copy(sum, s)
+			if err != nil || n != int64(len(data)) || [32]byte(sum.Sum(nil)) != sha256.Sum256(data) {
 				t.Fatalf("server got %d bytes (err %v), want %d intact", n, err, len(data))
 			}
 		})
@@ -284,7 +293,7 @@ func TestSpliceSelf(t *testing.T) {
 			c, rc, _, _ := l.conns(t)
 			sp := New(mode)
 			defer sp.Close()
-			if err := sp.Splice(rc, rc, 0, 0); err != nil {
+			if _, err := sp.Splice(rc, rc, 0, 0); err != nil {
 				t.Fatal(err)
 			}
 			data := randBytes(200000, 4)
@@ -306,7 +315,10 @@ func TestSpliceCloseMidway(t *testing.T) {
 			c, rc, rs, s := l.conns(t)
 			sp := New(mode)
 			defer sp.Close()
-			sp.Splice(rc, rs, 0, 0)
+			h, err := sp.Splice(rc, rs, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
 			go func() {
 				for i := 0; i < 200; i++ {
 					if _, err := c.Write(make([]byte, 4096)); err != nil {
@@ -316,8 +328,8 @@ func TestSpliceCloseMidway(t *testing.T) {
 			}()
 			go io.Copy(io.Discard, s)
 			time.Sleep(10 * time.Millisecond)
-			done := sp.Done(rc)
-			if done == nil {
+			done := sp.Lookup(rc).Done()
+			if done == nil || done != h.Done() {
 				t.Fatal("no splice to wait for")
 			}
 			rc.Close()
@@ -363,17 +375,135 @@ func TestSpliceCrossSoftnet(t *testing.T) {
 		x.SetDeadline(time.Now().Add(30 * time.Second))
 	}
 	sp := New(ModeSoftnet)
-	if err := sp.Splice(rc, rs, 0, 0); err != nil {
+	h, err := sp.Splice(rc, rs, 0, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
 	data := randBytes(1<<20, 5)
 	go func() { c.Write(data); c.CloseWrite() }()
-	go func() { sp.Wait(rc); rs.CloseWrite() }()
+	go func() { h.Wait(); rs.CloseWrite() }()
 	got, err := io.ReadAll(s)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("server got %d bytes (err %v), want %d intact", len(got), err, len(data))
 	}
 	if st := sp.Stats(); st.CrossSoftnet != 1 {
 		t.Fatalf("CrossSoftnet = %d, want 1", st.CrossSoftnet)
+	}
+}
+
+// TestSpliceHandle: a splice's handle is its own. Lookup finds the
+// current or last splice whose source is a socket; an ended splice's
+// handle keeps its Len and end reason while a later splice of the same
+// sockets runs, and its Unsplice (EPROTO) does not touch that one; a
+// refused splice leaves the last one to Lookup. A nil handle is no splice.
+func TestSpliceHandle(t *testing.T) {
+	var none *Splice
+	if err := none.Wait(); !errors.Is(err, syscall.EPROTO) {
+		t.Errorf("Wait of no splice: %v, want EPROTO", err)
+	}
+	if err := none.Unsplice(); !errors.Is(err, syscall.EPROTO) {
+		t.Errorf("Unsplice of no splice: %v, want EPROTO", err)
+	}
+	if n, done, d := none.Len(), none.Done(), none.Describe(); n != 0 || done != nil || d != "no splice" {
+		t.Errorf("no splice: Len %d, Done %v, Describe %q", n, done, d)
+	}
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			l := newLab(t, stack.Config{})
+			c, rc, rs, s := l.conns(t)
+			uc, usrc, udrain, us := l.udpConns(t)
+			sp := newSplicer(t, mode)
+
+			first, err := sp.Splice(rc, rs, 5, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := sp.Lookup(rc); got != first {
+				t.Fatalf("Lookup of the source = %p, want the handle %p", got, first)
+			}
+			if got := sp.Lookup(rs); got != nil {
+				t.Fatalf("Lookup of the drain = %p, want nil: it is no source", got)
+			}
+			c.Write([]byte("hello, world"))
+			if err := first.Wait(); !errors.Is(err, syscall.EFBIG) {
+				t.Fatalf("first splice: %v, want EFBIG", err)
+			}
+			if got := readFull(t, s, 5); string(got) != "hello" {
+				t.Fatalf("server read %q", got)
+			}
+			second, err := sp.Splice(rc, rs, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := sp.Lookup(rc); got != second {
+				t.Fatalf("Lookup after the second splice = %p, want its handle %p", got, second)
+			}
+			if err := first.Unsplice(); !errors.Is(err, syscall.EPROTO) {
+				t.Errorf("Unsplice of the ended first splice: %v, want EPROTO", err)
+			}
+			if n, err := first.Len(), first.Wait(); n != 5 || !errors.Is(err, syscall.EFBIG) {
+				t.Errorf("the first splice after the second started: Len %d, Wait %v; want 5, EFBIG (its own)", n, err)
+			}
+			if got := readFull(t, s, 7); string(got) != ", world" {
+				t.Fatalf("server read %q from the second splice", got)
+			}
+			select {
+			case <-second.Done():
+				t.Fatalf("the second splice ended: %v", second.Wait())
+			default:
+			}
+			if n := second.Len(); n != 7 {
+				t.Errorf("second Len = %d, want 7", n)
+			}
+			if d := second.Describe(); !strings.HasPrefix(d, mode.String()+" tcp splice ended=false moved=7") {
+				t.Errorf("Describe = %q", d)
+			}
+			if err := second.Unsplice(); err != nil {
+				t.Fatal(err)
+			}
+			if err := second.Wait(); err != nil {
+				t.Fatalf("second splice: %v, want nil after Unsplice", err)
+			}
+			// A refused splice is no splice: Lookup keeps the last one.
+			s.Reset()
+			if _, err := rs.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("relay read after the server's reset: %v", err)
+			}
+			if _, err := sp.Splice(rc, rs, 0, 0); !errors.Is(err, syscall.ENOTCONN) {
+				t.Fatalf("splice to a reset drain: %v, want ENOTCONN", err)
+			}
+			if got := sp.Lookup(rc); got != second {
+				t.Fatalf("Lookup after a refused splice = %p, want the last splice %p", got, second)
+			}
+
+			// UDP: the same handle.
+			u1, err := sp.Splice(usrc, udrain, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			send(t, uc, []byte("one"))
+			expectDatagrams(t, us, []byte("one"))
+			if err := u1.Unsplice(); err != nil {
+				t.Fatal(err)
+			}
+			u2, err := sp.Splice(usrc, udrain, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := sp.Lookup(usrc); got != u2 {
+				t.Fatalf("Lookup of the UDP source = %p, want %p", got, u2)
+			}
+			if err := u1.Unsplice(); !errors.Is(err, syscall.EPROTO) {
+				t.Errorf("Unsplice of the ended first UDP splice: %v, want EPROTO", err)
+			}
+			send(t, uc, []byte("two!"))
+			expectDatagrams(t, us, []byte("two!"))
+			if n1, n2 := u1.Len(), u2.Len(); n1 != 3 || n2 != 4 {
+				t.Errorf("UDP Len: first %d, second %d; want 3, 4", n1, n2)
+			}
+			if err := u2.Unsplice(); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

@@ -51,8 +51,8 @@ func send(t *testing.T, c *stack.UDPConn, ds ...[]byte) {
 	}
 }
 
-// TestSpliceUDPSemRefusals: SpliceUDP's refusals in every mode, and that
-// a refused or ended splice leaves the sockets free.
+// TestSpliceUDPSemRefusals: Splice's refusals of UDP sockets in every
+// mode, and that a refused or ended splice leaves the sockets free.
 func TestSpliceUDPSemRefusals(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode.String(), func(t *testing.T) {
@@ -84,35 +84,40 @@ func TestSpliceUDPSemRefusals(t *testing.T) {
 				{"closed src", closed, drain, 0, 0, syscall.ENOTCONN},
 				{"unconnected drain", drain, src, 0, 0, syscall.ENOTCONN},
 			} {
-				if err := sp.SpliceUDP(tc.src, tc.drain, tc.max, tc.idle); !errors.Is(err, tc.want) {
-					t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+				if h, err := sp.Splice(tc.src, tc.drain, tc.max, tc.idle); !errors.Is(err, tc.want) || h != nil {
+					t.Errorf("%s: %v, %v, want %v", tc.name, h, err, tc.want)
 				}
 			}
-			if err := sp.WaitUDP(src); !errors.Is(err, syscall.EPROTO) {
-				t.Errorf("WaitUDP on a never spliced socket: %v, want EPROTO", err)
+			if err := sp.Lookup(src).Wait(); !errors.Is(err, syscall.EPROTO) {
+				t.Errorf("Wait on a never spliced socket: %v, want EPROTO", err)
 			}
-			if err := sp.SpliceUDP(src, drain, 0, 0); err != nil {
+			h, err := sp.Splice(src, drain, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if err := sp.SpliceUDP(src, drain, 0, 0); !errors.Is(err, syscall.EBUSY) {
+			if _, err := sp.Splice(src, drain, 0, 0); !errors.Is(err, syscall.EBUSY) {
 				t.Errorf("src already a source: %v, want EBUSY", err)
 			}
-			if err := sp.SpliceUDP(src2, drain, 0, 0); !errors.Is(err, syscall.EBUSY) {
+			if _, err := sp.Splice(src2, drain, 0, 0); !errors.Is(err, syscall.EBUSY) {
 				t.Errorf("drain already a drain: %v, want EBUSY", err)
 			}
 			send(t, c, []byte("still spliced"))
 			expectDatagrams(t, s, []byte("still spliced"))
-			if err := sp.UnspliceUDP(src); err != nil {
+			if err := h.Unsplice(); err != nil {
 				t.Fatal(err)
 			}
-			if err := sp.UnspliceUDP(src); !errors.Is(err, syscall.EPROTO) {
-				t.Errorf("second UnspliceUDP: %v, want EPROTO", err)
+			if err := h.Unsplice(); !errors.Is(err, syscall.EPROTO) {
+				t.Errorf("second Unsplice: %v, want EPROTO", err)
+			}
+			if err := sp.Lookup(src).Unsplice(); !errors.Is(err, syscall.EPROTO) {
+				t.Errorf("second Unsplice, by the source: %v, want EPROTO", err)
 			}
 			// Ended: the drain takes another source.
-			if err := sp.SpliceUDP(src2, drain, 0, 0); err != nil {
+			h2, err := sp.Splice(src2, drain, 0, 0)
+			if err != nil {
 				t.Fatalf("splice into a freed drain: %v", err)
 			}
-			if err := sp.UnspliceUDP(src2); err != nil {
+			if err := h2.Unsplice(); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -121,9 +126,10 @@ func TestSpliceUDPSemRefusals(t *testing.T) {
 
 // TestSpliceUDPSemWritesAroundAndSpliceLen: the relay application sends on
 // the drain before, between and after two splices; the server gets every
-// datagram intact and in order. SpliceLenUDP is kept after the end and
-// reset by the next splice; the source's reader sees the end reason once;
-// while spliced it reads nothing (splicing modes).
+// datagram intact and in order. A splice's Len is kept after it ends, and
+// the source's splice (Lookup) is the next one's, counted from 0; the
+// source's reader sees the end reason once; while spliced it reads
+// nothing (splicing modes).
 func TestSpliceUDPSemWritesAroundAndSpliceLen(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode.String(), func(t *testing.T) {
@@ -135,7 +141,8 @@ func TestSpliceUDPSemWritesAroundAndSpliceLen(t *testing.T) {
 			d3, d4 := randBytes(50, 32), randBytes(70, 33)
 
 			send(t, drain, before)
-			if err := sp.SpliceUDP(src, drain, int64(len(d1)+len(d2)), 0); err != nil {
+			first, err := sp.Splice(src, drain, int64(len(d1)+len(d2)), 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if mode != ModeCopy {
@@ -145,34 +152,44 @@ func TestSpliceUDPSemWritesAroundAndSpliceLen(t *testing.T) {
 				}
 			}
 			send(t, c, d1, d2)
-			if err := sp.WaitUDP(src); !errors.Is(err, syscall.EFBIG) {
+			if err := first.Wait(); !errors.Is(err, syscall.EFBIG) {
 				t.Fatalf("first splice: %v, want EFBIG", err)
 			}
 			send(t, c, d3) // queued for the source's reader
-			if n := sp.SpliceLenUDP(src); n != int64(len(d1)+len(d2)) {
-				t.Fatalf("SpliceLenUDP after the end = %d, want %d (kept)", n, len(d1)+len(d2))
+			if n := first.Len(); n != int64(len(d1)+len(d2)) {
+				t.Fatalf("Len after the end = %d, want %d (kept)", n, len(d1)+len(d2))
+			}
+			if n := sp.Lookup(src).Len(); n != int64(len(d1)+len(d2)) {
+				t.Fatalf("Len of src's last splice after the end = %d, want %d (kept)", n, len(d1)+len(d2))
 			}
 			src.SetReadDeadline(time.Now().Add(time.Second))
 			if _, _, err := src.ReadFromUDPAddrPort(make([]byte, 10)); !errors.Is(err, syscall.EFBIG) {
 				t.Fatalf("first read of the source: %v, want EFBIG", err)
 			}
 			send(t, drain, between)
-			if err := sp.SpliceUDP(src, drain, 0, 0); err != nil {
+			second, err := sp.Splice(src, drain, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if n := sp.SpliceLenUDP(src); n > int64(len(d3)) {
-				t.Fatalf("SpliceLenUDP at the second splice's start = %d: not reset", n)
+			if n := sp.Lookup(src).Len(); n > int64(len(d3)) {
+				t.Fatalf("Len of src's splice at the second splice's start = %d: not reset", n)
 			}
 			send(t, c, d4)
 			expectDatagrams(t, s, before, d1, d2, between, d3, d4)
-			if err := sp.UnspliceUDP(src); err != nil {
+			if err := second.Unsplice(); err != nil {
 				t.Fatal(err)
 			}
-			if n := sp.SpliceLenUDP(src); n != int64(len(d3)+len(d4)) {
-				t.Fatalf("SpliceLenUDP after Unsplice = %d, want %d", n, len(d3)+len(d4))
+			if n := second.Len(); n != int64(len(d3)+len(d4)) {
+				t.Fatalf("Len after Unsplice = %d, want %d", n, len(d3)+len(d4))
 			}
-			if err := sp.WaitUDP(src); err != nil {
-				t.Fatalf("WaitUDP after Unsplice: %v, want nil", err)
+			if n := sp.Lookup(src).Len(); n != int64(len(d3)+len(d4)) {
+				t.Fatalf("Len of src's last splice after Unsplice = %d, want %d", n, len(d3)+len(d4))
+			}
+			if n := first.Len(); n != int64(len(d1)+len(d2)) {
+				t.Fatalf("Len of the first splice after the second = %d, want %d (its own)", n, len(d1)+len(d2))
+			}
+			if err := second.Wait(); err != nil {
+				t.Fatalf("Wait after Unsplice: %v, want nil", err)
 			}
 			send(t, drain, after)
 			expectDatagrams(t, s, after)
@@ -197,35 +214,36 @@ func TestSpliceUDPSemZeroLengthAndMax(t *testing.T) {
 			c, src, drain, s := l.udpConns(t)
 			sp := newSplicer(t, mode)
 			empty := []byte{}
-			if err := sp.SpliceUDP(src, drain, 10, 0); err != nil {
+			h, err := sp.Splice(src, drain, 10, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			four, six := []byte("four"), []byte("sixsix")
 			send(t, c, empty, empty, four, empty, six)
-			if err := sp.WaitUDP(src); !errors.Is(err, syscall.EFBIG) {
-				t.Fatalf("WaitUDP: %v, want EFBIG at exactly max", err)
+			if err := h.Wait(); !errors.Is(err, syscall.EFBIG) {
+				t.Fatalf("Wait: %v, want EFBIG at exactly max", err)
 			}
 			expectDatagrams(t, s, empty, empty, four, empty, six)
-			if n := sp.SpliceLenUDP(src); n != 10 {
-				t.Fatalf("SpliceLenUDP = %d, want 10", n)
+			if n := h.Len(); n != 10 {
+				t.Fatalf("Len = %d, want 10", n)
 			}
 			src.SetReadDeadline(time.Now().Add(time.Second))
 			if _, _, err := src.ReadFromUDPAddrPort(make([]byte, 10)); !errors.Is(err, syscall.EFBIG) {
 				t.Fatalf("first read of the source: %v, want EFBIG", err)
 			}
 
-			if err := sp.SpliceUDP(src, drain, 5, 0); err != nil {
+			if h, err = sp.Splice(src, drain, 5, 0); err != nil {
 				t.Fatal(err)
 			}
 			three, big := []byte("333"), []byte("4444")
 			send(t, c, empty, three, empty, big)
-			if err := sp.WaitUDP(src); err != nil {
-				t.Fatalf("WaitUDP: %v, want nil when the next datagram would pass max", err)
+			if err := h.Wait(); err != nil {
+				t.Fatalf("Wait: %v, want nil when the next datagram would pass max", err)
 			}
 			expectDatagrams(t, s, empty, three, empty)
 			noDatagram(t, s, 30*time.Millisecond, "the datagram that would pass max")
-			if n := sp.SpliceLenUDP(src); n != 3 {
-				t.Fatalf("SpliceLenUDP = %d, want 3", n)
+			if n := h.Len(); n != 3 {
+				t.Fatalf("Len = %d, want 3", n)
 			}
 			if mode != ModeCopy {
 				if got := readDatagram(t, src); !bytes.Equal(got, big) {
@@ -253,11 +271,12 @@ func TestSpliceUDPSemQueuedBurst(t *testing.T) {
 				}
 			}
 			time.Sleep(30 * time.Millisecond) // let them queue
-			if err := sp.SpliceUDP(src, drain, 0, 0); err != nil {
+			h, err := sp.Splice(src, drain, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			expectDatagrams(t, s, want...)
-			if err := sp.UnspliceUDP(src); err != nil {
+			if err := h.Unsplice(); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -283,7 +302,8 @@ func TestSpliceUDPSemUnconnectedSrc(t *testing.T) {
 			}
 			defer fromServer.Close()
 			sp := newSplicer(t, mode)
-			if err := sp.SpliceUDP(src, drain, 0, 0); err != nil {
+			h, err := sp.Splice(src, drain, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			relay := netip.MustParseAddrPort("192.0.2.2:5000")
@@ -310,11 +330,11 @@ func TestSpliceUDPSemUnconnectedSrc(t *testing.T) {
 				}
 			}
 			// Unsplice waits for a copier's count.
-			if err := sp.UnspliceUDP(src); err != nil {
+			if err := h.Unsplice(); err != nil {
 				t.Fatal(err)
 			}
-			if n := sp.SpliceLenUDP(src); n != int64(len("from the client's connected socket")+len("from another client socket")+len("from another host")) {
-				t.Fatalf("SpliceLenUDP = %d", n)
+			if n := h.Len(); n != int64(len("from the client's connected socket")+len("from another client socket")+len("from another host")) {
+				t.Fatalf("Len = %d", n)
 			}
 		})
 	}
@@ -374,19 +394,20 @@ func TestSpliceUDPSemEMSGSIZE(t *testing.T) {
 			relay.Ping(netip.MustParseAddr("198.51.100.3"), 8, time.Second)
 
 			sp := newSplicer(t, mode)
-			if err := sp.SpliceUDP(src, drain, 0, 0); err != nil {
+			h, err := sp.Splice(src, drain, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			const most = mtu - 28 // IPv4 and UDP headers
 			small, full, over := randBytes(100, 40), randBytes(most, 41), randBytes(most+1, 42)
 			send(t, c, small, full, over)
-			if err := sp.WaitUDP(src); !errors.Is(err, syscall.EMSGSIZE) {
-				t.Fatalf("WaitUDP: %v, want EMSGSIZE", err)
+			if err := h.Wait(); !errors.Is(err, syscall.EMSGSIZE) {
+				t.Fatalf("Wait: %v, want EMSGSIZE", err)
 			}
 			expectDatagrams(t, s, small, full)
 			noDatagram(t, s, 30*time.Millisecond, "the datagram the drain cannot send")
-			if n := sp.SpliceLenUDP(src); n != int64(len(small)+len(full)) {
-				t.Fatalf("SpliceLenUDP = %d, want %d", n, len(small)+len(full))
+			if n := h.Len(); n != int64(len(small)+len(full)) {
+				t.Fatalf("Len = %d, want %d", n, len(small)+len(full))
 			}
 			src.SetReadDeadline(time.Now().Add(time.Second))
 			if _, _, err := src.ReadFromUDPAddrPort(make([]byte, 10)); !errors.Is(err, syscall.EMSGSIZE) {
@@ -427,7 +448,8 @@ func TestSpliceUDPSemReverseEndKeepsForward(t *testing.T) {
 			l.client.Ping(netip.MustParseAddr("192.0.2.2"), 8, time.Second)
 			l.relay.Ping(netip.MustParseAddr("192.0.2.3"), 8, time.Second)
 			sp := newSplicer(t, mode)
-			if err := sp.SpliceUDP(a, b, 0, 0); err != nil {
+			fh, err := sp.Splice(a, b, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			var moved int64
@@ -440,7 +462,8 @@ func TestSpliceUDPSemReverseEndKeepsForward(t *testing.T) {
 			}
 			forward("both spliced")
 
-			if err := sp.SpliceUDP(b, a, 30, 0); err != nil {
+			rh, err := sp.Splice(b, a, 30, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			back := bytes.Repeat([]byte("r"), 15)
@@ -450,7 +473,7 @@ func TestSpliceUDPSemReverseEndKeepsForward(t *testing.T) {
 				}
 				time.Sleep(2 * time.Millisecond)
 			}
-			if err := sp.WaitUDP(b); !errors.Is(err, syscall.EFBIG) {
+			if err := rh.Wait(); !errors.Is(err, syscall.EFBIG) {
 				t.Fatalf("reverse splice: %v, want EFBIG", err)
 			}
 			expectDatagrams(t, c, back, back)
@@ -460,19 +483,19 @@ func TestSpliceUDPSemReverseEndKeepsForward(t *testing.T) {
 				t.Fatalf("read of the reverse source: %v, want EFBIG", err)
 			}
 
-			if err := sp.SpliceUDP(b, a, 0, 30*time.Millisecond); err != nil {
+			if rh, err = sp.Splice(b, a, 0, 30*time.Millisecond); err != nil {
 				t.Fatal(err)
 			}
-			if err := sp.WaitUDP(b); !errors.Is(err, syscall.ETIMEDOUT) {
+			if err := rh.Wait(); !errors.Is(err, syscall.ETIMEDOUT) {
 				t.Fatalf("reverse splice: %v, want ETIMEDOUT", err)
 			}
 			forward("reverse ended by idle")
 
-			if err := sp.UnspliceUDP(a); err != nil {
+			if err := fh.Unsplice(); err != nil {
 				t.Fatalf("the forward splice had ended: %v", err)
 			}
-			if n := sp.SpliceLenUDP(a); n != moved {
-				t.Fatalf("forward SpliceLenUDP = %d, want %d", n, moved)
+			if n := fh.Len(); n != moved {
+				t.Fatalf("forward Len = %d, want %d", n, moved)
 			}
 		})
 	}
@@ -487,7 +510,8 @@ func TestSpliceUDPSemIdleRearm(t *testing.T) {
 			l := newLab(t, stack.Config{})
 			c, src, drain, _ := l.udpConns(t)
 			sp := newSplicer(t, mode)
-			if err := sp.SpliceUDP(src, drain, 0, idle); err != nil {
+			h, err := sp.Splice(src, drain, 0, idle)
+			if err != nil {
 				t.Fatal(err)
 			}
 			start := time.Now()
@@ -503,22 +527,22 @@ func TestSpliceUDPSemIdleRearm(t *testing.T) {
 				}
 				time.Sleep(5 * time.Millisecond)
 			}
-			if n := sp.SpliceLenUDP(src); n == 0 {
+			if n := h.Len(); n == 0 {
 				t.Fatal("nothing moved")
 			}
-			if err := sp.UnspliceUDP(src); err != nil {
+			if err := h.Unsplice(); err != nil {
 				// Ended already: it must not have been idle.
-				t.Fatalf("the splice ended while datagrams flowed every 5ms (longest gap between writes %v): %v", maxGap, sp.WaitUDP(src))
+				t.Fatalf("the splice ended while datagrams flowed every 5ms (longest gap between writes %v): %v", maxGap, h.Wait())
 			}
-			if err := sp.SpliceUDP(src, drain, 0, idle); err != nil {
+			if h, err = sp.Splice(src, drain, 0, idle); err != nil {
 				t.Fatal(err)
 			}
 			// The datagram moves after its write starts (a write may
 			// return late), and the timer wheel ticks every millisecond.
 			last = time.Now()
 			c.Write([]byte("tick"))
-			if err := sp.WaitUDP(src); !errors.Is(err, syscall.ETIMEDOUT) {
-				t.Fatalf("WaitUDP: %v, want ETIMEDOUT", err)
+			if err := h.Wait(); !errors.Is(err, syscall.ETIMEDOUT) {
+				t.Fatalf("Wait: %v, want ETIMEDOUT", err)
 			}
 			if d := time.Since(last); d < idle-2*time.Millisecond {
 				t.Fatalf("timed out %v after the last datagram, before its %v", d, idle)
@@ -545,14 +569,15 @@ func TestSpliceUDPSemSelf(t *testing.T) {
 			defer e.Close()
 			l.client.Ping(netip.MustParseAddr("192.0.2.2"), 8, time.Second)
 			sp := newSplicer(t, mode)
-			if err := sp.SpliceUDP(e, e, 0, 0); err != nil {
+			h, err := sp.Splice(e, e, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			for _, d := range [][]byte{[]byte("echo"), {}, randBytes(1472, 50)} {
 				send(t, c, d)
 				expectDatagrams(t, c, d)
 			}
-			if err := sp.UnspliceUDP(e); err != nil {
+			if err := h.Unsplice(); err != nil {
 				t.Fatal(err)
 			}
 		})

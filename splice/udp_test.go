@@ -58,7 +58,8 @@ func TestSpliceUDPBoundaries(t *testing.T) {
 			// Queued before the splice: moves when it starts.
 			c.Write([]byte("early"))
 			time.Sleep(20 * time.Millisecond)
-			if err := sp.SpliceUDP(src, drain, 0, 0); err != nil {
+			h, err := sp.Splice(src, drain, 0, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
 			sizes := []int{0, 1, 100, 1000, 1472}
@@ -78,10 +79,10 @@ func TestSpliceUDPBoundaries(t *testing.T) {
 					t.Fatalf("datagram %d: got %d bytes, want %d", i, len(got), len(w))
 				}
 			}
-			if n := sp.SpliceLenUDP(src); n != total {
-				t.Fatalf("SpliceLenUDP = %d, want %d", n, total)
+			if n := h.Len(); n != total {
+				t.Fatalf("Len = %d, want %d", n, total)
 			}
-			if err := sp.UnspliceUDP(src); err != nil {
+			if err := h.Unsplice(); err != nil {
 				t.Fatal(err)
 			}
 			// After the splice, datagrams reach the source's reader again.
@@ -99,15 +100,16 @@ func TestSpliceUDPMax(t *testing.T) {
 	sp := New(ModeSoftnet)
 	// A datagram that would pass max ends the splice without an error and
 	// stays readable in the source.
-	if err := sp.SpliceUDP(src, drain, 250, 0); err != nil {
+	h, err := sp.Splice(src, drain, 250, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {
 		c.Write(bytes.Repeat([]byte{byte(i)}, 100))
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := sp.WaitUDP(src); err != nil {
-		t.Fatalf("WaitUDP: %v, want nil (the datagram is never split)", err)
+	if err := h.Wait(); err != nil {
+		t.Fatalf("Wait: %v, want nil (the datagram is never split)", err)
 	}
 	readDatagram(t, s)
 	readDatagram(t, s)
@@ -115,13 +117,13 @@ func TestSpliceUDPMax(t *testing.T) {
 		t.Fatalf("the third datagram: %d bytes (first %v), want it queued in the source", len(got), got)
 	}
 	// Exactly max: EFBIG, left as the source's error once.
-	if err := sp.SpliceUDP(src, drain, 200, 0); err != nil {
+	if h, err = sp.Splice(src, drain, 200, 0); err != nil {
 		t.Fatal(err)
 	}
 	c.Write(make([]byte, 100))
 	c.Write(make([]byte, 100))
-	if err := sp.WaitUDP(src); !errors.Is(err, syscall.EFBIG) {
-		t.Fatalf("WaitUDP: %v, want EFBIG", err)
+	if err := h.Wait(); !errors.Is(err, syscall.EFBIG) {
+		t.Fatalf("Wait: %v, want EFBIG", err)
 	}
 	src.SetReadDeadline(time.Now().Add(time.Second))
 	if _, _, err := src.ReadFromUDPAddrPort(make([]byte, 10)); !errors.Is(err, syscall.EFBIG) {
@@ -135,24 +137,25 @@ func TestSpliceUDPIdleAndRefusals(t *testing.T) {
 			l := newLab(t, stack.Config{})
 			_, src, drain, s := l.udpConns(t)
 			sp := New(mode)
-			if err := sp.SpliceUDP(src, s, 0, 0); !errors.Is(err, syscall.ENOTCONN) {
+			if _, err := sp.Splice(src, s, 0, 0); !errors.Is(err, syscall.ENOTCONN) {
 				t.Errorf("unconnected drain: %v, want ENOTCONN", err)
 			}
-			if err := sp.SpliceUDP(src, drain, -1, 0); !errors.Is(err, syscall.EINVAL) {
+			if _, err := sp.Splice(src, drain, -1, 0); !errors.Is(err, syscall.EINVAL) {
 				t.Errorf("max < 0: %v, want EINVAL", err)
 			}
-			if err := sp.UnspliceUDP(src); !errors.Is(err, syscall.EPROTO) {
+			if err := sp.Lookup(src).Unsplice(); !errors.Is(err, syscall.EPROTO) {
 				t.Errorf("unsplice of an unspliced socket: %v, want EPROTO", err)
 			}
 			start := time.Now()
-			if err := sp.SpliceUDP(src, drain, 0, 50*time.Millisecond); err != nil {
+			h, err := sp.Splice(src, drain, 0, 50*time.Millisecond)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if err := sp.SpliceUDP(src, drain, 0, 0); !errors.Is(err, syscall.EBUSY) {
+			if _, err := sp.Splice(src, drain, 0, 0); !errors.Is(err, syscall.EBUSY) {
 				t.Errorf("second splice: %v, want EBUSY", err)
 			}
-			if err := sp.WaitUDP(src); !errors.Is(err, syscall.ETIMEDOUT) {
-				t.Fatalf("WaitUDP: %v, want ETIMEDOUT", err)
+			if err := h.Wait(); !errors.Is(err, syscall.ETIMEDOUT) {
+				t.Fatalf("Wait: %v, want ETIMEDOUT", err)
 			}
 			if d := time.Since(start); d < 50*time.Millisecond {
 				t.Fatalf("idle splice ended after %v", d)
