@@ -249,6 +249,8 @@ func (m *Metrics) RemoveTCPRelay(r TCPRelay) {
 		s.done.Relayed += st.Relayed
 		s.done.DialFailed += st.DialFailed
 		s.done.Resets += st.Resets
+		s.done.Bytes[0] += st.Bytes[0]
+		s.done.Bytes[1] += st.Bytes[1]
 		s.live = slices.Delete(s.live, j, j+1)
 		return
 	}
@@ -372,6 +374,7 @@ var (
 	relayDialFail = desc("relay_dial_failures_total", "Backend connections a TCP relay could not open.", "relay")
 	relayResets   = desc("relay_resets_total", "Relayed connections that ended in a reset.", "relay")
 	relayActive   = desc("relay_active_connections", "Connections a TCP relay holds now.", "relay")
+	relayBytes    = desc("relay_bytes_total", "Bytes a TCP relay moved, by direction (client_to_server, server_to_client), its live connections included.", "relay", "direction")
 
 	udpSessions = desc("relay_sessions_total", "Sessions a UDP relay opened.", "relay")
 	udpEnded    = desc("relay_sessions_ended_total", "Sessions of a UDP relay that ended.", "relay")
@@ -466,7 +469,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	for _, d := range []*prometheus.Desc{drops, busySeconds, portPackets, portBytes, portRxMissed, portRxNoBuf, portTxErrors,
 		spliceMoves, spliceBytes, spliceCross, spliceUDP, spliceEnds,
-		relayAccepted, relayRelayed, relayDialFail, relayResets, relayActive,
+		relayAccepted, relayRelayed, relayDialFail, relayResets, relayActive, relayBytes,
 		udpSessions, udpEnded, udpActive, udpRefused, udpFailed, udpBacklog,
 		cfgSuccess, cfgSuccessAt, cfgReloads,
 		buildInfo, readyDesc, drainDesc, softnets} {
@@ -557,7 +560,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			rs.DialFailed += s.DialFailed
 			rs.Resets += s.Resets
 			rs.Active += s.Active
+			rs.Bytes[0] += s.Bytes[0]
+			rs.Bytes[1] += s.Bytes[1]
 		}
+		counter(ch, relayBytes, rs.Bytes[0], t.name, "client_to_server")
+		counter(ch, relayBytes, rs.Bytes[1], t.name, "server_to_client")
 		counter(ch, relayAccepted, rs.Accepted, t.name)
 		counter(ch, relayRelayed, rs.Relayed, t.name)
 		counter(ch, relayDialFail, rs.DialFailed, t.name)

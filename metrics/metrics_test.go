@@ -287,6 +287,14 @@ func TestMetricsRelay(t *testing.T) {
 	if rs.Accepted != conns {
 		t.Errorf("accepted %d, want %d", rs.Accepted, conns)
 	}
+	for i, dir := range []string{"client_to_server", "server_to_client"} {
+		if rs.Bytes[i] < conns*size {
+			t.Errorf("relay bytes %s %d, want at least %d", dir, rs.Bytes[i], conns*size)
+		}
+		if got, n := sum(t, fams, "netsplice_relay_bytes_total", map[string]string{"relay": name, "direction": dir}); n != 1 || got != float64(rs.Bytes[i]) {
+			t.Errorf("netsplice_relay_bytes_total{%s}: %v (%d samples), want %d", dir, got, n, rs.Bytes[i])
+		}
+	}
 	us := u.Stats()
 	for fam, want := range map[string]uint64{
 		"netsplice_relay_sessions_total": us.Sessions, "netsplice_relay_sessions_ended_total": us.Ended,

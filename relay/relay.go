@@ -44,6 +44,9 @@ type Config struct {
 // Stats are a relay's counters.
 type Stats struct {
 	Accepted, Relayed, DialFailed, Resets, Active uint64
+	// Bytes is what the relay moved from clients to servers ([0]) and
+	// back ([1]), its live pairs' splices included.
+	Bytes [2]uint64
 }
 
 // Relay runs one TCP relay on a stack.
@@ -59,6 +62,7 @@ type Relay struct {
 	active                                atomic.Int64
 	mu                                    sync.Mutex
 	pairs                                 map[*pair]struct{}
+	bytes                                 [2]uint64 // of ended pairs; mu
 	closed                                atomic.Bool
 
 	// ctl orders StopAccepting and Replace: stopped once either ran (the
@@ -82,7 +86,9 @@ type hooks struct {
 type pair struct {
 	client, server *stack.TCPConn
 	// cur is each direction's current (or last) splice; moved is the
-	// bytes of its splices before that one.
+	// bytes of its splices before that one. mu makes a re-splice's hand
+	// over from cur to moved one step for progress.
+	mu    sync.Mutex
 	cur   [2]atomic.Pointer[splice.Splice]
 	moved [2]atomic.Int64
 	reset atomic.Bool // resetPair ran
@@ -249,6 +255,8 @@ func (r *Relay) serve(c *stack.TCPConn) {
 	defer func() {
 		r.mu.Lock()
 		delete(r.pairs, p)
+		r.bytes[0] += uint64(p.progress(0))
+		r.bytes[1] += uint64(p.progress(1))
 		r.mu.Unlock()
 		r.active.Add(-1)
 	}()
@@ -327,7 +335,10 @@ func (r *Relay) direction(p *pair, i int, wg *sync.WaitGroup) {
 			if p.progress(1-i) != before {
 				// The other direction is alive: splice again (count
 				// this splice's bytes first).
+				p.mu.Lock()
 				p.moved[i].Add(spl.Len())
+				p.cur[i].Store(nil)
+				p.mu.Unlock()
 				if h := r.beforeResplice; h != nil {
 					h(src, dst)
 				}
@@ -356,6 +367,8 @@ func (r *Relay) resetPair(p *pair) {
 
 // progress is what direction j moved so far, its running splice included.
 func (p *pair) progress(j int) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	return p.moved[j].Load() + p.cur[j].Load().Len()
 }
 
@@ -369,8 +382,16 @@ func (r *Relay) remaining(p *pair, i int) int64 {
 
 // Stats returns the counters.
 func (r *Relay) Stats() Stats {
-	return Stats{Accepted: r.accepted.Load(), Relayed: r.relayed.Load(), DialFailed: r.dialFailed.Load(),
+	s := Stats{Accepted: r.accepted.Load(), Relayed: r.relayed.Load(), DialFailed: r.dialFailed.Load(),
 		Resets: r.resets.Load(), Active: uint64(r.active.Load())}
+	r.mu.Lock()
+	s.Bytes = r.bytes
+	for p := range r.pairs {
+		s.Bytes[0] += uint64(p.progress(0))
+		s.Bytes[1] += uint64(p.progress(1))
+	}
+	r.mu.Unlock()
+	return s
 }
 
 // Close stops accepting (StopAccepting). With drain > 0 it waits that
