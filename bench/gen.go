@@ -39,19 +39,38 @@ func (c GenConfig) withDefaults() GenConfig {
 	return c
 }
 
-// genPair starts a generator stack and a server stack on an in-memory
-// wire, the server running spec.
-func genPair(cfg GenConfig, spec service.Spec) (g, s *stack.Stack, closeAll func(), err error) {
-	if g, s, err = pair(cfg.Softnets, cfg.Poll); err != nil {
-		return nil, nil, nil, err
+// genMeasured is one generator run against spec, with what it cost.
+type genMeasured struct {
+	r          gen.Report
+	softnetCPU time.Duration // the generator stack's softnet threads
+	allocs     uint64        // the whole process's
+}
+
+// runGen runs the generator gc against a server stack running spec, one
+// stack each on an in-memory wire, and measures it.
+func runGen(cfg GenConfig, spec service.Spec, gc gen.Config) (genMeasured, error) {
+	g, s, err := pair(cfg.Softnets, cfg.Poll)
+	if err != nil {
+		return genMeasured{}, err
 	}
+	defer g.Stop()
+	defer s.Stop()
 	_, c, err := service.Start(s, spec)
 	if err != nil {
-		g.Stop()
-		s.Stop()
-		return nil, nil, nil, err
+		return genMeasured{}, err
 	}
-	return g, s, func() { c.Close(); g.Stop(); s.Stop() }, nil
+	defer c.Close()
+	gc.To = gen.Target{Proto: spec.Proto, Addr: netip.AddrPortFrom(benchB.Addr(), spec.Port)}
+	gc.Duration = cfg.Duration
+	cpu0, _ := g.ThreadCPU()
+	m := startMeter()
+	r, err := gen.Run(context.Background(), g, gc)
+	if err != nil {
+		return genMeasured{}, err
+	}
+	_, _, allocs := m.stop()
+	cpu1, _ := g.ThreadCPU()
+	return genMeasured{r: r, softnetCPU: cpu1 - cpu0, allocs: allocs}, nil
 }
 
 // GenCPS measures the generator's connection rate: closed-loop HTTP/1.1
@@ -62,31 +81,20 @@ func genPair(cfg GenConfig, spec service.Spec) (g, s *stack.Stack, closeAll func
 // server's handler included.
 func GenCPS(cfg GenConfig) (Result, error) {
 	cfg = cfg.withDefaults()
-	g, _, closeAll, err := genPair(cfg, service.Spec{Kind: service.HTTP, Proto: "tcp", Port: 80})
+	m, err := runGen(cfg, service.Spec{Kind: service.HTTP, Proto: "tcp", Port: 80}, gen.Config{Conns: cfg.Conns, HTTP: true, Response: 64})
 	if err != nil {
 		return Result{}, err
 	}
-	defer closeAll()
-	cpu0, _ := g.ThreadCPU()
-	m := startMeter()
-	r, err := gen.Run(context.Background(), g, gen.Config{
-		To:       gen.Target{Proto: "tcp", Addr: netip.AddrPortFrom(benchB.Addr(), 80)},
-		Duration: cfg.Duration, Conns: cfg.Conns, HTTP: true, Response: 64,
-	})
-	if err != nil {
-		return Result{}, err
-	}
-	_, _, allocs := m.stop()
-	cpu1, _ := g.ThreadCPU()
-	if r.Completed == 0 {
-		return Result{}, fmt.Errorf("gen-cps: no connection completed: %v", r.Why)
+	n := m.r.Completed
+	if n == 0 {
+		return Result{}, fmt.Errorf("gen-cps: no connection completed: %v", m.r.Why)
 	}
 	return Result{
 		Stack: "netsplice", Workload: "gen-cps", Softnets: cfg.Softnets,
-		Seconds: r.Seconds, CPS: float64(r.Completed) / r.Seconds,
-		NsPerPkt:     float64(cpu1-cpu0) / float64(r.Completed),
-		AllocsPerPkt: float64(allocs) / float64(r.Completed),
-		Packets:      r.Completed, Drops: r.Failed,
+		Seconds: m.r.Seconds, CPS: float64(n) / m.r.Seconds,
+		NsPerPkt:     float64(m.softnetCPU) / float64(n),
+		AllocsPerPkt: float64(m.allocs) / float64(n),
+		Packets:      n, Drops: m.r.Failed,
 	}, nil
 }
 
@@ -96,31 +104,20 @@ func GenCPS(cfg GenConfig) (Result, error) {
 // CPU per datagram.
 func GenUDP(cfg GenConfig) (Result, error) {
 	cfg = cfg.withDefaults()
-	g, _, closeAll, err := genPair(cfg, service.Spec{Kind: service.Discard, Proto: "udp", Port: 9})
+	m, err := runGen(cfg, service.Spec{Kind: service.Discard, Proto: "udp", Port: 9}, gen.Config{Size: cfg.Size, Flows: 16 * cfg.Softnets, NoReply: true})
 	if err != nil {
 		return Result{}, err
 	}
-	defer closeAll()
-	cpu0, _ := g.ThreadCPU()
-	m := startMeter()
-	r, err := gen.Run(context.Background(), g, gen.Config{
-		To:       gen.Target{Proto: "udp", Addr: netip.AddrPortFrom(benchB.Addr(), 9)},
-		Duration: cfg.Duration, Size: cfg.Size, Flows: 16 * cfg.Softnets, NoReply: true,
-	})
-	if err != nil {
-		return Result{}, err
-	}
-	_, _, allocs := m.stop()
-	cpu1, _ := g.ThreadCPU()
-	if r.Attempted == 0 {
-		return Result{}, fmt.Errorf("gen-udp: nothing sent: %v", r.Why)
+	n := m.r.Attempted
+	if n == 0 {
+		return Result{}, fmt.Errorf("gen-udp: nothing sent: %v", m.r.Why)
 	}
 	return Result{
 		Stack: "netsplice", Workload: "gen-udp", Softnets: cfg.Softnets,
-		Seconds: r.Seconds, PPS: float64(r.Attempted) / r.Seconds,
-		Gbps:         float64(r.Sent) * 8 / r.Seconds / 1e9,
-		NsPerPkt:     float64(cpu1-cpu0) / float64(r.Attempted),
-		AllocsPerPkt: float64(allocs) / float64(r.Attempted),
-		Packets:      r.Attempted, Drops: r.Failed,
+		Seconds: m.r.Seconds, PPS: float64(n) / m.r.Seconds,
+		Gbps:         float64(m.r.Sent) * 8 / m.r.Seconds / 1e9,
+		NsPerPkt:     float64(m.softnetCPU) / float64(n),
+		AllocsPerPkt: float64(m.allocs) / float64(n),
+		Packets:      n, Drops: m.r.Failed,
 	}, nil
 }
