@@ -56,6 +56,29 @@ func newRig(t *testing.T, softnets int, svcs ...service.Spec) *rig {
 	return r
 }
 
+// serveEach listens on TCP port of st and runs handle for each connection
+// in a goroutine of its own, closing the connection after it.
+func serveEach(t *testing.T, st *stack.Stack, port uint16, handle func(c *stack.TCPConn)) {
+	t.Helper()
+	l, err := st.ListenTCP(netip.AddrPortFrom(netip.IPv4Unspecified(), port), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.AcceptTCP()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+}
+
 func target(proto string, port uint16) Target {
 	return Target{Proto: proto, Addr: netip.AddrPortFrom(server, port)}
 }
@@ -170,35 +193,21 @@ func TestRefusedCounted(t *testing.T) {
 // CountOnly accepts it.
 func TestVerifyFailureAndCountOnly(t *testing.T) {
 	rg := newRig(t, 1)
-	l, err := rg.srv.ListenTCP(netip.AddrPortFrom(netip.IPv4Unspecified(), 7), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
+	serveEach(t, rg.srv, 7, func(c *stack.TCPConn) {
+		// An "echo" that upper-cases: the right length, wrong bytes.
+		buf := make([]byte, 4096)
 		for {
-			c, err := l.AcceptTCP()
+			n, err := c.Read(buf)
+			for i := range buf[:n] {
+				buf[i] ^= 0x20
+			}
+			c.Write(buf[:n])
 			if err != nil {
+				c.CloseWrite()
 				return
 			}
-			go func() {
-				defer c.Close()
-				// An "echo" that upper-cases: the right length, wrong bytes.
-				buf := make([]byte, 4096)
-				for {
-					n, err := c.Read(buf)
-					for i := range buf[:n] {
-						buf[i] ^= 0x20
-					}
-					c.Write(buf[:n])
-					if err != nil {
-						c.CloseWrite()
-						return
-					}
-				}
-			}()
 		}
-	}()
+	})
 	cfg := Config{To: target("tcp", 7), Duration: 200 * time.Millisecond, Rate: 20, Request: 300}
 	r, err := Run(context.Background(), rg.gen, cfg)
 	if err != nil {
@@ -223,25 +232,11 @@ func TestVerifyFailureAndCountOnly(t *testing.T) {
 // cannot hold is reported as missed.
 func TestStalledServerRateNotHeld(t *testing.T) {
 	rg := newRig(t, 1)
-	l, err := rg.srv.ListenTCP(netip.AddrPortFrom(netip.IPv4Unspecified(), 7), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.AcceptTCP()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				time.Sleep(100 * time.Millisecond) // every answer late
-				io.Copy(c, c)
-				c.CloseWrite()
-			}()
-		}
-	}()
+	serveEach(t, rg.srv, 7, func(c *stack.TCPConn) {
+		time.Sleep(100 * time.Millisecond) // every answer late
+		io.Copy(c, c)
+		c.CloseWrite()
+	})
 	r, err := Run(context.Background(), rg.gen, Config{To: target("tcp", 7), Duration: time.Second, Rate: 100, Conns: 2, Request: 10})
 	if err != nil {
 		t.Fatal(err)

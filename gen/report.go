@@ -159,7 +159,11 @@ func (r Report) Line() string {
 		fmt.Fprintf(&b, "; %d retransmits", r.Retransmits)
 	}
 	if r.Type == "final" {
-		fmt.Fprintf(&b, "; CPU %.2fs (%.1fus per %s)", r.CPUSeconds, r.CPUPerConnUs, map[bool]string{true: "connection", false: "datagram"}[r.Proto == "tcp"])
+		per := "datagram"
+		if r.Proto == "tcp" {
+			per = "connection"
+		}
+		fmt.Fprintf(&b, "; CPU %.2fs (%.1fus per %s)", r.CPUSeconds, r.CPUPerConnUs, per)
 	}
 	if r.Missed > 0 {
 		fmt.Fprintf(&b, "; %d missed", r.Missed)
