@@ -169,6 +169,7 @@ type TCPConn struct {
 	wnotify   chan struct{}
 	cnotify   chan struct{} // closed when the handshake ends either way
 	cdone     atomic.Bool
+	synced    atomic.Bool // the handshake completed (a later reset does not undo it)
 	rdl, wdl  atomic.Int64
 	finRcvd   atomic.Bool
 	errno     atomic.Uint32 // syscall.Errno of a reset or timeout

@@ -279,7 +279,10 @@ func (s *Stack) dialTCP(ctx context.Context, laddr, raddr netip.AddrPort, want i
 	case <-s.stop:
 		return nil, opErr(ErrStopped)
 	}
-	if e := c.errno.Load(); e != 0 {
+	// A connection reset right after its handshake completed is still
+	// connected, as connect(2) has it: the reset shows on the first Read
+	// or Write.
+	if e := c.errno.Load(); e != 0 && !c.synced.Load() {
 		return nil, opErr(syscall.Errno(e))
 	}
 	return c, nil

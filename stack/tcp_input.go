@@ -380,6 +380,7 @@ func (c *TCPConn) established() {
 		c.lastRx = c.sn.now
 		c.sn.wheel.Reset(&c.kaT, c.sn.now, ka)
 	}
+	c.synced.Store(true)
 	c.handshakeDone()
 	c.wakeWriter()
 }
