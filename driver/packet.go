@@ -37,6 +37,9 @@ const (
 	// TxTCPChecksum asks the NIC to fill in the TCP checksum; the stack has
 	// stored the pseudo-header sum in the checksum field.
 	TxTCPChecksum
+	// TxIPv6 says, with TxUDPChecksum or TxTCPChecksum, that the frame is
+	// IPv6 (L3Len covers the IPv6 header): without it, IPv4.
+	TxIPv6
 )
 
 // Offloads is the set of offloads a port supports.

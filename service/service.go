@@ -137,7 +137,7 @@ func Start(st *stack.Stack, s Spec) (*Counters, io.Closer, error) {
 		return nil, nil, err
 	}
 	sc := &Counters{spec: s, per: make([]paddedCounter, st.NumSoftnets())}
-	wild := netip.AddrPortFrom(netip.IPv4Unspecified(), s.Port)
+	wild := netip.AddrPortFrom(netip.IPv6Unspecified(), s.Port) // both families
 	switch {
 	case s.Proto == "udp" && s.Kind == Echo:
 		c, err := st.ListenUDP(wild, &stack.UDPOptions{

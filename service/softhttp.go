@@ -33,7 +33,7 @@ type softHTTP struct {
 
 func startSoftHTTP(st *stack.Stack, port uint16, sc *Counters) (io.Closer, error) {
 	h := &softHTTP{sc: sc, free: make([][]*httpConn, st.NumSoftnets())}
-	l, err := st.ListenTCPOnSoftnet(netip.AddrPortFrom(netip.IPv4Unspecified(), port), 0, h.accept)
+	l, err := st.ListenTCPOnSoftnet(netip.AddrPortFrom(netip.IPv6Unspecified(), port), 0, h.accept)
 	if err != nil {
 		return nil, err
 	}

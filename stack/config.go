@@ -63,6 +63,11 @@ type InterfaceConfig struct {
 	// Gateway, if valid, is the next hop for destinations outside every
 	// interface's prefix. It must lie inside Addr's prefix.
 	Gateway netip.Addr
+	// Gateway6, if valid, is the IPv6 next hop for destinations outside
+	// every interface's IPv6 prefixes: a link-local address (fe80::/10,
+	// as routers advertise themselves) or one inside an Addr6 prefix.
+	// It needs Addr6.
+	Gateway6 netip.Addr
 }
 
 // Config configures a Stack. Zero fields take the defaults in brackets.

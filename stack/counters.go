@@ -80,6 +80,7 @@ const (
 	ICMP6EchoRequestsTx
 	ICMP6EchoRepliesRx
 	ICMP6ParamProblemTx
+	ICMP6UnreachTx
 	ICMP6DropBad      // truncated or bad checksum
 	ICMP6DropType     // types the stack does not handle, echo to multicast
 	ICMP6DropNoSocket // echo reply for no ping socket
@@ -135,6 +136,8 @@ const (
 	TCPTxCopyBytes     // payload bytes copied into transmitted frames
 	TCPSendPoolLow     // writes paused because the buffer pool ran low
 	TCPRxSplitBytes    // received bytes copied to split a packet (splice max)
+	TCPPathMTULowered  // MSS lowered by a Packet Too Big or Fragmentation Needed
+	TCPPathMTUIgnored  // such messages for no connection, or quoting data not in flight
 	TCPSynCookiesSent
 	TCPDropSynFlood // SYNs dropped unread past the softnet's cookie budget
 	TCPSynCookiesValid
@@ -182,7 +185,7 @@ var counterNames = [NumCounters]string{
 	IP6DropProto: "drop_ip6_proto", IP6DropNoRoute: "drop_ip6_no_route", IP6DropTooBig: "drop_ip6_too_big",
 	ICMP6Rx: "icmp6_rx", ICMP6Tx: "icmp6_tx", ICMP6EchoRequestsRx: "icmp6_echo_requests_rx",
 	ICMP6EchoRepliesTx: "icmp6_echo_replies_tx", ICMP6EchoRequestsTx: "icmp6_echo_requests_tx",
-	ICMP6EchoRepliesRx: "icmp6_echo_replies_rx", ICMP6ParamProblemTx: "icmp6_param_problem_tx",
+	ICMP6EchoRepliesRx: "icmp6_echo_replies_rx", ICMP6ParamProblemTx: "icmp6_param_problem_tx", ICMP6UnreachTx: "icmp6_unreach_tx",
 	ICMP6DropBad: "drop_icmp6_bad", ICMP6DropType: "drop_icmp6_type", ICMP6DropNoSocket: "drop_icmp6_no_socket",
 	NDSolicitsRx: "nd_solicits_rx", NDSolicitsTx: "nd_solicits_tx", NDAdvertsRx: "nd_adverts_rx", NDAdvertsTx: "nd_adverts_tx",
 	NDDropBad: "drop_nd_bad", NDDropHopLimit: "drop_nd_hop_limit", NDLearned: "nd_learned",
@@ -198,6 +201,7 @@ var counterNames = [NumCounters]string{
 	TCPOOOQueued: "tcp_ooo_queued", TCPChallengeAcks: "tcp_challenge_acks", TCPChallengeAckLimited: "tcp_challenge_ack_limited", TCPRetransmits: "tcp_retransmits",
 	TCPFastRetransmits: "tcp_fast_retransmits", TCPSACKRetransmits: "tcp_sack_retransmits", TCPTimeouts: "tcp_timeouts", TCPSteerFallback: "tcp_steer_fallback", TCPTimeWaitReused: "tcp_time_wait_reused",
 	TCPTxCopyBytes: "tcp_tx_copy_bytes", TCPSendPoolLow: "tcp_send_pool_low", TCPRxSplitBytes: "tcp_rx_split_bytes",
+	TCPPathMTULowered: "tcp_pmtu_lowered", TCPPathMTUIgnored: "tcp_pmtu_ignored",
 	TCPSynCookiesSent: "tcp_syncookies_sent", TCPDropSynFlood: "drop_tcp_syn_flood", TCPSynCookiesValid: "tcp_syncookies_valid",
 	TCPSynCookiesInvalid: "tcp_syncookies_invalid", TCPKeepAliveProbes: "tcp_keepalive_probes",
 	TCPKeepAliveDrops: "tcp_keepalive_drops",

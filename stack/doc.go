@@ -1,6 +1,6 @@
 // Package stack is netsplice's network stack: one softnet per lcore, each
 // running its own loop to completion, with Ethernet, ARP, IPv4, ICMP,
-// UDP and TCP, and a first slice of IPv6 (addresses, Neighbor Discovery,
+// UDP and TCP, and IPv6 (addresses, Neighbor Discovery, TCP and UDP,
 // ICMPv6 echo), above the driver contract (package driver).
 //
 // # Softnets and ownership
@@ -78,7 +78,7 @@
 //     by one reader; its sends run on its home softnet, which is the RSS
 //     softnet of its flow when it is connected.
 //
-// # IPv6 (first slice)
+// # IPv6
 //
 // An interface with IPv6 prefixes (InterfaceConfig.Addr6) also has the
 // link-local address derived from its MAC (modified EUI-64) and receives
@@ -93,9 +93,9 @@
 //     solicited-node groups), martian sources, and the extension-header
 //     chain walked with bounds (header.IPv6.WalkExtHeaders). Fragments are
 //     dropped and counted (drop_ip6_fragment), as IPv4's; atomic fragments
-//     pass. An unknown next header, and for now TCP and UDP, is answered
-//     with a Parameter Problem, code 1, pointing at the Next Header field,
-//     rate limited in the same per-softnet bucket as ICMPv4 errors.
+//     pass. An unknown next header is answered with a Parameter Problem,
+//     code 1, pointing at the Next Header field, rate limited in the same
+//     per-softnet bucket as ICMPv4 errors.
 //   - ICMPv6 echo requests are answered in place (extension headers
 //     stripped), like IPv4's; echo to multicast is ignored. PingConn and
 //     Stack.Ping send ICMPv6 echo to an IPv6 destination.
@@ -111,9 +111,26 @@
 //     pending queue, retried solicitations to the solicited-node group,
 //     expiry and refresh, with the ARP* settings of Config.
 //
-// Not yet: TCP and UDP over IPv6, IPv6 gateways (only on-link
-// destinations; link-local ones leave by the first IPv6 interface, zones
-// ignored), loopback to our own IPv6 addresses, IPv6-only interfaces,
-// destination unreachable and packet too big, NUD's reachability states,
-// DAD for our own addresses, router discovery and SLAAC, MLD.
+//   - TCP and UDP over IPv6 (flow.go). Transport code holds addresses as
+//     [16]byte in both families, IPv4 ones IPv4-mapped, and keys flows by
+//     one flowKey; a softnet's tables (flowTable) keep one map per family,
+//     so the IPv4 receive path still looks up a 12-byte key and pays
+//     nothing for IPv6. Checksums use the IPv6 pseudo-header (UDP's is
+//     mandatory: a zero checksum is dropped), the MSS is MTU - 60, ISNs
+//     and SYN cookies hash the 128-bit tuple, and active opens steer
+//     replies with Toeplitz over the IPv6 tuple (Interface.queueFor). A
+//     listener or UDP bind on :: takes both families (IPv4 peers appear
+//     with IPv4 addresses); one on 0.0.0.0 takes IPv4 only. Datagrams to
+//     our own IPv6 addresses go through loopback like IPv4's. A closed UDP
+//     port answers Destination Unreachable (port unreachable).
+//   - Routing: the interface whose prefix holds the destination, link-local
+//     destinations by the first IPv6 interface (zones ignored), else the
+//     first interface with InterfaceConfig.Gateway6.
+//   - Path MTU (pmtu.go): Packet Too Big, and ICMPv4 Fragmentation Needed,
+//     lower the quoted connection's MSS on its own softnet and resend what
+//     was in flight at the new size.
+//
+// Not yet: IPv6-only interfaces (every interface has an IPv4 address),
+// NUD's reachability states, DAD for our own addresses, router discovery
+// and SLAAC, MLD, acting on routing headers.
 package stack

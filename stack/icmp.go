@@ -15,6 +15,10 @@ const icmpProtoUnreachable = 2
 // 1812 section 4.3.2.3 asks.
 const icmpErrorQuote = 576 - header.IPv4MinHeaderLen - header.ICMPv4MinLen
 
+// icmpFragNeeded is the ICMPDestUnreachable code for a datagram that
+// needed fragmenting with DF set (RFC 1191).
+const icmpFragNeeded = 4
+
 // icmpInput handles a received ICMP message. It owns pk.
 func (sn *Softnet) icmpInput(ifc *Interface, pk *driver.Packet, ip header.IPv4, bcast bool) {
 	icmp := header.ICMPv4(ip.Payload())
@@ -46,6 +50,13 @@ func (sn *Softnet) icmpInput(ifc *Interface, pk *driver.Packet, ip header.IPv4, 
 		pk.TrimFront(header.EthernetHeaderLen)
 		pk.Truncate(len(ip))
 		c.ep.deliver(sn, pk)
+	case header.ICMPDestUnreachable:
+		if icmp.Code() == icmpFragNeeded && !bcast {
+			sn.pmtuQuote4(ifc, icmp)
+		} else {
+			sn.inc(ICMPDropType)
+		}
+		sn.free(pk)
 	default:
 		sn.inc(ICMPDropType)
 		sn.free(pk)

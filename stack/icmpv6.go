@@ -46,6 +46,11 @@ func (sn *Softnet) icmp6Input(ifc *Interface, pk *driver.Packet, ip header.IPv6,
 		pk.TrimFront(header.EthernetHeaderLen)
 		pk.Truncate(len(ip))
 		c.ep.deliver(sn, pk)
+	case header.ICMPv6PacketTooBig:
+		if !mcast {
+			sn.pmtuQuote6(ifc, icmp)
+		}
+		sn.free(pk)
 	case header.ICMPv6NeighborSolicit:
 		sn.ndSolicitInput(ifc, pk, ip, icmp)
 	case header.ICMPv6NeighborAdvert:
@@ -96,19 +101,26 @@ func (sn *Softnet) echoReply6(ifc *Interface, pk *driver.Packet, ip header.IPv6)
 }
 
 // paramProblem6 sends an ICMPv6 Parameter Problem with code and pointer
-// about ip (in frame pk) to its source, rate limited with the ICMPv4
-// errors (one bucket per softnet). It does not take pk.
+// about ip (in frame pk) to its source. It does not take pk.
 func (sn *Softnet) paramProblem6(ifc *Interface, pk *driver.Packet, ip header.IPv6, code uint8, pointer int) {
-	if !sn.icmpAllowed() {
-		return
+	sn.icmp6Error(ifc, pk, ip, header.ICMPv6ParamProblem, code, uint32(pointer), ICMP6ParamProblemTx)
+}
+
+// icmp6Error sends an ICMPv6 error (typ, code, and param, the word after
+// the checksum) about ip (in frame pk) to its source, quoting as much of
+// ip as fits the minimum MTU, and counts ctr. It is rate limited with the
+// ICMPv4 errors (one bucket per softnet) and does not take pk.
+func (sn *Softnet) icmp6Error(ifc *Interface, pk *driver.Packet, ip header.IPv6, typ, code uint8, param uint32, ctr CounterID) {
+	if ifc.isLocal6(ip.Src()) || !sn.icmpAllowed() {
+		return // a datagram from ourselves (loopback) gets no error
 	}
 	quote := min(len(ip), header.ICMPv6MaxErrorLen-header.ICMPv6MinLen)
 	out, msg := sn.alloc6(ifc, header.ICMPv6MinLen+quote)
 	if out == nil {
 		return
 	}
-	header.ICMPv6(msg).EncodeError(header.ICMPv6ParamProblem, code, uint32(pointer), ip[:quote])
+	header.ICMPv6(msg).EncodeError(typ, code, param, ip[:quote])
 	l2src := header.Ethernet(pk.Data()).Src()
-	sn.inc(ICMP6ParamProblemTx)
+	sn.inc(ctr)
 	sn.output6(ifc, out, ip.Dst(), ip.Src(), defaultTTL, &l2src)
 }

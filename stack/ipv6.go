@@ -114,26 +114,55 @@ func (i *Interface) src6(dst [16]byte) [16]byte {
 
 func isLinkLocal6(a [16]byte) bool { return a[0] == 0xfe && a[1]&0xc0 == 0x80 }
 
-// route6 picks the interface and source address for dst: the interface
-// whose prefix holds dst; for a link-local destination the first
-// interface with IPv6 (zones are not looked at). There are no IPv6
-// gateways yet: the next hop is dst itself.
-func (s *Stack) route6(dst [16]byte) (*Interface, [16]byte, bool) {
+// onLink6 reports whether dst is on the interface's link: link-local or
+// inside one of its prefixes.
+func (i *Interface) onLink6(dst [16]byte) bool {
+	if isLinkLocal6(dst) {
+		return true
+	}
+	d := netip.AddrFrom16(dst)
+	for _, p := range i.addr6 {
+		if p.Contains(d) {
+			return true
+		}
+	}
+	return false
+}
+
+// nexthop6 returns where a packet to dst leaves the interface: dst itself
+// on the link (or when there is no gateway), else the gateway.
+func (i *Interface) nexthop6(dst [16]byte) [16]byte {
+	if !i.gateway6.IsValid() || i.onLink6(dst) {
+		return dst
+	}
+	return i.gw6
+}
+
+// route6 picks the interface, source address and next hop for dst: the
+// interface whose prefix holds dst; for a link-local destination the
+// first interface with IPv6 (zones are not looked at); else the first
+// interface with an IPv6 gateway.
+func (s *Stack) route6(dst [16]byte) (ifc *Interface, src, nh [16]byte, ok bool) {
 	d := netip.AddrFrom16(dst)
 	for _, ifc := range s.ifaces {
 		if !ifc.has6 {
 			continue
 		}
 		if isLinkLocal6(dst) {
-			return ifc, ifc.ll6, true
+			return ifc, ifc.ll6, dst, true
 		}
 		for k, p := range ifc.addr6 {
 			if p.Contains(d) {
-				return ifc, ifc.ip6[k], true
+				return ifc, ifc.ip6[k], dst, true
 			}
 		}
 	}
-	return nil, [16]byte{}, false
+	for _, ifc := range s.ifaces {
+		if ifc.gateway6.IsValid() {
+			return ifc, ifc.src6(dst), ifc.gw6, true
+		}
+	}
+	return nil, src, nh, false
 }
 
 // ipv6Input handles a received IPv6 frame. It owns pk.
@@ -191,11 +220,15 @@ func (sn *Softnet) ipv6Input(ifc *Interface, pk *driver.Packet, frame []byte) {
 	switch x.Proto {
 	case header.ProtoICMPv6:
 		sn.icmp6Input(ifc, pk, ip, x.Offset, mcast)
+	case header.ProtoTCP:
+		sn.tcpInput6(ifc, pk, ip, x.Offset, mcast)
+	case header.ProtoUDP:
+		sn.udpInput6(ifc, pk, ip, x.Offset, mcast)
 	case header.ProtoIPv6NoNextHeader:
 		sn.free(pk)
 	default:
-		// TCP and UDP over IPv6 are not implemented yet: answered as
-		// any next header the stack does not handle (RFC 8200 4).
+		// Answered as any next header the stack does not handle (RFC
+		// 8200 section 4).
 		sn.inc(IP6DropProto)
 		if !mcast {
 			sn.paramProblem6(ifc, pk, ip, header.ICMPv6UnknownNextHeader, x.Pointer)
@@ -242,12 +275,61 @@ func (sn *Softnet) output6(ifc *Interface, pk *driver.Packet, src, dst [16]byte,
 	case l2dst != nil:
 		eth.SetDst(*l2dst)
 	default:
-		mac, ok := sn.nd.lookup(ifc, dst)
+		nh := ifc.nexthop6(dst)
+		mac, ok := sn.nd.lookup(ifc, nh)
 		if !ok {
-			sn.nd.wait(ifc, pk, dst)
+			sn.nd.wait(ifc, pk, nh)
 			return
 		}
 		eth.SetDst(mac)
 	}
+	sn.xmit(ifc, pk)
+}
+
+// ip6Output prepends IPv6 and Ethernet headers to an upper-layer message
+// in pk (proto: TCP or UDP, its checksum complete or set up for offload)
+// and sends it to nexthop on ifc, resolving it through the neighbour
+// cache; a datagram to one of the stack's own addresses is delivered
+// locally. It owns pk.
+func (sn *Softnet) ip6Output(ifc *Interface, pk *driver.Packet, proto uint8, src, dst, nexthop [16]byte) {
+	l4 := pk.Len()
+	if l4+header.IPv6HeaderLen > ifc.mtu {
+		// A bug upstream, never a fragment: count it and drop.
+		sn.inc(IP6DropTooBig)
+		sn.free(pk)
+		return
+	}
+	hdr := pk.Prepend(header.EthernetHeaderLen + header.IPv6HeaderLen)
+	if hdr == nil {
+		sn.inc(TxDropNoBuf)
+		sn.free(pk)
+		return
+	}
+	header.IPv6(hdr[header.EthernetHeaderLen:]).Encode(&header.IPv6Fields{
+		PayloadLen: uint16(l4), NextHeader: proto, HopLimit: defaultTTL, Src: src, Dst: dst,
+	})
+	if pk.Flags&(driver.TxTCPChecksum|driver.TxUDPChecksum) != 0 {
+		pk.Flags |= driver.TxIPv6
+		pk.L2Len, pk.L3Len = header.EthernetHeaderLen, header.IPv6HeaderLen
+	}
+	sn.inc(IP6Tx)
+	if ifc.isLocal6(dst) {
+		sn.loopback(ifc, pk)
+		return
+	}
+	eth := header.Ethernet(hdr)
+	eth.SetSrc(ifc.mac)
+	eth.SetType(header.EtherTypeIPv6)
+	if dst[0] == 0xff {
+		eth.SetDst(header.IPv6MulticastMAC(dst))
+		sn.xmit(ifc, pk)
+		return
+	}
+	mac, ok := sn.nd.lookup(ifc, nexthop)
+	if !ok {
+		sn.nd.wait(ifc, pk, nexthop)
+		return
+	}
+	eth.SetDst(mac)
 	sn.xmit(ifc, pk)
 }

@@ -15,10 +15,11 @@ import (
 )
 
 // checkFrame6 checks an IPv6 frame the stack sent: gopacket decodes it,
-// the payload length matches the frame, the ICMPv6 checksum is right (by
-// refChecksum over the pseudo header), Neighbor Discovery goes out with
-// hop limit 255 and a link-layer address option, everything else with 64,
-// and the Ethernet destination of a multicast packet is its group's MAC.
+// the payload length matches the frame, the ICMPv6, TCP or UDP checksum is
+// right (by refChecksum over the pseudo header; UDP's is never zero),
+// Neighbor Discovery goes out with hop limit 255 and a link-layer address
+// option, everything else with 64, and the Ethernet destination of a
+// multicast packet is its group's MAC.
 func checkFrame6(pkt gopacket.Packet, f []byte) error {
 	ip, _ := pkt.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
 	if ip == nil {
@@ -27,7 +28,9 @@ func checkFrame6(pkt gopacket.Packet, f []byte) error {
 	if int(ip.Length) != len(f)-14-40 {
 		return fmt.Errorf("IPv6 payload length %d, frame carries %d", ip.Length, len(f)-14-40)
 	}
-	if ip.NextHeader != layers.IPProtocolICMPv6 {
+	switch ip.NextHeader {
+	case layers.IPProtocolICMPv6, layers.IPProtocolTCP, layers.IPProtocolUDP:
+	default:
 		return fmt.Errorf("unexpected next header %v", ip.NextHeader)
 	}
 	if ip.DstIP[0] == 0xff {
@@ -36,9 +39,25 @@ func checkFrame6(pkt gopacket.Packet, f []byte) error {
 		}
 	}
 	l4 := f[54:]
-	ph := append(append(append([]byte{}, ip.SrcIP...), ip.DstIP...), 0, 0, byte(len(l4)>>8), byte(len(l4)), 0, 0, 0, 58)
+	ph := append(append(append([]byte{}, ip.SrcIP...), ip.DstIP...), 0, 0, byte(len(l4)>>8), byte(len(l4)), 0, 0, 0, byte(ip.NextHeader))
 	if refChecksum(append(ph, l4...)) != 0 {
-		return fmt.Errorf("ICMPv6 checksum wrong")
+		return fmt.Errorf("%v checksum wrong", ip.NextHeader)
+	}
+	switch ip.NextHeader {
+	case layers.IPProtocolTCP:
+		if tcp, _ := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP); tcp == nil {
+			return fmt.Errorf("no TCP layer")
+		}
+		if ip.HopLimit != defaultTTL {
+			return fmt.Errorf("TCP sent with hop limit %d", ip.HopLimit)
+		}
+		return nil
+	case layers.IPProtocolUDP:
+		udp, _ := pkt.Layer(layers.LayerTypeUDP).(*layers.UDP)
+		if udp == nil || int(udp.Length) != len(l4) || udp.Checksum == 0 {
+			return fmt.Errorf("bad UDP header %+v", udp)
+		}
+		return nil
 	}
 	icmp, _ := pkt.Layer(layers.LayerTypeICMPv6).(*layers.ICMPv6)
 	if icmp == nil {
@@ -59,7 +78,8 @@ func checkFrame6(pkt gopacket.Packet, f []byte) error {
 			return fmt.Errorf("bad neighbour advertisement %+v", na)
 		}
 		hop = ndHopLimit
-	case layers.ICMPv6TypeEchoRequest, layers.ICMPv6TypeEchoReply, layers.ICMPv6TypeParameterProblem:
+	case layers.ICMPv6TypeEchoRequest, layers.ICMPv6TypeEchoReply, layers.ICMPv6TypeParameterProblem,
+		layers.ICMPv6TypeDestinationUnreachable:
 	default:
 		return fmt.Errorf("unexpected ICMPv6 type %v", icmp.TypeCode)
 	}
@@ -228,7 +248,17 @@ func TestIPv6Input(t *testing.T) {
 		{"echo with a destination options header", raw6(macB, macR, me, b6, 64, header.ProtoIPv6DestOpts,
 			append([]byte{header.ProtoICMPv6, 0, 1, 4, 0, 0, 0, 0}, echoSum(me, b6, echo)...)), ICMP6EchoRequestsRx, header.ICMPv6EchoReply},
 		{"unknown next header", raw6(macB, macR, me, b6, 64, 253+1, []byte("12345678")), IP6DropProto, header.ICMPv6ParamProblem},
-		{"UDP (not yet over IPv6)", raw6(macB, macR, me, b6, 64, header.ProtoUDP, []byte("12345678")), IP6DropProto, header.ICMPv6ParamProblem},
+		{"UDP to a closed port", raw6(macB, macR, me, b6, 64, header.ProtoUDP, udp6(me, b6, 9, []byte("hi"))), UDPNoPort, header.ICMPv6DestUnreachable},
+		{"UDP with a bad checksum", raw6(macB, macR, me, b6, 64, header.ProtoUDP, func() []byte {
+			u := udp6(me, b6, 9, []byte("hi"))
+			u[6] ^= 0x55
+			return u
+		}()), UDPDropChecksum, 0},
+		{"UDP with a zero checksum (mandatory over IPv6)", raw6(macB, macR, me, b6, 64, header.ProtoUDP, func() []byte {
+			u := udp6(me, b6, 9, []byte("hi"))
+			u[6], u[7] = 0, 0
+			return u
+		}()), UDPDropChecksum, 0},
 		{"fragment", raw6(macB, macR, me, b6, 64, header.ProtoIPv6Fragment, fragment()), IP6DropFragment, 0},
 		{"not our address", raw6(macB, macR, me, netip.MustParseAddr("2001:db8:1::77").As16(), 64, header.ProtoICMPv6, echo), IP6DropNotForUs, 0},
 		{"multicast source", raw6(macB, macR, header.IPv6AllNodes(), b6, 64, header.ProtoICMPv6, echo), IP6DropMartian, 0},
@@ -280,6 +310,9 @@ func TestIPv6Input(t *testing.T) {
 				t.Errorf("%s: B's answer is malformed: %v", tc.name, err)
 			}
 			answers = append(answers, f[54])
+			if f[54] == header.ICMPv6DestUnreachable && f[55] != header.ICMPv6PortUnreachable {
+				t.Errorf("%s: destination unreachable code %d, want port unreachable", tc.name, f[55])
+			}
 			if f[54] == header.ICMPv6ParamProblem {
 				// The pointer names the fixed header's Next Header field.
 				if ptr := header.ICMPv6(f[54:]).Pointer(); ptr != 6 || f[55] != header.ICMPv6UnknownNextHeader {
@@ -418,4 +451,14 @@ func FuzzIPv6Input(f *testing.F) {
 		p.tb.frames = p.tb.frames[:0]
 		p.tb.mu.Unlock()
 	})
+}
+
+// udp6 builds a UDP datagram from port 40000 to dport with a correct IPv6
+// checksum.
+func udp6(src, dst [16]byte, dport uint16, payload []byte) []byte {
+	u := header.UDP(make([]byte, header.UDPHeaderLen+len(payload)))
+	copy(u[header.UDPHeaderLen:], payload)
+	u.Encode(40000, dport, uint16(len(u)))
+	u.SetChecksumIPv6(src, dst)
+	return u
 }

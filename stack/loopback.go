@@ -25,7 +25,29 @@ const loopRingSize = 4096
 // It owns pk.
 func (sn *Softnet) loopback(ifc *Interface, pk *driver.Packet) {
 	sn.inc(LoopbackTx)
-	ip := header.IPv4(pk.Data()[header.EthernetHeaderLen:])
+	var target *Softnet
+	if l3 := pk.Data()[header.EthernetHeaderLen:]; l3[0]>>4 == 6 {
+		target = sn.loopback6(ifc, pk, header.IPv6(l3))
+	} else {
+		target = sn.loopback4(ifc, pk, header.IPv4(l3))
+	}
+	pk.Flags, pk.L2Len, pk.L3Len = 0, 0, 0
+	if target == sn {
+		sn.loop = append(sn.loop, pk)
+		return
+	}
+	if !target.loopIn.Push(pk) {
+		sn.inc(LoopbackDropFull)
+		sn.free(pk)
+		return
+	}
+	sn.inc(LoopbackCrossed)
+	target.wakeup()
+}
+
+// loopback4 completes the offloaded checksums of an IPv4 datagram to
+// ourselves and returns the softnet it goes to.
+func (sn *Softnet) loopback4(ifc *Interface, pk *driver.Packet, ip header.IPv4) *Softnet {
 	src, dst := ip.Src(), ip.Dst()
 	l4 := ip.Payload()
 	var sport, dport uint16
@@ -46,19 +68,30 @@ func (sn *Softnet) loopback(ifc *Interface, pk *driver.Packet) {
 	if pk.Flags&driver.TxIPChecksum != 0 {
 		ip.SetChecksum()
 	}
-	pk.Flags, pk.L2Len, pk.L3Len = 0, 0, 0
-	target := sn.st.sn[ifc.queueFor(ip.Protocol(), src, dst, sport, dport)]
-	if target == sn {
-		sn.loop = append(sn.loop, pk)
-		return
+	return sn.st.sn[ifc.queueFor4(ip.Protocol(), src, dst, sport, dport)]
+}
+
+// loopback6 is loopback4 for an IPv6 datagram (ip6Output sends TCP and
+// UDP with no extension headers).
+func (sn *Softnet) loopback6(ifc *Interface, pk *driver.Packet, ip header.IPv6) *Softnet {
+	src, dst := ip.Src(), ip.Dst()
+	l4 := ip.Payload()
+	var sport, dport uint16
+	switch ip.NextHeader() {
+	case header.ProtoTCP:
+		t := header.TCP(l4)
+		if pk.Flags&driver.TxTCPChecksum != 0 {
+			t.SetChecksumIPv6(src, dst, uint16(len(l4)))
+		}
+		sport, dport = t.SrcPort(), t.DstPort()
+	case header.ProtoUDP:
+		u := header.UDP(l4)
+		if pk.Flags&driver.TxUDPChecksum != 0 {
+			u.SetChecksumIPv6(src, dst)
+		}
+		sport, dport = u.SrcPort(), u.DstPort()
 	}
-	if !target.loopIn.Push(pk) {
-		sn.inc(LoopbackDropFull)
-		sn.free(pk)
-		return
-	}
-	sn.inc(LoopbackCrossed)
-	target.wakeup()
+	return sn.st.sn[ifc.queueFor(ip.NextHeader(), src, dst, sport, dport)]
 }
 
 // loopInput delivers the datagrams to ourselves that are due on this
@@ -93,6 +126,10 @@ func (sn *Softnet) loopInput() int {
 func (sn *Softnet) localInput(pk *driver.Packet) {
 	sn.inc(LoopbackRx)
 	frame := pk.Data()
+	if frame[header.EthernetHeaderLen]>>4 == 6 {
+		sn.localInput6(pk, header.IPv6(frame[header.EthernetHeaderLen:]))
+		return
+	}
 	ip := header.IPv4(frame[header.EthernetHeaderLen:])
 	ifc := sn.st.interfaceFor(ip.Dst())
 	if ifc == nil {
@@ -110,6 +147,25 @@ func (sn *Softnet) localInput(pk *driver.Packet) {
 		sn.tcpInput(ifc, pk, ip, false)
 	default:
 		sn.inc(IPDropProto)
+		sn.free(pk)
+	}
+}
+
+func (sn *Softnet) localInput6(pk *driver.Packet, ip header.IPv6) {
+	ifc := sn.st.localIface(ip.Dst())
+	if ifc == nil {
+		sn.inc(IP6DropNotForUs)
+		sn.free(pk)
+		return
+	}
+	sn.inc(IP6Rx)
+	switch ip.NextHeader() {
+	case header.ProtoUDP:
+		sn.udpInput6(ifc, pk, ip, header.IPv6HeaderLen, false)
+	case header.ProtoTCP:
+		sn.tcpInput6(ifc, pk, ip, header.IPv6HeaderLen, false)
+	default:
+		sn.inc(IP6DropProto)
 		sn.free(pk)
 	}
 }

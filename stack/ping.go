@@ -91,10 +91,10 @@ func (c *PingConn) sendEcho(sn *Softnet) error {
 	return nil
 }
 
-// sendEcho6 sends an ICMPv6 echo request, resolving the neighbour (the
-// destination itself: there are no IPv6 gateways yet) if need be.
+// sendEcho6 sends an ICMPv6 echo request, resolving the next hop (the
+// destination on the link, else the gateway) if need be.
 func (c *PingConn) sendEcho6(sn *Softnet) error {
-	ifc, src, ok := sn.st.route6(c.reqDst6)
+	ifc, src, _, ok := sn.st.route6(c.reqDst6)
 	if !ok || ifc.isLocal6(c.reqDst6) {
 		sn.inc(IP6DropNoRoute)
 		return syscall.ENETUNREACH

@@ -46,12 +46,12 @@ type Softnet struct {
 
 	arp  neighTable[[4]byte]  // ARP cache (arp.go)
 	nd   neighTable[[16]byte] // IPv6 neighbour cache (ndp.go)
-	udp  map[udpKey]*UDPConn
+	udp  flowTable[UDPConn]
 	ping map[uint16]*PingConn
 	ipID uint16
 
-	tcp       map[tcpKey]*TCPConn
-	tcpListen map[tcpKey]*TCPListener
+	tcp       flowTable[TCPConn]
+	tcpListen map[flowKey]*TCPListener
 	ackq      []*TCPConn // connections owing an ACK at the end of the burst
 
 	challengeSec   int64 // second of the current challenge-ACK budget
@@ -89,15 +89,15 @@ func newSoftnet(s *Stack, id int) (*Softnet, error) {
 		ifs:   s.ifaces,
 		wheel: wheel,
 		now:   now,
-		udp:   make(map[udpKey]*UDPConn),
 		ping:  make(map[uint16]*PingConn),
 
-		tcp:       make(map[tcpKey]*TCPConn),
-		tcpListen: make(map[tcpKey]*TCPListener),
+		tcpListen: make(map[flowKey]*TCPListener),
 		ackq:      make([]*TCPConn, 0, 256),
 		wake:      make(chan struct{}, 1),
 		ipID:      uint16(id) << 12,
 	}
+	sn.tcp.init()
+	sn.udp.init()
 	sn.tasks = task.NewQueue(id, sn.wakeup)
 	if sn.loopIn, err = ring.New[driver.Packet](loopRingSize); err != nil {
 		return nil, err

@@ -37,6 +37,9 @@ type Interface struct {
 	hasher  *rss.Hasher
 	txCsum  driver.Offloads
 
+	gateway6 netip.Addr
+	gw6      [16]byte
+
 	// IPv6 (ipv6.go): has6 when Addr6 was given; ip6 are the addresses
 	// of addr6, ll6 the link-local address, and snm6 the solicited-node
 	// groups of all of them.
@@ -82,9 +85,26 @@ func (i *Interface) isBroadcast(ip [4]byte) bool {
 	return ip == [4]byte{255, 255, 255, 255} || (i.mask != 0xffffffff && ip == i.bcast)
 }
 
-// Softnet returns the softnet whose queue receives packets from src to dst
-// on this interface (protocol proto), as the port's RSS computes it.
-func (i *Interface) queueFor(proto uint8, src, dst [4]byte, sport, dport uint16) int {
+// queueFor returns the queue (and so the softnet) that receives packets
+// from src to dst on this interface (protocol proto), as the port's RSS
+// computes it. The addresses are the stack's 16-byte form (addr.go).
+func (i *Interface) queueFor(proto uint8, src, dst [16]byte, sport, dport uint16) int {
+	if is4(src) {
+		return i.queueFor4(proto, as4(src), as4(dst), sport, dport)
+	}
+	var h uint32
+	switch {
+	case proto == header.ProtoUDP && i.rss.Types&rss.UDPv6 != 0,
+		proto == header.ProtoTCP && i.rss.Types&rss.TCPv6 != 0:
+		h = i.hasher.HashIPv6Ports(src, dst, sport, dport)
+	case i.rss.Types&rss.IPv6 != 0:
+		h = i.hasher.HashIPv6(src, dst)
+	}
+	return i.rss.RETA.Queue(h)
+}
+
+// queueFor4 is queueFor for IPv4 addresses.
+func (i *Interface) queueFor4(proto uint8, src, dst [4]byte, sport, dport uint16) int {
 	var h uint32
 	switch {
 	case proto == header.ProtoUDP && i.rss.Types&rss.UDPv4 != 0,
@@ -109,7 +129,7 @@ type Stack struct {
 	base   time.Time
 
 	mu      sync.Mutex // guards the control-plane fields below
-	udp     map[udpKey]*UDPConn
+	udp     map[flowKey]*UDPConn
 	pings   map[uint16]*PingConn
 	nextEph uint16
 	nextID  uint16
@@ -143,7 +163,7 @@ func New(cfg Config, ifcs ...InterfaceConfig) (*Stack, error) {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		base:    time.Now(),
-		udp:     make(map[udpKey]*UDPConn),
+		udp:     make(map[flowKey]*UDPConn),
 		pings:   make(map[uint16]*PingConn),
 		nextEph: cfg.EphemeralPorts[0],
 		nextID:  1,
@@ -239,6 +259,19 @@ func newInterface(i int, ic InterfaceConfig, softnets int) (*Interface, error) {
 		}
 		ifc.gateway = ic.Gateway
 		ifc.gw = ic.Gateway.As4()
+	}
+	if g := ic.Gateway6; g.IsValid() {
+		switch {
+		case !ifc.has6:
+			return nil, fmt.Errorf("stack: interface %s: gateway %v needs an IPv6 address on the interface", name, g)
+		case !g.Is6() || g.Is4In6() || g.Zone() != "" || g.IsMulticast() || g.IsUnspecified() || g.IsLoopback():
+			return nil, fmt.Errorf("stack: interface %s: gateway %v is not an IPv6 unicast address", name, g)
+		case ifc.isLocal6(g.As16()):
+			return nil, fmt.Errorf("stack: interface %s: gateway %v is the interface's own address", name, g)
+		case !g.IsLinkLocalUnicast() && !ifc.onLink6(g.As16()):
+			return nil, fmt.Errorf("stack: interface %s: gateway %v is neither link-local nor inside %v", name, g, ifc.addr6)
+		}
+		ifc.gateway6, ifc.gw6 = g, g.As16()
 	}
 	return ifc, nil
 }

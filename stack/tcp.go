@@ -54,12 +54,6 @@ func (s tcpState) String() string { return tcpStateNames[s] }
 // synchronized reports whether the state is past the handshake.
 func (s tcpState) synchronized() bool { return s >= tcpEstablished }
 
-// tcpKey identifies a connection in a softnet's flow table.
-type tcpKey struct {
-	laddr, raddr [4]byte
-	lport, rport uint16
-}
-
 // oooSeg is a segment held out of order.
 type oooSeg struct {
 	seq uint32
@@ -77,8 +71,9 @@ type TCPConn struct {
 	st  *Stack
 	sn  *Softnet
 	ifc *Interface
-	nh  [4]byte
-	key tcpKey
+	nh  [16]byte // next hop, IPv4-mapped for IPv4
+	key flowKey
+	v6  bool         // key.v4() is false: IPv6 headers
 	l   *TCPListener // passive open: the listener until accepted
 
 	// Softnet-owned protocol state.
@@ -190,10 +185,10 @@ type TCPConn struct {
 }
 
 // newTCPConn makes a connection owned by sn. Control path: it allocates.
-func newTCPConn(s *Stack, sn *Softnet, ifc *Interface, nh [4]byte, key tcpKey) *TCPConn {
+func newTCPConn(s *Stack, sn *Softnet, ifc *Interface, nh [16]byte, key flowKey) *TCPConn {
 	cfg := &s.cfg.TCP
 	c := &TCPConn{
-		st: s, sn: sn, ifc: ifc, nh: nh, key: key,
+		st: s, sn: sn, ifc: ifc, nh: nh, key: key, v6: !key.v4(),
 		sndBuf:   cfg.SendBuffer,
 		rcvBuf:   cfg.RecvBuffer,
 		rto:      cfg.RTOInitial,
@@ -202,7 +197,7 @@ func newTCPConn(s *Stack, sn *Softnet, ifc *Interface, nh [4]byte, key tcpKey) *
 		cnotify:  make(chan struct{}),
 		writeRes: make(chan struct{}, 1),
 	}
-	c.mss = ifc.mtu - 40
+	c.mss = ifc.mtu - c.headerLen()
 	// The reader's ring holds a full window of 1 KiB segments (smaller
 	// segments beyond that wait for the peer's retransmission).
 	ringSize := min(max(c.rcvBuf/1024, 64), 1<<16)
@@ -223,11 +218,11 @@ func newTCPConn(s *Stack, sn *Softnet, ifc *Interface, nh [4]byte, key tcpKey) *
 
 // isn returns an initial sequence number after RFC 6528: a 4-microsecond
 // clock plus a keyed hash of the connection's 4-tuple.
-func (s *Stack) isn(k tcpKey) uint32 {
-	var b [12]byte
-	copy(b[0:4], k.laddr[:])
-	copy(b[4:8], k.raddr[:])
-	b[8], b[9], b[10], b[11] = byte(k.lport>>8), byte(k.lport), byte(k.rport>>8), byte(k.rport)
+func (s *Stack) isn(k flowKey) uint32 {
+	var b [36]byte
+	copy(b[0:16], k.laddr[:])
+	copy(b[16:32], k.raddr[:])
+	b[32], b[33], b[34], b[35] = byte(k.lport>>8), byte(k.lport), byte(k.rport>>8), byte(k.rport)
 	h := maphash.Bytes(s.isnSeed, b[:])
 	return uint32(h) + uint32(s.now()/4000)
 }
@@ -297,7 +292,7 @@ func (c *TCPConn) remove() {
 	c.dackT.Stop()
 	c.twT.Stop()
 	c.kaT.Stop()
-	delete(c.sn.tcp, c.key)
+	c.sn.tcp.del(c.key)
 	for pk := c.sndHead; pk != nil; {
 		next := pk.Next
 		pk.Next = nil

@@ -22,7 +22,7 @@ import (
 // established connection is handed to Accept through a lock-free ring.
 type TCPListener struct {
 	st      *Stack
-	key     tcpKey
+	key     flowKey
 	backlog int
 	pending atomic.Int32 // half-open plus not yet accepted
 	accept  ring.MPSC[TCPConn]
@@ -47,7 +47,10 @@ func (s *Stack) ListenTCPOnSoftnet(laddr netip.AddrPort, backlog int, accept fun
 	return s.listenTCP(laddr, backlog, accept)
 }
 
-// ListenTCP listens on laddr (unspecified address: every interface).
+// ListenTCP listens on laddr. The unspecified address listens on every
+// interface: 0.0.0.0 for IPv4 only, :: for both families (IPv4 peers
+// reach it as Linux's dual-stack sockets do, with IPv4 addresses, not
+// IPv4-mapped ones). One listener per port.
 // backlog bounds connections that completed or are completing their
 // handshake but were not accepted yet; 0 takes the stack's default. SYNs
 // beyond it are dropped and counted (drop_tcp_backlog).
@@ -62,7 +65,7 @@ func (s *Stack) listenTCP(laddr netip.AddrPort, backlog int, accept func(c *TCPC
 	if s.stopped.Load() {
 		return nil, opErr(ErrStopped)
 	}
-	if !laddr.Addr().Is4() || laddr.Port() == 0 {
+	if !laddr.Addr().IsValid() || laddr.Port() == 0 || laddr.Addr().Zone() != "" {
 		return nil, opErr(syscall.EINVAL)
 	}
 	if backlog == 0 {
@@ -71,8 +74,8 @@ func (s *Stack) listenTCP(laddr netip.AddrPort, backlog int, accept func(c *TCPC
 	if backlog < 0 || backlog > 1<<20 {
 		return nil, opErr(syscall.EINVAL)
 	}
-	key := tcpKey{laddr: laddr.Addr().As4(), lport: laddr.Port()}
-	if key.laddr != ([4]byte{}) && s.interfaceFor(key.laddr) == nil {
+	key := flowKey{laddr: addrOf(laddr.Addr()), lport: laddr.Port()}
+	if !laddr.Addr().IsUnspecified() && s.localIface(key.laddr) == nil {
 		return nil, opErr(syscall.EADDRNOTAVAIL)
 	}
 	l := &TCPListener{st: s, key: key, backlog: backlog, notify: make(chan struct{}, 1), done: make(chan struct{}), onAccept: accept}
@@ -184,7 +187,7 @@ func (l *TCPListener) opErr(err error) error {
 
 // Addr implements net.Listener.
 func (l *TCPListener) Addr() net.Addr {
-	return net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4(l.key.laddr), l.key.lport))
+	return net.TCPAddrFromAddrPort(netip.AddrPortFrom(netipOf(l.key.laddr), l.key.lport))
 }
 
 // Close implements net.Listener. Connections not accepted yet are reset.
@@ -298,21 +301,23 @@ func (s *Stack) dialTCP(ctx context.Context, laddr, raddr netip.AddrPort, want i
 // (pickTCPPort) and returns that connection as old: the caller retires
 // it on its softnet before the new one's SYN when the two share a tuple.
 func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, want int) (c *TCPConn, steered bool, old *TCPConn, err error) {
-	if !raddr.Addr().Is4() || raddr.Port() == 0 || raddr.Addr().IsUnspecified() {
+	ra := raddr.Addr()
+	if !ra.IsValid() || raddr.Port() == 0 || ra.IsUnspecified() || ra.IsMulticast() {
 		return nil, false, nil, syscall.EINVAL
 	}
-	key := tcpKey{raddr: raddr.Addr().As4(), rport: raddr.Port()}
-	ifc, nh, ok := s.route(key.raddr)
+	key := flowKey{raddr: addrOf(ra), rport: raddr.Port()}
+	ifc, src, nh, ok := s.routeTo(key.raddr)
 	if !ok {
 		return nil, false, nil, syscall.ENETUNREACH
 	}
-	key.laddr = ifc.ip
+	key.laddr = src
 	if laddr.IsValid() {
-		if !laddr.Addr().Is4() {
-			return nil, false, nil, syscall.EAFNOSUPPORT
-		}
-		if a := laddr.Addr().As4(); a != ([4]byte{}) {
-			if s.interfaceFor(a) == nil {
+		if la := laddr.Addr(); !la.IsUnspecified() {
+			a := addrOf(la)
+			if is4(a) != is4(key.raddr) {
+				return nil, false, nil, syscall.EAFNOSUPPORT
+			}
+			if lifc := s.localIface(a); lifc == nil {
 				return nil, false, nil, syscall.EADDRNOTAVAIL
 			}
 			key.laddr = a
@@ -349,7 +354,7 @@ func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, want int) (c *TCPConn
 // connect sends the SYN. It runs on the connection's softnet.
 func (c *TCPConn) connect() {
 	sn := c.sn
-	if _, busy := sn.tcp[c.key]; busy {
+	if sn.tcp.get(c.key) != nil {
 		c.setErr(syscall.EADDRINUSE)
 		c.handshakeDone()
 		return
@@ -357,7 +362,7 @@ func (c *TCPConn) connect() {
 	c.setState(tcpSynSent)
 	c.iss = c.st.isn(c.key)
 	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss, c.iss
-	sn.tcp[c.key] = c
+	sn.tcp.put(c.key, c)
 	sn.inc(TCPActiveOpens)
 	c.sendSegment(c.iss, header.TCPFlagSyn, 0)
 	c.sndNxt = c.iss + 1
@@ -367,7 +372,7 @@ func (c *TCPConn) connect() {
 
 // pickTCPPort finds a free ephemeral port whose reply traffic lands on
 // softnet want, or any free port. Caller holds s.mu.
-func (s *Stack) pickTCPPort(ifc *Interface, key tcpKey, want int) (port uint16, steered bool, old *TCPConn, ok bool) {
+func (s *Stack) pickTCPPort(ifc *Interface, key flowKey, want int) (port uint16, steered bool, old *TCPConn, ok bool) {
 	lo, hi := int(s.cfg.EphemeralPorts[0]), int(s.cfg.EphemeralPorts[1])
 	span := hi - lo + 1
 	fallback := uint16(0)
@@ -452,12 +457,12 @@ func (c *TCPConn) Softnet() *Softnet { return c.sn }
 
 // LocalAddrPort returns the local address.
 func (c *TCPConn) LocalAddrPort() netip.AddrPort {
-	return netip.AddrPortFrom(netip.AddrFrom4(c.key.laddr), c.key.lport)
+	return netip.AddrPortFrom(netipOf(c.key.laddr), c.key.lport)
 }
 
 // RemoteAddrPort returns the peer's address.
 func (c *TCPConn) RemoteAddrPort() netip.AddrPort {
-	return netip.AddrPortFrom(netip.AddrFrom4(c.key.raddr), c.key.rport)
+	return netip.AddrPortFrom(netipOf(c.key.raddr), c.key.rport)
 }
 
 // LocalAddr implements net.Conn.

@@ -192,7 +192,7 @@ func TestTCPShortConnections(t *testing.T) {
 		n := 0
 		for _, s := range []*Stack{p.a, p.b} {
 			for _, sn := range s.sn {
-				s.call(sn, func() { n += len(sn.tcp) + sn.wheel.Len() })
+				s.call(sn, func() { n += sn.tcp.len() + sn.wheel.Len() })
 			}
 		}
 		return n == 0

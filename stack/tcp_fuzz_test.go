@@ -30,7 +30,7 @@ func FuzzTCPSegment(f *testing.F) {
 		sc := r.handshake(l, 41000)
 		sc.c.Write([]byte("some data in flight"))
 		r.poll()
-		c := r.dut.sn[0].tcp[sc.c.key]
+		c := r.dut.sn[0].tcp.get(sc.c.key)
 		r.send(seg{sport: sc.sport, dport: 80, seq: sc.seq + uint32(seqOff), ack: sc.ack + uint32(ackOff), flags: flags, wnd: wnd | 1, opts: opts, payload: payload})
 		r.poll()
 		checkTCPInvariants(t, c)

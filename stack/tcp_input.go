@@ -38,17 +38,11 @@ func (s *segment) seqLen() uint32 {
 	return l
 }
 
-// tcpInput demultiplexes a received TCP segment. It owns pk.
+// tcpInput demultiplexes a received TCP segment over IPv4. It owns pk.
 func (sn *Softnet) tcpInput(ifc *Interface, pk *driver.Packet, ip header.IPv4, bcast bool) {
 	src, dst := ip.Src(), ip.Dst()
 	t := header.TCP(ip.Payload())
-	if sn.cookies >= sn.st.cfg.TCP.SynCookieBudget && len(t) >= header.TCPMinHeaderLen &&
-		t[13]&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) == header.TCPFlagSyn &&
-		sn.now/int64(time.Second) == sn.cookieSec {
-		// A SYN flood spent this second's cookie budget: shed SYNs
-		// before any other work.
-		sn.inc(TCPDropSynFlood)
-		sn.free(pk)
+	if sn.shedSyn(pk, t) {
 		return
 	}
 	switch t.Check(src, dst) {
@@ -68,6 +62,62 @@ func (sn *Softnet) tcpInput(ifc *Interface, pk *driver.Packet, ip header.IPv4, b
 		sn.free(pk)
 		return
 	}
+	// The IPv4 table is keyed by the 12-byte tuple; the 16-byte key is
+	// built only when no connection has the segment.
+	var key flowKey
+	c := sn.tcp.v4[flow4{laddr: dst, raddr: src, lport: t.DstPort(), rport: t.SrcPort()}]
+	if c == nil {
+		key = flowKey{laddr: mapped4(dst), raddr: mapped4(src), lport: t.DstPort(), rport: t.SrcPort()}
+	}
+	sn.tcpSegment(ifc, pk, t, header.EthernetHeaderLen+ip.HeaderLen(), c, key)
+}
+
+// tcpInput6 demultiplexes a received TCP segment over IPv6; off is where
+// the TCP header starts in ip. It owns pk.
+func (sn *Softnet) tcpInput6(ifc *Interface, pk *driver.Packet, ip header.IPv6, off int, mcast bool) {
+	src, dst := ip.Src(), ip.Dst()
+	t := header.TCP(ip[off:])
+	if sn.shedSyn(pk, t) {
+		return
+	}
+	switch t.CheckIPv6(src, dst) {
+	case header.OK:
+	case header.ErrChecksum:
+		sn.inc(TCPDropChecksum)
+		sn.free(pk)
+		return
+	default:
+		sn.inc(TCPDropBad)
+		sn.free(pk)
+		return
+	}
+	sn.inc(TCPRx)
+	if mcast {
+		sn.inc(TCPDropBad)
+		sn.free(pk)
+		return
+	}
+	key := flowKey{laddr: dst, raddr: src, lport: t.DstPort(), rport: t.SrcPort()}
+	sn.tcpSegment(ifc, pk, t, header.EthernetHeaderLen+off, sn.tcp.v6[key], key)
+}
+
+// shedSyn drops a pure SYN, unread, while a SYN flood has spent this
+// second's cookie budget, and reports whether it did.
+func (sn *Softnet) shedSyn(pk *driver.Packet, t header.TCP) bool {
+	if sn.cookies >= sn.st.cfg.TCP.SynCookieBudget && len(t) >= header.TCPMinHeaderLen &&
+		t[13]&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) == header.TCPFlagSyn &&
+		sn.now/int64(time.Second) == sn.cookieSec {
+		sn.inc(TCPDropSynFlood)
+		sn.free(pk)
+		return true
+	}
+	return false
+}
+
+// tcpSegment handles a checked segment t that starts hdr bytes into pk,
+// for connection c, or, when c is nil, for the listener of key (a SYN, a
+// cookie's ACK) or for nobody (a reset). It owns pk.
+func (sn *Softnet) tcpSegment(ifc *Interface, pk *driver.Packet, t header.TCP, hdr int, c *TCPConn, key flowKey) {
 	var seg segment
 	seg.seq, seg.ack, seg.flags, seg.wnd = t.Seq(), t.Ack(), t.Flags(), uint32(t.Window())
 	seg.n = len(t.Payload())
@@ -76,41 +126,47 @@ func (sn *Softnet) tcpInput(ifc *Interface, pk *driver.Packet, ip header.IPv4, b
 		sn.free(pk)
 		return
 	}
-	key := tcpKey{laddr: dst, raddr: src, lport: t.DstPort(), rport: t.SrcPort()}
-	c := sn.tcp[key]
+	hdr += t.DataOffset()
 	if c == nil {
 		if l := sn.listenerFor(key); l != nil {
 			if seg.flags&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) == header.TCPFlagSyn {
-				sn.passiveOpen(l, ifc, ip, key, &seg)
+				sn.passiveOpen(l, ifc, key, &seg)
 				sn.free(pk)
 				return
 			}
-			if sn.cookieOpen(l, ifc, pk, ip, t, key, &seg) {
+			if sn.cookieOpen(l, ifc, pk, hdr, key, &seg) {
 				return
 			}
 		}
 		sn.inc(TCPNoConn)
-		sn.sendResetFor(ifc, ip, t, seg.seqLen())
+		sn.sendResetFor(ifc, key, &seg)
 		sn.free(pk)
 		return
 	}
 	// Keep only the payload in pk.
-	hdr := header.EthernetHeaderLen + ip.HeaderLen() + t.DataOffset()
 	pk.TrimFront(hdr)
 	pk.Truncate(seg.n)
-	c.input(pk, &seg, ip, t)
+	c.input(pk, &seg)
 }
 
-func (sn *Softnet) listenerFor(k tcpKey) *TCPListener {
-	if l := sn.tcpListen[tcpKey{laddr: k.laddr, lport: k.lport}]; l != nil {
+// listenerFor returns the listener for a segment to k: one bound to its
+// address, else one bound to the unspecified address of its family
+// (0.0.0.0 takes IPv4 only), else one bound to :: (both families).
+func (sn *Softnet) listenerFor(k flowKey) *TCPListener {
+	if l := sn.tcpListen[flowKey{laddr: k.laddr, lport: k.lport}]; l != nil {
 		return l
 	}
-	return sn.tcpListen[tcpKey{lport: k.lport}]
+	if k.v4() {
+		if l := sn.tcpListen[flowKey{laddr: any4, lport: k.lport}]; l != nil {
+			return l
+		}
+	}
+	return sn.tcpListen[flowKey{lport: k.lport}]
 }
 
 // passiveOpen answers a SYN for a listener with a SYN-ACK from a new
 // connection in SYN-RECEIVED.
-func (sn *Softnet) passiveOpen(l *TCPListener, ifc *Interface, ip header.IPv4, key tcpKey, seg *segment) {
+func (sn *Softnet) passiveOpen(l *TCPListener, ifc *Interface, key flowKey, seg *segment) {
 	if l.closed.Load() {
 		return
 	}
@@ -127,11 +183,10 @@ func (sn *Softnet) passiveOpen(l *TCPListener, ifc *Interface, ip header.IPv4, k
 			return
 		}
 		sn.cookies++
-		sn.sendSynCookie(ifc, ip, key, seg)
+		sn.sendSynCookie(ifc, key, seg)
 		return
 	}
-	nh := sn.st.nexthop(ifc, key.raddr)
-	c := newTCPConn(sn.st, sn, ifc, nh, key)
+	c := newTCPConn(sn.st, sn, ifc, sn.st.nexthopFor(ifc, key.raddr), key)
 	c.l = l
 	l.pending.Add(1)
 	c.setState(tcpSynRcvd)
@@ -143,7 +198,7 @@ func (sn *Softnet) passiveOpen(l *TCPListener, ifc *Interface, ip header.IPv4, k
 	c.negotiate(seg)
 	c.sndWnd = seg.wnd // a SYN's window is not scaled
 	c.sndWl1, c.sndWl2 = seg.seq, c.iss
-	sn.tcp[key] = c
+	sn.tcp.put(key, c)
 	sn.inc(TCPPassiveOpens)
 	c.sendSegment(c.iss, header.TCPFlagSyn|header.TCPFlagAck, 0)
 	c.sndNxt = c.iss + 1
@@ -177,7 +232,7 @@ func (c *TCPConn) negotiate(seg *segment) {
 
 // input processes a segment for this connection (RFC 9293 section
 // 3.10.7). It owns pk, which holds the payload.
-func (c *TCPConn) input(pk *driver.Packet, seg *segment, ip header.IPv4, t header.TCP) {
+func (c *TCPConn) input(pk *driver.Packet, seg *segment) {
 	sn := c.sn
 	c.lastRx = sn.now
 	c.kaProbes = 0
@@ -199,7 +254,7 @@ func (c *TCPConn) input(pk *driver.Packet, seg *segment, ip header.IPv4, t heade
 		if newer {
 			if l := sn.listenerFor(c.key); l != nil {
 				c.remove()
-				sn.passiveOpen(l, c.ifc, ip, c.key, seg)
+				sn.passiveOpen(l, c.ifc, c.key, seg)
 				sn.free(pk)
 				return
 			}

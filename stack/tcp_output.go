@@ -7,9 +7,28 @@ import (
 	"github.com/netsplice/netsplice/stack/header"
 )
 
-// tcpHeaderRoom is the headroom a TCP frame needs: Ethernet, IPv4 and a
-// TCP header with the largest options we send.
-const tcpHeaderRoom = header.EthernetHeaderLen + header.IPv4MinHeaderLen + header.TCPMinHeaderLen + 40
+// tcpHeaderRoom is the headroom a TCP frame needs: Ethernet, IPv6 (the
+// larger network header) and a TCP header with the largest options we
+// send. It fits driver.DefaultHeadroom.
+const tcpHeaderRoom = header.EthernetHeaderLen + header.IPv6HeaderLen + header.TCPMinHeaderLen + 40
+
+// tcpIPHeaderLen returns the network and TCP header bytes, options aside,
+// of the segments of connection k: 40 over IPv4, 60 over IPv6. An MSS is
+// the MTU less this.
+func tcpIPHeaderLen(k flowKey) int {
+	if k.v4() {
+		return header.IPv4MinHeaderLen + header.TCPMinHeaderLen
+	}
+	return header.IPv6HeaderLen + header.TCPMinHeaderLen
+}
+
+// headerLen is tcpIPHeaderLen of the connection.
+func (c *TCPConn) headerLen() int {
+	if c.v6 {
+		return header.IPv6HeaderLen + header.TCPMinHeaderLen
+	}
+	return header.IPv4MinHeaderLen + header.TCPMinHeaderLen
+}
 
 // advertise computes the window field for an outgoing segment and
 // records the right edge. The edge never moves left (RFC 9293 section
@@ -61,7 +80,7 @@ func (c *TCPConn) finishSegment(pk *driver.Packet, seq uint32, flags uint8) {
 	var opts [40]byte
 	olen := 0
 	if flags&header.TCPFlagSyn != 0 {
-		mss := uint16(min(c.ifc.mtu-40, 65535))
+		mss := uint16(min(c.ifc.mtu-c.headerLen(), 65535))
 		if c.state == tcpSynSent {
 			olen = writeSYNOptions(opts[:], mss, c.rcvShift, true, true, true, c.tsNow(), 0)
 		} else {
@@ -99,16 +118,36 @@ func (c *TCPConn) finishSegment(pk *driver.Packet, seq uint32, flags uint8) {
 }
 
 func (c *TCPConn) checksumAndSend(pk *driver.Packet) {
+	c.sn.tcpSend(c.ifc, pk, c.key, c.nh)
+}
+
+// tcpSend completes the checksum of the TCP segment in pk (or sets it up
+// for the port's offload) and sends it from key's local to its remote
+// address through next hop nh, over IPv4 or IPv6 as the key is. It owns
+// pk.
+func (sn *Softnet) tcpSend(ifc *Interface, pk *driver.Packet, key flowKey, nh [16]byte) {
 	t := header.TCP(pk.Data())
 	l := uint16(pk.Len())
-	if c.ifc.txCsum&driver.OffloadTxTCPChecksum != 0 {
-		t.SetChecksumField(header.Fold(header.PseudoHeaderChecksum(header.ProtoTCP, c.key.laddr, c.key.raddr, l)))
+	offload := ifc.txCsum&driver.OffloadTxTCPChecksum != 0
+	sn.inc(TCPTx)
+	if key.v4() {
+		src, dst := as4(key.laddr), as4(key.raddr)
+		if offload {
+			t.SetChecksumField(header.Fold(header.PseudoHeaderChecksum(header.ProtoTCP, src, dst, l)))
+			pk.Flags |= driver.TxTCPChecksum
+		} else {
+			t.SetChecksum(src, dst, l)
+		}
+		sn.ipOutput(ifc, pk, header.ProtoTCP, src, dst, as4(nh))
+		return
+	}
+	if offload {
+		t.SetChecksumField(header.Fold(header.PseudoHeaderChecksumIPv6(header.ProtoTCP, key.laddr, key.raddr, uint32(l))))
 		pk.Flags |= driver.TxTCPChecksum
 	} else {
-		t.SetChecksum(c.key.laddr, c.key.raddr, l)
+		t.SetChecksumIPv6(key.laddr, key.raddr, l)
 	}
-	c.sn.inc(TCPTx)
-	c.sn.ipOutput(c.ifc, pk, header.ProtoTCP, c.key.laddr, c.key.raddr, c.nh)
+	sn.ip6Output(ifc, pk, header.ProtoTCP, key.laddr, key.raddr, nh)
 }
 
 // writeSACKBlocks reports up to three out-of-order ranges (RFC 2018),
@@ -450,9 +489,8 @@ func (c *TCPConn) sendReset(seq uint32) {
 
 // sendResetFor answers a segment that has no connection (RFC 9293
 // section 3.10.7.1): an RST that the sender will accept.
-func (sn *Softnet) sendResetFor(ifc *Interface, ip header.IPv4, t header.TCP, segLen uint32) {
-	flags := t.Flags()
-	if flags&header.TCPFlagRst != 0 {
+func (sn *Softnet) sendResetFor(ifc *Interface, key flowKey, seg *segment) {
+	if seg.has(header.TCPFlagRst) {
 		return
 	}
 	pk := sn.alloc(ifc)
@@ -461,25 +499,22 @@ func (sn *Softnet) sendResetFor(ifc *Interface, ip header.IPv4, t header.TCP, se
 	}
 	b := pk.Prepend(header.TCPMinHeaderLen)
 	r := header.TCP(b)
-	r.SetSrcPort(t.DstPort())
-	r.SetDstPort(t.SrcPort())
-	if flags&header.TCPFlagAck != 0 {
-		r.SetSeq(t.Ack())
+	r.SetSrcPort(key.lport)
+	r.SetDstPort(key.rport)
+	if seg.has(header.TCPFlagAck) {
+		r.SetSeq(seg.ack)
 		r.SetAck(0)
 		r.SetFlags(header.TCPFlagRst)
 	} else {
 		r.SetSeq(0)
-		r.SetAck(t.Seq() + segLen)
+		r.SetAck(seg.seq + seg.seqLen())
 		r.SetFlags(header.TCPFlagRst | header.TCPFlagAck)
 	}
 	r.SetDataOffset(header.TCPMinHeaderLen)
 	r.SetWindow(0)
 	r.SetUrgentPtr(0)
-	src, dst := ip.Dst(), ip.Src()
-	r.SetChecksum(src, dst, header.TCPMinHeaderLen)
 	sn.inc(TCPRstTx)
-	sn.inc(TCPTx)
-	sn.ipOutput(ifc, pk, header.ProtoTCP, src, dst, sn.st.nexthop(ifc, dst))
+	sn.tcpSend(ifc, pk, key, sn.st.nexthopFor(ifc, key.raddr))
 }
 
 // updateRTT folds an RTT sample into SRTT and RTTVAR (RFC 6298 section 2).

@@ -29,14 +29,14 @@ func TestScriptSynCookies(t *testing.T) {
 	if got := l.pending.Load(); got != 1 {
 		t.Fatalf("pending = %d, want 1 (backlog full)", got)
 	}
-	tables := len(r.dut.sn[0].tcp)
+	tables := r.dut.sn[0].tcp.len()
 	// The next SYN gets a cookie and no state.
 	r.send(seg{sport: 42002, dport: 80, seq: 9000, flags: header.TCPFlagSyn, opts: syn})
 	sa = r.mustRecv("SYN-ACK with cookie")
 	if !sa.SYN || !sa.ACK || sa.Ack != 9001 {
 		t.Fatalf("got %s ack %d, want SYN-ACK of 9001", flagString(sa), sa.Ack)
 	}
-	if got := len(r.dut.sn[0].tcp); got != tables {
+	if got := r.dut.sn[0].tcp.len(); got != tables {
 		t.Fatalf("flow table grew from %d to %d for a cookie SYN", tables, got)
 	}
 	if got := r.dut.Counters()[TCPSynCookiesSent]; got != 1 {

@@ -329,7 +329,7 @@ func TestScriptRSTAndChallengeACK(t *testing.T) {
 	if _, err := sc.c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("Read after RST: %v, want ECONNRESET", err)
 	}
-	if len(r.dut.sn[0].tcp) != 0 {
+	if r.dut.sn[0].tcp.len() != 0 {
 		t.Fatal("connection still in the flow table after RST")
 	}
 	// Anything further gets an RST from the closed port... of a listener:
@@ -435,7 +435,7 @@ func TestScriptFINStates(t *testing.T) {
 	if a.Ack != sc.seq {
 		t.Fatalf("ack %d, want %d", a.Ack, sc.seq)
 	}
-	if st := r.dut.sn[0].tcp[sc.c.key].state; st != tcpCloseWait {
+	if st := r.dut.sn[0].tcp.get(sc.c.key).state; st != tcpCloseWait {
 		t.Fatalf("state %v, want CLOSE-WAIT", st)
 	}
 	if _, err := sc.c.Read(make([]byte, 1)); err != io.EOF {
@@ -447,12 +447,12 @@ func TestScriptFINStates(t *testing.T) {
 	if !fin.FIN {
 		t.Fatalf("got %s, want FIN", flagString(fin))
 	}
-	if st := r.dut.sn[0].tcp[sc.c.key].state; st != tcpLastAck {
+	if st := r.dut.sn[0].tcp.get(sc.c.key).state; st != tcpLastAck {
 		t.Fatalf("state %v, want LAST-ACK", st)
 	}
 	sc.ack = fin.Seq + 1
 	sc.sendACK()
-	if _, ok := r.dut.sn[0].tcp[sc.c.key]; ok {
+	if r.dut.sn[0].tcp.get(sc.c.key) != nil {
 		t.Fatal("connection left after LAST-ACK was acknowledged")
 	}
 
@@ -462,18 +462,18 @@ func TestScriptFINStates(t *testing.T) {
 	sc.c.CloseWrite()
 	r.poll()
 	fin = r.mustRecv("our FIN")
-	if st := r.dut.sn[0].tcp[sc.c.key].state; !fin.FIN || st != tcpFinWait1 {
+	if st := r.dut.sn[0].tcp.get(sc.c.key).state; !fin.FIN || st != tcpFinWait1 {
 		t.Fatalf("got %s in %v, want FIN in FIN-WAIT-1", flagString(fin), st)
 	}
 	sc.send(header.TCPFlagAck|header.TCPFlagFin, nil) // does not ack our FIN
 	sc.seq++
 	r.mustRecv("ACK of the peer's FIN")
-	if st := r.dut.sn[0].tcp[sc.c.key].state; st != tcpClosing {
+	if st := r.dut.sn[0].tcp.get(sc.c.key).state; st != tcpClosing {
 		t.Fatalf("state %v, want CLOSING", st)
 	}
 	sc.ack = fin.Seq + 1
 	sc.sendACK()
-	if st := r.dut.sn[0].tcp[sc.c.key].state; st != tcpTimeWait {
+	if st := r.dut.sn[0].tcp.get(sc.c.key).state; st != tcpTimeWait {
 		t.Fatalf("state %v, want TIME-WAIT", st)
 	}
 
@@ -485,12 +485,12 @@ func TestScriptFINStates(t *testing.T) {
 	fin = r.mustRecv("our FIN")
 	sc.ack = fin.Seq + 1
 	sc.sendACK()
-	if st := r.dut.sn[0].tcp[sc.c.key].state; st != tcpFinWait2 {
+	if st := r.dut.sn[0].tcp.get(sc.c.key).state; st != tcpFinWait2 {
 		t.Fatalf("state %v, want FIN-WAIT-2", st)
 	}
 	sc.send(header.TCPFlagAck|header.TCPFlagFin, nil)
 	r.mustRecv("ACK of FIN")
-	if st := r.dut.sn[0].tcp[sc.c.key].state; st != tcpTimeWait {
+	if st := r.dut.sn[0].tcp.get(sc.c.key).state; st != tcpTimeWait {
 		t.Fatalf("state %v, want TIME-WAIT", st)
 	}
 	sc.send(header.TCPFlagAck|header.TCPFlagFin, nil) // retransmitted FIN
@@ -509,7 +509,7 @@ func TestScriptFINStates(t *testing.T) {
 	// TIME-WAIT expires and the table empties.
 	time.Sleep(30 * time.Millisecond)
 	r.poll()
-	for k, c := range r.dut.sn[0].tcp {
+	for k, c := range r.dut.sn[0].tcp.v4 {
 		if c.state == tcpTimeWait {
 			t.Fatalf("connection %v still in TIME-WAIT after 2*MSL", k)
 		}

@@ -26,21 +26,21 @@ const cookiePeriod = 64 * time.Second
 // cookieMSS are the MSS values a cookie can carry.
 var cookieMSS = [8]uint16{536, 1220, 1400, 1440, 1448, 1460, 4312, 8960}
 
-func (s *Stack) cookieHash(k tcpKey, peerISN uint32, t uint32) uint32 {
-	var b [20]byte
-	copy(b[0:4], k.laddr[:])
-	copy(b[4:8], k.raddr[:])
-	binary.BigEndian.PutUint16(b[8:], k.lport)
-	binary.BigEndian.PutUint16(b[10:], k.rport)
-	binary.BigEndian.PutUint32(b[12:], peerISN)
-	binary.BigEndian.PutUint32(b[16:], t)
+func (s *Stack) cookieHash(k flowKey, peerISN uint32, t uint32) uint32 {
+	var b [44]byte
+	copy(b[0:16], k.laddr[:])
+	copy(b[16:32], k.raddr[:])
+	binary.BigEndian.PutUint16(b[32:], k.lport)
+	binary.BigEndian.PutUint16(b[34:], k.rport)
+	binary.BigEndian.PutUint32(b[36:], peerISN)
+	binary.BigEndian.PutUint32(b[40:], t)
 	return uint32(maphash.Bytes(s.isnSeed, b[:])>>8) & 0xffffff
 }
 
 func (s *Stack) cookieTime() uint32 { return uint32(s.now()/int64(cookiePeriod)) & 31 }
 
 // makeCookie returns the ISN for a SYN from the peer.
-func (s *Stack) makeCookie(k tcpKey, peerISN uint32, mss uint16) uint32 {
+func (s *Stack) makeCookie(k flowKey, peerISN uint32, mss uint16) uint32 {
 	idx := 0
 	for i, m := range cookieMSS {
 		if m <= mss {
@@ -52,7 +52,7 @@ func (s *Stack) makeCookie(k tcpKey, peerISN uint32, mss uint16) uint32 {
 }
 
 // checkCookie validates the acknowledged cookie and returns its MSS.
-func (s *Stack) checkCookie(k tcpKey, peerISN, cookie uint32) (uint16, bool) {
+func (s *Stack) checkCookie(k flowKey, peerISN, cookie uint32) (uint16, bool) {
 	t := cookie >> 27
 	now := s.cookieTime()
 	if t != now && t != (now-1)&31 {
@@ -65,13 +65,14 @@ func (s *Stack) checkCookie(k tcpKey, peerISN, cookie uint32) (uint16, bool) {
 }
 
 // sendSynCookie answers a SYN with a stateless SYN-ACK.
-func (sn *Softnet) sendSynCookie(ifc *Interface, ip header.IPv4, key tcpKey, seg *segment) {
+func (sn *Softnet) sendSynCookie(ifc *Interface, key flowKey, seg *segment) {
 	o := &seg.opts
 	peerMSS := o.mss
 	if peerMSS == 0 {
 		peerMSS = 536
 	}
-	mss := min(peerMSS, uint16(min(ifc.mtu-40, 65535)))
+	ourMSS := uint16(min(ifc.mtu-tcpIPHeaderLen(key), 65535))
+	mss := min(peerMSS, ourMSS)
 	iss := sn.st.makeCookie(key, seg.seq, mss)
 	pk := sn.alloc(ifc)
 	if pk == nil {
@@ -96,7 +97,7 @@ func (sn *Softnet) sendSynCookie(ifc *Interface, ip header.IPv4, key tcpKey, seg
 		// PAWS check. A period earlier keeps the bits (as Linux does).
 		tsval -= 64
 	}
-	olen := writeSYNOptions(opts[:], uint16(min(ifc.mtu-40, 65535)), rcvShift, o.hasWS, o.sackPerm && o.hasTS, o.hasTS, tsval, o.tsVal)
+	olen := writeSYNOptions(opts[:], ourMSS, rcvShift, o.hasWS, o.sackPerm && o.hasTS, o.hasTS, tsval, o.tsVal)
 	hl := header.TCPMinHeaderLen + olen
 	b := pk.Prepend(hl)
 	t := header.TCP(b)
@@ -109,16 +110,14 @@ func (sn *Softnet) sendSynCookie(ifc *Interface, ip header.IPv4, key tcpKey, seg
 	t.SetWindow(uint16(min(sn.st.cfg.TCP.RecvBuffer, 65535)))
 	t.SetUrgentPtr(0)
 	copy(b[header.TCPMinHeaderLen:], opts[:olen])
-	t.SetChecksum(key.laddr, key.raddr, uint16(hl))
 	sn.inc(TCPSynCookiesSent)
-	sn.inc(TCPTx)
-	nh := sn.st.nexthop(ifc, key.raddr)
-	sn.ipOutput(ifc, pk, header.ProtoTCP, key.laddr, key.raddr, nh)
+	sn.tcpSend(ifc, pk, key, sn.st.nexthopFor(ifc, key.raddr))
 }
 
 // cookieOpen rebuilds a connection from a valid cookie in the ACK that
 // completes a stateless handshake. It reports whether it took pk.
-func (sn *Softnet) cookieOpen(l *TCPListener, ifc *Interface, pk *driver.Packet, ip header.IPv4, t header.TCP, key tcpKey, seg *segment) bool {
+// hdr is where the payload starts in pk.
+func (sn *Softnet) cookieOpen(l *TCPListener, ifc *Interface, pk *driver.Packet, hdr int, key flowKey, seg *segment) bool {
 	if sn.st.cfg.TCP.NoSynCookies || seg.flags&(header.TCPFlagSyn|header.TCPFlagRst|header.TCPFlagAck) != header.TCPFlagAck {
 		return false
 	}
@@ -131,8 +130,7 @@ func (sn *Softnet) cookieOpen(l *TCPListener, ifc *Interface, pk *driver.Packet,
 	if l.closed.Load() {
 		return false
 	}
-	nh := sn.st.nexthop(ifc, key.raddr)
-	c := newTCPConn(sn.st, sn, ifc, nh, key)
+	c := newTCPConn(sn.st, sn, ifc, sn.st.nexthopFor(ifc, key.raddr), key)
 	c.irs = seg.seq - 1
 	c.rcvNxt = seg.seq
 	c.rcvAdv = c.rcvNxt + uint32(min(c.rcvBuf, 65535))
@@ -157,7 +155,7 @@ func (sn *Softnet) cookieOpen(l *TCPListener, ifc *Interface, pk *driver.Packet,
 	c.cc = newCongestion(c)
 	c.sndWnd = seg.wnd << c.sndShift
 	c.sndWl1, c.sndWl2 = seg.seq, seg.ack
-	sn.tcp[key] = c
+	sn.tcp.put(key, c)
 	sn.inc(TCPSynCookiesValid)
 	sn.inc(TCPPassiveOpens)
 	c.established()
@@ -168,9 +166,8 @@ func (sn *Softnet) cookieOpen(l *TCPListener, ifc *Interface, pk *driver.Packet,
 		c.remove()
 		return true
 	}
-	hdr := header.EthernetHeaderLen + ip.HeaderLen() + t.DataOffset()
 	pk.TrimFront(hdr)
 	pk.Truncate(seg.n)
-	c.input(pk, seg, ip, t)
+	c.input(pk, seg)
 	return true
 }

@@ -39,7 +39,7 @@ func TestTCPHandshakeAndData(t *testing.T) {
 	if got, want := s.RemoteAddrPort(), c.LocalAddrPort(); got != want {
 		t.Fatalf("server sees peer %v, want %v", got, want)
 	}
-	if c.sn.tcp[c.key].mss != 1460-12 || !c.tsOK || !c.sackOK || !c.wsOK {
+	if c.sn.tcp.get(c.key).mss != 1460-12 || !c.tsOK || !c.sackOK || !c.wsOK {
 		t.Fatalf("negotiated mss %d ts %v sack %v ws %v; want 1448 and all options", c.mss, c.tsOK, c.sackOK, c.wsOK)
 	}
 	msg := []byte("hello over netsplice TCP")
@@ -66,17 +66,17 @@ func TestTCPHandshakeAndData(t *testing.T) {
 	}
 	s.Close()
 	p.poll(5)
-	if cs := c.sn.tcp[c.key]; cs == nil || cs.state != tcpTimeWait {
+	if cs := c.sn.tcp.get(c.key); cs == nil || cs.state != tcpTimeWait {
 		ca, cb := p.a.Counters(), p.b.Counters()
 		t.Fatalf("client state: %v, want TIME-WAIT\nA:\n%s\nB:\n%s", cs, countersString(&ca), countersString(&cb))
 	}
-	if len(p.b.sn[0].tcp) != 0 {
-		t.Fatalf("server still has %d connections", len(p.b.sn[0].tcp))
+	if p.b.sn[0].tcp.len() != 0 {
+		t.Fatalf("server still has %d connections", p.b.sn[0].tcp.len())
 	}
 	time.Sleep(250 * time.Millisecond)
 	p.poll(3)
-	if len(p.a.sn[0].tcp) != 0 {
-		t.Fatalf("client still has %d connections after 2*MSL", len(p.a.sn[0].tcp))
+	if p.a.sn[0].tcp.len() != 0 {
+		t.Fatalf("client still has %d connections after 2*MSL", p.a.sn[0].tcp.len())
 	}
 	checkFrames(t, append(p.ta.captured(), p.tb.captured()...))
 }
@@ -113,14 +113,20 @@ func (d bulkDir) String() string { return [...]string{"a->b", "b->a", "both"}[d]
 // from b to a, or both at once, and checks the SHA-256 of what arrives.
 func bulk(t *testing.T, p *pair, size int, dir bulkDir, seed uint64) {
 	t.Helper()
-	l, err := p.b.ListenTCP(netip.MustParseAddrPort("0.0.0.0:5001"), 0)
+	bulkTo(t, p, addrB.Addr(), size, dir, seed)
+}
+
+// bulkTo is bulk to B's address dst (either family; B listens on ::).
+func bulkTo(t *testing.T, p *pair, dst netip.Addr, size int, dir bulkDir, seed uint64) {
+	t.Helper()
+	l, err := p.b.ListenTCP(netip.MustParseAddrPort("[::]:5001"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := p.a.DialTCP(ctx, netip.AddrPort{}, netip.MustParseAddrPort("192.0.2.2:5001"))
+	c, err := p.a.DialTCP(ctx, netip.AddrPort{}, netip.AddrPortFrom(dst, 5001))
 	if err != nil {
 		t.Fatal(err)
 	}

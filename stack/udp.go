@@ -18,18 +18,11 @@ const (
 	ephemeralHigh = 65535
 )
 
-// udpKey identifies a binding in a softnet's UDP table: a connected
-// socket's 4-tuple, or the local address and port of an unconnected one
-// (zero remote), with a zero local address for a wildcard bind.
-type udpKey struct {
-	laddr, raddr [4]byte
-	lport, rport uint16
-}
-
 // UDPHandler receives datagrams on the softnet instead of the socket's
 // receive ring: the zero-copy API for code that runs on softnets (relays,
-// generators, benchmarks). It owns pk, whose data starts at the IPv4
-// header (see UDPPayload and UDPSource); it must free pk (Softnet.Free) or
+// generators, benchmarks). It owns pk, whose data starts at the IPv4 or
+// IPv6 header (no extension headers: the stack removes them; see
+// UDPPayload, UDPSource and UDPDestination); it must free pk (Softnet.Free) or
 // pass it on (UDPConn.SendPacket). It runs on the softnet that received the
 // datagram and must not block.
 type UDPHandler func(sn *Softnet, c *UDPConn, pk *driver.Packet)
@@ -51,34 +44,56 @@ type UDPOptions struct {
 // when connected. Its methods are safe for concurrent use.
 type UDPConn struct {
 	ep        endpoint
-	key       udpKey
+	key       flowKey
 	connected bool
 	ifc       *Interface // connected: the route's interface
-	nexthop   [4]byte
+	nexthop   [16]byte
 	handler   UDPHandler
 	splice    atomic.Pointer[UDPHandler] // set while the socket is a splice source
 	closeHook atomic.Pointer[func()]
 
 	// The send request, guarded by ep.wmu.
 	reqBuf   []byte
-	reqDst   [4]byte
+	reqDst   [16]byte
 	reqDport uint16
 }
 
 // UDPPayload returns the payload of a datagram handed to a UDPHandler.
 func UDPPayload(pk *driver.Packet) []byte {
-	ip := header.IPv4(pk.Data())
-	return header.UDP(ip[ip.HeaderLen():]).Payload()
+	return udpOf(pk.Data()).Payload()
+}
+
+// udpOf returns the UDP header and payload of a datagram whose data
+// starts at its IP header.
+func udpOf(ip []byte) header.UDP {
+	if ip[0]>>4 == 6 {
+		return header.UDP(ip[header.IPv6HeaderLen:])
+	}
+	return header.UDP(ip[header.IPv4(ip).HeaderLen():])
 }
 
 // UDPSource returns the sender of a datagram handed to a UDPHandler.
 func UDPSource(pk *driver.Packet) netip.AddrPort {
-	ip := header.IPv4(pk.Data())
-	u := header.UDP(ip[ip.HeaderLen():])
-	return netip.AddrPortFrom(netip.AddrFrom4(ip.Src()), u.SrcPort())
+	ip := pk.Data()
+	port := udpOf(ip).SrcPort()
+	if ip[0]>>4 == 6 {
+		return netip.AddrPortFrom(header.IPv6(ip).SrcAddr(), port)
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4(header.IPv4(ip).Src()), port)
 }
 
-// udpInput demultiplexes a received datagram. It owns pk.
+// UDPDestination returns the local address and port a datagram handed to
+// a UDPHandler was sent to.
+func UDPDestination(pk *driver.Packet) netip.AddrPort {
+	ip := pk.Data()
+	port := udpOf(ip).DstPort()
+	if ip[0]>>4 == 6 {
+		return netip.AddrPortFrom(header.IPv6(ip).DstAddr(), port)
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4(header.IPv4(ip).Dst()), port)
+}
+
+// udpInput demultiplexes a received datagram over IPv4. It owns pk.
 func (sn *Softnet) udpInput(ifc *Interface, pk *driver.Packet, ip header.IPv4, bcast bool) {
 	src, dst := ip.Src(), ip.Dst()
 	u := header.UDP(ip.Payload())
@@ -94,13 +109,17 @@ func (sn *Softnet) udpInput(ifc *Interface, pk *driver.Packet, ip header.IPv4, b
 		return
 	}
 	sn.inc(UDPRx)
-	key := udpKey{laddr: dst, lport: u.DstPort(), raddr: src, rport: u.SrcPort()}
-	c := sn.udp[key]
+	// The connected socket, the one bound to the address, to 0.0.0.0,
+	// to :: (both families).
+	key := flow4{laddr: dst, lport: u.DstPort(), raddr: src, rport: u.SrcPort()}
+	c := sn.udp.v4[key]
 	if c == nil {
 		key.raddr, key.rport = [4]byte{}, 0
-		if c = sn.udp[key]; c == nil {
+		if c = sn.udp.v4[key]; c == nil {
 			key.laddr = [4]byte{}
-			c = sn.udp[key]
+			if c = sn.udp.v4[key]; c == nil {
+				c = sn.udp.v6[flowKey{lport: key.lport}]
+			}
 		}
 	}
 	if c == nil {
@@ -114,6 +133,54 @@ func (sn *Softnet) udpInput(ifc *Interface, pk *driver.Packet, ip header.IPv4, b
 	// From here on the packet starts at its IP header.
 	pk.TrimFront(header.EthernetHeaderLen)
 	pk.Truncate(len(ip))
+	sn.udpDeliver(c, pk)
+}
+
+// udpInput6 demultiplexes a received datagram over IPv6 whose UDP header
+// starts at off. It owns pk.
+func (sn *Softnet) udpInput6(ifc *Interface, pk *driver.Packet, ip header.IPv6, off int, mcast bool) {
+	src, dst := ip.Src(), ip.Dst()
+	u := header.UDP(ip[off:])
+	switch u.CheckIPv6(src, dst) {
+	case header.OK:
+	case header.ErrChecksum:
+		sn.inc(UDPDropChecksum)
+		sn.free(pk)
+		return
+	default:
+		sn.inc(UDPDropBad)
+		sn.free(pk)
+		return
+	}
+	sn.inc(UDPRx)
+	key := flowKey{laddr: dst, lport: u.DstPort(), raddr: src, rport: u.SrcPort()}
+	c := sn.udp.v6[key]
+	if c == nil {
+		key.raddr, key.rport = [16]byte{}, 0
+		if c = sn.udp.v6[key]; c == nil {
+			key.laddr = [16]byte{}
+			c = sn.udp.v6[key]
+		}
+	}
+	if c == nil || mcast {
+		sn.inc(UDPNoPort)
+		if !mcast {
+			sn.icmp6Error(ifc, pk, ip, header.ICMPv6DestUnreachable, header.ICMPv6PortUnreachable, 0, ICMP6UnreachTx)
+		}
+		sn.free(pk)
+		return
+	}
+	// From here on the packet starts at its IPv6 header, the UDP header
+	// right after it.
+	ip = strip6(ip, off)
+	pk.TrimFront(header.EthernetHeaderLen)
+	pk.Truncate(len(ip))
+	sn.udpDeliver(c, pk)
+}
+
+// udpDeliver hands a datagram, its data from the IP header on, to its
+// socket's splice, handler or receive ring.
+func (sn *Softnet) udpDeliver(c *UDPConn, pk *driver.Packet) {
 	sn.inc(UDPDelivered)
 	if h := c.splice.Load(); h != nil {
 		(*h)(sn, c, pk)
@@ -174,11 +241,12 @@ func (c *UDPConn) Connected() bool { return c.connected }
 // Closed reports whether the socket was closed.
 func (c *UDPConn) Closed() bool { return c.ep.closed.Load() }
 
-// udpOutput prepends a UDP header to the payload in pk and sends it. It
-// owns pk.
-func (sn *Softnet) udpOutput(c *UDPConn, ifc *Interface, pk *driver.Packet, dst [4]byte, dport uint16, nexthop [4]byte) error {
+// udpOutput prepends a UDP header to the payload in pk and sends it to
+// dst, in either family, through nexthop. It owns pk.
+func (sn *Softnet) udpOutput(c *UDPConn, ifc *Interface, pk *driver.Packet, dst [16]byte, dport uint16, nexthop [16]byte) error {
 	n := pk.Len()
-	if n > ifc.mtu-header.IPv4MinHeaderLen-header.UDPHeaderLen {
+	v4 := is4(dst)
+	if n > ifc.mtu-udpIPHeaderLen(v4) {
 		sn.free(pk)
 		return syscall.EMSGSIZE
 	}
@@ -189,26 +257,58 @@ func (sn *Softnet) udpOutput(c *UDPConn, ifc *Interface, pk *driver.Packet, dst 
 		return syscall.ENOBUFS
 	}
 	src := c.key.laddr
-	if src == ([4]byte{}) {
-		src = ifc.ip
+	if src == ([16]byte{}) || src == any4 {
+		if is4(src) != v4 && src != ([16]byte{}) {
+			sn.free(pk)
+			return syscall.EAFNOSUPPORT
+		}
+		if v4 {
+			src = mapped4(ifc.ip)
+		} else {
+			src = ifc.src6(dst)
+		}
+	} else if is4(src) != v4 {
+		sn.free(pk)
+		return syscall.EAFNOSUPPORT
 	}
 	u := header.UDP(b)
-	u.Encode(c.key.lport, dport, uint16(n+header.UDPHeaderLen))
-	if ifc.txCsum&driver.OffloadTxUDPChecksum != 0 {
-		u.SetChecksumField(header.Fold(header.PseudoHeaderChecksum(header.ProtoUDP, src, dst, uint16(n+header.UDPHeaderLen))))
+	l := uint16(n + header.UDPHeaderLen)
+	u.Encode(c.key.lport, dport, l)
+	offload := ifc.txCsum&driver.OffloadTxUDPChecksum != 0
+	sn.inc(UDPTx)
+	if v4 {
+		s4, d4 := as4(src), as4(dst)
+		if offload {
+			u.SetChecksumField(header.Fold(header.PseudoHeaderChecksum(header.ProtoUDP, s4, d4, l)))
+			pk.Flags |= driver.TxUDPChecksum
+		} else {
+			u.SetChecksum(s4, d4)
+		}
+		sn.ipOutput(ifc, pk, header.ProtoUDP, s4, d4, as4(nexthop))
+		return nil
+	}
+	if offload {
+		u.SetChecksumField(header.Fold(header.PseudoHeaderChecksumIPv6(header.ProtoUDP, src, dst, uint32(l))))
 		pk.Flags |= driver.TxUDPChecksum
 	} else {
-		u.SetChecksum(src, dst)
+		u.SetChecksumIPv6(src, dst)
 	}
-	sn.inc(UDPTx)
-	sn.ipOutput(ifc, pk, header.ProtoUDP, src, dst, nexthop)
+	sn.ip6Output(ifc, pk, header.ProtoUDP, src, dst, nexthop)
 	return nil
+}
+
+// udpIPHeaderLen returns the IP and UDP header bytes of a datagram.
+func udpIPHeaderLen(v4 bool) int {
+	if v4 {
+		return header.IPv4MinHeaderLen + header.UDPHeaderLen
+	}
+	return header.IPv6HeaderLen + header.UDPHeaderLen
 }
 
 // SendPacket sends the payload in pk to dst (ignored when c is connected)
 // from softnet sn, which must be the softnet running the caller. pk's data
-// is the payload and needs 42 bytes of headroom; SendPacket owns pk, also
-// when it returns an error.
+// is the payload and needs 62 bytes of headroom (42 over IPv4); SendPacket
+// owns pk, also when it returns an error.
 func (c *UDPConn) SendPacket(sn *Softnet, pk *driver.Packet, dst netip.AddrPort) error {
 	if c.ep.closed.Load() {
 		sn.free(pk)
@@ -217,12 +317,12 @@ func (c *UDPConn) SendPacket(sn *Softnet, pk *driver.Packet, dst netip.AddrPort)
 	if c.connected {
 		return sn.udpOutput(c, c.ifc, pk, c.key.raddr, c.key.rport, c.nexthop)
 	}
-	if !dst.Addr().Is4() {
+	if !dst.Addr().IsValid() {
 		sn.free(pk)
 		return syscall.EAFNOSUPPORT
 	}
-	d := dst.Addr().As4()
-	ifc, nh, ok := sn.st.route(d)
+	d := addrOf(dst.Addr())
+	ifc, _, nh, ok := sn.st.routeTo(d)
 	if !ok {
 		sn.inc(IPDropNoRoute)
 		sn.free(pk)
@@ -255,12 +355,12 @@ func (c *UDPConn) sendCopy(sn *Softnet) error {
 	dst, dport := c.reqDst, c.reqDport
 	if !c.connected {
 		var ok bool
-		if ifc, nh, ok = sn.st.route(dst); !ok {
+		if ifc, _, nh, ok = sn.st.routeTo(dst); !ok {
 			sn.inc(IPDropNoRoute)
 			return syscall.ENETUNREACH
 		}
 	}
-	if len(c.reqBuf) > ifc.mtu-header.IPv4MinHeaderLen-header.UDPHeaderLen {
+	if len(c.reqBuf) > ifc.mtu-udpIPHeaderLen(is4(dst)) {
 		return syscall.EMSGSIZE
 	}
 	pk := sn.alloc(ifc)
@@ -286,7 +386,7 @@ func (s *Stack) ListenUDP(laddr netip.AddrPort, opts *UDPOptions) (*UDPConn, err
 // raddr and sends only there. laddr may be the zero value: the route's
 // interface address and an ephemeral port are used.
 func (s *Stack) DialUDP(laddr, raddr netip.AddrPort, opts *UDPOptions) (*UDPConn, error) {
-	if !raddr.IsValid() || !raddr.Addr().Is4() || raddr.Port() == 0 || raddr.Addr().IsUnspecified() {
+	if !raddr.IsValid() || raddr.Port() == 0 || raddr.Addr().IsUnspecified() || raddr.Addr().IsMulticast() {
 		return nil, s.udpErr("dial", laddr, raddr, syscall.EINVAL)
 	}
 	return s.openUDP(laddr, raddr, opts)
@@ -316,24 +416,28 @@ func (s *Stack) openUDP(laddr, raddr netip.AddrPort, opts *UDPOptions) (*UDPConn
 	}
 	c := &UDPConn{handler: opts.Handler}
 	if laddr.IsValid() {
-		if !laddr.Addr().Is4() {
-			return nil, s.udpErr(op, laddr, raddr, syscall.EAFNOSUPPORT)
+		la := laddr.Addr()
+		if la.Zone() != "" {
+			return nil, s.udpErr(op, laddr, raddr, syscall.EINVAL)
 		}
-		c.key.laddr, c.key.lport = laddr.Addr().As4(), laddr.Port()
-		if c.key.laddr != ([4]byte{}) && s.interfaceFor(c.key.laddr) == nil {
+		c.key.laddr, c.key.lport = addrOf(la), laddr.Port()
+		if !la.IsUnspecified() && s.localIface(c.key.laddr) == nil {
 			return nil, s.udpErr(op, laddr, raddr, syscall.EADDRNOTAVAIL)
 		}
 	}
 	if raddr.IsValid() {
 		c.connected = true
-		c.key.raddr, c.key.rport = raddr.Addr().As4(), raddr.Port()
-		ifc, nh, ok := s.route(c.key.raddr)
+		c.key.raddr, c.key.rport = addrOf(raddr.Addr()), raddr.Port()
+		if laddr.IsValid() && c.key.laddr != ([16]byte{}) && is4(c.key.laddr) != is4(c.key.raddr) {
+			return nil, s.udpErr(op, laddr, raddr, syscall.EAFNOSUPPORT)
+		}
+		ifc, src, nh, ok := s.routeTo(c.key.raddr)
 		if !ok {
 			return nil, s.udpErr(op, laddr, raddr, syscall.ENETUNREACH)
 		}
 		c.ifc, c.nexthop = ifc, nh
-		if c.key.laddr == ([4]byte{}) {
-			c.key.laddr = ifc.ip
+		if c.key.laddr == ([16]byte{}) || c.key.laddr == any4 {
+			c.key.laddr = src
 		}
 	}
 	queue := opts.QueueSize
@@ -379,14 +483,14 @@ func (s *Stack) openUDP(laddr, raddr netip.AddrPort, opts *UDPOptions) (*UDPConn
 		return nil, s.udpErr(op, laddr, raddr, err)
 	}
 	key := c.key
-	if err := s.callAll(func(sn *Softnet) { sn.udp[key] = c }); err != nil {
+	if err := s.callAll(func(sn *Softnet) { sn.udp.put(key, c) }); err != nil {
 		s.removeUDP(key)
 		return nil, s.udpErr(op, laddr, raddr, err)
 	}
 	return c, nil
 }
 
-func (s *Stack) removeUDP(k udpKey) {
+func (s *Stack) removeUDP(k flowKey) {
 	s.mu.Lock()
 	delete(s.udp, k)
 	s.mu.Unlock()
@@ -396,7 +500,7 @@ func (s *Stack) removeUDP(k udpKey) {
 // the same 4-tuple, or two unconnected binds of one port whose addresses
 // overlap. A connected socket may share its local port with an
 // unconnected one (it takes the datagrams of its peer). Caller holds s.mu.
-func (s *Stack) udpConflict(k udpKey) bool {
+func (s *Stack) udpConflict(k flowKey) bool {
 	if _, ok := s.udp[k]; ok {
 		return true
 	}
@@ -404,9 +508,24 @@ func (s *Stack) udpConflict(k udpKey) bool {
 		return false
 	}
 	for o := range s.udp {
-		if o.lport == k.lport && o.rport == 0 && (o.laddr == k.laddr || o.laddr == [4]byte{} || k.laddr == [4]byte{}) {
+		if o.lport == k.lport && o.rport == 0 && bindsOverlap(o.laddr, k.laddr) {
 			return true
 		}
+	}
+	return false
+}
+
+// bindsOverlap reports whether two local addresses of unconnected binds
+// take some datagrams in common: equal, either is :: (both families), or
+// one is 0.0.0.0 and the other IPv4.
+func bindsOverlap(a, b [16]byte) bool {
+	switch {
+	case a == b || a == [16]byte{} || b == [16]byte{}:
+		return true
+	case a == any4:
+		return is4(b)
+	case b == any4:
+		return is4(a)
 	}
 	return false
 }
@@ -442,7 +561,7 @@ func (c *UDPConn) Home() *Softnet { return c.ep.home }
 
 // LocalAddrPort returns the bound address.
 func (c *UDPConn) LocalAddrPort() netip.AddrPort {
-	return netip.AddrPortFrom(netip.AddrFrom4(c.key.laddr), c.key.lport)
+	return netip.AddrPortFrom(netipOf(c.key.laddr), c.key.lport)
 }
 
 // RemoteAddrPort returns the connected peer, or the zero value.
@@ -450,7 +569,7 @@ func (c *UDPConn) RemoteAddrPort() netip.AddrPort {
 	if !c.connected {
 		return netip.AddrPort{}
 	}
-	return netip.AddrPortFrom(netip.AddrFrom4(c.key.raddr), c.key.rport)
+	return netip.AddrPortFrom(netipOf(c.key.raddr), c.key.rport)
 }
 
 // LocalAddr implements net.Conn.
@@ -503,14 +622,14 @@ func (c *UDPConn) WriteToUDPAddrPort(b []byte, dst netip.AddrPort) (int, error) 
 	if c.connected {
 		return 0, c.opErr("write", dst, syscall.EISCONN)
 	}
-	if !dst.Addr().Is4() || dst.Port() == 0 {
+	if !dst.Addr().IsValid() || dst.Port() == 0 || dst.Addr().IsUnspecified() {
 		return 0, c.opErr("write", dst, syscall.EINVAL)
 	}
-	return c.write(b, dst.Addr().As4(), dst.Port(), dst)
+	return c.write(b, addrOf(dst.Addr()), dst.Port(), dst)
 }
 
-func (c *UDPConn) write(b []byte, dst [4]byte, dport uint16, r netip.AddrPort) (int, error) {
-	if len(b) > 65535-header.IPv4MinHeaderLen-header.UDPHeaderLen {
+func (c *UDPConn) write(b []byte, dst [16]byte, dport uint16, r netip.AddrPort) (int, error) {
+	if len(b) > 65535-udpIPHeaderLen(is4(dst)) {
 		return 0, c.opErr("write", r, syscall.EMSGSIZE)
 	}
 	c.ep.wmu.Lock()
@@ -584,8 +703,8 @@ func (c *UDPConn) Close() error {
 	err := c.ep.close(func() error {
 		s.removeUDP(key)
 		return s.callAll(func(sn *Softnet) {
-			if sn.udp[key] == c {
-				delete(sn.udp, key)
+			if sn.udp.get(key) == c {
+				sn.udp.del(key)
 			}
 		})
 	})

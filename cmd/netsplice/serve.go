@@ -107,7 +107,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	if *iperfPort != 0 {
 		st := env.st
-		l, err := st.ListenTCP(netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(*iperfPort)), 0)
+		l, err := st.ListenTCP(netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(*iperfPort)), 0)
 		if err != nil {
 			return fmt.Errorf("--iperf3 %d: %w", *iperfPort, err)
 		}

@@ -37,6 +37,7 @@
 #define NS_TX_IPCK (1u << 16)
 #define NS_TX_UDPCK (1u << 17)
 #define NS_TX_TCPCK (1u << 18)
+#define NS_TX_IPV6 (1u << 19)
 
 // ns_rxmeta is what Go needs of a received mbuf.
 struct ns_rxmeta {
@@ -117,7 +118,7 @@ static inline uint16_t ns_tx_burst(uint16_t port, uint16_t q, uintptr_t *mb, con
 		b->data_len = meta[i].len;
 		b->pkt_len = meta[i].len;
 		if (f & (NS_TX_IPCK | NS_TX_UDPCK | NS_TX_TCPCK)) {
-			of |= RTE_MBUF_F_TX_IPV4;
+			of |= (f & NS_TX_IPV6) ? RTE_MBUF_F_TX_IPV6 : RTE_MBUF_F_TX_IPV4;
 			if (f & NS_TX_IPCK)
 				of |= RTE_MBUF_F_TX_IP_CKSUM;
 			if (f & NS_TX_UDPCK)

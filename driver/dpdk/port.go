@@ -717,7 +717,7 @@ func (p *Port) TxBurst(q int, pkts []*driver.Packet) int {
 		m.len = C.uint16_t(pk.Len())
 		var f driver.Flags
 		if p.prepare != 0 {
-			f = pk.Flags & (driver.TxIPChecksum | driver.TxUDPChecksum | driver.TxTCPChecksum)
+			f = pk.Flags & (driver.TxIPChecksum | driver.TxUDPChecksum | driver.TxTCPChecksum | driver.TxIPv6)
 		}
 		m.flags = C.uint32_t(f)
 		if f != 0 {
@@ -959,9 +959,9 @@ func (p *Port) Close() error {
 
 // cFlags returns the C side's flag values in the order of driver's
 // RxHashValid, RxIPChecksumGood, RxIPChecksumBad, RxL4ChecksumGood,
-// RxL4ChecksumBad, TxIPChecksum, TxUDPChecksum, TxTCPChecksum (a test
+// RxL4ChecksumBad, TxIPChecksum, TxUDPChecksum, TxTCPChecksum, TxIPv6 (a test
 // checks they agree).
-func cFlags() [8]uint32 {
-	return [8]uint32{C.NS_RX_HASH, C.NS_RX_IPCK_GOOD, C.NS_RX_IPCK_BAD, C.NS_RX_L4CK_GOOD, C.NS_RX_L4CK_BAD,
-		C.NS_TX_IPCK, C.NS_TX_UDPCK, C.NS_TX_TCPCK}
+func cFlags() [9]uint32 {
+	return [9]uint32{C.NS_RX_HASH, C.NS_RX_IPCK_GOOD, C.NS_RX_IPCK_BAD, C.NS_RX_L4CK_GOOD, C.NS_RX_L4CK_BAD,
+		C.NS_TX_IPCK, C.NS_TX_UDPCK, C.NS_TX_TCPCK, C.NS_TX_IPV6}
 }

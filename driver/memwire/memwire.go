@@ -263,15 +263,18 @@ func (p *Port) accepts(dst []byte) bool {
 }
 
 // rxQueueFor returns the receive queue and hash for a frame, and whether
-// the frame was hashed, as a NIC reports with its RSS-hash flag: IPv4 with
-// an enabled hash type (a zero hash counts as not hashed, so one flow in
-// 2^32 is reported without the flag).
+// the frame was hashed, as a NIC reports with its RSS-hash flag: IPv4 or
+// IPv6 with an enabled hash type (a zero hash counts as not hashed, so one
+// flow in 2^32 is reported without the flag).
 func (p *Port) rxQueueFor(frame []byte) (int, uint32, bool) {
-	if len(frame) >= 34 && frame[12] == 0x08 && frame[13] == 0x00 {
-		h := p.hasher.HashIPv4Packet(frame[14:], p.rss.Types)
-		return p.rss.RETA.Queue(h), h, h != 0
+	var h uint32
+	switch {
+	case len(frame) >= 34 && frame[12] == 0x08 && frame[13] == 0x00:
+		h = p.hasher.HashIPv4Packet(frame[14:], p.rss.Types)
+	case len(frame) >= 54 && frame[12] == 0x86 && frame[13] == 0xdd:
+		h = p.hasher.HashIPv6Packet(frame[14:], p.rss.Types)
 	}
-	return p.rss.RETA.Queue(0), 0, false
+	return p.rss.RETA.Queue(h), h, h != 0
 }
 
 // TxBurst implements driver.Port. It delivers every frame at once to the
