@@ -96,9 +96,11 @@
 //     pass. An unknown next header is answered with a Parameter Problem,
 //     code 1, pointing at the Next Header field, rate limited in the same
 //     per-softnet bucket as ICMPv4 errors.
+//
 //   - ICMPv6 echo requests are answered in place (extension headers
 //     stripped), like IPv4's; echo to multicast is ignored. PingConn and
 //     Stack.Ping send ICMPv6 echo to an IPv6 destination.
+//
 //   - Neighbor Discovery: solicitations for our addresses (hop limit 255,
 //     target ours; from the unspecified address, a DAD probe, answered to
 //     all-nodes) are answered with a solicited advertisement carrying our
@@ -123,9 +125,11 @@
 //     with IPv4 addresses); one on 0.0.0.0 takes IPv4 only. Datagrams to
 //     our own IPv6 addresses go through loopback like IPv4's. A closed UDP
 //     port answers Destination Unreachable (port unreachable).
+//
 //   - Routing: the interface whose prefix holds the destination, link-local
 //     destinations by the first IPv6 interface (zones ignored), else the
 //     first interface with InterfaceConfig.Gateway6.
+//
 //   - Path MTU (pmtu.go): Packet Too Big, and ICMPv4 Fragmentation Needed,
 //     lower the quoted connection's MSS on its own softnet and resend what
 //     was in flight at the new size.
