@@ -15,7 +15,6 @@ import (
 	"github.com/netsplice/netsplice/driver"
 	"github.com/netsplice/netsplice/splice"
 	"github.com/netsplice/netsplice/stack"
-	"github.com/netsplice/netsplice/stack/header"
 )
 
 // UDP relay: every new client address gets a session, which is two
@@ -136,10 +135,10 @@ func checkUDPConfig(st *stack.Stack, cfg UDPConfig, log *zap.Logger) (UDPConfig,
 	if cfg.Idle < 0 {
 		cfg.Idle = 0 // the splices' "never"
 	}
-	if cfg.Max < 0 || cfg.MaxSessions < 0 || !cfg.To.IsValid() || !cfg.To.Addr().Is4() || cfg.To.Port() == 0 {
+	if cfg.Max < 0 || cfg.MaxSessions < 0 || !cfg.To.IsValid() || cfg.To.Addr().IsUnspecified() || cfg.To.Addr().IsMulticast() || cfg.To.Port() == 0 {
 		return cfg, nil, syscall.EINVAL
 	}
-	if cfg.To.Port() == cfg.Listen.Port() && isLocal(st, cfg.To.Addr()) &&
+	if cfg.To.Port() == cfg.Listen.Port() && st.HasAddr(cfg.To.Addr()) &&
 		(cfg.Listen.Addr().IsUnspecified() || cfg.Listen.Addr() == cfg.To.Addr()) {
 		return cfg, nil, syscall.ELOOP // relayed to itself
 	}
@@ -210,7 +209,7 @@ func (r *UDPRelay) StopAccepting() {
 // listening socket: a client without a session (yet).
 func (r *UDPRelay) onListener(sn *stack.Softnet, _ *stack.UDPConn, pk *driver.Packet) {
 	from := stack.UDPSource(pk)
-	local := netip.AddrFrom4(header.IPv4(pk.Data()).Dst())
+	local := stack.UDPDestination(pk).Addr()
 	payload := stack.UDPPayload(pk)
 	if prev := r.prev.Load(); prev != nil && prev.addIfPending(from, payload) {
 		// The relay this one replaced was setting up the client's session
@@ -400,16 +399,6 @@ func (r *UDPRelay) killed() bool {
 	default:
 		return false
 	}
-}
-
-// isLocal reports whether a is one of st's interface addresses.
-func isLocal(st *stack.Stack, a netip.Addr) bool {
-	for _, ifc := range st.Interfaces() {
-		if ifc.Addr().Addr() == a {
-			return true
-		}
-	}
-	return false
 }
 
 // Stats returns the counters.

@@ -127,3 +127,9 @@ func (f *flowTable[C]) del(k flowKey) {
 
 // len returns the number of entries.
 func (f *flowTable[C]) len() int { return len(f.v4) + len(f.v6) }
+
+// HasAddr reports whether a (either family; IPv4-mapped counts as IPv4)
+// is one of the stack's interface addresses, link-local ones included.
+func (s *Stack) HasAddr(a netip.Addr) bool {
+	return a.IsValid() && !a.IsUnspecified() && s.localIface(addrOf(a)) != nil
+}
