@@ -25,19 +25,22 @@ type TCPConfig struct {
 	Conns int
 	// Bytes, when set, stops tcp-bulk after this many bytes.
 	Bytes int64
+	// IPv6 runs the connections over IPv6 (the stacks are dual-stack
+	// either way); the workload's name gets "-v6".
+	IPv6 bool
 }
 
 var spinPolls = 200 // two stacks share the machine's cores with the application goroutines
 
 // wireStack adds a port to w and starts a stack on it: the building block
 // of the in-process workloads.
-func wireStack(w *memwire.Wire, name string, addr netip.Prefix, softnets int, poll stack.PollMode) (*stack.Stack, error) {
+func wireStack(w *memwire.Wire, name string, addr, addr6 netip.Prefix, softnets int, poll stack.PollMode) (*stack.Stack, error) {
 	p, err := w.AddPort(memwire.Config{Name: name, Queues: softnets, PoolSize: 16384, RingSize: 1024})
 	if err != nil {
 		return nil, err
 	}
 	cfg := stack.Config{Softnets: softnets, Poll: poll, SpinPolls: spinPolls, TCP: stack.TCPConfig{MSL: 100 * time.Millisecond}}
-	st, err := stack.New(cfg, stack.InterfaceConfig{Port: p, Addr: addr})
+	st, err := stack.New(cfg, stack.InterfaceConfig{Port: p, Addr: addr, Addr6: []netip.Prefix{addr6}})
 	if err != nil {
 		return nil, err
 	}
@@ -47,11 +50,11 @@ func wireStack(w *memwire.Wire, name string, addr netip.Prefix, softnets int, po
 // pair builds two started stacks on an in-memory wire.
 func pair(softnets int, poll stack.PollMode) (*stack.Stack, *stack.Stack, error) {
 	w := memwire.New()
-	a, err := wireStack(w, "client", benchA, softnets, poll)
+	a, err := wireStack(w, "client", benchA, benchA6, softnets, poll)
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := wireStack(w, "server", benchB, softnets, poll)
+	b, err := wireStack(w, "server", benchB, benchB6, softnets, poll)
 	if err != nil {
 		a.Stop()
 		return nil, nil, err
@@ -77,7 +80,8 @@ func TCPBulk(cfg TCPConfig) (Result, error) {
 	}
 	defer a.Stop()
 	defer b.Stop()
-	l, err := b.ListenTCP(netip.AddrPortFrom(benchB.Addr(), 5201), 0)
+	dst := netip.AddrPortFrom(serverAddr(cfg.IPv6), 5201)
+	l, err := b.ListenTCP(dst, 0)
 	if err != nil {
 		return Result{}, err
 	}
@@ -102,7 +106,7 @@ func TCPBulk(cfg TCPConfig) (Result, error) {
 	var conns []*stack.TCPConn
 	for i := 0; i < cfg.Conns; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c, err := a.DialTCPFrom(ctx, i%cfg.Softnets, netip.AddrPort{}, netip.AddrPortFrom(benchB.Addr(), 5201))
+		c, err := a.DialTCPFrom(ctx, i%cfg.Softnets, netip.AddrPort{}, dst)
 		cancel()
 		if err != nil {
 			return Result{}, fmt.Errorf("tcp-bulk: dial: %w", err)
@@ -147,7 +151,7 @@ func TCPBulk(cfg TCPConfig) (Result, error) {
 	segs := after[stack.TCPTx] - before[stack.TCPTx]
 	return Result{
 		Stack:        "netsplice",
-		Workload:     "tcp-bulk",
+		Workload:     "tcp-bulk" + familySuffix(cfg.IPv6),
 		Softnets:     cfg.Softnets,
 		Packets:      segs,
 		Seconds:      wall.Seconds(),
@@ -159,6 +163,22 @@ func TCPBulk(cfg TCPConfig) (Result, error) {
 		CPUSPerGiB:   cpu.Seconds() / (float64(n) / (1 << 30)),
 		Drops:        after.Drops() + bc.Drops(),
 	}, nil
+}
+
+// serverAddr is the server stack's address in the family asked for.
+func serverAddr(v6 bool) netip.Addr {
+	if v6 {
+		return benchB6.Addr()
+	}
+	return benchB.Addr()
+}
+
+// familySuffix names a workload's IPv6 variant.
+func familySuffix(v6 bool) string {
+	if v6 {
+		return "-v6"
+	}
+	return ""
 }
 
 type countingReader struct {

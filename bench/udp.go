@@ -25,11 +25,15 @@ type UDPConfig struct {
 	Poll     stack.PollMode
 	Duration time.Duration // run time, when Packets is 0
 	Packets  uint64        // run until this many echoes came back
+	IPv6     bool          // over IPv6, the workload named "udp-bulk-v6" [IPv4]
 }
 
 var (
 	benchA = netip.MustParsePrefix("198.51.100.1/24")
 	benchB = netip.MustParsePrefix("198.51.100.2/24")
+	// The stacks' IPv6 addresses, for the -v6 workloads.
+	benchA6 = netip.MustParsePrefix("2001:db8:100::1/64")
+	benchB6 = netip.MustParsePrefix("2001:db8:100::2/64")
 )
 
 // UDPEcho runs the udp-bulk workload.
@@ -37,14 +41,18 @@ func UDPEcho(cfg UDPConfig) (Result, error) {
 	if cfg.Softnets == 0 {
 		cfg.Softnets = 1
 	}
+	maxSize := 1472 // a full 1500-byte IPv4 packet
+	if cfg.IPv6 {
+		maxSize = 1452 // IPv6's header is 20 bytes longer
+	}
 	if cfg.Size == 0 {
-		cfg.Size = 1472
+		cfg.Size = maxSize
 	}
 	if cfg.Window == 0 {
 		cfg.Window = 64
 	}
-	if cfg.Size < 1 || cfg.Size > 1472 || cfg.Window < 1 {
-		return Result{}, fmt.Errorf("udp-bulk: size %d, window %d: want 1..1472 and >= 1", cfg.Size, cfg.Window)
+	if cfg.Size < 1 || cfg.Size > maxSize || cfg.Window < 1 {
+		return Result{}, fmt.Errorf("udp-bulk%s: size %d, window %d: want 1..%d and >= 1", familySuffix(cfg.IPv6), cfg.Size, cfg.Window, maxSize)
 	}
 	if cfg.Duration == 0 && cfg.Packets == 0 {
 		cfg.Duration = 2 * time.Second
@@ -59,11 +67,11 @@ func UDPEcho(cfg UDPConfig) (Result, error) {
 		return Result{}, err
 	}
 	scfg := stack.Config{Softnets: cfg.Softnets, Poll: cfg.Poll}
-	a, err := stack.New(scfg, stack.InterfaceConfig{Port: pa, Addr: benchA})
+	a, err := stack.New(scfg, stack.InterfaceConfig{Port: pa, Addr: benchA, Addr6: []netip.Prefix{benchA6}})
 	if err != nil {
 		return Result{}, err
 	}
-	b, err := stack.New(scfg, stack.InterfaceConfig{Port: pb, Addr: benchB})
+	b, err := stack.New(scfg, stack.InterfaceConfig{Port: pb, Addr: benchB, Addr6: []netip.Prefix{benchB6}})
 	if err != nil {
 		return Result{}, err
 	}
@@ -76,7 +84,7 @@ func UDPEcho(cfg UDPConfig) (Result, error) {
 	}
 	defer b.Stop()
 
-	srvAddr := netip.AddrPortFrom(benchB.Addr(), 7)
+	srvAddr := netip.AddrPortFrom(serverAddr(cfg.IPv6), 7)
 	srv, err := b.ListenUDP(srvAddr, &stack.UDPOptions{Handler: func(sn *stack.Softnet, c *stack.UDPConn, pk *driver.Packet) {
 		src := stack.UDPSource(pk)
 		n := len(stack.UDPPayload(pk))
@@ -87,8 +95,8 @@ func UDPEcho(cfg UDPConfig) (Result, error) {
 		return Result{}, err
 	}
 	defer srv.Close()
-	// Warm up ARP both ways before measuring.
-	if _, err := a.Ping(benchB.Addr(), 8, 5*time.Second); err != nil {
+	// Warm up ARP (or neighbour discovery) both ways before measuring.
+	if _, err := a.Ping(srvAddr.Addr(), 8, 5*time.Second); err != nil {
 		return Result{}, fmt.Errorf("udp-bulk: warm-up ping: %w", err)
 	}
 
@@ -155,7 +163,7 @@ func UDPEcho(cfg UDPConfig) (Result, error) {
 	bytes := float64(pkts) * float64(size)
 	r := Result{
 		Stack:        "netsplice",
-		Workload:     "udp-bulk",
+		Workload:     "udp-bulk" + familySuffix(cfg.IPv6),
 		Softnets:     cfg.Softnets,
 		Packets:      pkts,
 		Seconds:      wall.Seconds(),

@@ -20,6 +20,8 @@ import (
 	"github.com/netsplice/netsplice/stack"
 )
 
+// lab is three dual-stack stacks on one wire: client 192.0.2.1 and
+// 2001:db8:1::1, relay .2 and ::2 (two softnets), server .3 and ::3.
 type lab struct {
 	client, relay, server *stack.Stack
 	// gates hold frames a stack sends ("c", "r", "s"), to put a relayed
@@ -35,7 +37,7 @@ func newFaultyLab(t *testing.T, imp *impair.Config) *lab {
 	t.Helper()
 	w := memwire.New()
 	l := &lab{gates: map[string]*gate.Port{}}
-	mk := func(name, addr string, softnets int) *stack.Stack {
+	mk := func(name, addr, addr6 string, softnets int) *stack.Stack {
 		mp, err := w.AddPort(memwire.Config{Name: name, Queues: softnets})
 		if err != nil {
 			t.Fatal(err)
@@ -49,7 +51,7 @@ func newFaultyLab(t *testing.T, imp *impair.Config) *lab {
 		g := gate.Wrap(p)
 		l.gates[name] = g
 		st, err := stack.New(stack.Config{Softnets: softnets, Poll: stack.PollAdaptive, TCP: stack.TCPConfig{RTOMin: 20 * time.Millisecond}},
-			stack.InterfaceConfig{Port: g, Addr: netip.MustParsePrefix(addr)})
+			stack.InterfaceConfig{Port: g, Addr: netip.MustParsePrefix(addr), Addr6: []netip.Prefix{netip.MustParsePrefix(addr6)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +61,9 @@ func newFaultyLab(t *testing.T, imp *impair.Config) *lab {
 		t.Cleanup(st.Stop)
 		return st
 	}
-	l.client, l.relay, l.server = mk("c", "192.0.2.1/24", 1), mk("r", "192.0.2.2/24", 2), mk("s", "192.0.2.3/24", 1)
+	l.client = mk("c", "192.0.2.1/24", "2001:db8:1::1/64", 1)
+	l.relay = mk("r", "192.0.2.2/24", "2001:db8:1::2/64", 2)
+	l.server = mk("s", "192.0.2.3/24", "2001:db8:1::3/64", 1)
 	return l
 }
 

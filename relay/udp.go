@@ -55,6 +55,9 @@ type UDPStats struct {
 	// BacklogDrops counts datagrams dropped while a session was being set
 	// up because its backlog was full.
 	BacklogDrops uint64
+	// Oversize counts datagrams dropped because they did not fit the
+	// other side's MTU (IPv6 carries 20 bytes less than IPv4).
+	Oversize uint64
 }
 
 // backlogLimit bounds the datagrams kept for a client whose session is
@@ -83,7 +86,7 @@ type UDPRelay struct {
 	kill chan struct{} // closed after Close's drain time: end every session
 	wg   sync.WaitGroup
 
-	opened, ended, refused, failed, backlogDrops atomic.Uint64
+	opened, ended, refused, failed, backlogDrops, oversize atomic.Uint64
 }
 
 // udpListener is a relay's listening socket. Its handler passes each
@@ -368,7 +371,16 @@ func (r *UDPRelay) run(s *udpSession, sent int64) {
 				return
 			}
 			cur[i].Store(spl)
-			if err := spl.Wait(); !errors.Is(err, syscall.ETIMEDOUT) {
+			err = spl.Wait()
+			if errors.Is(err, syscall.EMSGSIZE) {
+				// A datagram too big for the drain's MTU (a relay from
+				// IPv4 to IPv6 carries 20 bytes less): dropped and
+				// counted, as a router would; the session goes on.
+				r.oversize.Add(1)
+				done[i].Add(spl.Len())
+				continue
+			}
+			if !errors.Is(err, syscall.ETIMEDOUT) {
 				// Max reached (or the next datagram would pass it), the
 				// session closing, or an error: this direction is done.
 				return
@@ -407,7 +419,7 @@ func (r *UDPRelay) Stats() UDPStats {
 	active := uint64(len(r.sessions))
 	r.mu.Unlock()
 	return UDPStats{Sessions: r.opened.Load(), Ended: r.ended.Load(), Active: active,
-		Refused: r.refused.Load(), Failed: r.failed.Load(), BacklogDrops: r.backlogDrops.Load()}
+		Refused: r.refused.Load(), Failed: r.failed.Load(), BacklogDrops: r.backlogDrops.Load(), Oversize: r.oversize.Load()}
 }
 
 // Close stops taking new clients (StopAccepting). With drain > 0 it lets

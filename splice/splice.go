@@ -270,6 +270,12 @@ func (s *Splicer) Splice(src, drain Socket, max int64, idle time.Duration) (*Spl
 	// Closing a spliced socket unsplices both of its roles.
 	p.src.SetCloseHook(func() { s.closing(src) })
 	p.drain.SetCloseHook(func() { s.closing(drain) })
+	if pr == protoUDP {
+		// A new splice takes over the source: the last one's end reason,
+		// left for a reader, is not this one's (the TCP movers clear it
+		// in start, once the reader is out).
+		p.src.SetSoftError(0)
+	}
 	if err := p.m.start(); err != nil {
 		s.refused(p, prev)
 		return nil, pr.err(err)

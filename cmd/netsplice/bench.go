@@ -17,7 +17,8 @@ import (
 )
 
 // benchWorkloads are the workloads of netsplice bench.
-var benchWorkloads = []string{"tcp-bulk", "tcp-conn", "udp-bulk", "tcp-relay", "udp-relay", "syn-flood", "gen-cps", "gen-udp"}
+var benchWorkloads = []string{"tcp-bulk", "tcp-conn", "udp-bulk", "tcp-relay", "udp-relay", "syn-flood", "gen-cps", "gen-udp",
+	"tcp-bulk-v6", "udp-bulk-v6"}
 
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", stdout,
@@ -29,7 +30,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	lcores := fs.String("lcores", "1,2", "softnets per stack to measure, comma separated, each 1..127 (--lcores of the other commands, one run per value)")
 	alias(fs, "softnets", "lcores")
 	pollFlag := fs.String("poll", "busy", "poll mode: busy or adaptive (adaptive is used anyway when two stacks' softnets outnumber the CPUs)")
-	size := fs.Int("size", 1472, "UDP payload bytes (1..1472)")
+	size := fs.Int("size", 0, "UDP payload bytes: 1..1472 (1..1452 for udp-bulk-v6); 0 fills a 1500-byte packet")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` (softnet threads are labelled stack=ADDR, softnet=N)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -54,8 +55,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if *duration <= 0 {
 		return usageErr("--duration %v must be positive", *duration)
 	}
-	if *size < 1 || *size > 1472 {
-		return usageErr("--size %d: want 1..1472 UDP payload bytes", *size)
+	if *size < 0 || *size > 1472 {
+		return usageErr("--size %d: want 1..1472 UDP payload bytes (0: a full packet)", *size)
 	}
 	var counts []int
 	for _, f := range strings.Split(*lcores, ",") {
@@ -88,13 +89,13 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	var results []bench.Result
 	for _, w := range workloads {
 		switch w {
-		case "udp-bulk":
+		case "udp-bulk", "udp-bulk-v6":
 			for _, n := range counts {
 				p := poll
 				if 2*n > numCPU() {
 					p = stack.PollAdaptive
 				}
-				r, err := bench.UDPEcho(bench.UDPConfig{Softnets: n, Size: *size, Poll: p, Duration: *duration})
+				r, err := bench.UDPEcho(bench.UDPConfig{Softnets: n, Size: *size, Poll: p, Duration: *duration, IPv6: w == "udp-bulk-v6"})
 				if err != nil {
 					return err
 				}
@@ -106,7 +107,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 					}
 				}
 			}
-		case "tcp-bulk", "tcp-conn":
+		case "tcp-bulk", "tcp-conn", "tcp-bulk-v6":
 			for _, n := range counts {
 				// The TCP workloads drive the stacks from application
 				// goroutines, which need cores of their own.
@@ -114,10 +115,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 				if 2*n >= numCPU() {
 					p = stack.PollAdaptive
 				}
-				tc := bench.TCPConfig{Softnets: n, Poll: p, Duration: *duration}
+				tc := bench.TCPConfig{Softnets: n, Poll: p, Duration: *duration, IPv6: w == "tcp-bulk-v6"}
 				var r bench.Result
 				var err error
-				if w == "tcp-bulk" {
+				if w != "tcp-conn" {
 					r, err = bench.TCPBulk(tc)
 				} else {
 					r, err = bench.TCPConnRate(tc)

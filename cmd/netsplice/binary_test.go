@@ -163,7 +163,7 @@ func TestBadInputBinary(t *testing.T) {
 		{name: "bench lcores 0", args: []string{"bench", "--lcores", "1,0"}, want: []string{"--lcores"}},
 		{name: "bench softnets alias bad", args: []string{"bench", "--softnets", "x"}, want: []string{"--softnets"}},
 		{name: "bench both names", args: []string{"bench", "--softnets", "1", "--lcores", "2"}, want: []string{"--softnets", "--lcores"}},
-		{name: "bench size", args: []string{"bench", "--size", "0"}, want: []string{"--size"}},
+		{name: "bench size", args: []string{"bench", "--size", "-1"}, want: []string{"--size"}},
 		{name: "bench duration", args: []string{"bench", "--duration", "0s"}, want: []string{"--duration"}},
 		// serve and the stack flags
 		{name: "serve duplicate echo", args: stackArgs("serve", "--echo", "udp:7", "--echo", "udp:7"), want: []string{"--echo udp:7"}},
