@@ -30,8 +30,35 @@ func FuzzInput(f *testing.F) {
 	ic.SetChecksum()
 	f.Add(echo) // ping: answered in place
 
-	p := newPair(f, pairConfig{cfg: Config{UDPQueueSize: 8}})
-	if _, err := p.b.ListenUDP(netip.MustParseAddrPort("0.0.0.0:7"), nil); err != nil {
+	// IPv6: a datagram for the open socket, one for a closed port, a SYN
+	// for the listener, a segment for no connection, a Packet Too Big.
+	me, b6 := netip.MustParseAddr("2001:db8:1::9").As16(), addr6B.Addr().As16()
+	f.Add(raw6(macB, src, me, b6, 64, header.ProtoUDP, udp6(me, b6, 7, []byte("payload"))))
+	f.Add(raw6(macB, src, me, b6, 64, header.ProtoUDP, udp6(me, b6, 9, nil)))
+	syn := header.TCP(make([]byte, header.TCPMinHeaderLen+4))
+	syn.SetSrcPort(40000)
+	syn.SetDstPort(80)
+	syn.SetSeq(1)
+	syn.SetDataOffset(len(syn))
+	syn.SetFlags(header.TCPFlagSyn)
+	syn.SetWindow(65535)
+	copy(syn[header.TCPMinHeaderLen:], []byte{2, 4, 5, 0x8c}) // MSS 1420
+	syn.SetChecksumIPv6(me, b6, uint16(len(syn)))
+	f.Add(raw6(macB, src, me, b6, 64, header.ProtoTCP, syn))
+	ack := header.TCP(append([]byte(nil), syn[:header.TCPMinHeaderLen]...))
+	ack.SetDataOffset(header.TCPMinHeaderLen)
+	ack.SetFlags(header.TCPFlagAck)
+	ack.SetChecksumIPv6(me, b6, uint16(len(ack)))
+	f.Add(raw6(macB, src, me, b6, 64, header.ProtoTCP, ack))
+	ptb := make([]byte, header.ICMPv6MinLen+40+20)
+	header.ICMPv6(ptb).EncodeError(header.ICMPv6PacketTooBig, 0, 1280, raw6(src, macB, b6, me, 64, header.ProtoTCP, ack)[14:])
+	f.Add(raw6(macB, src, me, b6, 64, header.ProtoICMPv6, ptb))
+
+	p := newPair(f, pairConfig{ipv6: true, cfg: Config{UDPQueueSize: 8}})
+	if _, err := p.b.ListenUDP(netip.MustParseAddrPort("[::]:7"), nil); err != nil {
+		f.Fatal(err)
+	}
+	if _, err := p.b.ListenTCP(netip.MustParseAddrPort("[::]:80"), 0); err != nil {
 		f.Fatal(err)
 	}
 	if _, err := p.b.ListenPing(); err != nil {
