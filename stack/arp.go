@@ -26,8 +26,8 @@ func (sn *Softnet) arpInput(ifc *Interface, pk *driver.Packet, frame []byte) {
 	}
 	// Learn only plausible neighbours: on our link, not ourselves, with a
 	// unicast hardware address.
-	if spa != ifc.ip && ifc.onLink(spa) && !ifc.isBroadcast(spa) && spa != ([4]byte{}) && !sha.IsMulticast() {
-		forUs := tpa == ifc.ip
+	if !ifc.isLocal4(spa) && ifc.onLink(spa) && !ifc.isBroadcast(spa) && spa != ([4]byte{}) && !sha.IsMulticast() {
+		forUs := ifc.isLocal4(tpa)
 		changed := sn.arp.learn(spa, sha, forUs || op == header.ARPReply)
 		// A reply to us is shared even when it changes nothing here. ARP frames
 		// carry no flow for RSS to hash, so one queue's softnet receives
@@ -41,9 +41,9 @@ func (sn *Softnet) arpInput(ifc *Interface, pk *driver.Packet, frame []byte) {
 			sn.arp.share(spa, sha)
 		}
 	}
-	if op == header.ARPRequest && tpa == ifc.ip && spa != ([4]byte{}) {
+	if op == header.ARPRequest && ifc.isLocal4(tpa) && spa != ([4]byte{}) {
 		// Answer in place.
-		arp.Encode(header.ARPReply, ifc.mac, ifc.ip, sha, spa)
+		arp.Encode(header.ARPReply, ifc.mac, tpa, sha, spa)
 		eth := header.Ethernet(frame)
 		eth.SetDst(sha)
 		eth.SetSrc(ifc.mac)
@@ -57,11 +57,11 @@ func (sn *Softnet) arpInput(ifc *Interface, pk *driver.Packet, frame []byte) {
 
 // arpRequest broadcasts a request for target on ifc.
 func (sn *Softnet) arpRequest(ifc *Interface, target [4]byte) {
-	sn.sendARP(ifc, header.ARPRequest, target)
+	sn.sendARP(ifc, header.ARPRequest, ifc.ip, target)
 	sn.inc(ARPRequestsTx)
 }
 
-func (sn *Softnet) sendARP(ifc *Interface, op uint16, target [4]byte) {
+func (sn *Softnet) sendARP(ifc *Interface, op uint16, spa, target [4]byte) {
 	pk := sn.alloc(ifc)
 	if pk == nil {
 		return
@@ -69,7 +69,7 @@ func (sn *Softnet) sendARP(ifc *Interface, op uint16, target [4]byte) {
 	frame := pk.Append(arpFrameLen)
 	clear(frame)
 	header.Ethernet(frame).Encode(header.BroadcastMAC(), ifc.mac, header.EtherTypeARP)
-	header.ARP(frame[header.EthernetHeaderLen:]).Encode(op, ifc.mac, ifc.ip, header.MAC{}, target)
+	header.ARP(frame[header.EthernetHeaderLen:]).Encode(op, ifc.mac, spa, header.MAC{}, target)
 	sn.inc(ARPTx)
 	sn.xmit(ifc, pk)
 }
@@ -77,7 +77,14 @@ func (sn *Softnet) sendARP(ifc *Interface, op uint16, target [4]byte) {
 // announce sends a gratuitous ARP for every interface.
 func (sn *Softnet) announce() {
 	for _, ifc := range sn.ifs {
-		sn.sendARP(ifc, header.ARPRequest, ifc.ip)
+		if !ifc.has4 {
+			continue
+		}
+		sn.sendARP(ifc, header.ARPRequest, ifc.ip, ifc.ip)
 		sn.inc(ARPRequestsTx)
+		for _, a := range ifc.ip4more {
+			sn.sendARP(ifc, header.ARPRequest, a, a)
+			sn.inc(ARPRequestsTx)
+		}
 	}
 }

@@ -50,8 +50,9 @@ func ParsePollMode(s string) (PollMode, error) {
 type InterfaceConfig struct {
 	// Port is the driver port; it must have one queue pair per softnet.
 	Port driver.Port
-	// Addr is the interface's address and prefix, e.g. 192.0.2.1/24.
-	// Every interface has one IPv4 address.
+	// Addr is the interface's IPv4 address and prefix, e.g.
+	// 192.0.2.1/24. It may be left out when Addr6 is given: the interface
+	// is then IPv6-only (it drops IPv4 and ARP frames and sends none).
 	Addr netip.Prefix
 	// Addr6 are the interface's IPv6 addresses and prefixes, e.g.
 	// 2001:db8:1::1/64 (global or unique-local; not link-local, not
@@ -63,6 +64,11 @@ type InterfaceConfig struct {
 	// Gateway, if valid, is the next hop for destinations outside every
 	// interface's prefix. It must lie inside Addr's prefix.
 	Gateway netip.Addr
+	// Secondary are more addresses the interface answers for (ARP,
+	// Neighbor Discovery) and that sockets may bind to, each inside Addr's
+	// prefix or one of Addr6's: a traffic generator's source range.
+	// Sources the stack picks itself are Addr and Addr6's.
+	Secondary []netip.Addr
 	// Gateway6, if valid, is the IPv6 next hop for destinations outside
 	// every interface's IPv6 prefixes: a link-local address (fe80::/10,
 	// as routers advertise themselves) or one inside an Addr6 prefix.

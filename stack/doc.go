@@ -134,7 +134,9 @@
 //     lower the quoted connection's MSS on its own softnet and resend what
 //     was in flight at the new size.
 //
-// Not yet: IPv6-only interfaces (every interface has an IPv4 address),
-// NUD's reachability states, DAD for our own addresses, router discovery
+// An interface may be IPv6-only (no InterfaceConfig.Addr): it then drops
+// IPv4 and ARP (drop_ethertype) and announces nothing over ARP.
+//
+// Not yet: NUD's reachability states, DAD for our own addresses, router discovery
 // and SLAAC, MLD, acting on routing headers.
 package stack

@@ -19,12 +19,12 @@ func (sn *Softnet) input(ifc *Interface, pk *driver.Packet) {
 		sn.free(pk)
 		return
 	}
-	switch eth.Type() {
-	case header.EtherTypeIPv4:
+	switch t := eth.Type(); {
+	case t == header.EtherTypeIPv4 && ifc.has4:
 		sn.ipInput(ifc, pk, frame)
-	case header.EtherTypeARP:
+	case t == header.EtherTypeARP && ifc.has4:
 		sn.arpInput(ifc, pk, frame)
-	case header.EtherTypeIPv6:
+	case t == header.EtherTypeIPv6:
 		sn.ipv6Input(ifc, pk, frame)
 	default:
 		sn.inc(DropEtherType)

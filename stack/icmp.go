@@ -154,7 +154,7 @@ func (sn *Softnet) icmpError(ifc *Interface, pk *driver.Packet, ip header.IPv4, 
 		DontFragment: true,
 		TTL:          defaultTTL,
 		Protocol:     header.ProtoICMP,
-		Src:          ifc.ip,
+		Src:          ip.Dst(), // ours: errors answer unicast datagrams only
 		Dst:          src,
 	})
 	header.Ethernet(hdr).Encode(l2src, ifc.mac, header.EtherTypeIPv4)

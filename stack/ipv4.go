@@ -27,12 +27,12 @@ func (sn *Softnet) ipInput(ifc *Interface, pk *driver.Packet, frame []byte) {
 	ip = ip[:ip.TotalLen()] // drop Ethernet padding
 	dst, src := ip.Dst(), ip.Src()
 	bcast := ifc.isBroadcast(dst)
-	if dst != ifc.ip && !bcast {
+	if dst != ifc.ip && !bcast && !ifc.isLocal4(dst) {
 		sn.inc(IPDropNotForUs)
 		sn.free(pk)
 		return
 	}
-	if src[0] >= 224 || src == ifc.ip || ifc.isBroadcast(src) {
+	if src[0] >= 224 || ifc.isLocal4(src) || ifc.isBroadcast(src) {
 		sn.inc(IPDropMartian)
 		sn.free(pk)
 		return
@@ -62,12 +62,12 @@ func (sn *Softnet) ipInput(ifc *Interface, pk *driver.Packet, frame []byte) {
 // prefix holds dst, else the first interface with a gateway.
 func (s *Stack) route(dst [4]byte) (*Interface, [4]byte, bool) {
 	for _, ifc := range s.ifaces {
-		if ifc.onLink(dst) || dst == [4]byte{255, 255, 255, 255} {
+		if ifc.onLink(dst) || dst == [4]byte{255, 255, 255, 255} && ifc.has4 {
 			return ifc, dst, true
 		}
 	}
 	for _, ifc := range s.ifaces {
-		if ifc.gateway.IsValid() {
+		if ifc.gateway.IsValid() { // only on an interface with IPv4
 			return ifc, ifc.gw, true
 		}
 	}
@@ -89,7 +89,7 @@ func (s *Stack) nexthop(ifc *Interface, dst [4]byte) [4]byte {
 // interfaceFor returns the interface that owns address a.
 func (s *Stack) interfaceFor(a [4]byte) *Interface {
 	for _, ifc := range s.ifaces {
-		if ifc.ip == a {
+		if ifc.isLocal4(a) {
 			return ifc
 		}
 	}
@@ -130,7 +130,7 @@ func (sn *Softnet) ipOutput(ifc *Interface, pk *driver.Packet, proto uint8, src,
 		pk.L2Len, pk.L3Len = header.EthernetHeaderLen, header.IPv4MinHeaderLen
 	}
 	sn.inc(IPTx)
-	if dst == ifc.ip {
+	if ifc.isLocal4(dst) {
 		sn.loopback(ifc, pk)
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/driver/memwire"
 	"github.com/netsplice/netsplice/stack/header"
 )
 
@@ -335,5 +336,176 @@ func TestUDPBindFamilies(t *testing.T) {
 			b.Close()
 		}
 		a.Close()
+	}
+}
+
+// TestIPv6OnlyInterface: an interface with IPv6 prefixes and no IPv4
+// address carries TCP and UDP over IPv6, sends no ARP, drops IPv4 and ARP
+// frames (drop_ethertype), and refuses IPv4 destinations; an interface
+// with no address at all is refused.
+func TestIPv6OnlyInterface(t *testing.T) {
+	w := memwire.New()
+	pa, err := w.AddPort(driverConfig("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := w.AddPort(driverConfig("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := &tap{Port: pb}
+	if _, err := New(Config{}, InterfaceConfig{Port: pb}); err == nil {
+		t.Fatal("an interface with no address was accepted")
+	}
+	a, err := New(Config{}, InterfaceConfig{Port: pa, Addr: addrA, Addr6: []netip.Prefix{addr6A}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Config{}, InterfaceConfig{Port: tb, Addr6: []netip.Prefix{addr6B}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Interfaces()[0].Addr().IsValid() {
+		t.Fatalf("IPv6-only interface reports IPv4 address %v", b.Interfaces()[0].Addr())
+	}
+	for _, s := range []*Stack{a, b} {
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer s.Stop()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l, err := b.ListenTCP(netip.MustParseAddrPort("[::]:80"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := a.DialTCP(ctx, netip.AddrPort{}, netip.AddrPortFrom(addr6B.Addr(), 80))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.AcceptTCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("v6 only"))
+	buf := make([]byte, 16)
+	s.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := io.ReadFull(s, buf[:7]); err != nil || string(buf[:n]) != "v6 only" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	c.Close()
+	s.Close()
+	u, err := b.ListenUDP(netip.AddrPort{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if _, err := u.WriteToUDPAddrPort([]byte("x"), netip.AddrPortFrom(addrA.Addr(), 9)); !errors.Is(err, syscall.ENETUNREACH) {
+		t.Errorf("IPv4 datagram from an IPv6-only stack: %v, want ENETUNREACH", err)
+	}
+	if _, err := b.DialTCP(ctx, netip.AddrPort{}, netip.AddrPortFrom(addrA.Addr(), 80)); !errors.Is(err, syscall.ENETUNREACH) {
+		t.Errorf("IPv4 dial from an IPv6-only stack: %v, want ENETUNREACH", err)
+	}
+	// A's ARP and IPv4 to B's MAC are not B's business.
+	before := b.Counters()[DropEtherType]
+	if _, err := a.Ping(netip.MustParseAddr("192.0.2.2"), 8, 300*time.Millisecond); err == nil {
+		t.Error("ping to an IPv4 address nobody has answered")
+	}
+	raw := rawUDPFrame(header.MAC(tb.MAC()), header.MAC(pa.MAC()), addrA.Addr().As4(), [4]byte{192, 0, 2, 2}, 1, 7, nil)
+	pk := pa.Pool(0).Get()
+	copy(pk.Append(len(raw)), raw)
+	pa.TxBurst(0, []*driver.Packet{pk})
+	waitFor(t, 5*time.Second, "B to drop the IPv4 frame", func() bool { return b.Counters()[DropEtherType] > before })
+	for _, f := range tb.captured() {
+		if header.Ethernet(f).Type() != header.EtherTypeIPv6 {
+			t.Fatalf("IPv6-only B sent a frame of EtherType %#04x", header.Ethernet(f).Type())
+		}
+	}
+}
+
+// TestSecondaryAddresses: an interface answers ARP and Neighbor Discovery
+// for its secondary addresses, accepts connections to them, and dials
+// from them when asked; New refuses secondaries outside its prefixes.
+func TestSecondaryAddresses(t *testing.T) {
+	w := memwire.New()
+	pa, err := w.AddPort(driverConfig("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := w.AddPort(driverConfig("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"198.51.100.7", "192.0.2.2", "192.0.2.255", "2001:db8:2::1"} {
+		if _, err := New(Config{}, InterfaceConfig{Port: pb, Addr: addrB, Addr6: []netip.Prefix{addr6B},
+			Secondary: []netip.Addr{netip.MustParseAddr(bad)}}); err == nil {
+			t.Errorf("secondary %s accepted", bad)
+		}
+	}
+	sec4, sec6 := netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("2001:db8:1::10")
+	a, err := New(Config{}, InterfaceConfig{Port: pa, Addr: addrA, Addr6: []netip.Prefix{addr6A}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Config{}, InterfaceConfig{Port: pb, Addr: addrB, Addr6: []netip.Prefix{addr6B}, Secondary: []netip.Addr{sec4, sec6}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Stack{a, b} {
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer s.Stop()
+	}
+	if !b.HasAddr(sec4) || !b.HasAddr(sec6) || b.HasAddr(netip.MustParseAddr("192.0.2.11")) {
+		t.Fatal("HasAddr does not know the secondary addresses")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l, err := b.ListenTCP(netip.MustParseAddrPort("[::]:80"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, dst := range []netip.Addr{sec4, sec6} {
+		c, err := a.DialTCP(ctx, netip.AddrPort{}, netip.AddrPortFrom(dst, 80))
+		if err != nil {
+			t.Fatalf("dial %v: %v", dst, err)
+		}
+		s, err := l.AcceptTCP()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.LocalAddrPort().Addr() != dst {
+			t.Errorf("accepted on %v, want %v", s.LocalAddrPort(), dst)
+		}
+		c.Close()
+		s.Close()
+	}
+	la, err := a.ListenTCP(netip.MustParseAddrPort("[::]:81"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer la.Close()
+	for _, src := range []netip.Addr{sec4, sec6} {
+		dst := addrA.Addr()
+		if src.Is6() {
+			dst = addr6A.Addr()
+		}
+		c, err := b.DialTCP(ctx, netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 81))
+		if err != nil {
+			t.Fatalf("dial from %v: %v", src, err)
+		}
+		s, err := la.AcceptTCP()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.RemoteAddrPort().Addr() != src || c.LocalAddrPort().Addr() != src {
+			t.Errorf("dial from %v: A sees %v, B's end is %v", src, s.RemoteAddrPort(), c.LocalAddrPort())
+		}
+		c.Close()
+		s.Close()
 	}
 }

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"net/netip"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -217,7 +218,11 @@ func (sn *Softnet) run() {
 	// go tool pprof -tagfocus stack=192.0.2.1.
 	var name string
 	if len(sn.ifs) > 0 {
-		name = sn.ifs[0].addr.Addr().String()
+		if ifc := sn.ifs[0]; ifc.has4 {
+			name = ifc.addr.Addr().String()
+		} else {
+			name = netip.AddrFrom16(ifc.ip6[0]).String()
+		}
 	}
 	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("stack", name, "softnet", strconv.Itoa(sn.id))))
 	cfg := &sn.st.cfg

@@ -26,8 +26,10 @@ type Interface struct {
 	index   int
 	port    driver.Port
 	mac     header.MAC
+	has4    bool // an IPv4 address (else the interface is IPv6-only)
 	addr    netip.Prefix
 	ip      [4]byte
+	ip4more [][4]byte // secondary IPv4 addresses (InterfaceConfig.Secondary)
 	mask    uint32
 	bcast   [4]byte
 	gateway netip.Addr
@@ -56,7 +58,8 @@ func (i *Interface) Index() int { return i.index }
 // Port returns the driver port.
 func (i *Interface) Port() driver.Port { return i.port }
 
-// Addr returns the interface's address and prefix.
+// Addr returns the interface's IPv4 address and prefix; it is the zero
+// Prefix on an IPv6-only interface.
 func (i *Interface) Addr() netip.Prefix { return i.addr }
 
 // Addr6 returns the interface's IPv6 addresses and prefixes, without the
@@ -77,7 +80,23 @@ func (i *Interface) MAC() header.MAC { return i.mac }
 
 // onLink reports whether ip is inside the interface's prefix.
 func (i *Interface) onLink(ip [4]byte) bool {
-	return be32(ip)&i.mask == be32(i.ip)&i.mask
+	return i.has4 && be32(ip)&i.mask == be32(i.ip)&i.mask
+}
+
+// isLocal4 reports whether ip is one of the interface's IPv4 addresses.
+func (i *Interface) isLocal4(ip [4]byte) bool {
+	if !i.has4 {
+		return false
+	}
+	if ip == i.ip {
+		return true
+	}
+	for _, a := range i.ip4more {
+		if a == ip {
+			return true
+		}
+	}
+	return false
 }
 
 // isBroadcast reports whether ip is the limited or the subnet broadcast.
@@ -180,7 +199,7 @@ func New(cfg Config, ifcs ...InterfaceConfig) (*Stack, error) {
 			return nil, err
 		}
 		for _, o := range s.ifaces {
-			if o.addr.Addr() == ifc.addr.Addr() {
+			if o.has4 && ifc.has4 && o.addr.Addr() == ifc.addr.Addr() {
 				return nil, fmt.Errorf("stack: address %v on two interfaces", ifc.addr)
 			}
 			for _, a := range ifc.ip6 {
@@ -217,44 +236,56 @@ func newInterface(i int, ic InterfaceConfig, softnets int) (*Interface, error) {
 		return nil, fmt.Errorf("stack: interface %d has no port", i)
 	}
 	name := ic.Port.Name()
-	if !ic.Addr.IsValid() || !ic.Addr.Addr().Is4() {
-		return nil, fmt.Errorf("stack: interface %s: address %v is not an IPv4 prefix", name, ic.Addr)
-	}
-	a := ic.Addr.Addr()
-	if a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || ic.Addr.Bits() < 1 {
-		return nil, fmt.Errorf("stack: interface %s: %v cannot be an interface address", name, ic.Addr)
-	}
 	if n := ic.Port.NumQueues(); n != softnets {
 		return nil, fmt.Errorf("stack: port %s has %d queues, want one per softnet (%d)", name, n, softnets)
 	}
-	bits := ic.Addr.Bits()
-	mask := uint32(0xffffffff) << (32 - bits)
-	ip := a.As4()
 	ifc := &Interface{
 		index:  i,
 		port:   ic.Port,
 		mac:    header.MAC(ic.Port.MAC()),
-		addr:   ic.Addr,
-		ip:     ip,
-		mask:   mask,
 		mtu:    ic.Port.MTU(),
 		rss:    ic.Port.RSS(),
 		txCsum: ic.Port.Offloads(),
 	}
-	if ifc.mtu < 68 {
-		return nil, fmt.Errorf("stack: port %s: MTU %d below IPv4's minimum 68", name, ifc.mtu)
+	switch {
+	case ic.Addr.IsValid():
+		if err := ifc.init4(ic.Addr); err != nil {
+			return nil, err
+		}
+	case len(ic.Addr6) == 0:
+		return nil, fmt.Errorf("stack: interface %s has no address (give an IPv4 prefix, IPv6 prefixes, or both)", name)
 	}
-	b := be32(ip) | ^mask
-	ifc.bcast = [4]byte{byte(b >> 24), byte(b >> 16), byte(b >> 8), byte(b)}
 	ifc.hasher = rss.NewHasher(ifc.rss.Key)
 	if len(ifc.rss.RETA) == 0 {
 		return nil, fmt.Errorf("stack: port %s reports an empty RSS redirection table", name)
 	}
-	if err := ifc.init6(ic.Addr6); err != nil {
+	addr6 := ic.Addr6
+	for _, a := range ic.Secondary {
+		if a.Is4() || a.Is4In6() {
+			a = a.Unmap()
+			if !ifc.has4 || !ifc.addr.Contains(a) || a == ifc.addr.Addr() || a == netip.AddrFrom4(ifc.bcast) || ifc.isLocal4(a.As4()) {
+				return nil, fmt.Errorf("stack: interface %s: secondary address %v is not another host address in %v", name, a, ifc.addr)
+			}
+			ifc.ip4more = append(ifc.ip4more, a.As4())
+			continue
+		}
+		in := -1
+		for k, p := range ic.Addr6 {
+			if p.Contains(a) {
+				in = k
+				break
+			}
+		}
+		if in < 0 || a.Zone() != "" {
+			return nil, fmt.Errorf("stack: interface %s: secondary address %v is inside none of its IPv6 prefixes %v", name, a, ic.Addr6)
+		}
+		addr6 = append(addr6[:len(addr6):len(addr6)], netip.PrefixFrom(a, ic.Addr6[in].Bits()))
+	}
+	if err := ifc.init6(addr6); err != nil {
 		return nil, err
 	}
 	if ic.Gateway.IsValid() {
-		if !ic.Gateway.Is4() || !ic.Addr.Contains(ic.Gateway) || ic.Gateway == a {
+		if !ifc.has4 || !ic.Gateway.Is4() || !ic.Addr.Contains(ic.Gateway) || ic.Gateway.As4() == ifc.ip {
 			return nil, fmt.Errorf("stack: interface %s: gateway %v is not another address in %v", name, ic.Gateway, ic.Addr)
 		}
 		ifc.gateway = ic.Gateway
@@ -274,6 +305,26 @@ func newInterface(i int, ic InterfaceConfig, softnets int) (*Interface, error) {
 		ifc.gateway6, ifc.gw6 = g, g.As16()
 	}
 	return ifc, nil
+}
+
+// init4 validates and records the interface's IPv4 address.
+func (i *Interface) init4(p netip.Prefix) error {
+	name := i.port.Name()
+	a := p.Addr()
+	if !a.Is4() {
+		return fmt.Errorf("stack: interface %s: address %v is not an IPv4 prefix", name, p)
+	}
+	if a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || p.Bits() < 1 {
+		return fmt.Errorf("stack: interface %s: %v cannot be an interface address", name, p)
+	}
+	if i.mtu < 68 {
+		return fmt.Errorf("stack: port %s: MTU %d below IPv4's minimum 68", name, i.mtu)
+	}
+	i.has4, i.addr, i.ip = true, p, a.As4()
+	i.mask = uint32(0xffffffff) << (32 - p.Bits())
+	b := be32(i.ip) | ^i.mask
+	i.bcast = [4]byte{byte(b >> 24), byte(b >> 16), byte(b >> 8), byte(b)}
+	return nil
 }
 
 // rssExact reports whether the port spreads flows over all its queues
