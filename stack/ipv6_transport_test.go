@@ -165,16 +165,7 @@ func TestTCPListenFamilies(t *testing.T) {
 // configurations of TestTCPBulk, every frame checked by gopacket.
 func TestTCP6Bulk(t *testing.T) {
 	for _, tc := range bulkCases(11) {
-		t.Run(tc.name, func(t *testing.T) {
-			p := newPair(t, pairConfig{poll: PollAdaptive, start: true, impairA: tc.imp, verify: true, ipv6: true,
-				cfg: Config{TCP: TCPConfig{RTOMin: 20 * time.Millisecond, RTOInitial: 100 * time.Millisecond, Congestion: tc.cc}}})
-			bulkTo(t, p, addr6B.Addr(), 1<<20, bothWays, 11)
-			for _, tp := range []*tap{p.ta, p.tb} {
-				if n, err := tp.verified(); err != nil || n < 10 {
-					t.Fatalf("gopacket oracle: %d frames checked, first error %v", n, err)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { runBulkCase6(t, tc, 1<<20, bothWays, 11) })
 	}
 }
 

@@ -220,9 +220,22 @@ func bulkCases(seed uint64) []bulkCase {
 }
 
 func runBulkCase(t *testing.T, tc bulkCase, size int, dir bulkDir, seed uint64) {
-	p := newPair(t, pairConfig{poll: PollAdaptive, start: true, impairA: tc.imp, verify: true,
+	runBulkCaseTo(t, tc, size, dir, seed, false)
+}
+
+// runBulkCase6 is runBulkCase over IPv6.
+func runBulkCase6(t *testing.T, tc bulkCase, size int, dir bulkDir, seed uint64) {
+	runBulkCaseTo(t, tc, size, dir, seed, true)
+}
+
+func runBulkCaseTo(t *testing.T, tc bulkCase, size int, dir bulkDir, seed uint64, v6 bool) {
+	p := newPair(t, pairConfig{poll: PollAdaptive, start: true, impairA: tc.imp, verify: true, ipv6: v6,
 		cfg: Config{TCP: TCPConfig{RTOMin: 20 * time.Millisecond, RTOInitial: 100 * time.Millisecond, Congestion: tc.cc}}})
-	bulk(t, p, size, dir, seed)
+	dst := addrB.Addr()
+	if v6 {
+		dst = addr6B.Addr()
+	}
+	bulkTo(t, p, dst, size, dir, seed)
 	for _, tp := range []*tap{p.ta, p.tb} {
 		n, err := tp.verified()
 		if err != nil || n < 10 {
