@@ -31,7 +31,7 @@ func (sn *Softnet) icmp6Input(ifc *Interface, pk *driver.Packet, ip header.IPv6,
 			sn.free(pk)
 			return
 		}
-		sn.echoReply6(ifc, pk, strip6(ip, off))
+		sn.echoReply6(ifc, pk, strip6(ip, off, header.ProtoICMPv6))
 	case header.ICMPv6EchoReply:
 		sn.inc(ICMP6EchoRepliesRx)
 		c := sn.ping[icmp.Ident()]
@@ -42,7 +42,7 @@ func (sn *Softnet) icmp6Input(ifc *Interface, pk *driver.Packet, ip header.IPv6,
 		}
 		// Hand over the packet from its IPv6 header on, the message
 		// right after it.
-		ip = strip6(ip, off)
+		ip = strip6(ip, off, header.ProtoICMPv6)
 		pk.TrimFront(header.EthernetHeaderLen)
 		pk.Truncate(len(ip))
 		c.ep.deliver(sn, pk)
@@ -61,15 +61,16 @@ func (sn *Softnet) icmp6Input(ifc *Interface, pk *driver.Packet, ip header.IPv6,
 	}
 }
 
-// strip6 moves the upper-layer message at off up to the fixed header,
-// dropping the extension headers, and returns the shortened packet.
-func strip6(ip header.IPv6, off int) header.IPv6 {
+// strip6 moves the upper-layer message (protocol proto) at off up to the
+// fixed header, dropping the extension headers, and returns the shortened
+// packet.
+func strip6(ip header.IPv6, off int, proto uint8) header.IPv6 {
 	if off == header.IPv6HeaderLen {
 		return ip
 	}
 	n := copy(ip[header.IPv6HeaderLen:], ip[off:])
 	ip = ip[:header.IPv6HeaderLen+n]
-	ip.SetNextHeader(header.ProtoICMPv6)
+	ip.SetNextHeader(proto)
 	ip.SetPayloadLen(uint16(n))
 	return ip
 }

@@ -500,3 +500,41 @@ func TestSecondaryAddresses(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestUDP6ExtensionHeaders: a datagram behind a Destination Options header
+// reaches the socket's handler as one without it: IPv6 header (Next Header
+// UDP, payload length fixed) and the UDP datagram right after.
+func TestUDP6ExtensionHeaders(t *testing.T) {
+	p := newPair(t, pairConfig{ipv6: true})
+	raw, err := p.wire.AddPort(driverConfig("raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type seen struct {
+		next    uint8
+		plen    int
+		src     netip.AddrPort
+		payload string
+	}
+	var got []seen
+	u, err := p.b.ListenUDP(netip.MustParseAddrPort("[::]:7"), &UDPOptions{Handler: func(sn *Softnet, c *UDPConn, pk *driver.Packet) {
+		ip := header.IPv6(pk.Data())
+		got = append(got, seen{ip.NextHeader(), int(ip.PayloadLen()), UDPSource(pk), string(UDPPayload(pk))})
+		sn.Free(pk)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	me, b6 := netip.MustParseAddr("2001:db8:1::9").As16(), addr6B.Addr().As16()
+	body := append([]byte{header.ProtoUDP, 0, 1, 4, 0, 0, 0, 0}, udp6(me, b6, 7, []byte("hi"))...)
+	f := raw6(header.MAC(p.tb.MAC()), header.MAC(raw.MAC()), me, b6, 64, header.ProtoIPv6DestOpts, body)
+	pk := raw.Pool(0).Get()
+	copy(pk.Append(len(f)), f)
+	raw.TxBurst(0, []*driver.Packet{pk})
+	p.poll(2)
+	want := seen{header.ProtoUDP, header.UDPHeaderLen + 2, netip.AddrPortFrom(netip.AddrFrom16(me), 40000), "hi"}
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("handler saw %+v, want %+v", got, want)
+	}
+}

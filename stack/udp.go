@@ -172,7 +172,7 @@ func (sn *Softnet) udpInput6(ifc *Interface, pk *driver.Packet, ip header.IPv6, 
 	}
 	// From here on the packet starts at its IPv6 header, the UDP header
 	// right after it.
-	ip = strip6(ip, off)
+	ip = strip6(ip, off, header.ProtoUDP)
 	pk.TrimFront(header.EthernetHeaderLen)
 	pk.Truncate(len(ip))
 	sn.udpDeliver(c, pk)
