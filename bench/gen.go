@@ -121,3 +121,75 @@ func GenUDP(cfg GenConfig) (Result, error) {
 		Packets:      n, Drops: m.r.Failed,
 	}, nil
 }
+
+// GenHeld searches for the highest open-loop rate the generator holds
+// with nothing failed (gen's report OK: every scheduled start made in
+// time, no failure, no loss): gen-cps-held (TCP connections a second,
+// against the HTTP service) or gen-udp-held (64-byte datagrams a second,
+// echoed, none lost). It first runs as fast as possible to find the
+// ceiling, then bisects between a rate held and one not held, each trial
+// for a quarter of Duration (at least 500 ms), seven trials at most. CPS
+// (or PPS) is the highest rate held; Packets the trials; Drops the
+// failures of the last trial not held.
+func GenHeld(cfg GenConfig, proto string) (Result, error) {
+	cfg = cfg.withDefaults()
+	spec := service.Spec{Kind: service.HTTP, Proto: "tcp", Port: 80}
+	base := gen.Config{Conns: cfg.Conns, HTTP: true, Response: 64}
+	name := "gen-cps-held"
+	if proto == "udp" {
+		spec = service.Spec{Kind: service.Echo, Proto: "udp", Port: 7}
+		base = gen.Config{Size: cfg.Size, Flows: 16 * cfg.Softnets}
+		name = "gen-udp-held"
+	}
+	trial := cfg
+	trial.Duration = max(cfg.Duration/4, 500*time.Millisecond)
+	run := func(rate float64) (gen.Report, error) {
+		gc := base
+		gc.Rate = rate
+		m, err := runGen(trial, spec, gc)
+		return m.r, err
+	}
+	top, err := run(0)
+	if err != nil {
+		return Result{}, err
+	}
+	ceiling := float64(top.Completed) / top.Seconds
+	if proto == "udp" {
+		ceiling = float64(top.Attempted) / top.Seconds
+	}
+	if ceiling <= 0 {
+		return Result{}, fmt.Errorf("%s: nothing completed as fast as possible: %v", name, top.Why)
+	}
+	lo, hi := 0.0, ceiling*1.1 // lo held (0 trivially), hi not known to be
+	var drops uint64
+	trials := 1
+	for ; trials < 8 && hi-lo > ceiling/50; trials++ {
+		rate := hi
+		if trials > 1 {
+			rate = (lo + hi) / 2
+		}
+		r, err := run(rate)
+		if err != nil {
+			return Result{}, err
+		}
+		if r.OK {
+			lo = rate
+			if trials == 1 {
+				break // the ceiling plus 10% is held: as good as it gets
+			}
+		} else {
+			hi, drops = rate, r.Failed+r.Lost+r.Missed
+		}
+	}
+	if lo == 0 {
+		return Result{}, fmt.Errorf("%s: no rate held with nothing failed (last trial: %d failed, lost or missed)", name, drops)
+	}
+	res := Result{Stack: "netsplice", Workload: name, Softnets: cfg.Softnets, Seconds: trial.Duration.Seconds(),
+		Packets: uint64(trials), Drops: drops}
+	if proto == "udp" {
+		res.PPS = lo
+	} else {
+		res.CPS = lo
+	}
+	return res, nil
+}

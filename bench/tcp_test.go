@@ -112,6 +112,18 @@ func TestGenWorkloads(t *testing.T) {
 	}
 }
 
+// TestGenHeld: the search finds a TCP connection rate the generator holds
+// with nothing failed, no higher than the ceiling it measured first.
+func TestGenHeld(t *testing.T) {
+	r, err := GenHeld(GenConfig{Poll: stack.PollAdaptive, Duration: 2 * time.Second, Conns: 16}, "tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Workload != "gen-cps-held" || r.CPS <= 0 || r.Packets < 2 {
+		t.Fatalf("gen-cps-held: implausible %+v", r)
+	}
+}
+
 func BenchmarkGenCPS(b *testing.B) {
 	for range b.N {
 		r, err := GenCPS(GenConfig{Poll: stack.PollAdaptive})

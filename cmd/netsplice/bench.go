@@ -18,7 +18,7 @@ import (
 
 // benchWorkloads are the workloads of netsplice bench.
 var benchWorkloads = []string{"tcp-bulk", "tcp-conn", "udp-bulk", "tcp-relay", "udp-relay", "syn-flood", "gen-cps", "gen-udp",
-	"tcp-bulk-v6", "udp-bulk-v6"}
+	"tcp-bulk-v6", "udp-bulk-v6", "gen-cps-held", "gen-udp-held"}
 
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", stdout,
@@ -157,7 +157,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 					}
 				}
 			}
-		case "gen-cps", "gen-udp":
+		case "gen-cps", "gen-udp", "gen-cps-held", "gen-udp-held":
 			// The generator against the HTTP (gen-cps) or the UDP discard
 			// service (gen-udp), one stack each on the in-memory wire.
 			for _, n := range counts {
@@ -166,8 +166,13 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 					p = stack.PollAdaptive
 				}
 				run := bench.GenCPS
-				if w == "gen-udp" {
+				switch w {
+				case "gen-udp":
 					run = bench.GenUDP
+				case "gen-cps-held":
+					run = func(c bench.GenConfig) (bench.Result, error) { return bench.GenHeld(c, "tcp") }
+				case "gen-udp-held":
+					run = func(c bench.GenConfig) (bench.Result, error) { return bench.GenHeld(c, "udp") }
 				}
 				r, err := run(bench.GenConfig{Softnets: n, Poll: p, Duration: *duration})
 				if err != nil {
