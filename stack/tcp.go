@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/netsplice/netsplice/driver"
 	"github.com/netsplice/netsplice/internal/ring"
@@ -156,13 +157,13 @@ type TCPConn struct {
 	// out, with Load and Store.
 	rback     atomic.Pointer[driver.Packet]
 	rwait     atomic.Bool
-	rnotify   chan struct{}
+	rnotify   wakeChan
 	wmu       sync.Mutex
 	wbuf      []byte // the pending write, guarded by wmu, copied by the softnet
 	wdone     int
 	wwait     atomic.Bool
-	wnotify   chan struct{}
-	cnotify   chan struct{} // closed when the handshake ends either way
+	wnotify   wakeChan
+	cnotify   chan struct{} // Stack.DialTCP's: closed when the handshake ends either way
 	cdone     atomic.Bool
 	synced    atomic.Bool // the handshake completed (a later reset does not undo it)
 	rdl, wdl  atomic.Int64
@@ -173,9 +174,9 @@ type TCPConn struct {
 	needWUpd  atomic.Bool // the advertised window was small: readers send updates
 
 	writeT, wupdT, closeT, abortT task.Task
-	writeRes                      chan struct{}
-	werr                          error // runWrite's verdict, handed over with writeRes
-	wlow                          bool  // runWrite stopped because buffers were short
+	writeRes                      chan struct{} // made by the first Write
+	werr                          error         // runWrite's verdict, handed over with writeRes
+	wlow                          bool          // runWrite stopped because buffers were short
 	removed                       bool
 	active                        bool           // opened by Dial: owns its local port
 	evs                           *tcpEventState // softnet-side callbacks (tcp_softnet.go)
@@ -189,13 +190,9 @@ func newTCPConn(s *Stack, sn *Softnet, ifc *Interface, nh [16]byte, key flowKey)
 	cfg := &s.cfg.TCP
 	c := &TCPConn{
 		st: s, sn: sn, ifc: ifc, nh: nh, key: key, v6: !key.v4(),
-		sndBuf:   cfg.SendBuffer,
-		rcvBuf:   cfg.RecvBuffer,
-		rto:      cfg.RTOInitial,
-		rnotify:  make(chan struct{}, 1),
-		wnotify:  make(chan struct{}, 1),
-		cnotify:  make(chan struct{}),
-		writeRes: make(chan struct{}, 1),
+		sndBuf: cfg.SendBuffer,
+		rcvBuf: cfg.RecvBuffer,
+		rto:    cfg.RTOInitial,
 	}
 	c.mss = ifc.mtu - c.headerLen()
 	// The reader's ring holds a full window of 1 KiB segments (smaller
@@ -205,15 +202,71 @@ func newTCPConn(s *Stack, sn *Softnet, ifc *Interface, nh [16]byte, key flowKey)
 	for c.rcvShift = 0; c.rcvShift < maxWindowShift && (65535<<c.rcvShift) < c.rcvBuf; c.rcvShift++ {
 	}
 	c.cc = newCongestion(c)
-	c.rtxT.Init(c.onRetransmitTimer)
-	c.dackT.Init(c.onDelayedAck)
-	c.twT.Init(c.onTimeWaitTimer)
-	c.kaT.Init(c.onKeepAlive)
-	c.writeT.Init(c.runWrite, nil)
-	c.wupdT.Init(c.runWindowUpdate, nil)
-	c.closeT.Init(c.runClose, nil)
-	c.abortT.Init(c.runAbort, nil)
+	d := (*tcpDispatch)(c)
+	c.rtxT.InitHandler(d, tcpRetransmitTimer)
+	c.dackT.InitHandler(d, tcpDelayedAckTimer)
+	c.twT.InitHandler(d, tcpTimeWaitTimer)
+	c.kaT.InitHandler(d, tcpKeepAliveTimer)
+	c.writeT.InitHandler(d, tcpWriteTask, nil)
+	c.wupdT.InitHandler(d, tcpWindowUpdateTask, nil)
+	c.closeT.InitHandler(d, tcpCloseTask, nil)
+	c.abortT.InitHandler(d, tcpAbortTask, nil)
 	return c
+}
+
+// tcpDispatch is a TCPConn as its timers and tasks see it: the one
+// timer.Handler and task.Handler of the connection, so binding its four
+// timers and four tasks allocates nothing (a method value each did, eight
+// allocations per connection). Its methods run on the connection's
+// softnet.
+type tcpDispatch TCPConn
+
+// The kinds of a connection's timers and tasks.
+const (
+	tcpRetransmitTimer = iota
+	tcpDelayedAckTimer
+	tcpTimeWaitTimer
+	tcpKeepAliveTimer
+)
+
+const (
+	tcpWriteTask = iota
+	tcpWindowUpdateTask
+	tcpCloseTask
+	tcpAbortTask
+	tcpEventsTask
+)
+
+// OnTimer implements timer.Handler.
+func (d *tcpDispatch) OnTimer(kind int) {
+	c := (*TCPConn)(d)
+	switch kind {
+	case tcpRetransmitTimer:
+		c.onRetransmitTimer()
+	case tcpDelayedAckTimer:
+		c.onDelayedAck()
+	case tcpTimeWaitTimer:
+		c.onTimeWaitTimer()
+	case tcpKeepAliveTimer:
+		c.onKeepAlive()
+	}
+}
+
+// RunTask implements task.Handler.
+func (d *tcpDispatch) RunTask(kind int) {
+	c := (*TCPConn)(d)
+	switch kind {
+	case tcpWriteTask:
+		c.runWrite()
+	case tcpWindowUpdateTask:
+		c.runWindowUpdate()
+	case tcpCloseTask:
+		c.runClose()
+	case tcpAbortTask:
+		c.runAbort()
+	case tcpEventsTask:
+		c.runEvents()
+	}
 }
 
 // isn returns an initial sequence number after RFC 6528: a 4-microsecond
@@ -244,7 +297,7 @@ func (c *TCPConn) setErr(e syscall.Errno) {
 // wakeReader and wakeWriter poke a blocked application goroutine.
 func (c *TCPConn) wakeReader() {
 	if c.rwait.Load() {
-		poke(c.rnotify)
+		c.rnotify.poke()
 	}
 	if c.evs != nil {
 		c.evs.readable = true
@@ -254,11 +307,41 @@ func (c *TCPConn) wakeReader() {
 
 func (c *TCPConn) wakeWriter() {
 	if c.wwait.Load() {
-		poke(c.wnotify)
+		c.wnotify.poke()
 	}
 	if c.evs != nil {
 		c.evs.writable = true
 		c.postEvents()
+	}
+}
+
+// wakeChan is a blocked goroutine's wake-up channel (capacity 1), made by
+// the first call of the API that may block (Read, Write): a connection
+// driven from its softnet (the generator, the softnet services) never
+// makes one, which saves an allocation per channel and connection. The
+// waiter makes it before it reads any condition it waits for, so a poke
+// that finds no channel comes before everything the waiter then reads.
+type wakeChan struct {
+	p unsafe.Pointer // the channel (a chan is one pointer), set once
+}
+
+// get returns the channel, making it on the first call.
+func (w *wakeChan) get() chan struct{} {
+	if p := atomic.LoadPointer(&w.p); p != nil {
+		return *(*chan struct{})(unsafe.Pointer(&p))
+	}
+	ch := make(chan struct{}, 1)
+	if atomic.CompareAndSwapPointer(&w.p, nil, *(*unsafe.Pointer)(unsafe.Pointer(&ch))) {
+		return ch
+	}
+	p := atomic.LoadPointer(&w.p)
+	return *(*chan struct{})(unsafe.Pointer(&p))
+}
+
+// poke wakes the waiter, if a goroutine ever made the channel.
+func (w *wakeChan) poke() {
+	if p := atomic.LoadPointer(&w.p); p != nil {
+		poke(*(*chan struct{})(unsafe.Pointer(&p)))
 	}
 }
 
@@ -272,7 +355,9 @@ func poke(ch chan struct{}) {
 // handshakeDone ends a Dial's wait (once).
 func (c *TCPConn) handshakeDone() {
 	if c.cdone.CompareAndSwap(false, true) {
-		close(c.cnotify)
+		if c.cnotify != nil {
+			close(c.cnotify)
+		}
 		if c.evs != nil {
 			c.evs.established = true
 			c.postEvents()

@@ -251,6 +251,7 @@ func (s *Stack) dialTCP(ctx context.Context, laddr, raddr netip.AddrPort, want i
 	if err != nil {
 		return nil, opErr(err)
 	}
+	c.cnotify = make(chan struct{}) // before the softnet sees c: handshakeDone closes it
 	connect := c.connect
 	if !steered || old != nil {
 		connect = func() {
@@ -477,6 +478,7 @@ func (c *TCPConn) opErr(op string, err error) error {
 
 // Read implements net.Conn. It returns io.EOF after the peer's FIN.
 func (c *TCPConn) Read(b []byte) (int, error) {
+	wake := c.rnotify.get() // before any condition is read (wakeChan)
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	var tm *time.Timer
@@ -545,7 +547,7 @@ func (c *TCPConn) Read(b []byte) (int, error) {
 		c.rmu.Unlock()
 		stopped := false
 		select {
-		case <-c.rnotify:
+		case <-wake:
 		case <-timeout:
 		case <-c.st.stop:
 			stopped = true
@@ -582,7 +584,7 @@ func (c *TCPConn) waitRead(tm **time.Timer) error {
 	c.rmu.Unlock() // as in Read: a blocked reader does not hold the lock
 	defer c.rmu.Lock()
 	select {
-	case <-c.rnotify:
+	case <-c.rnotify.get():
 	case <-timeout:
 	case <-c.st.stop:
 		return c.opErr("read", ErrStopped)
@@ -595,7 +597,7 @@ func (c *TCPConn) waitRead(tm **time.Timer) error {
 func (c *TCPConn) SetSpliced(on bool) {
 	c.spliced.Store(on)
 	if !on {
-		poke(c.rnotify)
+		c.rnotify.poke()
 	}
 }
 
@@ -604,7 +606,7 @@ func (c *TCPConn) SetSpliced(on bool) {
 func (c *TCPConn) SetSoftError(err syscall.Errno) {
 	c.softErr.Store(uint32(err))
 	if err != 0 {
-		poke(c.rnotify)
+		c.rnotify.poke()
 	}
 }
 
@@ -693,8 +695,12 @@ func (c *TCPConn) runWindowUpdate() {
 // Write implements net.Conn: it returns when all of b is in the send
 // buffer, or with an error.
 func (c *TCPConn) Write(b []byte) (int, error) {
+	wake := c.wnotify.get() // before any condition is read (wakeChan)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.writeRes == nil {
+		c.writeRes = make(chan struct{}, 1) // runWrite answers on it, after Write schedules it
+	}
 	if c.wrClosed.Load() || c.appClosed.Load() {
 		if c.appClosed.Load() {
 			return 0, c.opErr("write", net.ErrClosed)
@@ -763,7 +769,7 @@ func (c *TCPConn) Write(b []byte) (int, error) {
 				timeout = tm.C
 			}
 			select {
-			case <-c.wnotify:
+			case <-wake:
 			case <-timeout:
 			case <-c.st.stop:
 				return c.wdone, c.opErr("write", ErrStopped)
@@ -913,8 +919,8 @@ func (c *TCPConn) Close() error {
 	if c.appClosed.Swap(true) {
 		return c.opErr("close", net.ErrClosed)
 	}
-	poke(c.rnotify)
-	poke(c.wnotify)
+	c.rnotify.poke()
+	c.wnotify.poke()
 	c.rmu.Lock()
 	back := c.rback.Swap(nil)
 	unread := c.rcur != nil || back != nil || !c.rx.Empty()
@@ -947,14 +953,14 @@ func (c *TCPConn) SetDeadline(t time.Time) error {
 // SetReadDeadline implements net.Conn.
 func (c *TCPConn) SetReadDeadline(t time.Time) error {
 	setDeadline(&c.rdl, t)
-	poke(c.rnotify)
+	c.rnotify.poke()
 	return nil
 }
 
 // SetWriteDeadline implements net.Conn.
 func (c *TCPConn) SetWriteDeadline(t time.Time) error {
 	setDeadline(&c.wdl, t)
-	poke(c.wnotify)
+	c.wnotify.poke()
 	return nil
 }
 

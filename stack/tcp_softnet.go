@@ -43,7 +43,7 @@ type tcpEventState struct {
 func (c *TCPConn) SetEvents(ev *TCPEvents) {
 	if c.evs == nil {
 		c.evs = &tcpEventState{}
-		c.evs.t.Init(c.runEvents, nil)
+		c.evs.t.InitHandler((*tcpDispatch)(c), tcpEventsTask, nil)
 	}
 	c.evs.ev = ev
 	// Report what is already there.

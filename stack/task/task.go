@@ -57,6 +57,8 @@ const (
 type Task struct {
 	next    atomic.Pointer[Task] // the queue's link
 	fn      func()
+	h       Handler
+	kind    int
 	release func()
 	state   atomic.Uint32 // queuedBit | linkedBit
 	refs    atomic.Int32
@@ -73,9 +75,22 @@ func New(fn func()) *Task {
 // Init prepares t to run fn. release, if not nil, is called once the last
 // reference is dropped. t must not be queued.
 func (t *Task) Init(fn, release func()) {
-	t.fn, t.release = fn, release
+	t.fn, t.h, t.release = fn, nil, release
 	t.state.Store(0)
 	t.refs.Store(1)
+}
+
+// Handler runs the tasks bound to it with InitHandler: one object with
+// several embedded tasks implements it once and tells them apart by kind,
+// so binding them allocates nothing.
+type Handler interface {
+	RunTask(kind int)
+}
+
+// InitHandler is Init for a task that runs h.RunTask(kind).
+func (t *Task) InitHandler(h Handler, kind int, release func()) {
+	t.Init(nil, release)
+	t.h, t.kind = h, kind
 }
 
 // Queued reports whether t waits in a queue to run.
@@ -229,7 +244,11 @@ func (q *Queue) Run(max int) int {
 		}
 		if t.state.Swap(0)&queuedBit != 0 {
 			t.runs.Add(1)
-			t.fn()
+			if t.h != nil {
+				t.h.RunTask(t.kind)
+			} else {
+				t.fn()
+			}
 			ran++
 		} else {
 			q.stale.Inc()

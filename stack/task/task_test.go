@@ -292,3 +292,34 @@ func BenchmarkAddRun(b *testing.B) {
 		q.Run(1)
 	}
 }
+
+// runs records the kinds of the tasks run on it.
+type runs []int
+
+func (r *runs) RunTask(kind int) { *r = append(*r, kind) }
+
+// TestHandlerTasks: tasks bound to one Handler run it with their own
+// kinds, release runs on the last reference, and binding allocates
+// nothing.
+func TestHandlerTasks(t *testing.T) {
+	q := newQueue(t, 0)
+	got := make(runs, 0, 4)
+	var a, b Task
+	released := 0
+	rel := func() { released++ }
+	if n := testing.AllocsPerRun(100, func() {
+		a.InitHandler(&got, 1, rel)
+		b.InitHandler(&got, 2, nil)
+	}); n != 0 {
+		t.Fatalf("InitHandler allocates %.0f times", n)
+	}
+	q.Add(&b, -1)
+	q.Add(&a, -1)
+	if n := q.Run(10); n != 2 || len(got) != 2 || got[0] != 2 || got[1] != 1 {
+		t.Fatalf("ran %d, handler saw %v, want 2 and [2 1]", n, got)
+	}
+	a.Release()
+	if released != 1 {
+		t.Fatalf("release ran %d times, want 1", released)
+	}
+}

@@ -2,8 +2,10 @@
 //
 // Timers are intrusive list nodes: a protocol embeds a Timer in its state
 // (a TCP connection's retransmit timer, a socket's idle timer), binds the
-// function once with Init, and then arms, re-arms and stops it with no
-// allocation. A wheel has a power-of-two number of slots of one tick each;
+// callback once, and then arms, re-arms and stops it with no allocation.
+// Init binds a function; InitHandler binds a Handler and a kind, which
+// costs no allocation either (a method value per timer would cost one per
+// connection and timer). A wheel has a power-of-two number of slots of one tick each;
 // a timer sits in the slot of its expiry tick and is skipped until the
 // revolution it is due in, so arming and stopping are O(1) and each tick
 // costs one slot visit. A wheel belongs to one softnet and is not safe for
@@ -15,16 +17,30 @@ import (
 	"time"
 )
 
-// Timer is one timer. Its zero value is unarmed; call Init before use.
+// Timer is one timer. Its zero value is unarmed; call Init or InitHandler
+// before use.
 type Timer struct {
 	prev, next *Timer
 	when       int64 // expiry tick
 	fn         func()
+	h          Handler
+	kind       int
 	wheel      *Wheel
 }
 
+// Handler receives the expiry of the timers bound to it with InitHandler:
+// one object with several timers implements it once and tells them apart
+// by kind.
+type Handler interface {
+	OnTimer(kind int)
+}
+
 // Init binds the callback. The timer must not be armed.
-func (t *Timer) Init(fn func()) { t.fn = fn }
+func (t *Timer) Init(fn func()) { t.fn, t.h = fn, nil }
+
+// InitHandler binds h and kind: the timer's expiry runs h.OnTimer(kind).
+// The timer must not be armed.
+func (t *Timer) InitHandler(h Handler, kind int) { t.fn, t.h, t.kind = nil, h, kind }
 
 // Armed reports whether the timer is pending.
 func (t *Timer) Armed() bool { return t.wheel != nil }
@@ -144,7 +160,11 @@ func (w *Wheel) Advance(now int64) int {
 			t.next = nil
 			fired++
 			w.fired++
-			t.fn()
+			if t.h != nil {
+				t.h.OnTimer(t.kind)
+			} else {
+				t.fn()
+			}
 		}
 	}
 	return fired

@@ -197,3 +197,30 @@ func BenchmarkResetStop(b *testing.B) {
 		tm.Stop()
 	}
 }
+
+// kinds records the kinds of the timers that fired on it.
+type kinds []int
+
+func (k *kinds) OnTimer(kind int) { *k = append(*k, kind) }
+
+// TestHandlerTimers: timers bound to one Handler fire it with their own
+// kinds, and binding and arming them allocates nothing.
+func TestHandlerTimers(t *testing.T) {
+	w := newWheel(t, 16)
+	got := make(kinds, 0, 4)
+	var a, b Timer
+	if n := testing.AllocsPerRun(100, func() {
+		a.InitHandler(&got, 7)
+		b.InitHandler(&got, 9)
+	}); n != 0 {
+		t.Fatalf("InitHandler allocates %.0f times", n)
+	}
+	w.Reset(&a, 0, 2*time.Millisecond)
+	w.Reset(&b, 0, 4*time.Millisecond)
+	for now := int64(0); now <= 5*ms; now += ms {
+		w.Advance(now)
+	}
+	if len(got) != 2 || got[0] != 7 || got[1] != 9 {
+		t.Fatalf("handler saw kinds %v, want [7 9]", got)
+	}
+}
