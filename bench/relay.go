@@ -177,7 +177,7 @@ func TCPRelay(cfg RelayConfig) (Result, error) {
 // spliceHandoffs counts the tasks that crossed between the relay's
 // softnets, less ARP news (shared with every softnet, not splice work).
 func spliceHandoffs(before, after stack.Counters) uint64 {
-	return after[stack.TasksCrossed] - before[stack.TasksCrossed] - (after[stack.ARPUpdatesCrossed] - before[stack.ARPUpdatesCrossed])
+	return after.Handoffs() - before.Handoffs()
 }
 
 // mss is the payload of a full segment on a 1500-byte MTU with the

@@ -16,7 +16,8 @@ type Target struct {
 
 func (t Target) String() string { return t.Proto + ":" + t.Addr.String() }
 
-// ParseTarget parses "tcp:IP:PORT" or "udp:IP:PORT".
+// ParseTarget parses "tcp:IP:PORT" or "udp:IP:PORT", the IP IPv4 or
+// IPv6 in brackets ("tcp:[2001:db8::2]:80").
 func ParseTarget(s string) (Target, error) {
 	proto, rest, ok := strings.Cut(s, ":")
 	if !ok || (proto != "tcp" && proto != "udp") {
@@ -24,19 +25,24 @@ func ParseTarget(s string) (Target, error) {
 	}
 	ap, err := netip.ParseAddrPort(rest)
 	if err != nil {
-		return Target{}, fmt.Errorf("%q: %v", s, err)
+		return Target{}, fmt.Errorf("%q: want %s:IP:PORT (IPv6 in brackets: %s:[2001:db8::2]:80): %v", s, proto, proto, err)
 	}
 	t := Target{Proto: proto, Addr: ap}
 	return t, t.check()
 }
 
 func (t Target) check() error {
+	a := t.Addr.Addr()
 	switch {
 	case t.Proto != "tcp" && t.Proto != "udp":
 		return fmt.Errorf("target protocol %q: want tcp or udp", t.Proto)
-	case !t.Addr.Addr().Is4():
-		return fmt.Errorf("target %v: want an IPv4 address", t.Addr)
-	case t.Addr.Addr().IsUnspecified() || t.Addr.Addr().IsMulticast() || t.Addr.Addr() == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+	case !a.IsValid():
+		return fmt.Errorf("target %v: want an IPv4 or IPv6 address", t.Addr)
+	case a.Is4In6():
+		return fmt.Errorf("target %v: an IPv4-mapped IPv6 address; give the IPv4 address %v", t.Addr, a.Unmap())
+	case a.Zone() != "":
+		return fmt.Errorf("target %v: zones are not supported", t.Addr)
+	case a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
 		return fmt.Errorf("target %v: want a unicast address", t.Addr)
 	case t.Addr.Port() == 0:
 		return fmt.Errorf("target %v: port must be 1..65535", t.Addr)
@@ -106,6 +112,10 @@ const (
 	MaxRate            = 1e9
 )
 
+// MaxUDPSize6 is MaxUDPSize over IPv6, whose header is 20 bytes longer:
+// the stack sends no fragments.
+const MaxUDPSize6 = 1452
+
 // withDefaults fills the defaults and checks c.
 func (c Config) withDefaults() (Config, error) {
 	if c.Conns == 0 {
@@ -171,6 +181,8 @@ func (c Config) check() error {
 		return bad("requests per connection %d: want 1..%d", c.RequestsPerConn, MaxRequestsPerConn)
 	case c.Size < MinUDPSize || c.Size > MaxUDPSize:
 		return bad("size %d bytes: want %d..%d (the generator's header is %d bytes)", c.Size, MinUDPSize, MaxUDPSize, MinUDPSize)
+	case c.To.Proto == "udp" && c.To.Addr.Addr().Is6() && c.Size > MaxUDPSize6:
+		return bad("size %d bytes: want %d..%d over IPv6 (one unfragmented datagram on a 1500-byte MTU)", c.Size, MinUDPSize, MaxUDPSize6)
 	case c.Flows < 1 || c.Flows > MaxFlows:
 		return bad("flows %d: want 1..%d", c.Flows, MaxFlows)
 	case c.Timeout < 0:

@@ -38,20 +38,27 @@ type tcpGen struct {
 func newTCPGen(st *stack.Stack, cfg Config, c *counts, errs *firstErrors, stop context.Context) *tcpGen {
 	g := &tcpGen{st: st, cfg: cfg, c: c, errs: errs, lat: newSoftnetLatencies(st), stop: stop}
 	if cfg.HTTP {
-		req := func(last bool) []byte {
-			b := []byte("GET /bytes/")
-			b = strconv.AppendInt(b, cfg.Response, 10)
-			b = append(b, " HTTP/1.1\r\nHost: "...)
-			b = append(b, cfg.To.Addr.Addr().String()...)
-			b = append(b, "\r\nUser-Agent: netsplice-gen\r\n"...)
-			if last {
-				b = append(b, "Connection: close\r\n"...)
-			}
-			return append(b, "\r\n"...)
-		}
-		g.req, g.reqLast = req(false), req(true)
+		g.req, g.reqLast = httpRequest(cfg, false), httpRequest(cfg, true)
 	}
 	return g
+}
+
+// httpRequest is the GET every HTTP flow sends; last asks the server to
+// close (the connection's last request).
+func httpRequest(cfg Config, last bool) []byte {
+	b := []byte("GET /bytes/")
+	b = strconv.AppendInt(b, cfg.Response, 10)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	if a := cfg.To.Addr.Addr(); a.Is6() {
+		b = append(append(append(b, '['), a.String()...), ']') // RFC 9110 7.2: an IPv6 literal in brackets
+	} else {
+		b = append(b, a.String()...)
+	}
+	b = append(b, "\r\nUser-Agent: netsplice-gen\r\n"...)
+	if last {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	return append(b, "\r\n"...)
 }
 
 func (g *tcpGen) intervalLatencies(r *Report) { g.lat.intervalInto(r) }

@@ -42,7 +42,9 @@ type ClientConfig struct {
 	// 1 Mbit/s for UDP].
 	Bitrate uint64
 	// BlockSize (-l) is the write size, or the UDP payload [128 KiB for
-	// TCP, 1460 for UDP].
+	// TCP; for UDP 1460 to an IPv4 server, 1440 to an IPv6 one: a 1500-byte
+	// MTU less the IP and TCP headers, so that a datagram is never
+	// fragmented (the netsplice stack sends none)].
 	BlockSize int
 	// Burst (--burst) sends this many blocks at a time when paced.
 	Burst int
@@ -109,6 +111,9 @@ func (c ClientConfig) withDefaults() (ClientConfig, params, error) {
 		c.BlockSize = defaultTCPBlockSize
 		if c.UDP {
 			c.BlockSize = defaultUDPBlockSize
+			if c.Server.Addr().Unmap().Is6() {
+				c.BlockSize = defaultUDPBlockSize6
+			}
 		}
 	}
 	if c.UDP && c.Bitrate == 0 {

@@ -85,8 +85,9 @@
 // (-R or --bidir: "this OS does not support sendfile"; with the client
 // sending, -Z is the client's business); UDP when Config.ListenUDP is nil
 // ("protocol does not exist"); both -R and --bidir; and out-of-range -P,
-// -t, -O, --burst and -l. The server is IPv4 or IPv6 as its listener is;
-// the netsplice stack is IPv4 only.
+// -t, -O, --burst and -l. The server is IPv4 or IPv6 as its listener is
+// (netsplice serve --iperf3 listens on [::], both families), and the
+// client either, as its server address is.
 //
 // # Limits on what the peer sends
 //

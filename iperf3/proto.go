@@ -147,9 +147,10 @@ const (
 	// MaxBurst is the largest --burst (iperf3's MAX_BURST).
 	MaxBurst = 1000
 
-	defaultTCPBlockSize = 128 << 10
-	defaultUDPBlockSize = 1460
-	defaultUDPRate      = 1 << 20 // bits/s, iperf3's UDP_RATE
+	defaultTCPBlockSize  = 128 << 10
+	defaultUDPBlockSize  = 1460
+	defaultUDPBlockSize6 = 1440    // over IPv6: the IPv6 header is 20 bytes longer
+	defaultUDPRate       = 1 << 20 // bits/s, iperf3's UDP_RATE
 )
 
 // The UDP stream handshake: the client sends udpConnectMsg, the server

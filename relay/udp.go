@@ -326,6 +326,10 @@ func (r *UDPRelay) open(from netip.AddrPort) {
 			break
 		}
 		if _, err := b.Write(d); err != nil {
+			if errors.Is(err, syscall.EMSGSIZE) {
+				r.oversize.Add(1) // as the splice does: dropped, counted, the session goes on
+				continue
+			}
 			r.log.Debug("udp backlog write", zap.Error(err))
 			break
 		}

@@ -229,6 +229,14 @@ func (c *Counters) Add(o *Counters) {
 	}
 }
 
+// Handoffs returns the tasks posted to other softnets for packets and
+// sockets (tasks_crossed less the neighbour-cache updates shared between
+// softnets, ARP's and NDP's): what a relay whose pairs stay on one
+// softnet keeps at 0.
+func (c *Counters) Handoffs() uint64 {
+	return c[TasksCrossed] - c[ARPUpdatesCrossed] - c[NDUpdatesCrossed]
+}
+
 // Drops returns the sum of all drop counters.
 func (c *Counters) Drops() uint64 {
 	var n uint64

@@ -178,6 +178,10 @@ func TestBadInputBinary(t *testing.T) {
 		{name: "serve no ip", args: []string{"serve", "--eal", testEAL}, want: []string{"--ip"}},
 		{name: "serve lcores", args: stackArgs("serve", "--lcores", "0"), want: []string{"--lcores", "1..127"}},
 		{name: "serve gateway", args: stackArgs("serve", "--gateway", "198.51.100.1"), want: []string{"--gateway"}},
+		{name: "serve gateway two IPv4", args: stackArgs("serve", "--gateway", "192.0.2.254,192.0.2.253"), want: []string{"--gateway", "two IPv4 gateways"}},
+		{name: "serve gateway IPv6 without IPv6 ip", args: stackArgs("serve", "--gateway", "2001:db8:1::fe"), want: []string{"--gateway", "IPv6 address on some --ip"}},
+		{name: "serve gateway IPv6 off prefix", args: stackArgs("serve", "--ip", "198.51.100.1/24,2001:db8:1::1/64", "--gateway", "2001:db8:2::fe"), want: []string{"--gateway", "inside no IPv6 --ip prefix"}},
+		{name: "serve gateway two IPv6", args: stackArgs("serve", "--ip", "198.51.100.1/24,2001:db8:1::1/64", "--gateway", "fe80::1,2001:db8:1::fe"), want: []string{"--gateway", "two IPv6 gateways"}},
 		{name: "serve stats", args: stackArgs("serve", "--stats", "-1s"), want: []string{"--stats"}},
 		{name: "serve sctp", args: stackArgs("serve", "--echo", "sctp:7"), want: []string{"--echo"}},
 		{name: "serve port 0", args: stackArgs("serve", "--discard", "udp:0"), want: []string{"--discard"}},
@@ -188,6 +192,7 @@ func TestBadInputBinary(t *testing.T) {
 		{name: "connect unspecified", args: stackArgs("connect", "0.0.0.0:80"), want: []string{"destination"}},
 		{name: "connect unroutable", args: stackArgs("connect", "203.0.113.5:80"), want: []string{"destination", "--gateway"}},
 		{name: "connect no destination", args: stackArgs("connect"), want: []string{"IP:PORT"}},
+		{name: "connect IPv6 without IPv6 ip", args: stackArgs("connect", "[2001:db8:1::2]:80"), want: []string{"destination", "IPv6"}},
 		{name: "connect timeout", args: stackArgs("connect", "--timeout", "0s", "192.0.2.2:80"), want: []string{"--timeout"}},
 		{name: "connect send", args: stackArgs("connect", "--send", "-1", "192.0.2.2:80"), want: []string{"--send"}},
 		{name: "ping reply timeout", args: stackArgs("ping", "--reply-timeout", "0s", "192.0.2.2"), want: []string{"--reply-timeout"}},
@@ -207,6 +212,10 @@ func TestBadInputBinary(t *testing.T) {
 		{name: "relay same port", args: stackArgs("relay", "--listen", "tcp:192.0.2.1:80", "--to", "tcp:192.0.2.2:80", "--listen", "tcp:0.0.0.0:80", "--to", "tcp:192.0.2.3:80"), want: []string{"relay 2", "--listen tcp:0.0.0.0:80"}},
 		{name: "relay listen not local", args: stackArgs("relay", "--listen", "tcp:192.0.2.9:80", "--to", "tcp:192.0.2.2:80"), want: []string{"--ip"}},
 		{name: "relay backend unroutable", args: stackArgs("relay", "--listen", "tcp:192.0.2.1:80", "--to", "tcp:203.0.113.1:80"), want: []string{"--gateway"}},
+		{name: "relay IPv6 listen not local", args: stackArgs("relay", "--ip", "198.51.100.1/24,2001:db8:1::1/64", "--listen", "tcp:[2001:db8:1::9]:80", "--to", "tcp:192.0.2.2:80"), want: []string{"--ip", "[::]"}},
+		{name: "relay IPv6 backend unroutable", args: stackArgs("relay", "--ip", "198.51.100.1/24,2001:db8:1::1/64", "--listen", "tcp:[::]:80", "--to", "tcp:[2001:db8:2::2]:80"), want: []string{"--gateway", "IPv6"}},
+		{name: "relay IPv6 unbracketed", args: stackArgs("relay", "--listen", "tcp:2001:db8:1::1:80", "--to", "tcp:192.0.2.2:80"), want: []string{"--listen", "brackets"}},
+		{name: "relay IPv6 self", args: stackArgs("relay", "--ip", "198.51.100.1/24,2001:db8:1::1/64", "--listen", "udp:[::]:53", "--to", "udp:[2001:db8:1::1]:53"), want: []string{"itself"}},
 		{name: "relay pcap", args: stackArgs("relay", "--pcap", "out.pcap", "--listen", "tcp:192.0.2.1:80", "--to", "tcp:192.0.2.1:80"), want: []string{"itself"}, none: []string{"out.pcap"}},
 		// relay: config files
 		{name: "config /dev/zero", args: stackArgs("relay", "--config", "/dev/zero"), want: []string{"--config", "/dev/zero", "regular"}},
@@ -299,6 +308,9 @@ func TestVersionHelpCheckBinary(t *testing.T) {
 		{[]string{"relay", "--check", "--config", "relays.yaml"}, []string{"configuration OK: 2 relays"}},
 		{stackArgs("relay", "--check", "--config", "relays.yaml"), []string{"configuration OK: 2 relays", "1 --ip"}},
 		{[]string{"relay", "--check", "--listen", "tcp:0.0.0.0:80", "--to", "tcp:192.0.2.2:80", "--idle", "5m"}, []string{"configuration OK: 1 relays"}},
+		{[]string{"relay", "--check", "--ip", "192.0.2.1/24,2001:db8:1::1/64", "--gateway", "192.0.2.254,fe80::1",
+			"--listen", "tcp:[2001:db8:1::1]:80", "--to", "tcp:192.0.2.10:80", "--listen", "udp:[::]:53", "--to", "udp:[2001:db8:5::53]:53",
+			"--listen", "tcp:0.0.0.0:443", "--to", "tcp:[2001:db8:1::10]:443"}, []string{"configuration OK: 3 relays", "1 --ip"}},
 	} {
 		code, out, errOut := runBinary(t, dir, tc.args...)
 		if code != 0 || errOut != "" || strings.Contains(out, "EAL:") {

@@ -172,3 +172,146 @@ func TestRelayConfigFile(t *testing.T) {
 		t.Fatalf("relay --config mixed.yaml: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestRelayEndpointIPv6 checks --listen/--to (and a config file's listen:
+// and to:) over IPv6: tcp:[IPv6]:PORT and udp:[::]:PORT are accepted;
+// unbracketed, loopback, multicast, zoned and IPv4-mapped addresses are
+// refused with a one-line reason.
+func TestRelayEndpointIPv6(t *testing.T) {
+	for _, tc := range []struct {
+		v    string
+		want string // the error's text; "" accepts
+	}{
+		{"tcp:[2001:db8::1]:80", ""},
+		{"udp:[::]:53", ""},
+		{"tcp:[::]:80", ""},
+		{"tcp:[fe80::1]:80", ""},
+		{"tcp:192.0.2.1:80", ""},
+		{"tcp:2001:db8::1:80", "IPv6 in brackets"},
+		{"tcp:[2001:db8::1]", "IPv6 in brackets"},
+		{"tcp:[2001:db8::1]:0", "port above 0"},
+		{"tcp:[::1]:80", "not a unicast address"},
+		{"udp:[ff02::1]:53", "not a unicast address"},
+		{"tcp:[fe80::1%eth0]:80", "zones"},
+		{"tcp:[::ffff:192.0.2.1]:80", "IPv4-mapped"},
+	} {
+		e, err := parseEndpoint(tc.v)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.v, err)
+		case tc.want == "" && e.String() != tc.v:
+			t.Errorf("%s: parsed as %v", tc.v, e)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n")):
+			t.Errorf("%s: error %v, want one line with %q", tc.v, err, tc.want)
+		}
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "relays6.yaml")
+	if err := os.WriteFile(cfg, []byte(`relays:
+  - listen: tcp:[2001:db8:1::1]:80
+    to: tcp:198.51.100.2:8080
+  - listen: udp:[::]:53
+    to: udp:[2001:db8:2::2]:53
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	specs, err := loadRelayConfig(cfg, relayDefaults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(specs) != 2 || specs[0].Listen.Addr != netip.MustParseAddrPort("[2001:db8:1::1]:80") || specs[1].To.Addr != netip.MustParseAddrPort("[2001:db8:2::2]:53") {
+		t.Fatalf("specs %+v", specs)
+	}
+	bad := filepath.Join(dir, "bad6.yaml")
+	if err := os.WriteFile(bad, []byte("relays:\n  - listen: tcp:[::1]:80\n    to: tcp:198.51.100.2:80\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadRelayConfig(bad, relayDefaults{}); err == nil || !strings.HasPrefix(err.Error(), bad+":2:") {
+		t.Errorf("listen tcp:[::1]:80: %v, want FILE:2: and the reason", err)
+	}
+}
+
+// TestRelayCheckIPv6 runs relay --check against dual-stack --ip
+// interfaces: v6->v6, v6->v4, v4->v6, [::] listeners, link-local and
+// --gateway backends pass; listen addresses not on an --ip, backends
+// outside every prefix of their family, overlapping UDP binds and loops
+// through IPv6 addresses are refused with exit status 2 and one line.
+func TestRelayCheckIPv6(t *testing.T) {
+	ips := []string{"--ip", "192.0.2.1/24,2001:db8:1::1/64", "--ip", "198.51.100.1/24,2001:db8:2::1/64"}
+	relays := func(pairs ...string) []string {
+		args := append([]string{"relay", "--check"}, ips...)
+		for i := 0; i+1 < len(pairs); i += 2 {
+			args = append(args, "--listen", pairs[i], "--to", pairs[i+1])
+		}
+		return args
+	}
+	code, out, errOut := runCLI(relays(
+		"tcp:[2001:db8:1::1]:80", "tcp:[2001:db8:2::2]:8080", // v6 -> v6
+		"tcp:[2001:db8:1::1]:81", "tcp:198.51.100.2:8080", // v6 -> v4
+		"tcp:192.0.2.1:82", "tcp:[2001:db8:2::2]:8080", // v4 -> v6
+		"tcp:[::]:83", "tcp:[fe80::2]:8080", // link-local backend
+		"udp:[::]:53", "udp:[2001:db8:2::2]:53",
+		"udp:0.0.0.0:54", "udp:[2001:db8:2::2]:54", // 0.0.0.0 and an IPv6 address
+		"udp:[2001:db8:1::1]:54", "udp:198.51.100.2:54", // on one port do not overlap
+	)...)
+	if code != 0 || !strings.Contains(out, "configuration OK: 7 relays") {
+		t.Fatalf("relay --check: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	for _, args := range [][]string{
+		append(relays("tcp:[::]:80", "tcp:[2001:db8:99::2]:80"), "--gateway", "2001:db8:2::fe"),
+		// An IPv6-only port.
+		{"relay", "--check", "--ip", "2001:db8:1::1/64", "--listen", "tcp:[::]:80", "--to", "tcp:[2001:db8:1::2]:80"},
+	} {
+		if code, out, errOut := runCLI(args...); code != 0 || !strings.Contains(out, "configuration OK: 1 relays") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{relays("tcp:[2001:db8:1::9]:80", "tcp:198.51.100.2:80"), "is not an --ip address (give 0.0.0.0, [::] or one of"},
+		{relays("tcp:[::]:80", "tcp:[2001:db8:99::2]:80"), "inside no IPv6 --ip prefix and no IPv6 --gateway"},
+		{append(relays("tcp:[::]:80", "tcp:[2001:db8:99::2]:80"), "--gateway", "192.0.2.254"), "no IPv6 --gateway"},
+		{append(relays("tcp:[::]:80", "tcp:203.0.113.2:80"), "--gateway", "2001:db8:1::fe"), "no --gateway"},
+		{[]string{"relay", "--check", "--ip", "192.0.2.1/24", "--listen", "tcp:0.0.0.0:80", "--to", "tcp:[2001:db8:1::2]:80"}, "no --ip has an IPv6 address"},
+		{[]string{"relay", "--check", "--ip", "2001:db8:1::1/64", "--listen", "tcp:[::]:80", "--to", "tcp:192.0.2.2:80"}, "no --ip has an IPv4 address"},
+		{[]string{"relay", "--check", "--ip", "2001:db8:1::1/64", "--listen", "tcp:192.0.2.1:80", "--to", "tcp:[2001:db8:1::2]:80"}, "is not an --ip address"},
+		{relays("udp:[::]:53", "udp:198.51.100.2:53", "udp:0.0.0.0:53", "udp:198.51.100.3:53"), "already listens"},
+		{relays("udp:[::]:53", "udp:198.51.100.2:53", "udp:[2001:db8:1::1]:53", "udp:198.51.100.3:53"), "already listens"},
+		{relays("tcp:[2001:db8:1::1]:80", "tcp:198.51.100.2:80", "tcp:192.0.2.1:80", "tcp:198.51.100.3:80"), "already listens"},
+		{relays("tcp:[::]:80", "tcp:[2001:db8:2::1]:80"), "itself"},
+		{relays("udp:[::]:53", "udp:192.0.2.1:53"), "itself"},
+		{relays("tcp:[::]:80", "tcp:192.0.2.1:81", "tcp:0.0.0.0:81", "tcp:[2001:db8:1::1]:82", "tcp:[2001:db8:1::1]:82", "tcp:198.51.100.1:80"), "loop"},
+		{relays("tcp:[::1]:80", "tcp:198.51.100.2:80"), "--listen"},
+		{relays("tcp:192.0.2.1:80", "tcp:[::ffff:198.51.100.2]:80"), "--to"},
+	} {
+		code, _, errOut := runCLI(tc.args...)
+		if code != 2 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and one line with %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+// TestConnectIPv6Refusals: connect takes IPv6 destinations; the ones it
+// cannot reach or that are not unicast are refused before DPDK starts.
+func TestConnectIPv6Refusals(t *testing.T) {
+	eal := "--no-huge -m 256 --no-pci -l 0 --no-telemetry --no-shconf --vdev=net_ring0"
+	for _, tc := range []struct {
+		ip, dst, want string
+	}{
+		{"192.0.2.1/24", "[2001:db8:1::2]:80", "no --ip has an IPv6 address"},
+		{"192.0.2.1/24,2001:db8:1::1/64", "[2001:db8:2::2]:80", "inside no IPv6 --ip prefix"},
+		{"192.0.2.1/24,2001:db8:1::1/64", "[::]:80", "unicast"},
+		{"192.0.2.1/24,2001:db8:1::1/64", "[ff02::1]:80", "unicast"},
+		{"192.0.2.1/24,2001:db8:1::1/64", "[fe80::1%eth0]:80", "zones"},
+		{"192.0.2.1/24,2001:db8:1::1/64", "[::ffff:192.0.2.2]:80", "IPv4-mapped"},
+		{"192.0.2.1/24,2001:db8:1::1/64", "2001:db8:1::2:80", "brackets"},
+		{"192.0.2.1/24,2001:db8:1::1/64", "[2001:db8:1::2]:0", "port 0"},
+	} {
+		code, _, errOut := runCLI("connect", "--eal", eal, "--ip", tc.ip, tc.dst)
+		if code != 2 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, "destination") {
+			t.Errorf("connect --ip %s %s: exit %d, stderr %q; want 2 and one line with %q", tc.ip, tc.dst, code, errOut, tc.want)
+		}
+	}
+}

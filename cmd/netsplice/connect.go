@@ -18,7 +18,7 @@ import (
 // what it received.
 func runConnect(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("connect", stdout,
-		"usage: netsplice connect --eal 'EAL ARGS' --ip CIDR [--send N] [--timeout D] [flags] IP:PORT",
+		"usage: netsplice connect --eal 'EAL ARGS' --ip CIDR [--send N] [--timeout D] [flags] IP:PORT|[IPv6]:PORT",
 		"Opens one TCP connection from the stack, sends --send bytes of the i % 251 pattern, shuts its side down,",
 		"reads until the server closes and prints the byte counts and the SHA-256 of what it received.")
 	sf := addStackFlags(fs)
@@ -32,13 +32,18 @@ func runConnect(args []string, stdout, stderr io.Writer) error {
 		return usageErr("want one IP:PORT, got %d arguments %q", len(pos), pos)
 	}
 	dst, err := netip.ParseAddrPort(pos[0])
-	if err != nil || !dst.Addr().Is4() {
-		return usageErr("destination %q is not an IPv4 IP:PORT", pos[0])
+	if err != nil {
+		return usageErr("destination %q is not an IP:PORT (IPv4 192.0.2.2:80, or IPv6 in brackets [2001:db8:1::2]:80)", pos[0])
 	}
 	if dst.Port() == 0 {
 		return usageErr("destination %v: port 0 cannot be connected to, want 1..65535", dst)
 	}
-	if a := dst.Addr(); a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+	switch a := dst.Addr(); {
+	case a.Is4In6():
+		return usageErr("destination %v: an IPv4-mapped IPv6 address; give the IPv4 address %v", dst, a.Unmap())
+	case a.Zone() != "":
+		return usageErr("destination %v: zones are not supported (a link-local destination is reached from the first port with IPv6)", dst)
+	case a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
 		return usageErr("destination %v: want a unicast address", dst)
 	}
 	if *send < 0 {

@@ -41,7 +41,7 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 		"reasons on stderr), 2 for bad input.")
 	sf := addStackFlags(fs)
 	mf := addMetricsFlag(fs)
-	to := fs.String("to", "", "target: `tcp:IP:PORT` or udp:IP:PORT (required)")
+	to := fs.String("to", "", "target: `tcp:IP:PORT` or udp:IP:PORT, IPv4 or IPv6 in brackets (tcp:[2001:db8:1::2]:80) (required)")
 	duration := fs.Duration("duration", 10*time.Second, "how long to start connections or send datagrams")
 	rate := fs.Float64("rate", 0, "new TCP connections/s or UDP datagrams/s on a fixed schedule (0: as fast as possible)")
 	conns := fs.Int("conns", 64, "most concurrent TCP connections")
@@ -50,7 +50,7 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 	perConn := fs.Int("requests-per-conn", 1, "requests per TCP connection")
 	useHTTP := fs.Bool("http", false, "send HTTP/1.1 GET /bytes/RESPONSE and verify status, Content-Length and the pattern (netsplice serve --http)")
 	countOnly := fs.Bool("count-only", false, "check lengths only, not the byte pattern (servers that send other bytes)")
-	size := fs.Int("size", 64, fmt.Sprintf("UDP payload bytes per datagram (%d..%d)", gen.MinUDPSize, gen.MaxUDPSize))
+	size := fs.Int("size", 64, fmt.Sprintf("UDP payload bytes per datagram (%d..%d; ..%d over IPv6)", gen.MinUDPSize, gen.MaxUDPSize, gen.MaxUDPSize6))
 	flows := fs.Int("flows", 1, "UDP flows (source ports), spread over the softnets by RSS")
 	noReply := fs.Bool("no-reply", false, "the UDP peer does not echo: count what is sent only")
 	timeout := fs.Duration("timeout", 5*time.Second, "limit on a connect, on each request, and on the wait for the last UDP echoes")
@@ -186,28 +186,17 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 }
 
 // memwireGen starts the generator's stack and a server stack on an
-// in-memory wire: the server has the --to address (its /24) and serves
-// echo on the --to port (TCP or UDP), or HTTP /bytes/N with --http.
+// in-memory wire: the server has the --to address (its /24, or its /64
+// for an IPv6 --to) and serves echo on the --to port (TCP or UDP), or
+// HTTP /bytes/N with --http.
 func memwireGen(sf *stackFlags, to gen.Target, useHTTP, iperfServer bool, stderr io.Writer) (*stack.Stack, *zap.Logger, func(), error) {
 	c, _ := sf.checkAs(false)
-	srvAddr := netip.PrefixFrom(to.Addr.Addr(), 24)
-	a := srvAddr.Masked().Addr().As4()
-	a[3] = genMemwireHost
-	genAddr := netip.PrefixFrom(netip.AddrFrom4(a), 24)
-	if genAddr.Addr() == to.Addr.Addr() {
-		genAddr = netip.PrefixFrom(genAddr.Addr().Next(), 24)
-	}
 	if len(sf.ips) > 1 {
 		return nil, nil, nil, usageErr("--memwire takes at most one --ip (the generator's address)")
 	}
-	if len(sf.ips) == 1 {
-		genAddr = sf.ips[0]
-		if genAddr.Addr() == to.Addr.Addr() {
-			return nil, nil, nil, usageErr("--ip %v is the --to address: the in-memory server takes that one", genAddr)
-		}
-		if !genAddr.Contains(to.Addr.Addr()) {
-			return nil, nil, nil, usageErr("--ip %v does not contain the --to address %v (the in-memory wire has no gateway)", genAddr, to.Addr.Addr())
-		}
+	gen4, gen6, srv4, srv6, err := memwireAddrs(sf, to.Addr.Addr())
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	log, err := sf.log.logger(stderr)
 	if err != nil {
@@ -221,7 +210,7 @@ func memwireGen(sf *stackFlags, to gen.Target, useHTTP, iperfServer bool, stderr
 		}
 		log.Sync()
 	}
-	mk := func(name string, addr netip.Prefix) (*stack.Stack, error) {
+	mk := func(name string, addr netip.Prefix, addr6 []netip.Prefix) (*stack.Stack, error) {
 		p, err := w.AddPort(memwire.Config{Name: name, Queues: sf.lcores, PoolSize: 16384, RingSize: 1024})
 		if err != nil {
 			return nil, err
@@ -232,20 +221,20 @@ func memwireGen(sf *stackFlags, to gen.Target, useHTTP, iperfServer bool, stderr
 				return nil, usageErr("--impair: %v", err)
 			}
 		}
-		st, err := stack.New(stack.Config{Softnets: sf.lcores, Poll: c.poll, Logger: log}, stack.InterfaceConfig{Port: port, Addr: addr})
+		st, err := stack.New(stack.Config{Softnets: sf.lcores, Poll: c.poll, Logger: log}, stack.InterfaceConfig{Port: port, Addr: addr, Addr6: addr6})
 		if err != nil {
 			return nil, err
 		}
 		stacks = append(stacks, st)
 		return st, st.Start()
 	}
-	srv, err := mk("server", srvAddr)
+	srv, err := mk("server", srv4, srv6)
 	if err != nil {
 		cleanup()
 		return nil, nil, nil, err
 	}
 	if iperfServer {
-		l, err := srv.ListenTCP(netip.AddrPortFrom(netip.IPv4Unspecified(), to.Addr.Port()), 0)
+		l, err := srv.ListenTCP(netip.AddrPortFrom(netip.IPv6Unspecified(), to.Addr.Port()), 0)
 		if err != nil {
 			cleanup()
 			return nil, nil, nil, fmt.Errorf("in-memory iperf3 server: %w", err)
@@ -257,7 +246,7 @@ func memwireGen(sf *stackFlags, to gen.Target, useHTTP, iperfServer bool, stderr
 		}
 		prev := cleanup
 		cleanup = func() { stop(); prev() }
-		st, err := mk("gen", genAddr)
+		st, err := mk("gen", gen4, gen6)
 		if err != nil {
 			cleanup()
 			return nil, nil, nil, err
@@ -275,12 +264,70 @@ func memwireGen(sf *stackFlags, to gen.Target, useHTTP, iperfServer bool, stderr
 		prev := cleanup
 		cleanup = func() { closer.Close(); prev() }
 	}
-	st, err := mk("gen", genAddr)
+	st, err := mk("gen", gen4, gen6)
 	if err != nil {
 		cleanup()
 		return nil, nil, nil, err
 	}
 	return st, log, cleanup, nil
+}
+
+// memwireAddrs picks the addresses of gen --memwire's two stacks. For an
+// IPv4 --to the server has it in a /24 and the generator host
+// genMemwireHost of that /24 (the next address when --to is that one),
+// or its one --ip, which must hold --to. For an IPv6 --to the server has
+// it in a /64 and the generator host genMemwireHost of that /64, or its
+// --ip's IPv6 prefixes, one of which must hold --to; the generator's IPv4
+// address is 198.51.100.1/24 or its --ip's, the server's the next one
+// (none when the --ip is IPv6-only).
+func memwireAddrs(sf *stackFlags, dst netip.Addr) (gen4 netip.Prefix, gen6 []netip.Prefix, srv4 netip.Prefix, srv6 []netip.Prefix, err error) {
+	if dst.Is4() {
+		srv4 = netip.PrefixFrom(dst, 24)
+		a := srv4.Masked().Addr().As4()
+		a[3] = genMemwireHost
+		gen4 = netip.PrefixFrom(netip.AddrFrom4(a), 24)
+		if gen4.Addr() == dst {
+			gen4 = netip.PrefixFrom(gen4.Addr().Next(), 24)
+		}
+		if len(sf.ips) == 1 {
+			gen4, gen6 = sf.ips[0], sf.ips6[0]
+			if gen4.Addr() == dst {
+				return gen4, gen6, srv4, srv6, usageErr("--ip %v is the --to address: the in-memory server takes that one", gen4)
+			}
+			if !gen4.Contains(dst) {
+				return gen4, gen6, srv4, srv6, usageErr("--ip %v does not contain the --to address %v (the in-memory wire has no gateway)", sf.portString(0), dst)
+			}
+		}
+		return gen4, gen6, srv4, srv6, nil
+	}
+	if dst.IsLinkLocalUnicast() {
+		return gen4, gen6, srv4, srv6, usageErr("--memwire --to %v: a link-local address cannot be the in-memory server's (give a global one, e.g. 2001:db8::2)", dst)
+	}
+	srv6 = []netip.Prefix{netip.PrefixFrom(dst, 64)}
+	a := srv6[0].Masked().Addr().As16()
+	a[15] = genMemwireHost
+	g := netip.AddrFrom16(a)
+	if g == dst {
+		g = g.Next()
+	}
+	gen4, gen6 = netip.MustParsePrefix("198.51.100.1/24"), []netip.Prefix{netip.PrefixFrom(g, 64)}
+	if len(sf.ips) == 1 {
+		gen4, gen6 = sf.ips[0], sf.ips6[0]
+		if sf.local(dst) {
+			return gen4, gen6, srv4, srv6, usageErr("--ip %v is the --to address: the in-memory server takes that one", dst)
+		}
+		if sf.port6(dst) < 0 {
+			return gen4, gen6, srv4, srv6, usageErr("--ip %v has no IPv6 prefix holding the --to address %v (the in-memory wire has no gateway)", (ipFlag{sf}).String(), dst)
+		}
+	}
+	if !gen4.IsValid() {
+		return gen4, gen6, srv4, srv6, nil // an IPv6-only --ip: both stacks IPv6-only
+	}
+	srv4 = netip.PrefixFrom(gen4.Addr().Next(), gen4.Bits())
+	if !gen4.Contains(srv4.Addr()) || srv4.Addr() == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		srv4 = netip.PrefixFrom(gen4.Addr().Prev(), gen4.Bits())
+	}
+	return gen4, gen6, srv4, srv6, nil
 }
 
 // iperfFlags are gen's iperf3 client flags.
@@ -346,11 +393,12 @@ func (f *iperfFlags) run(ctx context.Context, st *stack.Stack, to gen.Target, d 
 		}
 		return c, nil
 	}
-	res, err := iperf3.Run(ctx, iperf3.ClientConfig{
+	cfg := iperf3.ClientConfig{
 		Server: to.Addr, Dial: dial, UDP: to.Proto == "udp", Duration: d,
 		Parallel: f.parallel, Reverse: f.reverse, Bidir: f.bidir, Bitrate: uint64(f.bitrate),
 		Logger: log.Named("iperf3"),
-	})
+	}
+	res, err := iperf3.Run(ctx, cfg)
 	r := iperfReport{Type: "final", Proto: to.Proto, Workload: "iperf3", Parallel: f.parallel, Reverse: f.reverse, Bidir: f.bidir, OK: err == nil}
 	if err != nil {
 		r.Why = []string{err.Error()}
@@ -381,6 +429,12 @@ func (f *iperfFlags) run(ctx context.Context, st *stack.Stack, to gen.Target, d 
 		}
 		if r.Seconds > 0 {
 			r.Gbps = float64(max(r.ServerReceived, r.Sent)+max(r.Received, r.ServerSent)) * 8 / r.Seconds / 1e9
+		}
+		if r.Sent+r.Received+r.ServerReceived+r.ServerSent == 0 {
+			// Every write failed (the iperf3 client retries after
+			// errors, as iperf3 does): a test that moved nothing.
+			err = errors.New("the test moved no data")
+			r.OK, r.Why = false, []string{err.Error()}
 		}
 	}
 	if asJSON {

@@ -16,7 +16,19 @@ func TestGenBadInput(t *testing.T) {
 		{"gen", "--memwire", "--to", "tcp:198.51.100.2"},
 		{"gen", "--memwire", "--to", "icmp:198.51.100.2:7"},
 		{"gen", "--memwire", "--to", "tcp:0.0.0.0:7"},
-		{"gen", "--memwire", "--to", "tcp:[2001:db8::1]:7"},
+		{"gen", "--memwire", "--to", "tcp:[::1]:7"},
+		{"gen", "--memwire", "--to", "tcp:[::]:7"},
+		{"gen", "--memwire", "--to", "tcp:[fe80::1]:7"},
+		{"gen", "--memwire", "--to", "tcp:[fe80::1%eth0]:7"},
+		{"gen", "--memwire", "--to", "tcp:[::ffff:198.51.100.2]:7"},
+		{"gen", "--memwire", "--to", "tcp:2001:db8::2:7"},
+		{"gen", "--memwire", "--to", "udp:[2001:db8::2]:7", "--size", "1460"},
+		{"gen", "--memwire", "--to", "tcp:[2001:db8::2]:7", "--ip", "198.51.100.1/24"},
+		{"gen", "--memwire", "--to", "tcp:[2001:db8::2]:7", "--ip", "198.51.100.1/24,2001:db8:1::1/64"},
+		{"gen", "--memwire", "--to", "tcp:[2001:db8::2]:7", "--ip", "198.51.100.1/24,2001:db8::2/64"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--ip", "2001:db8::7/64"},
+		{"gen", "--to", "tcp:[2001:db8::2]:7", "--eal", "--no-pci", "--ip", "192.0.2.1/24"},
+		{"gen", "--to", "tcp:[2001:db8::2]:7", "--eal", "--no-pci", "--ip", "192.0.2.1/24,2001:db8:1::1/64"},
 		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--rate", "-5"},
 		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--rate", "NaN"},
 		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--conns", "0"},
@@ -82,6 +94,13 @@ func TestGenMemwire(t *testing.T) {
 		{[]string{"--to", "tcp:198.51.100.2:7", "--rate", "50", "--duration", "1s", "--request", "2000", "--requests-per-conn", "2"}, 50},
 		{[]string{"--to", "tcp:198.51.100.2:80", "--http", "--response", "3000", "--rate", "50", "--duration", "1s"}, 50},
 		{[]string{"--to", "udp:198.51.100.2:7", "--rate", "1000", "--flows", "4", "--lcores", "2", "--duration", "1s", "--size", "100"}, 1000},
+		// IPv6: the in-process server takes the --to address, the
+		// generator ::1 of its /64, or its --ip.
+		{[]string{"--to", "tcp:[2001:db8::2]:7", "--rate", "50", "--duration", "1s", "--request", "2000", "--requests-per-conn", "2"}, 50},
+		{[]string{"--to", "tcp:[2001:db8::1]:80", "--http", "--response", "3000", "--rate", "50", "--duration", "1s", "--ip", "192.0.2.1/24,2001:db8::5/64"}, 50},
+		{[]string{"--to", "udp:[2001:db8::2]:7", "--rate", "1000", "--flows", "4", "--lcores", "2", "--duration", "1s", "--size", "1452"}, 1000},
+		// An IPv6-only --ip: both stacks IPv6-only.
+		{[]string{"--to", "tcp:[2001:db8::2]:80", "--http", "--rate", "50", "--duration", "1s", "--ip", "2001:db8::7/64"}, 50},
 	} {
 		code, r, errOut := runGenJSON(t, tc.args...)
 		if code != 0 || r["ok"] != true || r["attempted"] != tc.attempted || r["completed"] != tc.attempted || r["failed"] != 0.0 {
@@ -167,6 +186,8 @@ func TestGenIperf3Memwire(t *testing.T) {
 		{"--to", "tcp:198.51.100.2:5201"},
 		{"--to", "tcp:198.51.100.2:5201", "--parallel", "3", "--reverse"},
 		{"--to", "udp:198.51.100.2:5201", "--bitrate", "10e6", "--bidir"},
+		{"--to", "tcp:[2001:db8::2]:5201", "--parallel", "2"},
+		{"--to", "udp:[2001:db8::2]:5201", "--bitrate", "10e6", "--reverse"},
 	} {
 		code, out, errOut := runCLI(append([]string{"gen", "--memwire", "--iperf3", "--json", "--log-level", "warn", "--duration", "1s"}, args...)...)
 		var r map[string]any

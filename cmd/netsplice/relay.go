@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/netsplice/netsplice/splice"
-	"github.com/netsplice/netsplice/stack"
 )
 
 // runRelay runs the relay appliance: every --listen is relayed to the
@@ -34,8 +33,8 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 	sf := addStackFlags(fs)
 	mf := addMetricsFlag(fs)
 	var listens, tos endpointList
-	fs.Var(&listens, "listen", "accept here, repeatable: `PROTO:IP:PORT`, tcp:IP:PORT or udp:IP:PORT (the IP may be 0.0.0.0)")
-	fs.Var(&tos, "to", "relay the --listen at the same position to this backend, repeatable: `PROTO:IP:PORT`, tcp:IP:PORT or udp:IP:PORT")
+	fs.Var(&listens, "listen", "accept here, repeatable: `PROTO:IP:PORT`, tcp:IP:PORT or udp:IP:PORT, IPv6 in brackets (tcp:[2001:db8:1::1]:80); the IP may be 0.0.0.0 (IPv4) or [::] (both families)")
+	fs.Var(&tos, "to", "relay the --listen at the same position to this backend, repeatable: `PROTO:IP:PORT`, tcp:IP:PORT or udp:IP:PORT, IPv4 or IPv6 in brackets, either family whatever the --listen's")
 	config := fs.String("config", "", "YAML `FILE` of relays (relays: [{listen, to, max, idle, max_sessions}]), instead of --listen/--to")
 	check := fs.Bool("check", false, "validate the flags and relays, print \"configuration OK\" and exit without starting DPDK (as relayd -n)")
 	maxBytes := fs.Int64("max", 0, "bytes per direction (TCP: then the receiver gets EOF; UDP: per session, whole datagrams) (0: no limit)")
@@ -80,7 +79,7 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 				specs[i].MaxSessions = *maxSessions
 			}
 		}
-		if err := checkRelays(specs, sf.ips, sf.gateway != ""); err != nil {
+		if err := checkRelays(specs, sf); err != nil {
 			return nil, err
 		}
 		return specs, nil
@@ -113,7 +112,7 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 	if _, err := sf.checkAs(!*check); err != nil {
 		return err
 	}
-	if err := checkRelays(specs, sf.ips, sf.gateway != ""); err != nil {
+	if err := checkRelays(specs, sf); err != nil {
 		return usageErr("%v", err)
 	}
 	if err := mf.check(); err != nil {
@@ -178,13 +177,13 @@ func runRelay(args []string, stdout, stderr io.Writer) error {
 				continue
 			}
 			s := r.udp.Stats()
-			fmt.Fprintf(stdout, "relay %v -> %v: sessions %d ended %d active %d refused %d failed %d backlog_drops %d\n",
-				r.spec.Listen, r.spec.To, s.Sessions, s.Ended, s.Active, s.Refused, s.Failed, s.BacklogDrops)
+			fmt.Fprintf(stdout, "relay %v -> %v: sessions %d ended %d active %d refused %d failed %d backlog_drops %d oversize %d\n",
+				r.spec.Listen, r.spec.To, s.Sessions, s.Ended, s.Active, s.Refused, s.Failed, s.BacklogDrops, s.Oversize)
 		}
 		ss := sp.Stats()
 		c := env.st.Counters()
 		fmt.Fprintf(stdout, "splice: mode %v moves %d bytes %d cross_softnet %d handoffs %d ends %s\n",
-			mode, ss.Moves, ss.Bytes, ss.CrossSoftnet, c[stack.TasksCrossed]-c[stack.ARPUpdatesCrossed]+sp.DedicatedStats().Crossed, formatEnds(ss.Ends))
+			mode, ss.Moves, ss.Bytes, ss.CrossSoftnet, c.Handoffs()+sp.DedicatedStats().Crossed, formatEnds(ss.Ends))
 	}
 	for {
 		select {

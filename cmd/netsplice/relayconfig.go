@@ -24,17 +24,23 @@ type endpoint struct {
 
 func (e endpoint) String() string { return e.Proto + ":" + e.Addr.String() }
 
-// parseEndpoint parses tcp:IP:PORT or udp:IP:PORT (IPv4).
+// parseEndpoint parses tcp:IP:PORT or udp:IP:PORT, the IP IPv4 or IPv6
+// in brackets (tcp:[2001:db8::1]:80, udp:[::]:53).
 func parseEndpoint(v string) (endpoint, error) {
 	proto, addr, ok := strings.Cut(v, ":")
 	if !ok || (proto != "tcp" && proto != "udp") {
 		return endpoint{}, fmt.Errorf("%q: want tcp:IP:PORT or udp:IP:PORT", v)
 	}
 	ap, err := netip.ParseAddrPort(addr)
-	if err != nil || !ap.Addr().Is4() || ap.Port() == 0 {
-		return endpoint{}, fmt.Errorf("%q: want %s:IPv4:PORT with a port above 0", v, proto)
+	if err != nil || ap.Port() == 0 {
+		return endpoint{}, fmt.Errorf("%q: want %s:IP:PORT with a port above 0 (IPv6 in brackets: %s:[2001:db8::1]:80)", v, proto, proto)
 	}
-	if a := ap.Addr(); a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+	switch a := ap.Addr(); {
+	case a.Is4In6():
+		return endpoint{}, fmt.Errorf("%q: %v is an IPv4-mapped IPv6 address; write the IPv4 address %v", v, a, a.Unmap())
+	case a.Zone() != "":
+		return endpoint{}, fmt.Errorf("%q: zones are not supported (link-local addresses are on the first port with IPv6)", v)
+	case a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
 		return endpoint{}, fmt.Errorf("%q: %v is not a unicast address of an interface", v, a)
 	}
 	return endpoint{proto, ap}, nil
@@ -83,6 +89,8 @@ type relayDefaults struct {
 //	    to: udp:198.51.100.2:53
 //	    idle: 30s        # UDP default 30s
 //	    max_sessions: 4096
+//	  - listen: tcp:[::]:443          # IPv6 in brackets; [::] takes both families
+//	    to: tcp:[2001:db8:2::10]:443  # either family, whatever the listener's
 //
 // Every error names FILE:LINE.
 const maxConfigSize = 1 << 20
@@ -365,44 +373,61 @@ func (s relaySpec) check() error {
 	return nil
 }
 
+// wildcardTakes reports whether a listener on the unspecified address w
+// takes what is sent to a: :: takes both families, 0.0.0.0 IPv4 only
+// (the stack's rule).
+func wildcardTakes(w, a netip.Addr) bool {
+	return w.IsUnspecified() && (w.Is6() || a.Is4())
+}
+
 // accepts reports whether a relay listening on l takes what is sent to
-// dst: same protocol and port, and l's address is dst's or the wildcard
-// on a stack whose interfaces have dst (local).
+// dst: same protocol and port, and l's address is dst's or a wildcard
+// of dst's family (:: takes both) on a stack whose interfaces have dst
+// (local).
 func accepts(l, dst endpoint, local func(netip.Addr) bool) bool {
 	if l.Proto != dst.Proto || l.Addr.Port() != dst.Addr.Port() {
 		return false
 	}
-	return l.Addr.Addr() == dst.Addr.Addr() || (l.Addr.Addr().IsUnspecified() && local(dst.Addr.Addr()))
+	la, da := l.Addr.Addr(), dst.Addr.Addr()
+	return la == da || (wildcardTakes(la, da) && local(da))
+}
+
+// bindsOverlap reports whether two UDP listen addresses take some
+// datagrams in common: equal, either is ::, or one is 0.0.0.0 and the
+// other IPv4 (the stack's rule for unconnected binds).
+func bindsOverlap(a, b netip.Addr) bool {
+	return a == b || wildcardTakes(a, b) || wildcardTakes(b, a)
 }
 
 // checkRelays validates the relays together and against the --ip
-// interfaces (when given, else what needs them is skipped): no two listen
-// on one port (TCP: one listener per port; UDP: unless on different
-// addresses), each listens on the wildcard or an --ip address, each
-// backend is reachable (inside an --ip prefix, or a --gateway), and no
-// relay relays to itself, directly or through others.
-func checkRelays(specs []relaySpec, ips cidrList, gateway bool) error {
+// interfaces of sf (when given, else what needs them is skipped): no two
+// listen on one port (TCP: one listener per port; UDP: unless on
+// addresses that take nothing in common), each listens on a wildcard
+// (0.0.0.0, or :: for both families) or an --ip address, each backend is
+// reachable (inside an --ip prefix of its family, link-local, or behind
+// the --gateway of its family), and no relay relays to itself, directly
+// or through others.
+func checkRelays(specs []relaySpec, sf *stackFlags) error {
 	for i, s := range specs {
 		for _, o := range specs[:i] {
 			if s.Listen.Proto != o.Listen.Proto || s.Listen.Addr.Port() != o.Listen.Addr.Port() {
 				continue
 			}
-			sa, oa := s.Listen.Addr.Addr(), o.Listen.Addr.Addr()
-			if s.Listen.Proto == "tcp" || sa == oa || sa.IsUnspecified() || oa.IsUnspecified() {
+			if s.Listen.Proto == "tcp" || bindsOverlap(s.Listen.Addr.Addr(), o.Listen.Addr.Addr()) {
 				return fmt.Errorf("%s: listen %v: %s already listens on %v (one listener per %s port)", s.Where, s.Listen, o.Where, o.Listen, s.Listen.Proto)
 			}
 		}
-		if len(ips) == 0 {
+		if len(sf.ips) == 0 {
 			continue
 		}
-		if a := s.Listen.Addr.Addr(); !a.IsUnspecified() && !ips.local(a) {
-			return fmt.Errorf("%s: listen %v: %v is not an --ip address (give 0.0.0.0 or one of %v)", s.Where, s.Listen, a, ips.String())
+		if a := s.Listen.Addr.Addr(); !a.IsUnspecified() && !sf.local(a) {
+			return fmt.Errorf("%s: listen %v: %v is not an --ip address (give 0.0.0.0, [::] or one of %v)", s.Where, s.Listen, a, sf.addrList())
 		}
-		if a := s.To.Addr.Addr(); !gateway && !ips.onLink(a) {
-			return fmt.Errorf("%s: to %v: %v is inside no --ip prefix (%v) and no --gateway is given", s.Where, s.To, a, ips.String())
+		if err := sf.routable(s.To.Addr.Addr()); err != nil {
+			return fmt.Errorf("%s: to %v: %v", s.Where, s.To, err)
 		}
 	}
-	local := ips.local
+	local := sf.local
 	// Relay i sends to relay j when j's listener takes i's backend
 	// address; a cycle relays connections to themselves forever.
 	next := func(i int) []int {

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -105,6 +106,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		defer c.Close()
 		counters = append(counters, sc)
 	}
+	stopIperf := func() {}
 	if *iperfPort != 0 {
 		st := env.st
 		l, err := st.ListenTCP(netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(*iperfPort)), 0)
@@ -115,11 +117,19 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		defer stop()
+		stopIperf = sync.OnceFunc(stop)
+		defer stopIperf()
 	}
 	var addrs []string
 	for _, ifc := range env.st.Interfaces() {
-		addrs = append(addrs, fmt.Sprintf("%v on %s (%s)", ifc.Addr(), ifc.Port().Name(), macString(ifc.MAC())))
+		var ps []string
+		if ifc.Addr().IsValid() {
+			ps = append(ps, ifc.Addr().String())
+		}
+		for _, p := range ifc.Addr6() {
+			ps = append(ps, p.String())
+		}
+		addrs = append(addrs, fmt.Sprintf("%s on %s (%s)", strings.Join(ps, ","), ifc.Port().Name(), macString(ifc.MAC())))
 	}
 	met.SetReady()
 	fmt.Fprintf(stdout, "netsplice serve: ready: %s; %d softnets; services: %v\n", strings.Join(addrs, ", "), env.st.NumSoftnets(), svcs)
@@ -137,6 +147,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		case s := <-sig:
 			met.SetDraining()
 			fmt.Fprintf(stdout, "netsplice serve: %v, stopping\n", s)
+			// The iperf3 server first: on a stopped stack its accept
+			// loop would log failures into the counters below.
+			stopIperf()
 			env.st.Stop()
 			for _, sc := range counters {
 				fmt.Fprintf(stdout, "service %v\n", sc)
@@ -185,7 +198,8 @@ func macString(m [6]byte) string {
 }
 
 // serveKernel runs the services on the Linux kernel's sockets at every
-// --ip address until SIGINT or SIGTERM, then prints their counters.
+// --ip address, IPv4 and IPv6, until SIGINT or SIGTERM, then prints each
+// service's counts, summed over the addresses.
 func serveKernel(sf *stackFlags, svcs []service.Spec, iperfPort uint16, stdout io.Writer) error {
 	switch {
 	case sf.eal != "":
@@ -198,20 +212,31 @@ func serveKernel(sf *stackFlags, svcs []service.Spec, iperfPort uint16, stdout i
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
-	var counters []*service.Counters
-	for _, ip := range sf.ips {
-		for _, s := range svcs {
-			sc, c, err := service.StartKernel(ip.Addr(), s)
+	// Every --ip address, IPv4 and IPv6; a service's counts are summed
+	// over them.
+	var addrs []netip.Addr
+	for i, p := range sf.ips {
+		if p.IsValid() {
+			addrs = append(addrs, p.Addr())
+		}
+		for _, q := range sf.ips6[i] {
+			addrs = append(addrs, q.Addr())
+		}
+	}
+	counters := make([][]*service.Counters, len(svcs))
+	for _, ip := range addrs {
+		for i, s := range svcs {
+			sc, c, err := service.StartKernel(ip, s)
 			if err != nil {
-				return fmt.Errorf("%v on %v: %w", s, ip.Addr(), err)
+				return fmt.Errorf("%v on %v: %w", s, ip, err)
 			}
 			defer c.Close()
-			counters = append(counters, sc)
+			counters[i] = append(counters[i], sc)
 		}
 		if iperfPort != 0 {
-			l, err := net.Listen("tcp", netip.AddrPortFrom(ip.Addr(), iperfPort).String())
+			l, err := net.Listen("tcp", netip.AddrPortFrom(ip, iperfPort).String())
 			if err != nil {
-				return fmt.Errorf("--iperf3 %d on %v: %w", iperfPort, ip.Addr(), err)
+				return fmt.Errorf("--iperf3 %d on %v: %w", iperfPort, ip, err)
 			}
 			log, err := sf.log.logger(os.Stderr)
 			if err != nil {
@@ -224,14 +249,22 @@ func serveKernel(sf *stackFlags, svcs []service.Spec, iperfPort uint16, stdout i
 			defer stop()
 		}
 	}
-	fmt.Fprintf(stdout, "netsplice serve: ready: %s on the Linux kernel's sockets; services: %v\n", sf.ips.String(), svcs)
+	fmt.Fprintf(stdout, "netsplice serve: ready: %s on the Linux kernel's sockets; services: %v\n", (ipFlag{sf}).String(), svcs)
 	if f, ok := stdout.(interface{ Sync() error }); ok {
 		f.Sync()
 	}
 	s := <-sig
 	fmt.Fprintf(stdout, "netsplice serve: %v, stopping\n", s)
-	for _, sc := range counters {
-		fmt.Fprintf(stdout, "service %v\n", sc)
+	for i, spec := range svcs {
+		var conns, bytes, datagrams uint64
+		for _, sc := range counters[i] {
+			conns, bytes, datagrams = conns+sc.Conns(), bytes+sc.Bytes(), datagrams+sc.Datagrams()
+		}
+		if spec.Proto == "tcp" {
+			fmt.Fprintf(stdout, "service %v: %d connections, %d bytes\n", spec, conns, bytes)
+		} else {
+			fmt.Fprintf(stdout, "service %v: %d datagrams\n", spec, datagrams)
+		}
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ import (
 // ports (serve, ping, connect, relay).
 type stackFlags struct {
 	eal     string
-	ips     cidrList         // the IPv4 address of each port, in port order
+	ips     cidrList         // the IPv4 address of each port, in port order (zero: IPv6-only)
 	ips6    [][]netip.Prefix // the IPv6 addresses of each port (ipFlag)
 	gateway string
 	lcores  int
@@ -92,15 +92,28 @@ func checkLcores(n int) error {
 	return nil
 }
 
-// cidrList is a repeatable --ip flag.
+// cidrList is the IPv4 address of each --ip port, in port order; an
+// IPv6-only port's entry is the zero Prefix.
 type cidrList []netip.Prefix
 
 func (l *cidrList) String() string {
 	var s []string
 	for _, p := range *l {
-		s = append(s, p.String())
+		if p.IsValid() {
+			s = append(s, p.String())
+		}
 	}
 	return strings.Join(s, ",")
+}
+
+// has4 reports whether some port has an IPv4 address.
+func (l cidrList) has4() bool {
+	for _, p := range l {
+		if p.IsValid() {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *cidrList) Set(v string) error {
@@ -125,10 +138,11 @@ func (l *cidrList) Set(v string) error {
 }
 
 // ipFlag is --ip: one value per port, in port order, a comma-separated
-// list of CIDRs with exactly one IPv4 address (IPv6-only ports are not
-// supported yet) and any number of IPv6 ones, e.g.
-// 192.0.2.1/24,2001:db8:1::1/64. The IPv4 CIDRs go to stackFlags.ips,
-// checked as ever (cidrList.Set), the IPv6 ones to stackFlags.ips6.
+// list of CIDRs with at most one IPv4 address and any number of IPv6
+// ones, at least one in all, e.g. 192.0.2.1/24,2001:db8:1::1/64 or, for
+// an IPv6-only port, 2001:db8:1::1/64. The IPv4 CIDRs go to
+// stackFlags.ips, checked as ever (cidrList.Set; the zero Prefix for an
+// IPv6-only port), the IPv6 ones to stackFlags.ips6.
 type ipFlag struct{ f *stackFlags }
 
 func (v ipFlag) String() string {
@@ -137,7 +151,10 @@ func (v ipFlag) String() string {
 	}
 	var ports []string
 	for i, p := range v.f.ips {
-		s := []string{p.String()}
+		var s []string
+		if p.IsValid() {
+			s = append(s, p.String())
+		}
 		for _, q := range v.f.ips6[i] {
 			s = append(s, q.String())
 		}
@@ -149,13 +166,14 @@ func (v ipFlag) String() string {
 func (v ipFlag) Set(val string) error {
 	f := v.f
 	var v4 string
+	has4 := false
 	var v6 []netip.Prefix
 	for _, part := range strings.Split(val, ",") {
 		if !strings.Contains(part, ":") {
-			if v4 != "" {
+			if has4 {
 				return fmt.Errorf("%q: two IPv4 CIDRs for one port (one IPv4 address per --ip)", val)
 			}
-			v4 = part
+			v4, has4 = part, true
 			continue
 		}
 		p, err := netip.ParsePrefix(part)
@@ -177,11 +195,12 @@ func (v ipFlag) Set(val string) error {
 		}
 		v6 = append(v6, p)
 	}
-	if v4 == "" {
-		return fmt.Errorf("%q: each --ip needs one IPv4 CIDR such as 192.0.2.1/24 (IPv6-only ports are not supported yet)", val)
-	}
-	if err := f.ips.Set(v4); err != nil {
-		return err
+	if has4 {
+		if err := f.ips.Set(v4); err != nil {
+			return err
+		}
+	} else {
+		f.ips = append(f.ips, netip.Prefix{}) // an IPv6-only port
 	}
 	f.ips6 = append(f.ips6, v6)
 	return nil
@@ -207,11 +226,114 @@ func (l cidrList) onLink(a netip.Addr) bool {
 	return false
 }
 
+// local reports whether a is the address of one of the --ip interfaces,
+// IPv4 or IPv6 (the link-local addresses, which come from the MACs, are
+// not known here).
+func (f *stackFlags) local(a netip.Addr) bool {
+	if a.Is4() {
+		return f.ips.local(a)
+	}
+	for _, port := range f.ips6 {
+		for _, p := range port {
+			if p.Addr() == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// port6 returns the index of the port an IPv6 address a is on: the first
+// whose IPv6 prefixes hold it; for a link-local address, the first port
+// with IPv6 addresses. It returns -1 when none is.
+func (f *stackFlags) port6(a netip.Addr) int {
+	for i, port := range f.ips6 {
+		if len(port) > 0 && a.IsLinkLocalUnicast() {
+			return i
+		}
+		for _, p := range port {
+			if p.Contains(a) {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// has6 reports whether some --ip port has IPv6 addresses.
+func (f *stackFlags) has6() bool {
+	for _, port := range f.ips6 {
+		if len(port) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// portString is port i's --ip value (its CIDRs, comma-separated).
+func (f *stackFlags) portString(i int) string {
+	var s []string
+	if i < len(f.ips) && f.ips[i].IsValid() {
+		s = append(s, f.ips[i].String())
+	}
+	if i < len(f.ips6) {
+		for _, q := range f.ips6[i] {
+			s = append(s, q.String())
+		}
+	}
+	return strings.Join(s, ",")
+}
+
+// addrList lists the --ip addresses, IPv4 and IPv6, for messages.
+func (f *stackFlags) addrList() string {
+	var s []string
+	for i, p := range f.ips {
+		if p.IsValid() {
+			s = append(s, p.Addr().String())
+		}
+		if i < len(f.ips6) {
+			for _, q := range f.ips6[i] {
+				s = append(s, q.Addr().String())
+			}
+		}
+	}
+	return strings.Join(s, ", ")
+}
+
+// parseGateway parses --gateway: at most one IPv4 and one IPv6 unicast
+// address, comma-separated, in either order. It checks them on their own;
+// checkAs checks them against the --ip interfaces.
+func (f *stackFlags) parseGateway() (gw4, gw6 netip.Addr, err error) {
+	if f.gateway == "" {
+		return gw4, gw6, nil
+	}
+	for _, part := range strings.Split(f.gateway, ",") {
+		a, perr := netip.ParseAddr(strings.TrimSpace(part))
+		switch {
+		case perr != nil || a.Is4In6():
+			return gw4, gw6, usageErr("--gateway %q: %q is not an IPv4 or IPv6 address (give one per family, e.g. 192.0.2.254,2001:db8:1::fe)", f.gateway, part)
+		case a.Zone() != "":
+			return gw4, gw6, usageErr("--gateway %v: zones are not supported (a link-local gateway is on the first port with IPv6)", a)
+		case a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+			return gw4, gw6, usageErr("--gateway %v: want a unicast address (not unspecified, loopback, multicast or broadcast)", a)
+		case a.Is4() && gw4.IsValid():
+			return gw4, gw6, usageErr("--gateway %q: two IPv4 gateways (%v and %v); give at most one per family", f.gateway, gw4, a)
+		case a.Is6() && gw6.IsValid():
+			return gw4, gw6, usageErr("--gateway %q: two IPv6 gateways (%v and %v); give at most one per family", f.gateway, gw6, a)
+		case a.Is4():
+			gw4 = a
+		default:
+			gw6 = a
+		}
+	}
+	return gw4, gw6, nil
+}
+
 func addStackFlags(fs *flag.FlagSet) *stackFlags {
 	f := &stackFlags{}
 	fs.StringVar(&f.eal, "eal", "", "DPDK EAL `ARGS`, split on spaces, e.g. '-l 0 -a 0000:3b:00.0' or '--no-huge -m 256 --no-pci --vdev=net_af_packet0,iface=veth0'")
-	fs.Var(ipFlag{f}, "ip", "interface addresses and prefixes (`CIDR[,CIDR...]`), repeatable, one per DPDK port in port order: one IPv4 CIDR and any IPv6 ones (e.g. 192.0.2.1/24,2001:db8:1::1/64)")
-	fs.StringVar(&f.gateway, "gateway", "", "default IPv4 gateway `IP`, inside one interface's prefix (no IPv6 gateway yet)")
+	fs.Var(ipFlag{f}, "ip", "interface addresses and prefixes (`CIDR[,CIDR...]`), repeatable, one per DPDK port in port order: at most one IPv4 CIDR and any IPv6 ones (e.g. 192.0.2.1/24,2001:db8:1::1/64; 2001:db8:1::1/64 alone for an IPv6-only port)")
+	fs.StringVar(&f.gateway, "gateway", "", "default gateways `IP[,IP]`, at most one per family: IPv4 inside an --ip prefix, IPv6 inside an --ip IPv6 prefix or link-local (fe80::/10, on the first port with IPv6), e.g. 192.0.2.254,2001:db8:1::fe")
 	fs.IntVar(&f.lcores, "lcores", 1, lcoresHelp)
 	fs.StringVar(&f.poll, "poll", "adaptive", "poll mode: busy (one CPU per softnet, lowest latency) or adaptive")
 	f.log = addLogFlags(fs)
@@ -233,7 +355,8 @@ type stackEnv struct {
 type checked struct {
 	poll   stack.PollMode
 	impair impair.Config
-	gw     netip.Addr
+	gw     netip.Addr // the IPv4 --gateway
+	gw6    netip.Addr // the IPv6 --gateway
 }
 
 // check validates the flags that need no DPDK, so bad input fails before
@@ -265,15 +388,28 @@ func (f *stackFlags) checkAs(required bool) (checked, error) {
 			return c, usageErr("--impair: %v", err)
 		}
 	}
-	if f.gateway != "" {
-		if c.gw, err = netip.ParseAddr(f.gateway); err != nil || !c.gw.Is4() {
-			return c, usageErr("--gateway %q is not an IPv4 address", f.gateway)
+	if c.gw, c.gw6, err = f.parseGateway(); err != nil {
+		return c, err
+	}
+	if c.gw.IsValid() {
+		if len(f.ips) > 0 && !f.ips.has4() {
+			return c, usageErr("--gateway %v: an IPv4 gateway needs an IPv4 address on some --ip", c.gw)
 		}
 		if f.ips.local(c.gw) {
 			return c, usageErr("--gateway %v is the address of an --ip interface", c.gw)
 		}
 		if len(f.ips) > 0 && !f.ips.onLink(c.gw) {
 			return c, usageErr("--gateway %v is inside no --ip prefix", c.gw)
+		}
+	}
+	if g := c.gw6; g.IsValid() && len(f.ips) > 0 {
+		switch {
+		case !f.has6():
+			return c, usageErr("--gateway %v: an IPv6 gateway needs an IPv6 address on some --ip (e.g. --ip 192.0.2.1/24,2001:db8:1::1/64)", g)
+		case f.local(g):
+			return c, usageErr("--gateway %v is the address of an --ip interface", g)
+		case f.port6(g) < 0:
+			return c, usageErr("--gateway %v is inside no IPv6 --ip prefix and not link-local (fe80::/10)", g)
 		}
 	}
 	if f.pcap != "" {
@@ -305,21 +441,48 @@ func checkNewFile(path string) error {
 	return nil
 }
 
-// routable reports why dst cannot be reached from the --ip interfaces:
-// it is inside no prefix and there is no --gateway (IPv4 only: IPv6 has
-// no gateway yet, and link-local destinations are on every IPv6 port).
-func (f *stackFlags) routable(dst netip.Addr) error {
-	if dst.Is6() {
-		for _, port := range f.ips6 {
-			for _, p := range port {
-				if p.Contains(dst.WithZone("")) || dst.IsLinkLocalUnicast() {
-					return nil
-				}
-			}
+// portGateways returns the gateways of each --ip port, in port order:
+// the IPv4 --gateway goes to the first port whose prefix holds it, the
+// IPv6 one to the first whose IPv6 prefixes hold it or, link-local, to
+// the first port with IPv6 addresses.
+func (f *stackFlags) portGateways(c checked) (gw4, gw6 []netip.Addr) {
+	gw4, gw6 = make([]netip.Addr, len(f.ips)), make([]netip.Addr, len(f.ips))
+	for i, p := range f.ips {
+		if c.gw.IsValid() && p.Contains(c.gw) {
+			gw4[i] = c.gw
+			break
 		}
-		return fmt.Errorf("%v is inside no IPv6 --ip prefix (IPv6 has no gateway yet)", dst)
 	}
-	if len(f.ips) == 0 || f.gateway != "" || f.ips.onLink(dst) {
+	if c.gw6.IsValid() {
+		if i := f.port6(c.gw6); i >= 0 && i < len(gw6) {
+			gw6[i] = c.gw6
+		}
+	}
+	return gw4, gw6
+}
+
+// routable reports why dst cannot be reached from the --ip interfaces:
+// it is inside no prefix of its family and there is no --gateway of its
+// family (link-local IPv6 destinations are on the first IPv6 port).
+// Without --ip (relay --check) every destination passes.
+func (f *stackFlags) routable(dst netip.Addr) error {
+	if len(f.ips) == 0 {
+		return nil
+	}
+	gw4, gw6, _ := f.parseGateway()
+	if dst.Is6() && !dst.Is4In6() {
+		switch {
+		case !f.has6():
+			return fmt.Errorf("%v is IPv6 and no --ip has an IPv6 address (e.g. --ip 192.0.2.1/24,2001:db8:1::1/64)", dst)
+		case gw6.IsValid() || f.port6(dst.WithZone("")) >= 0:
+			return nil
+		}
+		return fmt.Errorf("%v is inside no IPv6 --ip prefix and no IPv6 --gateway is given", dst)
+	}
+	switch {
+	case !f.ips.has4():
+		return fmt.Errorf("%v is IPv4 and no --ip has an IPv4 address", dst)
+	case gw4.IsValid() || f.ips.onLink(dst.Unmap()):
 		return nil
 	}
 	return fmt.Errorf("%v is inside no --ip prefix (%v) and no --gateway is given", dst, f.ips.String())
@@ -358,10 +521,10 @@ func (f *stackFlags) start(stderr io.Writer) (*stackEnv, error) {
 			}
 		}
 	}()
-	for i, addr := range f.ips {
+	for i := range f.ips {
 		p, err := dpdk.OpenPort(dpdk.PortConfig{PortID: uint16(i), Queues: f.lcores, Logger: log})
 		if err != nil {
-			return nil, usageErr("--ip %v: port %d: %v%s", addr, i, err, portHint(err))
+			return nil, usageErr("--ip %v: port %d: %v%s", f.portString(i), i, err, portHint(err))
 		}
 		env.dports = append(env.dports, p)
 	}
@@ -370,7 +533,7 @@ func (f *stackFlags) start(stderr io.Writer) (*stackEnv, error) {
 			return nil, usageErr("--pcap: %v", err)
 		}
 	}
-	gw := c.gw
+	gw4, gw6 := f.portGateways(c)
 	var ifcs []stack.InterfaceConfig
 	for i, addr := range f.ips {
 		var port driver.Port = env.dports[i]
@@ -389,10 +552,7 @@ func (f *stackFlags) start(stderr io.Writer) (*stackEnv, error) {
 		if i < len(f.ips6) {
 			ifc.Addr6 = f.ips6[i]
 		}
-		if gw.IsValid() && addr.Contains(gw) {
-			ifc.Gateway = gw
-			gw = netip.Addr{}
-		}
+		ifc.Gateway, ifc.Gateway6 = gw4[i], gw6[i]
 		ifcs = append(ifcs, ifc)
 	}
 	cfg := stack.Config{Softnets: f.lcores, Poll: c.poll, Logger: log, ThreadInit: dpdk.ThreadInit, ThreadExit: dpdk.ThreadExit}
@@ -402,10 +562,22 @@ func (f *stackFlags) start(stderr io.Writer) (*stackEnv, error) {
 	if err := env.st.Start(); err != nil {
 		return nil, err
 	}
-	// The stack announces every interface with a gratuitous ARP on its
-	// first poll; once those left, it answers ARP and ping.
+	// The stack announces every interface with an IPv4 address with a
+	// gratuitous ARP on its first poll; once those left, it answers ARP
+	// and ping. IPv6-only interfaces announce nothing: then every softnet
+	// has polled once.
+	var n4 uint64
+	for _, ifc := range ifcs {
+		if ifc.Addr.IsValid() {
+			n4++
+		}
+	}
 	deadline := time.Now().Add(5 * time.Second)
-	for env.st.Counters()[stack.ARPTx] < uint64(len(ifcs)) {
+	for {
+		c := env.st.Counters()
+		if n4 > 0 && c[stack.ARPTx] >= n4 || n4 == 0 && c[stack.Loops] >= uint64(env.st.NumSoftnets()) {
+			break
+		}
 		if time.Now().After(deadline) {
 			return nil, errors.New("the stack did not send its gratuitous ARP within 5s (did a softnet fail to start? see the log)")
 		}

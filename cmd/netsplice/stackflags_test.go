@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"io"
 	"net/netip"
@@ -21,7 +22,9 @@ func TestIPFlag(t *testing.T) {
 		{[]string{"bogus"}, "is not an IPv4 CIDR such as 192.0.2.1/24", true},
 		{[]string{"192.0.2.1/24", "192.0.2.1/16"}, "given twice", true},
 		{[]string{"127.0.0.1/8"}, "cannot be an interface address", true},
-		{[]string{"2001:db8::1/64"}, "needs one IPv4 CIDR", true},
+		{[]string{"2001:db8::1/64"}, "2001:db8::1/64", false}, // an IPv6-only port
+		{[]string{"2001:db8::1/64,2001:db8:2::1/64", "198.51.100.1/24"}, "2001:db8::1/64,2001:db8:2::1/64 198.51.100.1/24", false},
+		{[]string{""}, "is not an IPv4 CIDR", true},
 		{[]string{"192.0.2.1/24,198.51.100.1/24"}, "two IPv4 CIDRs", true},
 		{[]string{"192.0.2.1/24,2001:db8::1/200"}, "not an IPv6 CIDR", true},
 		{[]string{"192.0.2.1/24,fe80::1/64"}, "link-local", true},
@@ -53,17 +56,108 @@ func TestIPFlag(t *testing.T) {
 	}
 }
 
-// TestIPFlagRoutable checks that IPv6 destinations must lie in an IPv6
-// prefix (there is no IPv6 gateway yet).
+// TestIPFlagRoutable checks that destinations must lie in a prefix of
+// their family or behind the --gateway of their family.
 func TestIPFlagRoutable(t *testing.T) {
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	sf := addStackFlags(fs)
-	if err := fs.Parse([]string{"--ip", "192.0.2.1/24,2001:db8:1::1/64", "--gateway", "192.0.2.254"}); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		args []string
+		ok   map[string]bool
+	}{
+		{[]string{"--ip", "192.0.2.1/24,2001:db8:1::1/64", "--gateway", "192.0.2.254"},
+			map[string]bool{"2001:db8:1::2": true, "fe80::1": true, "2001:db8:2::1": false, "203.0.113.1": true}},
+		{[]string{"--ip", "192.0.2.1/24,2001:db8:1::1/64", "--gateway", "fe80::1"},
+			map[string]bool{"2001:db8:2::1": true, "203.0.113.1": false, "192.0.2.9": true}},
+		{[]string{"--ip", "192.0.2.1/24", "--ip", "198.51.100.1/24,2001:db8:1::1/64", "--gateway", "2001:db8:1::fe,198.51.100.254"},
+			map[string]bool{"2001:db8:2::1": true, "203.0.113.1": true}},
+		{[]string{"--ip", "192.0.2.1/24", "--gateway", "192.0.2.254"},
+			map[string]bool{"2001:db8:1::2": false, "fe80::1": false, "203.0.113.1": true}},
+		// An IPv6-only port: IPv4 destinations have no way out.
+		{[]string{"--ip", "2001:db8:1::1/64", "--gateway", "2001:db8:1::fe"},
+			map[string]bool{"2001:db8:7::2": true, "192.0.2.2": false}},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		sf := addStackFlags(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sf.checkAs(false); err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		for dst, ok := range tc.ok {
+			if err := sf.routable(mustAddr(dst)); (err == nil) != ok {
+				t.Errorf("%q: routable(%s) = %v, want ok %v", tc.args, dst, err, ok)
+			}
+		}
 	}
-	for dst, ok := range map[string]bool{"2001:db8:1::2": true, "fe80::1": true, "2001:db8:2::1": false, "203.0.113.1": true} {
-		if err := sf.routable(mustAddr(dst)); (err == nil) != ok {
-			t.Errorf("routable(%s) = %v, want ok %v", dst, err, ok)
+}
+
+// TestGatewayFlag checks --gateway: at most one address per family, each
+// on an --ip port (IPv6: inside an IPv6 prefix or link-local), mapped to
+// that port; bad ones are one-line usage errors naming --gateway.
+func TestGatewayFlag(t *testing.T) {
+	for _, tc := range []struct {
+		ips, gateway string // --ip values (space-separated), --gateway
+		gw4, gw6     string // want: per port, space-separated, "-" for none
+		err          string // or an error containing this
+	}{
+		{ips: "192.0.2.1/24", gateway: "192.0.2.254", gw4: "192.0.2.254", gw6: "-"},
+		{ips: "192.0.2.1/24,2001:db8:1::1/64", gateway: "192.0.2.254,2001:db8:1::fe", gw4: "192.0.2.254", gw6: "2001:db8:1::fe"},
+		{ips: "192.0.2.1/24,2001:db8:1::1/64", gateway: "2001:db8:1::fe,192.0.2.254", gw4: "192.0.2.254", gw6: "2001:db8:1::fe"},
+		{ips: "192.0.2.1/24,2001:db8:1::1/64", gateway: "fe80::1", gw4: "-", gw6: "fe80::1"},
+		// The link-local gateway goes to the first port with IPv6.
+		{ips: "192.0.2.1/24 198.51.100.1/24,2001:db8:2::1/64 203.0.113.1/24,2001:db8:3::1/64", gateway: "fe80::1", gw4: "- - -", gw6: "- fe80::1 -"},
+		{ips: "192.0.2.1/24,2001:db8:1::1/64 198.51.100.1/24,2001:db8:2::1/64", gateway: "198.51.100.254,2001:db8:2::fe", gw4: "- 198.51.100.254", gw6: "- 2001:db8:2::fe"},
+		{ips: "2001:db8:1::1/64 192.0.2.1/24,2001:db8:2::1/64", gateway: "fe80::1,192.0.2.254", gw4: "- 192.0.2.254", gw6: "fe80::1 -"},
+		{ips: "2001:db8:1::1/64", gateway: "192.0.2.254", err: "an IPv4 gateway needs an IPv4 address"},
+		{ips: "192.0.2.1/24", gateway: "192.0.2.254,198.51.100.254", err: "two IPv4 gateways"},
+		{ips: "192.0.2.1/24,2001:db8:1::1/64", gateway: "fe80::1,2001:db8:1::fe", err: "two IPv6 gateways"},
+		{ips: "192.0.2.1/24", gateway: "198.51.100.254", err: "inside no --ip prefix"},
+		{ips: "192.0.2.1/24,2001:db8:1::1/64", gateway: "2001:db8:2::fe", err: "inside no IPv6 --ip prefix"},
+		{ips: "192.0.2.1/24", gateway: "2001:db8:1::fe", err: "needs an IPv6 address on some --ip"},
+		{ips: "192.0.2.1/24", gateway: "fe80::1", err: "needs an IPv6 address on some --ip"},
+		{ips: "192.0.2.1/24,2001:db8:1::1/64", gateway: "2001:db8:1::1", err: "is the address of an --ip interface"},
+		{ips: "192.0.2.1/24", gateway: "192.0.2.1", err: "is the address of an --ip interface"},
+		{ips: "192.0.2.1/24", gateway: "gw.example", err: "is not an IPv4 or IPv6 address"},
+		{ips: "192.0.2.1/24", gateway: "192.0.2.254,", err: "is not an IPv4 or IPv6 address"},
+		{ips: "192.0.2.1/24,2001:db8:1::1/64", gateway: "fe80::1%eth0", err: "zones"},
+		{ips: "192.0.2.1/24,2001:db8:1::1/64", gateway: "ff02::1", err: "unicast"},
+		{ips: "192.0.2.1/24,2001:db8:1::1/64", gateway: "::ffff:192.0.2.254", err: "not an IPv4 or IPv6 address"},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		sf := addStackFlags(fs)
+		args := []string{"--gateway", tc.gateway}
+		for _, ip := range strings.Fields(tc.ips) {
+			args = append(args, "--ip", ip)
+		}
+		if err := fs.Parse(args); err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		c, err := sf.checkAs(false)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "--gateway") || strings.Contains(err.Error(), "\n") || !errors.Is(err, errUsage) {
+				t.Errorf("%q: error %v, want a usage error naming --gateway with %q", args, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", args, err)
+			continue
+		}
+		gw4, gw6 := sf.portGateways(c)
+		show := func(as []netip.Addr) string {
+			var s []string
+			for _, a := range as {
+				if a.IsValid() {
+					s = append(s, a.String())
+				} else {
+					s = append(s, "-")
+				}
+			}
+			return strings.Join(s, " ")
+		}
+		if got4, got6 := show(gw4), show(gw6); got4 != tc.gw4 || got6 != tc.gw6 {
+			t.Errorf("%q: gateways per port IPv4 %q, IPv6 %q; want %q, %q", args, got4, got6, tc.gw4, tc.gw6)
 		}
 	}
 }

@@ -312,7 +312,7 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 	}
 
 	// RSS: program the RETA, read key, types and RETA back.
-	p.rss = rss.Config{Key: key, Types: rss.AllIPv4}
+	p.rss = rss.Config{Key: key, Types: rss.AllTypes}
 	if p.mode == HardwareRSS {
 		if err := p.readBackRSS(n, int(info.reta_size), keyLen, hf); err != nil {
 			if n > 1 {
@@ -327,7 +327,7 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 	}
 	if p.mode == SoftwareRSS {
 		reta, _ := rss.NewRETA(rss.DefaultRETASize, n)
-		p.rss = rss.Config{Key: key, RETA: reta, Types: rss.AllIPv4}
+		p.rss = rss.Config{Key: key, RETA: reta, Types: rss.AllTypes}
 	}
 	p.hasher = rss.NewHasher(p.rss.Key)
 
@@ -648,9 +648,11 @@ func (p *Port) rxSoft(q int, r *rxQueue, pkts []*driver.Packet) int {
 			continue
 		}
 		var hash uint32
-		d := pk.Data()
-		if len(d) >= 34 && d[12] == 0x08 && d[13] == 0x00 {
+		switch d := pk.Data(); {
+		case len(d) >= 34 && d[12] == 0x08 && d[13] == 0x00:
 			hash = p.hasher.HashIPv4Packet(d[14:], p.rss.Types)
+		case len(d) >= 54 && d[12] == 0x86 && d[13] == 0xdd:
+			hash = p.hasher.HashIPv6Packet(d[14:], p.rss.Types)
 		}
 		pk.Hash = hash
 		pk.Flags &^= driver.RxHashValid

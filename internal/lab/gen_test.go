@@ -32,7 +32,13 @@ type genReport struct {
 // --json and returns its final report.
 func runGen(t *testing.T, l *Lab, ns, ifname string, args ...string) genReport {
 	t.Helper()
-	all := append([]string{"gen", "--eal", EAL("net_af_packet0,iface=" + ifname), "--ip", "192.0.2.1/24", "--json", "--log-level", "warn"}, args...)
+	return runGenIP(t, l, ns, ifname, "192.0.2.1/24", args...)
+}
+
+// runGenIP is runGen with the generator's --ip.
+func runGenIP(t *testing.T, l *Lab, ns, ifname, ip string, args ...string) genReport {
+	t.Helper()
+	all := append([]string{"gen", "--eal", EAL("net_af_packet0,iface=" + ifname), "--ip", ip, "--json", "--log-level", "warn"}, args...)
 	out, err := l.Netsplice(t, ns, 90*time.Second, all...)
 	var final *genReport
 	for _, line := range strings.Split(out, "\n") {

@@ -6,8 +6,8 @@
 // It needs root (ip netns, ethtool). A test that cannot build its lab fails
 // with a message saying why; it does not skip. Names carry the test
 // process's PID and a counter, so labs of parallel test processes do not
-// collide, and only the documentation prefixes 192.0.2.0/24 and
-// 198.51.100.0/24 are used for addresses.
+// collide, and only documentation prefixes are used for addresses:
+// 192.0.2.0/24 and 198.51.100.0/24, and 2001:db8::/32 for IPv6.
 package lab
 
 import (

@@ -59,10 +59,19 @@ func ping(t *testing.T, l *Lab, ns, dst string) {
 // one datagram), and the echo is read back before the next is sent.
 func udpEcho(t *testing.T, l *Lab, ns, dst string, port int, srcPort int) {
 	t.Helper()
-	args := []string{"netns", "exec", ns, "socat", "-b", "65536", "STDIO", fmt.Sprintf("UDP:%s:%d", dst, port)}
+	addr := fmt.Sprintf("UDP:%s:%d", dst, port)
 	if srcPort != 0 {
-		args[len(args)-1] += fmt.Sprintf(",sourceport=%d", srcPort)
+		addr += fmt.Sprintf(",sourceport=%d", srcPort)
 	}
+	udpEchoVia(t, ns, addr, uint64(port), uint64(srcPort), 1472)
+}
+
+// udpEchoVia is udpEcho through socat address addr (e.g.
+// UDP6:[2001:db8:1::1]:7), with the echo sizes up to maxSize (1452 over
+// IPv6), and maxSize itself; seed1 and seed2 seed the payloads.
+func udpEchoVia(t *testing.T, ns, addr string, seed1, seed2 uint64, maxSize int) {
+	t.Helper()
+	args := []string{"netns", "exec", ns, "socat", "-b", "65536", "STDIO", addr}
 	cmd := exec.Command("ip", args...)
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -82,9 +91,15 @@ func udpEcho(t *testing.T, l *Lab, ns, dst string, port int, srcPort int) {
 		cmd.Process.Kill()
 		cmd.Wait()
 	}()
-	rng := rand.New(rand.NewPCG(uint64(port), uint64(srcPort)))
+	rng := rand.New(rand.NewPCG(seed1, seed2))
 	got := make([]byte, 2048)
-	sizes := echoSizes()
+	var sizes []int
+	for _, n := range echoSizes() {
+		if n < maxSize {
+			sizes = append(sizes, n)
+		}
+	}
+	sizes = append(sizes, maxSize)
 	for _, n := range sizes {
 		msg := make([]byte, n)
 		for i := range msg {
@@ -104,13 +119,13 @@ func udpEcho(t *testing.T, l *Lab, ns, dst string, port int, srcPort int) {
 				t.Fatalf("size %d: reading the echo: %v (%s)", n, err, stderr.String())
 			}
 		case <-time.After(3 * time.Second):
-			t.Fatalf("size %d: no echo within 3s", n)
+			t.Fatalf("%s: size %d: no echo within 3s", addr, n)
 		}
 		if !bytes.Equal(got[:n], msg) {
-			t.Fatalf("size %d: echo differs from what was sent", n)
+			t.Fatalf("%s: size %d: echo differs from what was sent", addr, n)
 		}
 	}
-	t.Logf("UDP echo: %d datagrams of 1..1472 bytes came back intact", len(sizes))
+	t.Logf("UDP echo via %s: %d datagrams of 1..%d bytes came back intact", addr, len(sizes), maxSize)
 }
 
 // TestAFPacket: netsplice serve on the af_packet PMD at one end of a veth
