@@ -82,6 +82,11 @@ type Config struct {
 	Flows int
 	// NoReply: the UDP peer does not echo; only what is sent is counted.
 	NoReply bool
+	// Sources, when set, are the local addresses connections and flows
+	// come from, in turn (the stack's interfaces must have them: primary
+	// or InterfaceConfig.Secondary), all of the target's family; else
+	// the stack picks the route's address.
+	Sources []netip.Addr
 	// Timeout bounds a connect, each request, and the wait for a UDP
 	// echo after the last send [5s].
 	Timeout time.Duration
@@ -108,6 +113,7 @@ const (
 	MaxRequestBytes    = 1 << 40
 	MaxRequestsPerConn = 1 << 20
 	MaxFlows           = 1 << 16
+	MaxSources         = 1 << 16
 	MaxUDPSize         = 1472 // one unfragmented datagram on a 1500-byte MTU
 	MaxRate            = 1e9
 )
@@ -185,6 +191,8 @@ func (c Config) check() error {
 		return bad("size %d bytes: want %d..%d over IPv6 (one unfragmented datagram on a 1500-byte MTU)", c.Size, MinUDPSize, MaxUDPSize6)
 	case c.Flows < 1 || c.Flows > MaxFlows:
 		return bad("flows %d: want 1..%d", c.Flows, MaxFlows)
+	case len(c.Sources) > MaxSources:
+		return bad("%d sources: want at most %d", len(c.Sources), MaxSources)
 	case c.Timeout < 0:
 		return bad("timeout %v: want more than 0", c.Timeout)
 	case c.Interval < time.Millisecond:
@@ -193,6 +201,11 @@ func (c Config) check() error {
 		return bad("HTTP needs a tcp: target")
 	case c.To.Proto == "tcp" && !c.HTTP && c.Request == 0 && c.Response > 0:
 		return bad("a request of 0 bytes cannot ask for a %d-byte response (an echo server answers what it is sent)", c.Response)
+	}
+	for _, a := range c.Sources {
+		if !a.IsValid() || a.Is4In6() || a.Zone() != "" || a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a.Is4() != c.To.Addr.Addr().Is4() {
+			return bad("source %v: want a unicast address of the target's family", a)
+		}
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netsplice/netsplice/driver"
 	"github.com/netsplice/netsplice/driver/memwire"
 	"github.com/netsplice/netsplice/service"
 	"github.com/netsplice/netsplice/stack"
@@ -327,5 +328,77 @@ func TestScheduledBy(t *testing.T) {
 		if got := scheduledBy(c.d, c.rate); got != c.want {
 			t.Errorf("scheduledBy(%v, %v) = %d, want %d", c.d, c.rate, got, c.want)
 		}
+	}
+}
+
+// TestSources: with Config.Sources, TCP connections and UDP flows come
+// from the sources in turn (the generator's port holds them as secondary
+// addresses), and the server sees every one of them.
+func TestSources(t *testing.T) {
+	srcs := []netip.Addr{netip.MustParseAddr("198.51.100.10"), netip.MustParseAddr("198.51.100.11"), netip.MustParseAddr("198.51.100.12")}
+	w := memwire.New()
+	mk := func(name string, ic stack.InterfaceConfig) *stack.Stack {
+		p, err := w.AddPort(memwire.Config{Name: name, Queues: 2, PoolSize: 16384, RingSize: 1024})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ic.Port = p
+		st, err := stack.New(stack.Config{Softnets: 2, Poll: stack.PollAdaptive}, ic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.Stop)
+		return st
+	}
+	g := mk("gen", stack.InterfaceConfig{Addr: genAddr, Secondary: srcs})
+	srv := mk("server", stack.InterfaceConfig{Addr: serverAddr})
+	var mu sync.Mutex
+	seen := map[string]map[netip.Addr]int{"tcp": {}, "udp": {}}
+	serveEach(t, srv, 7, func(c *stack.TCPConn) {
+		mu.Lock()
+		seen["tcp"][c.RemoteAddrPort().Addr()]++
+		mu.Unlock()
+		io.Copy(c, c)
+	})
+	u, err := srv.ListenUDP(netip.AddrPortFrom(server, 7), &stack.UDPOptions{Handler: func(sn *stack.Softnet, c *stack.UDPConn, pk *driver.Packet) {
+		from := stack.UDPSource(pk)
+		mu.Lock()
+		seen["udp"][from.Addr()]++
+		mu.Unlock()
+		pk.TrimFront(pk.Len() - len(stack.UDPPayload(pk)))
+		c.SendPacket(sn, pk, from)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	for _, cfg := range []Config{
+		{To: target("tcp", 7), Duration: 300 * time.Millisecond, Rate: 200, Conns: 8, Request: 10, Sources: srcs},
+		{To: target("udp", 7), Duration: 300 * time.Millisecond, Rate: 200, Flows: 6, Size: 64, Sources: srcs},
+	} {
+		r, err := Run(context.Background(), g, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.OK {
+			t.Fatalf("%s: %s", cfg.To, r.Line())
+		}
+		mu.Lock()
+		got := seen[cfg.To.Proto]
+		mu.Unlock()
+		if len(got) != len(srcs) {
+			t.Fatalf("%s: the server saw sources %v, want all of %v", cfg.To, got, srcs)
+		}
+		for _, a := range srcs {
+			if got[a] == 0 {
+				t.Fatalf("%s: nothing from %v (saw %v)", cfg.To, a, got)
+			}
+		}
+	}
+	if err := Check(Config{To: target("tcp", 7), Duration: time.Second, Sources: []netip.Addr{netip.MustParseAddr("2001:db8::1")}}); err == nil {
+		t.Error("an IPv6 source for an IPv4 target was accepted")
 	}
 }

@@ -75,6 +75,9 @@ func (g *tcpGen) run(t0 time.Time) (made, want uint64) {
 	start := g.st.Softnet(0).Clock() - int64(time.Since(t0))
 	for i := 0; i < n; i++ {
 		e := &tcpEngine{g: g, sn: g.st.Softnet(i), start: start, end: start + int64(g.cfg.Duration)}
+		if n := len(g.cfg.Sources); n > 0 {
+			e.nextSource = i % n // the softnets start on different sources
+		}
 		e.giveUp = e.end + int64(lateGrace(g.cfg.Duration))
 		e.cap = g.cfg.Conns / n
 		if i < g.cfg.Conns%n {
@@ -152,6 +155,7 @@ type tcpEngine struct {
 	cap, active        int
 	free               []*tcpFlow
 	done               atomic.Bool
+	nextSource         int // Config.Sources index of the next connection
 }
 
 // tick starts the connections that fell due, then sleeps until the next
@@ -210,7 +214,12 @@ func (e *tcpEngine) open(intended, now int64) bool {
 	e.active++
 	e.g.c.attempted.Add(1)
 	f.intended, f.started = intended, now
-	c, err := e.sn.DialTCP(netip.AddrPort{}, e.g.cfg.To.Addr, &f.ev)
+	var laddr netip.AddrPort
+	if src := e.g.cfg.Sources; len(src) > 0 {
+		laddr = netip.AddrPortFrom(src[e.nextSource], 0)
+		e.nextSource = (e.nextSource + 1) % len(src)
+	}
+	c, err := e.sn.DialTCP(laddr, e.g.cfg.To.Addr, &f.ev)
 	if err != nil {
 		f.fail(err)
 		return false

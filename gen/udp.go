@@ -55,7 +55,11 @@ func newUDPGen(st *stack.Stack, cfg Config, c *counts, errs *firstErrors, stop c
 		if !cfg.NoReply {
 			opts.Handler = g.receive
 		}
-		fl, err := st.DialUDP(netip.AddrPort{}, cfg.To.Addr, opts)
+		var laddr netip.AddrPort
+		if n := len(cfg.Sources); n > 0 {
+			laddr = netip.AddrPortFrom(cfg.Sources[i%n], 0)
+		}
+		fl, err := st.DialUDP(laddr, cfg.To.Addr, opts)
 		if err != nil {
 			g.close()
 			return nil, fmt.Errorf("flow %d: %w", i, err)

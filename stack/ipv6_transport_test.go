@@ -538,3 +538,58 @@ func TestUDP6ExtensionHeaders(t *testing.T) {
 		t.Fatalf("handler saw %+v, want %+v", got, want)
 	}
 }
+
+// TestPortsPerSourceAddress: each local address has its own ephemeral
+// port range for active opens, so a secondary address adds a whole range
+// of 4-tuples toward one server; a listener on :: still takes its port on
+// every address.
+func TestPortsPerSourceAddress(t *testing.T) {
+	w := memwire.New()
+	pa, _ := w.AddPort(driverConfig("a"))
+	pb, _ := w.AddPort(driverConfig("b"))
+	sec := netip.MustParseAddr("192.0.2.10")
+	a, err := New(Config{EphemeralPorts: [2]uint16{50000, 50001}, TCP: TCPConfig{TimeWaitReuse: -1}},
+		InterfaceConfig{Port: pa, Addr: addrA, Secondary: []netip.Addr{sec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Config{}, InterfaceConfig{Port: pb, Addr: addrB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Stack{a, b} {
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer s.Stop()
+	}
+	l, err := b.ListenTCP(netip.MustParseAddrPort("0.0.0.0:80"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dst := netip.AddrPortFrom(addrB.Addr(), 80)
+	var conns []*TCPConn
+	for _, src := range []netip.Addr{addrA.Addr(), addrA.Addr(), sec, sec} {
+		c, err := a.DialTCP(ctx, netip.AddrPortFrom(src, 0), dst)
+		if err != nil {
+			t.Fatalf("dial from %v with %d open: %v", src, len(conns), err)
+		}
+		conns = append(conns, c)
+	}
+	if _, err := a.DialTCP(ctx, netip.AddrPortFrom(sec, 0), dst); !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		t.Errorf("third dial from %v with a two-port range: %v, want EADDRNOTAVAIL", sec, err)
+	}
+	if conns[0].LocalAddrPort().Port() != conns[2].LocalAddrPort().Port() && conns[0].LocalAddrPort().Port() != conns[3].LocalAddrPort().Port() {
+		t.Errorf("the secondary address reused none of the primary's ports: %v %v %v %v",
+			conns[0].LocalAddrPort(), conns[1].LocalAddrPort(), conns[2].LocalAddrPort(), conns[3].LocalAddrPort())
+	}
+	if _, err := a.ListenTCP(netip.MustParseAddrPort("[::]:50000"), 0); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("listen on [::]:50000 while dials use it: %v, want EADDRINUSE", err)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+}

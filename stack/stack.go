@@ -154,10 +154,7 @@ type Stack struct {
 	nextID  uint16
 	homeRR  int
 
-	tcpPorts map[uint16]int // local ports in use by listeners and active opens
-	// tcpTW holds the active opens in TIME-WAIT by local port: when no
-	// port is free, a dial takes over one of theirs (pickTCPPort).
-	tcpTW      map[uint16]*TCPConn
+	tcpPorts   tcpPortTable // local ports of listeners and active opens (tcp_ports.go)
 	nextTCPEph uint16
 	dialRR     int
 	isnSeed    maphash.Seed
@@ -188,11 +185,10 @@ func New(cfg Config, ifcs ...InterfaceConfig) (*Stack, error) {
 		nextID:  1,
 		stop:    make(chan struct{}),
 
-		tcpPorts:   make(map[uint16]int),
-		tcpTW:      make(map[uint16]*TCPConn),
 		nextTCPEph: cfg.EphemeralPorts[0],
 		isnSeed:    maphash.MakeSeed(),
 	}
+	s.tcpPorts.init()
 	for i, ic := range ifcs {
 		ifc, err := newInterface(i, ic, cfg.Softnets)
 		if err != nil {

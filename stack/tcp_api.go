@@ -84,11 +84,11 @@ func (s *Stack) listenTCP(laddr netip.AddrPort, backlog int, accept func(c *TCPC
 		return nil, opErr(err)
 	}
 	s.mu.Lock()
-	if s.tcpPorts[key.lport] > 0 {
+	if !s.tcpPorts.listenable(key.laddr, key.lport) {
 		s.mu.Unlock()
 		return nil, opErr(syscall.EADDRINUSE)
 	}
-	s.tcpPorts[key.lport]++
+	s.tcpPorts.add(key.laddr, key.lport)
 	s.mu.Unlock()
 	if err := s.callAll(func(sn *Softnet) { sn.tcpListen[key] = l }); err != nil {
 		return nil, opErr(err)
@@ -204,10 +204,7 @@ func (l *TCPListener) Close() error {
 		}
 	})
 	s.mu.Lock()
-	s.tcpPorts[key.lport]--
-	if s.tcpPorts[key.lport] <= 0 {
-		delete(s.tcpPorts, key.lport)
-	}
+	s.tcpPorts.remove(key.laddr, key.lport)
 	s.mu.Unlock()
 	for c := l.accept.Pop(); c != nil; c = l.accept.Pop() {
 		l.pending.Add(-1)
@@ -338,12 +335,12 @@ func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, want int) (c *TCPConn
 			return nil, false, nil, syscall.EADDRNOTAVAIL
 		}
 		key.lport, steered, old = port, st, tw
-	} else if s.tcpPorts[key.lport] > 0 {
+	} else if s.tcpPorts.busy(key.laddr, key.lport) {
 		s.mu.Unlock()
 		return nil, false, nil, syscall.EADDRINUSE
 	}
 	if old == nil {
-		s.tcpPorts[key.lport]++ // a taken-over port keeps its count
+		s.tcpPorts.add(key.laddr, key.lport) // a taken-over port keeps its count
 	}
 	s.mu.Unlock()
 	owner := s.sn[ifc.queueFor(header.ProtoTCP, key.raddr, key.laddr, key.rport, key.lport)]
@@ -379,7 +376,7 @@ func (s *Stack) pickTCPPort(ifc *Interface, key flowKey, want int) (port uint16,
 	fallback := uint16(0)
 	for i := 0; i < span; i++ {
 		p := uint16(lo + (int(s.nextTCPEph)-lo+i)%span)
-		if s.tcpPorts[p] > 0 {
+		if s.tcpPorts.busy(key.laddr, p) {
 			continue
 		}
 		if ifc.queueFor(header.ProtoTCP, key.raddr, key.laddr, key.rport, p) == want {
@@ -404,8 +401,9 @@ func (s *Stack) pickTCPPort(ifc *Interface, key flowKey, want int) (port uint16,
 		return 0, false, nil, false
 	}
 	now := s.now()
-	for p, c := range s.tcpTW {
-		if !c.tsOK || now-c.twSince < int64(s.cfg.TCP.TimeWaitReuse) {
+	for pk, c := range s.tcpPorts.tw {
+		p := pk.port
+		if pk.addr != key.laddr || !c.tsOK || now-c.twSince < int64(s.cfg.TCP.TimeWaitReuse) {
 			continue
 		}
 		st := ifc.queueFor(header.ProtoTCP, key.raddr, key.laddr, key.rport, p) == want
@@ -419,7 +417,7 @@ func (s *Stack) pickTCPPort(ifc *Interface, key flowKey, want int) (port uint16,
 	if old == nil {
 		return 0, false, nil, false
 	}
-	delete(s.tcpTW, port)
+	delete(s.tcpPorts.tw, portKey{key.laddr, port})
 	old.portTaken = true
 	return port, steered, old, true
 }
@@ -429,7 +427,7 @@ func (s *Stack) pickTCPPort(ifc *Interface, key flowKey, want int) (port uint16,
 func (s *Stack) enterTimeWaitPort(c *TCPConn) {
 	s.mu.Lock()
 	c.twSince = c.sn.now
-	s.tcpTW[c.key.lport] = c
+	s.tcpPorts.tw[portKey{c.key.laddr, c.key.lport}] = c
 	s.mu.Unlock()
 }
 
@@ -438,13 +436,12 @@ func (s *Stack) enterTimeWaitPort(c *TCPConn) {
 func (s *Stack) releaseTCPPort(c *TCPConn) {
 	k := c.key
 	s.mu.Lock()
-	if s.tcpTW[k.lport] == c {
-		delete(s.tcpTW, k.lport)
+	pk := portKey{k.laddr, k.lport}
+	if s.tcpPorts.tw[pk] == c {
+		delete(s.tcpPorts.tw, pk)
 	}
 	if !c.portTaken {
-		if s.tcpPorts[k.lport]--; s.tcpPorts[k.lport] <= 0 {
-			delete(s.tcpPorts, k.lport)
-		}
+		s.tcpPorts.remove(k.laddr, k.lport)
 	}
 	s.mu.Unlock()
 }

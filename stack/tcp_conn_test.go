@@ -209,7 +209,7 @@ func TestTCPShortConnections(t *testing.T) {
 			ca[TCPRstTx], cb[TCPRstTx], ca[TCPNoConn], cb[TCPNoConn], ca[TCPDropAfterClose], cb[TCPDropAfterClose], ca[TCPTimeouts], cb[TCPTimeouts])
 	}
 	p.a.mu.Lock()
-	ports := len(p.a.tcpPorts)
+	ports := len(p.a.tcpPorts.use) + len(p.a.tcpPorts.perPort)
 	p.a.mu.Unlock()
 	if ports != 0 {
 		t.Fatalf("%d local ports still held", ports)

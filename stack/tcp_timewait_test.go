@@ -109,7 +109,7 @@ func TestTimeWaitReuse(t *testing.T) {
 		waitFor(t, 5*time.Second, "ports released", func() bool {
 			p.a.mu.Lock()
 			defer p.a.mu.Unlock()
-			return len(p.a.tcpPorts) == 0 && len(p.a.tcpTW) == 0
+			return len(p.a.tcpPorts.use) == 0 && len(p.a.tcpPorts.perPort) == 0 && len(p.a.tcpPorts.tw) == 0
 		})
 	}
 }

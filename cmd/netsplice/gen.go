@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -52,6 +53,7 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 	countOnly := fs.Bool("count-only", false, "check lengths only, not the byte pattern (servers that send other bytes)")
 	size := fs.Int("size", 64, fmt.Sprintf("UDP payload bytes per datagram (%d..%d; ..%d over IPv6)", gen.MinUDPSize, gen.MaxUDPSize, gen.MaxUDPSize6))
 	flows := fs.Int("flows", 1, "UDP flows (source ports), spread over the softnets by RSS")
+	sources := fs.String("sources", "", "source addresses, in turn per connection or flow: `IP-IP` ranges or single IPs, comma separated, each inside an --ip prefix (the port answers for them); default: the port's address")
 	noReply := fs.Bool("no-reply", false, "the UDP peer does not echo: count what is sent only")
 	timeout := fs.Duration("timeout", 5*time.Second, "limit on a connect, on each request, and on the wait for the last UDP echoes")
 	interval := fs.Duration("interval", time.Second, "report every DURATION")
@@ -113,8 +115,16 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 		if err := io3.check(*useHTTP, *rate); err != nil {
 			return err
 		}
-	} else if err := gen.Check(cfg); err != nil {
-		return usageErr("%v", strings.TrimPrefix(err.Error(), gen.ErrConfig.Error()+": "))
+	} else {
+		if *sources != "" {
+			if cfg.Sources, err = parseSources(*sources, target.Addr.Addr().Is4()); err != nil {
+				return usageErr("--sources %v", err)
+			}
+			sf.secondary = cfg.Sources
+		}
+		if err := gen.Check(cfg); err != nil {
+			return usageErr("%v", strings.TrimPrefix(err.Error(), gen.ErrConfig.Error()+": "))
+		}
 	}
 
 	if err := mf.listen(); err != nil {
@@ -140,6 +150,11 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 		}
 		if err := sf.routable(target.Addr.Addr()); err != nil {
 			return usageErr("--to %v", err)
+		}
+		for _, a := range cfg.Sources {
+			if !sf.onLink(a) {
+				return usageErr("--sources %v is inside no --ip prefix", a)
+			}
 		}
 		env, err := sf.start(stderr)
 		if err != nil {
@@ -198,6 +213,14 @@ func memwireGen(sf *stackFlags, to gen.Target, useHTTP, iperfServer bool, stderr
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	for _, a := range sf.secondary {
+		if a == srv4.Addr() || slices.ContainsFunc(srv6, func(p netip.Prefix) bool { return p.Addr() == a }) {
+			return nil, nil, nil, usageErr("--sources %v is the in-memory server's address", a)
+		}
+		if !inPrefixes(a, gen4, gen6) {
+			return nil, nil, nil, usageErr("--sources %v is inside none of the generator's prefixes (%v)", a, prefixList(gen4, gen6))
+		}
+	}
 	log, err := sf.log.logger(stderr)
 	if err != nil {
 		return nil, nil, nil, err
@@ -221,7 +244,11 @@ func memwireGen(sf *stackFlags, to gen.Target, useHTTP, iperfServer bool, stderr
 				return nil, usageErr("--impair: %v", err)
 			}
 		}
-		st, err := stack.New(stack.Config{Softnets: sf.lcores, Poll: c.poll, Logger: log}, stack.InterfaceConfig{Port: port, Addr: addr, Addr6: addr6})
+		ifc := stack.InterfaceConfig{Port: port, Addr: addr, Addr6: addr6}
+		if name == "gen" {
+			ifc.Secondary = sf.secondaryFor(addr, addr6)
+		}
+		st, err := stack.New(stack.Config{Softnets: sf.lcores, Poll: c.poll, Logger: log}, ifc)
 		if err != nil {
 			return nil, err
 		}
@@ -452,4 +479,63 @@ func (f *iperfFlags) run(ctx context.Context, st *stack.Stack, to gen.Target, d 
 		return fmt.Errorf("iperf3: %w", err)
 	}
 	return nil
+}
+
+// parseSources parses gen's --sources: comma-separated IPs and IP-IP
+// ranges, all IPv4 (v4) or all IPv6, at most gen.MaxSources addresses,
+// none twice.
+func parseSources(s string, v4 bool) ([]netip.Addr, error) {
+	var out []netip.Addr
+	seen := make(map[netip.Addr]bool)
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := netip.ParseAddr(lo)
+		if err != nil {
+			return nil, fmt.Errorf("%q: want IP or IP-IP ranges, comma separated", part)
+		}
+		b := a
+		if isRange {
+			if b, err = netip.ParseAddr(hi); err != nil {
+				return nil, fmt.Errorf("%q: want IP or IP-IP ranges, comma separated", part)
+			}
+		}
+		switch {
+		case a.Is4() != v4 || b.Is4() != v4 || a.Is4In6() || b.Is4In6():
+			return nil, fmt.Errorf("%q: the sources must be of the --to address's family", part)
+		case a.Zone() != "" || b.Zone() != "":
+			return nil, fmt.Errorf("%q: zones are not supported", part)
+		case b.Less(a):
+			return nil, fmt.Errorf("%q: the range ends before it starts", part)
+		}
+		for x := a; ; x = x.Next() {
+			if len(out) >= gen.MaxSources {
+				return nil, fmt.Errorf("%q: more than %d addresses", s, gen.MaxSources)
+			}
+			if x.IsUnspecified() || x.IsMulticast() || x.IsLoopback() {
+				return nil, fmt.Errorf("%v: not a unicast address", x)
+			}
+			if seen[x] {
+				return nil, fmt.Errorf("%v given twice", x)
+			}
+			seen[x] = true
+			out = append(out, x)
+			if x == b {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// prefixList prints an IPv4 prefix (if valid) and IPv6 ones, comma
+// separated.
+func prefixList(p4 netip.Prefix, p6 []netip.Prefix) string {
+	var s []string
+	if p4.IsValid() {
+		s = append(s, p4.String())
+	}
+	for _, p := range p6 {
+		s = append(s, p.String())
+	}
+	return strings.Join(s, ",")
 }

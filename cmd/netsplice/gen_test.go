@@ -56,6 +56,15 @@ func TestGenBadInput(t *testing.T) {
 		{"gen", "--memwire", "--iperf3", "--to", "tcp:198.51.100.2:5201", "--bitrate", "-1"},
 		{"gen", "--to", "tcp:198.51.100.2:7"},
 		{"gen", "--to", "tcp:198.51.100.2:7", "--eal", "--no-pci", "--ip", "203.0.113.1/24"},
+		// --sources
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--sources", "198.51.100.20-198.51.100.10"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--sources", "2001:db8::10"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--sources", "198.51.100.10,198.51.100.10"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--sources", "198.51.100.x"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--sources", "10.0.0.0-10.1.0.0"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--sources", "203.0.113.5"},
+		{"gen", "--memwire", "--to", "tcp:198.51.100.2:7", "--sources", "198.51.100.2"},
+		{"gen", "--to", "tcp:198.51.100.2:7", "--eal", "--no-pci", "--ip", "198.51.100.1/24", "--sources", "203.0.113.5"},
 	} {
 		code, out, errOut := runCLI(args...)
 		if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "netsplice gen: ") {
@@ -101,6 +110,9 @@ func TestGenMemwire(t *testing.T) {
 		{[]string{"--to", "udp:[2001:db8::2]:7", "--rate", "1000", "--flows", "4", "--lcores", "2", "--duration", "1s", "--size", "1452"}, 1000},
 		// An IPv6-only --ip: both stacks IPv6-only.
 		{[]string{"--to", "tcp:[2001:db8::2]:80", "--http", "--rate", "50", "--duration", "1s", "--ip", "2001:db8::7/64"}, 50},
+		// Source ranges: connections and flows from secondary addresses.
+		{[]string{"--to", "tcp:198.51.100.2:7", "--rate", "50", "--duration", "1s", "--sources", "198.51.100.1,198.51.100.10-198.51.100.13"}, 50},
+		{[]string{"--to", "udp:[2001:db8::2]:7", "--rate", "1000", "--flows", "8", "--duration", "1s", "--sources", "2001:db8::100-2001:db8::107"}, 1000},
 	} {
 		code, r, errOut := runGenJSON(t, tc.args...)
 		if code != 0 || r["ok"] != true || r["attempted"] != tc.attempted || r["completed"] != tc.attempted || r["failed"] != 0.0 {

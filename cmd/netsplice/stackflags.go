@@ -33,6 +33,47 @@ type stackFlags struct {
 	log     *logFlags
 	impair  string
 	pcap    string
+	// secondary are more addresses the ports answer for (gen --sources),
+	// each given to the port whose prefix holds it (secondaryFor).
+	secondary []netip.Addr
+}
+
+// onLink reports whether a is inside an --ip prefix of its family.
+func (f *stackFlags) onLink(a netip.Addr) bool {
+	if a.Is4() {
+		return f.ips.onLink(a)
+	}
+	return f.port6(a) >= 0
+}
+
+// inPrefixes reports whether a is inside p4 (if valid) or one of p6.
+func inPrefixes(a netip.Addr, p4 netip.Prefix, p6 []netip.Prefix) bool {
+	if p4.IsValid() && p4.Contains(a) {
+		return true
+	}
+	for _, p := range p6 {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// secondaryFor returns the secondary addresses that belong on a port with
+// IPv4 prefix p4 (may be zero) and IPv6 prefixes p6: inside one of them,
+// and not the port's own address.
+func (f *stackFlags) secondaryFor(p4 netip.Prefix, p6 []netip.Prefix) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range f.secondary {
+		own := a == p4.Addr()
+		for _, p := range p6 {
+			own = own || a == p.Addr()
+		}
+		if !own && inPrefixes(a, p4, p6) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // logFlags are --log-level and --log-format, of every command that logs.
@@ -552,6 +593,7 @@ func (f *stackFlags) start(stderr io.Writer) (*stackEnv, error) {
 		if i < len(f.ips6) {
 			ifc.Addr6 = f.ips6[i]
 		}
+		ifc.Secondary = f.secondaryFor(addr, ifc.Addr6)
 		ifc.Gateway, ifc.Gateway6 = gw4[i], gw6[i]
 		ifcs = append(ifcs, ifc)
 	}
