@@ -1,6 +1,9 @@
 package stack
 
-import "net/netip"
+import (
+	"encoding/binary"
+	"net/netip"
+)
 
 // Addresses inside the stack's transport layer are [16]byte in both
 // families: an IPv4 address is held IPv4-mapped (::ffff:a.b.c.d, RFC 4291
@@ -15,7 +18,8 @@ func mapped4(a [4]byte) [16]byte {
 
 // is4 reports whether a is IPv4-mapped.
 func is4(a [16]byte) bool {
-	return a[0]|a[1]|a[2]|a[3]|a[4]|a[5]|a[6]|a[7]|a[8]|a[9] == 0 && a[10] == 0xff && a[11] == 0xff
+	// Two loads, not twelve: bytes 0-7 zero, 8-9 zero, 10-11 0xffff.
+	return binary.LittleEndian.Uint64(a[0:8]) == 0 && binary.LittleEndian.Uint32(a[8:12]) == 0xffff0000
 }
 
 // as4 returns the IPv4 address of an IPv4-mapped a.

@@ -648,3 +648,21 @@ func TestSynCookies6(t *testing.T) {
 		}
 	}
 }
+
+// TestIs4: is4 knows IPv4-mapped addresses from every other form.
+func TestIs4(t *testing.T) {
+	for _, tc := range []struct {
+		a    string
+		want bool
+	}{
+		{"::ffff:192.0.2.1", true}, {"::ffff:0.0.0.0", true}, {"::", false}, {"::1", false},
+		{"2001:db8::1", false}, {"::fffe:192.0.2.1", false}, {"0:0:0:0:1:ffff:192.0.2.1", false}, {"1::ffff:192.0.2.1", false},
+	} {
+		if got := is4(netip.MustParseAddr(tc.a).As16()); got != tc.want {
+			t.Errorf("is4(%s) = %v, want %v", tc.a, got, tc.want)
+		}
+	}
+	if !is4(mapped4([4]byte{198, 51, 100, 7})) || as4(mapped4([4]byte{198, 51, 100, 7})) != [4]byte{198, 51, 100, 7} {
+		t.Error("mapped4 and as4 do not round-trip")
+	}
+}
