@@ -45,15 +45,7 @@ func (sn *Softnet) tcpInput(ifc *Interface, pk *driver.Packet, ip header.IPv4, b
 	if sn.shedSyn(pk, t) {
 		return
 	}
-	switch t.Check(src, dst) {
-	case header.OK:
-	case header.ErrChecksum:
-		sn.inc(TCPDropChecksum)
-		sn.free(pk)
-		return
-	default:
-		sn.inc(TCPDropBad)
-		sn.free(pk)
+	if !sn.checkL4(pk, t.Check(src, dst), TCPDropChecksum, TCPDropBad) {
 		return
 	}
 	sn.inc(TCPRx)
@@ -80,15 +72,7 @@ func (sn *Softnet) tcpInput6(ifc *Interface, pk *driver.Packet, ip header.IPv6, 
 	if sn.shedSyn(pk, t) {
 		return
 	}
-	switch t.CheckIPv6(src, dst) {
-	case header.OK:
-	case header.ErrChecksum:
-		sn.inc(TCPDropChecksum)
-		sn.free(pk)
-		return
-	default:
-		sn.inc(TCPDropBad)
-		sn.free(pk)
+	if !sn.checkL4(pk, t.CheckIPv6(src, dst), TCPDropChecksum, TCPDropBad) {
 		return
 	}
 	sn.inc(TCPRx)
@@ -99,6 +83,22 @@ func (sn *Softnet) tcpInput6(ifc *Interface, pk *driver.Packet, ip header.IPv6, 
 	}
 	key := flowKey{laddr: dst, raddr: src, lport: t.DstPort(), rport: t.SrcPort()}
 	sn.tcpSegment(ifc, pk, t, header.EthernetHeaderLen+off, sn.tcp.v6[key], key)
+}
+
+// checkL4 reports whether a TCP segment's or UDP datagram's check e
+// passed; otherwise it counts the drop (csum for a bad checksum, bad for
+// anything else) and frees pk.
+func (sn *Softnet) checkL4(pk *driver.Packet, e header.Error, csum, bad CounterID) bool {
+	switch e {
+	case header.OK:
+		return true
+	case header.ErrChecksum:
+		sn.inc(csum)
+	default:
+		sn.inc(bad)
+	}
+	sn.free(pk)
+	return false
 }
 
 // shedSyn drops a pure SYN, unread, while a SYN flood has spent this

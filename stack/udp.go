@@ -97,15 +97,7 @@ func UDPDestination(pk *driver.Packet) netip.AddrPort {
 func (sn *Softnet) udpInput(ifc *Interface, pk *driver.Packet, ip header.IPv4, bcast bool) {
 	src, dst := ip.Src(), ip.Dst()
 	u := header.UDP(ip.Payload())
-	switch u.Check(src, dst) {
-	case header.OK:
-	case header.ErrChecksum:
-		sn.inc(UDPDropChecksum)
-		sn.free(pk)
-		return
-	default:
-		sn.inc(UDPDropBad)
-		sn.free(pk)
+	if !sn.checkL4(pk, u.Check(src, dst), UDPDropChecksum, UDPDropBad) {
 		return
 	}
 	sn.inc(UDPRx)
@@ -141,15 +133,7 @@ func (sn *Softnet) udpInput(ifc *Interface, pk *driver.Packet, ip header.IPv4, b
 func (sn *Softnet) udpInput6(ifc *Interface, pk *driver.Packet, ip header.IPv6, off int, mcast bool) {
 	src, dst := ip.Src(), ip.Dst()
 	u := header.UDP(ip[off:])
-	switch u.CheckIPv6(src, dst) {
-	case header.OK:
-	case header.ErrChecksum:
-		sn.inc(UDPDropChecksum)
-		sn.free(pk)
-		return
-	default:
-		sn.inc(UDPDropBad)
-		sn.free(pk)
+	if !sn.checkL4(pk, u.CheckIPv6(src, dst), UDPDropChecksum, UDPDropBad) {
 		return
 	}
 	sn.inc(UDPRx)
@@ -257,17 +241,12 @@ func (sn *Softnet) udpOutput(c *UDPConn, ifc *Interface, pk *driver.Packet, dst 
 		return syscall.ENOBUFS
 	}
 	src := c.key.laddr
-	if src == ([16]byte{}) || src == any4 {
-		if is4(src) != v4 && src != ([16]byte{}) {
-			sn.free(pk)
-			return syscall.EAFNOSUPPORT
-		}
-		if v4 {
-			src = mapped4(ifc.ip)
-		} else {
-			src = ifc.src6(dst)
-		}
-	} else if is4(src) != v4 {
+	switch {
+	case src == [16]byte{} && v4, src == any4 && v4:
+		src = mapped4(ifc.ip)
+	case src == [16]byte{}: // :: sends in either family
+		src = ifc.src6(dst)
+	case is4(src) != v4: // 0.0.0.0 or an address of the other family
 		sn.free(pk)
 		return syscall.EAFNOSUPPORT
 	}
