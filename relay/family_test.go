@@ -36,21 +36,7 @@ func TestRelayAcrossFamilies(t *testing.T) {
 				before := l.relay.Counters()
 
 				// TCP: an echo server on [::]:81, a 1 MiB round trip.
-				ls, err := l.server.ListenTCP(netip.MustParseAddrPort("[::]:81"), 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { ls.Close() })
-				go func() {
-					for {
-						c, err := ls.AcceptTCP()
-						if err != nil {
-							return
-						}
-						c.SetDeadline(time.Now().Add(testDeadline))
-						go echo(c)
-					}
-				}()
+				serveTCP(t, l.server, netip.MustParseAddrPort("[::]:81"), echo)
 				sp := splice.New(mode)
 				t.Cleanup(sp.Close)
 				r, err := start(l.relay, sp, Config{Listen: listen, To: to}, nil, hooks{})

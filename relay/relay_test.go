@@ -79,7 +79,24 @@ func (l *lab) start(t *testing.T, mode splice.Mode, cfg Config, handle func(c *s
 // startWith is start with test hooks in the relay.
 func (l *lab) startWith(t *testing.T, mode splice.Mode, cfg Config, handle func(c *stack.TCPConn), h hooks) *Relay {
 	t.Helper()
-	ls, err := l.server.ListenTCP(netip.MustParseAddrPort("0.0.0.0:81"), 0)
+	serveTCP(t, l.server, netip.MustParseAddrPort("0.0.0.0:81"), handle)
+	sp := splice.New(mode)
+	t.Cleanup(sp.Close)
+	cfg.Listen = netip.MustParseAddrPort("192.0.2.2:80")
+	cfg.To = netip.MustParseAddrPort("192.0.2.3:81")
+	r, err := start(l.relay, sp, cfg, nil, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(time.Second) })
+	return r
+}
+
+// serveTCP listens on st at addr and runs handle for each connection in
+// a goroutine of its own, with the test deadline set.
+func serveTCP(t *testing.T, st *stack.Stack, addr netip.AddrPort, handle func(c *stack.TCPConn)) {
+	t.Helper()
+	ls, err := st.ListenTCP(addr, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,16 +111,6 @@ func (l *lab) startWith(t *testing.T, mode splice.Mode, cfg Config, handle func(
 			go handle(c)
 		}
 	}()
-	sp := splice.New(mode)
-	t.Cleanup(sp.Close)
-	cfg.Listen = netip.MustParseAddrPort("192.0.2.2:80")
-	cfg.To = netip.MustParseAddrPort("192.0.2.3:81")
-	r, err := start(l.relay, sp, cfg, nil, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close(time.Second) })
-	return r
 }
 
 func (l *lab) dial(t *testing.T) *stack.TCPConn {

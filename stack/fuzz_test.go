@@ -54,6 +54,15 @@ func FuzzInput(f *testing.F) {
 	header.ICMPv6(ptb).EncodeError(header.ICMPv6PacketTooBig, 0, 1280, raw6(src, macB, b6, me, 64, header.ProtoTCP, ack)[14:])
 	f.Add(raw6(macB, src, me, b6, 64, header.ProtoICMPv6, ptb))
 
+	fuzzStackInput(f, nil)
+}
+
+// fuzzStackInput fuzzes B of a dual-stack pair (UDP on [::]:7, TCP on
+// [::]:80, a ping socket) with whole frames: each goes through input, every
+// frame B answers with is checked by gopacket, and what reached A and the
+// sockets is drained so buffers cycle. prepare, if set, rewrites a frame
+// first (FuzzIPv6Input steers most of them to IPv6).
+func fuzzStackInput(f *testing.F, prepare func(frame []byte)) {
 	p := newPair(f, pairConfig{ipv6: true, cfg: Config{UDPQueueSize: 8}})
 	if _, err := p.b.ListenUDP(netip.MustParseAddrPort("[::]:7"), nil); err != nil {
 		f.Fatal(err)
@@ -75,6 +84,9 @@ func FuzzInput(f *testing.F) {
 		if len(frame) > pk.Tailroom() {
 			frame = frame[:pk.Tailroom()]
 		}
+		if prepare != nil {
+			prepare(frame)
+		}
 		copy(pk.Append(len(frame)), frame)
 		before := len(p.tb.captured())
 		sn.input(ifc, pk)
@@ -84,7 +96,6 @@ func FuzzInput(f *testing.F) {
 				t.Fatalf("response to %x is malformed: %v", frame, err)
 			}
 		}
-		// Drain what reached A (and the sockets) so buffers cycle.
 		p.poll(1)
 		p.tb.mu.Lock()
 		p.tb.frames = p.tb.frames[:0]

@@ -418,38 +418,11 @@ func FuzzIPv6Input(f *testing.F) {
 	f.Add(raw6(header.IPv6MulticastMAC(snm), src, me, snm, 255, header.ProtoICMPv6, nsm)) // solicitation: advertised
 	f.Add(raw6(macB, src, me, b6, 255, header.ProtoICMPv6, advert(me, src)))              // advertisement: learned
 
-	p := newPair(f, pairConfig{ipv6: true, cfg: Config{UDPQueueSize: 8}})
-	if _, err := p.b.ListenPing(); err != nil {
-		f.Fatal(err)
-	}
-	sn := p.b.sn[0]
-	ifc := p.b.ifaces[0]
-	pool := sn.pools[0]
-	f.Fuzz(func(t *testing.T, frame []byte) {
-		pk := pool.Get()
-		if pk == nil {
-			t.Fatal("pool exhausted: a previous input leaked buffers")
-		}
-		if len(frame) > pk.Tailroom() {
-			frame = frame[:pk.Tailroom()]
-		}
+	fuzzStackInput(f, func(frame []byte) {
 		if len(frame) >= 14 {
 			// Most inputs should reach ipv6Input.
 			frame[12], frame[13] = 0x86, 0xdd
 		}
-		copy(pk.Append(len(frame)), frame)
-		before := len(p.tb.captured())
-		sn.input(ifc, pk)
-		sn.flush()
-		for _, out := range p.tb.captured()[before:] {
-			if err := checkFrame(out); err != nil {
-				t.Fatalf("response to %x is malformed: %v", frame, err)
-			}
-		}
-		p.poll(1)
-		p.tb.mu.Lock()
-		p.tb.frames = p.tb.frames[:0]
-		p.tb.mu.Unlock()
 	})
 }
 
