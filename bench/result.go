@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"syscall"
 	"time"
+
+	"github.com/netsplice/netsplice/stack"
 )
 
 // Result is one measurement, printed as one JSON line. Fields that do not
@@ -28,6 +30,27 @@ type Result struct {
 	Packets      uint64  `json:"packets"`
 	Seconds      float64 `json:"seconds"`
 	Drops        uint64  `json:"drops"`
+	// ServerSoftnetRx is the packets each of the receiving stack's
+	// softnets took during the measurement: how the flows were placed.
+	ServerSoftnetRx []uint64 `json:"server_softnet_rx,omitempty"`
+}
+
+// softnetRx returns the received-packet counter of each of st's softnets.
+func softnetRx(st *stack.Stack) []uint64 {
+	n := make([]uint64, st.NumSoftnets())
+	for i := range n {
+		n[i] = st.Softnet(i).Counters()[stack.RxPackets]
+	}
+	return n
+}
+
+// since returns after - before, element by element.
+func since(before, after []uint64) []uint64 {
+	d := make([]uint64, len(after))
+	for i := range after {
+		d[i] = after[i] - before[i]
+	}
+	return d
 }
 
 // WriteJSON writes r as one line.

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/netsplice/netsplice/driver"
-	"github.com/netsplice/netsplice/driver/memwire"
 	"github.com/netsplice/netsplice/stack"
 	"github.com/netsplice/netsplice/stack/task"
 )
@@ -57,31 +56,11 @@ func UDPEcho(cfg UDPConfig) (Result, error) {
 	if cfg.Duration == 0 && cfg.Packets == 0 {
 		cfg.Duration = 2 * time.Second
 	}
-	w := memwire.New()
-	pa, err := w.AddPort(memwire.Config{Name: "client", Queues: cfg.Softnets})
+	a, b, err := pair(cfg.Softnets, cfg.Poll)
 	if err != nil {
-		return Result{}, err
-	}
-	pb, err := w.AddPort(memwire.Config{Name: "server", Queues: cfg.Softnets})
-	if err != nil {
-		return Result{}, err
-	}
-	scfg := stack.Config{Softnets: cfg.Softnets, Poll: cfg.Poll}
-	a, err := stack.New(scfg, stack.InterfaceConfig{Port: pa, Addr: benchA, Addr6: []netip.Prefix{benchA6}})
-	if err != nil {
-		return Result{}, err
-	}
-	b, err := stack.New(scfg, stack.InterfaceConfig{Port: pb, Addr: benchB, Addr6: []netip.Prefix{benchB6}})
-	if err != nil {
-		return Result{}, err
-	}
-	if err := a.Start(); err != nil {
 		return Result{}, err
 	}
 	defer a.Stop()
-	if err := b.Start(); err != nil {
-		return Result{}, err
-	}
 	defer b.Stop()
 
 	srvAddr := netip.AddrPortFrom(serverAddr(cfg.IPv6), 7)
@@ -140,6 +119,7 @@ func UDPEcho(cfg UDPConfig) (Result, error) {
 	}
 	m := startMeter()
 	before := a.Counters()
+	rxBefore := softnetRx(b)
 	for i, c := range clients {
 		c.Home().Add(kicks[i], nil)
 	}
@@ -159,6 +139,7 @@ func UDPEcho(cfg UDPConfig) (Result, error) {
 	running.Store(false)
 	after := a.Counters()
 	after2 := b.Counters()
+	rx := since(rxBefore, softnetRx(b))
 	pkts := 2 * n // each echo is a datagram each way
 	bytes := float64(pkts) * float64(size)
 	r := Result{
@@ -174,6 +155,8 @@ func UDPEcho(cfg UDPConfig) (Result, error) {
 		HandoffsPkt:  float64(after[stack.TasksCrossed]-before[stack.TasksCrossed]) / float64(pkts),
 		CPUSPerGiB:   cpu.Seconds() / (bytes / (1 << 30)),
 		Drops:        after.Drops() + after2.Drops(),
+
+		ServerSoftnetRx: rx,
 	}
 	return r, nil
 }

@@ -44,3 +44,26 @@ func benchUDP(b *testing.B, softnets int) {
 
 func BenchmarkUDPEcho1Softnet(b *testing.B)  { benchUDP(b, 1) }
 func BenchmarkUDPEcho2Softnets(b *testing.B) { benchUDP(b, 2) }
+
+// TestEchoPlacement checks that with two softnets each of the server's
+// softnets carries one of the two echo flows, in both families, for UDP and
+// TCP: the symmetric RSS key puts a flow on the same queue index at both
+// ends, so the figures do not depend on where a hash happens to fall.
+func TestEchoPlacement(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		r, err := UDPEcho(UDPConfig{Softnets: 2, Poll: stack.PollAdaptive, Packets: 4000, Window: 8, IPv6: v6})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.ServerSoftnetRx) != 2 || r.ServerSoftnetRx[0] == 0 || r.ServerSoftnetRx[1] == 0 {
+			t.Errorf("%s: server softnet rx %v: want both softnets busy", r.Workload, r.ServerSoftnetRx)
+		}
+		tr, err := TCPBulk(TCPConfig{Softnets: 2, Poll: stack.PollAdaptive, Bytes: 8 << 20, IPv6: v6})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tr.ServerSoftnetRx) != 2 || tr.ServerSoftnetRx[0] == 0 || tr.ServerSoftnetRx[1] == 0 {
+			t.Errorf("%s: server softnet rx %v: want both softnets busy", tr.Workload, tr.ServerSoftnetRx)
+		}
+	}
+}
