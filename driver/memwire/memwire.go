@@ -3,6 +3,7 @@ package memwire
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -66,13 +67,22 @@ type Port struct {
 	closed atomic.Bool
 }
 
-// rxQueue models a NIC receive ring.
+// rxQueue models a NIC receive ring. Its fields are grouped by who
+// writes them, each group on its own cache lines, and the queues of a port
+// (a slice) are kept apart the same way: on a machine with many cores a
+// receiver's per-burst writes must not evict the line senders lock, nor
+// the next queue's.
 type rxQueue struct {
-	mu     sync.Mutex
+	_ [64]byte
+
+	// Shared by senders and the owner, under mu.
+	mu     ringLock
 	posted ring // empty buffers, posted by the owner
 	done   ring // filled buffers, waiting for RxBurst
 	ndone  atomic.Int32
 	notify atomic.Pointer[func()]
+	missed atomic.Uint64 // written by senders under mu
+	_      [64]byte
 
 	// Owner-only.
 	stash    []*driver.Packet // buffers allocated for posting
@@ -80,10 +90,29 @@ type rxQueue struct {
 	packets  counter.Counter
 	bytes    counter.Counter
 	nobuf    counter.Counter
-
-	// Written by senders under mu.
-	missed atomic.Uint64
+	_        [64]byte
 }
+
+// ringLock guards a receive ring. A NIC ring never puts its users to
+// sleep, and neither may the wire: a sync.Mutex that is contended parks
+// the goroutine, and with it the softnet's locked OS thread, for a futex
+// round trip of many microseconds in the middle of a burst. The lock is
+// held for a few ring operations, so waiting spins, yielding the
+// processor now and then in case the holder was preempted.
+type ringLock struct{ held atomic.Bool }
+
+func (l *ringLock) Lock() {
+	for spins := 1; !l.held.CompareAndSwap(false, true); spins++ {
+		if spins%64 == 0 {
+			runtime.Gosched()
+		}
+	}
+}
+
+// TryLock takes the lock if it is free and reports whether it did.
+func (l *ringLock) TryLock() bool { return l.held.CompareAndSwap(false, true) }
+
+func (l *ringLock) Unlock() { l.held.Store(false) }
 
 type txQueue struct {
 	packets counter.Counter
