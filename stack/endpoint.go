@@ -154,6 +154,7 @@ func (e *endpoint) send() error {
 	if !e.st.started.Load() {
 		// Driven by Poll from this goroutine: run it here.
 		e.sendRun()
+		e.home.publish()
 		<-e.sendDone
 		return e.sendErr
 	}

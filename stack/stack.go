@@ -408,13 +408,14 @@ func (s *Stack) Counters() Counters {
 func (s *Stack) call(sn *Softnet, fn func()) error {
 	if !s.started.Load() {
 		fn()
+		sn.publish() // as the end of a loop iteration would
 		return nil
 	}
 	if s.stopped.Load() {
 		return ErrStopped
 	}
 	done := make(chan struct{})
-	t := newCallTask(fn, done)
+	t := newCallTask(sn, fn, done)
 	sn.tasks.Add(t, -1)
 	select {
 	case <-done:

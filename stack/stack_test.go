@@ -446,6 +446,7 @@ func TestBadInput(t *testing.T) {
 		copy(pk.Append(len(tc.frame)), tc.frame)
 		before := p.b.Counters()
 		sn.input(p.b.ifaces[0], pk)
+		sn.publish() // as the end of the loop iteration does
 		if after := p.b.Counters(); after[tc.ctr] != before[tc.ctr]+1 {
 			t.Errorf("%s: %v went %d -> %d, want +1", tc.name, tc.ctr, before[tc.ctr], after[tc.ctr])
 		}

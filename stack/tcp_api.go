@@ -670,6 +670,7 @@ func (c *TCPConn) copyIn(b []byte) int {
 func (c *TCPConn) schedule(t *task.Task, run func()) {
 	if !c.st.started.Load() {
 		run()
+		c.sn.publish()
 		return
 	}
 	c.sn.tasks.Add(t, -1)
@@ -724,6 +725,7 @@ func (c *TCPConn) Write(b []byte) (int, error) {
 		before := c.wdone
 		if !c.st.started.Load() {
 			c.runWrite()
+			c.sn.publish()
 			<-c.writeRes
 			if c.werr != nil {
 				return c.wdone, c.opErr("write", c.werr)
