@@ -98,3 +98,21 @@ type MulticastReceiver interface {
 	// may receive more (all multicast). Safe from any goroutine.
 	JoinMulticast(macs []MAC) error
 }
+
+// SYNQueuer is implemented by ports that receive pure TCP SYNs (SYN set,
+// ACK clear, either family; see PureSYN) on a receive ring of their own,
+// apart from the RSS queues, as a NIC's SYN filter or an rte_flow rule on
+// the TCP flags does. A SYN flood then overflows that ring, and the rings
+// that carry established connections' segments keep flowing.
+//
+// The SYN ring belongs to the owner of queue 0: only that goroutine calls
+// RxSYNBurst, and the ring's buffers come from queue 0's side of the port.
+// Where queue 0 has a notifier (RxNotifier), it also fires for the SYN
+// ring.
+type SYNQueuer interface {
+	// SYNQueue reports whether pure SYNs arrive on the SYN ring (it may
+	// be off, for example when the NIC refused the filter).
+	SYNQueue() bool
+	// RxSYNBurst is RxBurst for the SYN ring.
+	RxSYNBurst(pkts []*Packet) int
+}

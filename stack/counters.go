@@ -50,6 +50,9 @@ const (
 	LoopbackRx       // such datagrams delivered to the protocols
 	LoopbackCrossed  // ... handed to the softnet that owns their flow
 	LoopbackDropFull // ... dropped because that softnet's loopback ring was full
+	SYNRingRx        // pure SYNs taken from a port's SYN ring (driver.SYNQueuer)
+	SYNRingCrossed   // ... handed to the softnet that owns their flow
+	SYNRingDropFull  // ... dropped because that softnet's SYN hand-off ring was full
 
 	ICMPRx
 	ICMPTx
@@ -175,6 +178,7 @@ var counterNames = [NumCounters]string{
 	IPDropNotForUs: "drop_ip_not_for_us", IPDropFragment: "drop_ip_fragment", IPDropProto: "drop_ip_proto",
 	IPDropNoRoute: "drop_ip_no_route", IPDropMartian: "drop_ip_martian", IPDropTooBig: "drop_ip_too_big",
 	LoopbackTx: "loopback_tx", LoopbackRx: "loopback_rx", LoopbackCrossed: "loopback_crossed", LoopbackDropFull: "drop_loopback_full",
+	SYNRingRx: "syn_ring_rx", SYNRingCrossed: "syn_ring_crossed", SYNRingDropFull: "drop_syn_ring_full",
 	ICMPRx: "icmp_rx", ICMPTx: "icmp_tx", ICMPEchoRequestsRx: "icmp_echo_requests_rx",
 	ICMPEchoRepliesTx: "icmp_echo_replies_tx", ICMPEchoRequestsTx: "icmp_echo_requests_tx",
 	ICMPEchoRepliesRx: "icmp_echo_replies_rx", ICMPUnreachTx: "icmp_unreach_tx",

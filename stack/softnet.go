@@ -45,6 +45,9 @@ type Softnet struct {
 	loopIn         *ring.MPSC[driver.Packet]
 	pools          []*driver.Pool
 	idler          []driver.Idler
+	// syn holds one entry per interface whose port has a SYN ring
+	// (synring.go).
+	syn []synRing
 
 	arp  neighTable[[4]byte]  // ARP cache (arp.go)
 	nd   neighTable[[16]byte] // IPv6 neighbour cache (ndp.go)
@@ -122,6 +125,9 @@ func newSoftnet(s *Stack, id int) (*Softnet, error) {
 		}
 	}
 	sn.rx = make([]*driver.Packet, burst)
+	if err := sn.initSYNRings(); err != nil {
+		return nil, err
+	}
 	sn.arp.init(sn, &arpCounters, sn.arpRequest, func(o *Softnet) *neighTable[[4]byte] { return &o.arp })
 	sn.nd.init(sn, &ndCounters, sn.ndSolicit, func(o *Softnet) *neighTable[[16]byte] { return &o.nd })
 	sn.icmpTokens = s.cfg.ICMPRateLimit
@@ -217,6 +223,9 @@ func (sn *Softnet) Poll() int {
 		}
 		work += n
 		_ = i
+	}
+	if len(sn.syn) > 0 {
+		work += sn.pollSYN()
 	}
 	work += sn.loopInput()
 	if len(sn.ackq) > 0 {

@@ -29,6 +29,15 @@
 // ring's senders share and those only its owner writes sit on separate
 // cache lines. No goroutine or channel is involved per packet.
 //
+// # SYN ring
+//
+// With Config.SYNQueue a port models a NIC's SYN filter (an rte_flow rule
+// on the TCP flags, Intel's SYN filter): pure SYNs of both families
+// (driver.PureSYN) go to one extra ring instead of their RSS queue, and the
+// port implements driver.SYNQueuer. The owner of queue 0 polls that ring
+// with RxSYNBurst; a SYN flood overflows it (counted as missed) while the
+// RSS queues, and the established connections on them, keep their rings.
+//
 // Faults (drop, duplicate, reorder, corrupt, delay) are added by wrapping
 // a port with the impair package.
 package memwire

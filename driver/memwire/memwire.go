@@ -34,6 +34,11 @@ type Config struct {
 	RSS *rss.Config
 	// Promiscuous makes the port receive every frame on the wire.
 	Promiscuous bool
+	// SYNQueue gives pure TCP SYNs (driver.PureSYN) a receive ring of
+	// their own, apart from the RSS queues, as a NIC's SYN filter does;
+	// the port then implements driver.SYNQueuer. The ring has RingSize
+	// descriptors and PoolSize buffers, like a queue's.
+	SYNQueue bool
 }
 
 // Wire joins ports. Add all ports before traffic starts.
@@ -61,8 +66,10 @@ type Port struct {
 	promis bool
 	rss    rss.Config
 	hasher *rss.Hasher
+	nq     int // queue pairs
+	syn    int // index of the SYN ring in rx and pools, or -1
 	pools  []*driver.Pool
-	rx     []rxQueue
+	rx     []rxQueue // the queues' rings, then the SYN ring
 	tx     []txQueue
 	closed atomic.Bool
 }
@@ -226,10 +233,17 @@ func (w *Wire) AddPort(cfg Config) (*Port, error) {
 		promis: cfg.Promiscuous,
 		rss:    rc,
 		hasher: rss.NewHasher(rc.Key),
-		pools:  make([]*driver.Pool, cfg.Queues),
-		rx:     make([]rxQueue, cfg.Queues),
+		nq:     cfg.Queues,
+		syn:    -1,
 		tx:     make([]txQueue, cfg.Queues),
 	}
+	rings := cfg.Queues
+	if cfg.SYNQueue {
+		p.syn = rings // the SYN ring follows the RSS queues' rings
+		rings++
+	}
+	p.pools = make([]*driver.Pool, rings)
+	p.rx = make([]rxQueue, rings)
 	for q := range p.rx {
 		pool, err := driver.NewPool(cfg.PoolSize, driver.DefaultHeadroom, cfg.DataRoom)
 		if err != nil {
@@ -259,7 +273,7 @@ func (p *Port) MAC() driver.MAC { return p.mac }
 func (p *Port) MTU() int { return p.mtu }
 
 // NumQueues implements driver.Port.
-func (p *Port) NumQueues() int { return len(p.rx) }
+func (p *Port) NumQueues() int { return p.nq }
 
 // BurstSize implements driver.Port.
 func (p *Port) BurstSize() int { return p.burst }
@@ -277,13 +291,29 @@ func (p *Port) Link() driver.Link { return driver.Link{Up: !p.closed.Load(), Spe
 // Pool implements driver.Port.
 func (p *Port) Pool(q int) *driver.Pool { return p.pools[q] }
 
-// SetRxNotify implements driver.RxNotifier.
+// SetRxNotify implements driver.RxNotifier. Queue 0's notifier also
+// fires for the SYN ring, which queue 0's owner polls.
 func (p *Port) SetRxNotify(q int, fn func()) {
-	if fn == nil {
-		p.rx[q].notify.Store(nil)
-		return
+	var f *func()
+	if fn != nil {
+		f = &fn
 	}
-	p.rx[q].notify.Store(&fn)
+	p.rx[q].notify.Store(f)
+	if q == 0 && p.syn >= 0 {
+		p.rx[p.syn].notify.Store(f)
+	}
+}
+
+// SYNQueue implements driver.SYNQueuer.
+func (p *Port) SYNQueue() bool { return p.syn >= 0 }
+
+// RxSYNBurst implements driver.SYNQueuer: RxBurst for the SYN ring, from
+// the owner of queue 0. It returns 0 on a port without a SYN ring.
+func (p *Port) RxSYNBurst(pkts []*driver.Packet) int {
+	if p.syn < 0 {
+		return 0
+	}
+	return p.RxBurst(p.syn, pkts)
 }
 
 // accepts reports whether the port receives a frame for dst.
@@ -291,7 +321,8 @@ func (p *Port) accepts(dst []byte) bool {
 	return p.promis || dst[0]&1 != 0 || [6]byte(dst) == p.mac
 }
 
-// rxQueueFor returns the receive queue and hash for a frame, and whether
+// rxQueueFor returns the receive ring and hash for a frame (the SYN ring
+// for a pure SYN when the port has one), and whether
 // the frame was hashed, as a NIC reports with its RSS-hash flag: IPv4 or
 // IPv6 with an enabled hash type (a zero hash counts as not hashed, so one
 // flow in 2^32 is reported without the flag).
@@ -302,6 +333,9 @@ func (p *Port) rxQueueFor(frame []byte) (int, uint32, bool) {
 		h = p.hasher.HashIPv4Packet(frame[14:], p.rss.Types)
 	case len(frame) >= 54 && frame[12] == 0x86 && frame[13] == 0xdd:
 		h = p.hasher.HashIPv6Packet(frame[14:], p.rss.Types)
+	}
+	if p.syn >= 0 && driver.PureSYN(frame) {
+		return p.syn, h, h != 0
 	}
 	return p.rss.RETA.Queue(h), h, h != 0
 }
@@ -492,6 +526,9 @@ func (p *Port) Stats() driver.PortStats {
 		s.RxBytes += r.bytes.Load()
 		s.RxMissed += r.missed.Load()
 		s.RxNoBuf += r.nobuf.Load()
+		if q >= len(p.tx) {
+			continue // the SYN ring
+		}
 		t := &p.tx[q]
 		s.TxPackets += t.packets.Load()
 		s.TxBytes += t.bytes.Load()

@@ -244,8 +244,8 @@ func (p *Port) ringHeld(q int) int {
 func checkPools(t testing.TB, ports ...*Port) {
 	t.Helper()
 	for _, p := range ports {
-		for q := range p.NumQueues() {
-			pool := p.Pool(q)
+		for q := range p.rx { // the SYN ring too
+			pool := p.pools[q]
 			if got, want := pool.Available()+p.ringHeld(q), pool.Size(); got != want {
 				t.Errorf("%s queue %d: Available() %d + ring %d = %v, want Size() %v",
 					p.Name(), q, pool.Available(), p.ringHeld(q), got, want)
@@ -1207,4 +1207,117 @@ func TestConcurrentPorts(t *testing.T) {
 			checkPools(t, a, b)
 		})
 	}
+}
+
+// tcpFrame is a TCP frame from src to dst with the given flags, over IPv4
+// (ipv4Frame's layout) or over IPv6.
+func tcpFrame(dst, src driver.MAC, v6 bool, sport uint16, flags byte, seq uint32) []byte {
+	if !v6 {
+		f := ipv4Frame(dst, src, flow{proto: 6, src: [4]byte{198, 51, 100, 1}, dst: [4]byte{198, 51, 100, 2}, sport: sport, dport: 80}, seq, 64)
+		f[14+20+13] = flags
+		return f
+	}
+	b := make([]byte, 14+40+20+4)
+	copy(b[0:6], dst[:])
+	copy(b[6:12], src[:])
+	b[12], b[13] = 0x86, 0xdd
+	ip := b[14:]
+	ip[0] = 0x60
+	binary.BigEndian.PutUint16(ip[4:], 24)
+	ip[6], ip[7] = 6, 64
+	ip[8], ip[9], ip[23] = 0x20, 0x01, 1
+	ip[24], ip[25], ip[39] = 0x20, 0x01, 2
+	l := ip[40:]
+	binary.BigEndian.PutUint16(l[0:], sport)
+	binary.BigEndian.PutUint16(l[2:], 80)
+	l[12] = 5 << 4
+	l[13] = flags
+	binary.BigEndian.PutUint32(b[len(b)-4:], seq)
+	return b
+}
+
+// TestSYNQueue checks the SYN filter: pure SYNs of both families land on
+// the SYN ring and nothing else does; a flood that overflows the SYN ring
+// costs the RSS queues nothing; queue 0's notifier fires for the SYN ring.
+func TestSYNQueue(t *testing.T) {
+	const ring = 64
+	ports := newWire(t, Config{Queues: 1}, Config{Queues: 2, SYNQueue: true, RingSize: ring, BurstSize: 16, PoolSize: 2 * ring})
+	a, b := ports[0], ports[1]
+	var _ driver.SYNQueuer = b
+	if a.SYNQueue() || a.RxSYNBurst(make([]*driver.Packet, 4)) != 0 {
+		t.Fatal("a port without a SYN ring reports one")
+	}
+	if !b.SYNQueue() || b.NumQueues() != 2 {
+		t.Fatalf("SYNQueue() %v, NumQueues() %d: want true, 2", b.SYNQueue(), b.NumQueues())
+	}
+	var notified atomic.Int32
+	b.SetRxNotify(0, func() { notified.Add(1) })
+	var syns, others [][]byte
+	for i := range 10 {
+		v6 := i%2 == 1
+		syns = append(syns, tcpFrame(b.MAC(), a.MAC(), v6, uint16(1000+i), 0x02, uint32(i)))
+		others = append(others,
+			tcpFrame(b.MAC(), a.MAC(), v6, uint16(2000+i), 0x12, uint32(100+i)), // SYN-ACK
+			tcpFrame(b.MAC(), a.MAC(), v6, uint16(3000+i), 0x10, uint32(200+i)), // ACK
+			tcpFrame(b.MAC(), a.MAC(), v6, uint16(4000+i), 0x00, uint32(300+i))) // no flags
+	}
+	send(t, a, 0, syns)
+	if notified.Load() == 0 {
+		t.Error("queue 0's notifier did not fire for SYNs")
+	}
+	send(t, a, 0, others)
+	drainSYN := func() [][]byte {
+		var out [][]byte
+		pkts := make([]*driver.Packet, b.BurstSize())
+		for {
+			n := b.RxSYNBurst(pkts)
+			if n == 0 {
+				return out
+			}
+			for _, pk := range pkts[:n] {
+				if !driver.PureSYN(pk.Data()) {
+					t.Errorf("SYN ring holds a frame that is not a pure SYN: % x", pk.Data()[:60])
+				}
+				out = append(out, slices.Clone(pk.Data()))
+				pk.Free()
+			}
+		}
+	}
+	if got := drainSYN(); len(got) != len(syns) {
+		t.Errorf("SYN ring gave %d frames, want %d", len(got), len(syns))
+	}
+	rest := drainAll(t, b)
+	if len(rest) != len(others) {
+		t.Errorf("RSS queues gave %d frames, want %d", len(rest), len(others))
+	}
+	for _, r := range rest {
+		if driver.PureSYN(r.data) {
+			t.Errorf("queue %d got a pure SYN", r.q)
+		}
+	}
+	checkPools(t, a, b)
+
+	// A flood of 3 rings' worth of SYNs mixed with data: the SYN ring
+	// overflows, every data frame arrives.
+	var mixed [][]byte
+	data := 0
+	for i := range 3 * ring {
+		mixed = append(mixed, tcpFrame(b.MAC(), a.MAC(), i%3 == 0, uint16(5000+i), 0x02, uint32(i)))
+		if i%6 == 0 {
+			mixed = append(mixed, tcpFrame(b.MAC(), a.MAC(), false, 443, 0x18, uint32(i)))
+			data++
+		}
+	}
+	before := b.Stats().RxMissed
+	send(t, a, 0, mixed)
+	if got, want := b.Stats().RxMissed-before, uint64(2*ring); got != want {
+		t.Errorf("RxMissed went up by %d, want %d (the SYN ring's overflow)", got, want)
+	}
+	if got := len(drainSYN()); got != ring {
+		t.Errorf("SYN ring gave %d frames after the flood, want %d", got, ring)
+	}
+	if got := len(drainAll(t, b)); got != data {
+		t.Errorf("RSS queues gave %d data frames during the flood, want all %d", got, data)
+	}
+	checkPools(t, a, b)
 }

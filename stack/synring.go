@@ -1,0 +1,122 @@
+package stack
+
+import (
+	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/internal/ring"
+	"github.com/netsplice/netsplice/stack/header"
+)
+
+// SYN rings (driver.SYNQueuer).
+//
+// A port whose NIC steers pure SYNs to a ring of their own keeps a SYN
+// flood out of the rings that carry established connections' segments:
+// the flood overflows the SYN ring, and the bulk transfer beside it loses
+// nothing on the wire. Softnet 0, the owner of queue 0, polls each such
+// ring once per loop iteration, at most synBurst SYNs at a time, after its
+// own queue: however fast SYNs arrive, they take a bounded share of its
+// iteration. A SYN is processed by the softnet that owns its flow, the one
+// the port's RSS puts the connection's later segments on (a half-open
+// connection lives in that softnet's table); softnet 0 computes it with
+// the port's RSS key and table and hands the SYN over on that softnet's
+// hand-off ring, one per interface, which the owner drains with the same
+// bound. A full hand-off ring drops the SYN (drop_syn_ring_full), as a
+// full NIC ring would.
+
+const (
+	// synBurst is the most SYNs a softnet takes from a SYN ring, or from
+	// its hand-off ring, per loop iteration.
+	synBurst = 16
+	// synHandoffSize is the capacity of a softnet's hand-off ring.
+	synHandoffSize = 1024
+)
+
+// synRing is a softnet's view of one interface's SYN ring.
+type synRing struct {
+	ifc  *Interface
+	port driver.SYNQueuer // polled by softnet 0 only
+	// in holds SYNs handed over by softnet 0 for flows this softnet
+	// owns (multi-producer: softnet 0 only, but the ring is shared).
+	in *ring.MPSC[driver.Packet]
+}
+
+// initSYNRings sets up the softnet's SYN rings for the interfaces whose
+// port has one.
+func (sn *Softnet) initSYNRings() error {
+	for _, ifc := range sn.ifs {
+		q, ok := ifc.port.(driver.SYNQueuer)
+		if !ok || !q.SYNQueue() {
+			continue
+		}
+		in, err := ring.New[driver.Packet](synHandoffSize)
+		if err != nil {
+			return err
+		}
+		sn.syn = append(sn.syn, synRing{ifc: ifc, port: q, in: in})
+	}
+	return nil
+}
+
+// pollSYN takes SYNs from the SYN rings (softnet 0) and from the softnet's
+// hand-off rings, and returns how many it took.
+func (sn *Softnet) pollSYN() int {
+	work := 0
+	for i := range sn.syn {
+		r := &sn.syn[i]
+		if sn.id == 0 {
+			rx := sn.rx[:min(synBurst, len(sn.rx))]
+			n := r.port.RxSYNBurst(rx)
+			for j := 0; j < n; j++ {
+				pk := rx[j]
+				rx[j] = nil
+				pk.Loops = 0
+				sn.inc(RxPackets)
+				sn.add(RxBytes, uint64(pk.Len()))
+				sn.inc(SYNRingRx)
+				sn.synDispatch(i, r.ifc, pk)
+			}
+			work += n
+		}
+		for j := 0; j < synBurst; j++ {
+			pk := r.in.Pop()
+			if pk == nil {
+				break
+			}
+			sn.input(r.ifc, pk)
+			work++
+		}
+	}
+	return work
+}
+
+// synDispatch processes a SYN from SYN ring i here when this softnet owns
+// its flow, else hands it to the owner.
+func (sn *Softnet) synDispatch(i int, ifc *Interface, pk *driver.Packet) {
+	owner := sn.st.sn[ifc.frameQueue(pk.Data())]
+	if owner == sn {
+		sn.input(ifc, pk)
+		return
+	}
+	if !owner.syn[i].in.Push(pk) {
+		sn.inc(SYNRingDropFull)
+		sn.free(pk)
+		return
+	}
+	sn.inc(SYNRingCrossed)
+	owner.wakeup()
+}
+
+// frameQueue returns the queue the port's RSS gives the Ethernet frame, and
+// so the softnet that owns its flow.
+func (i *Interface) frameQueue(frame []byte) int {
+	if i.port.NumQueues() == 1 || len(frame) < header.EthernetHeaderLen {
+		return 0
+	}
+	var h uint32
+	switch header.Ethernet(frame).Type() {
+	case header.EtherTypeIPv4:
+		h = i.hasher.HashIPv4Packet(frame[header.EthernetHeaderLen:], i.rss.Types)
+	case header.EtherTypeIPv6:
+		h = i.hasher.HashIPv6Packet(frame[header.EthernetHeaderLen:], i.rss.Types)
+	}
+	return int(i.rss.RETA.Queue(h))
+}
