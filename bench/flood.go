@@ -132,8 +132,8 @@ func (r FloodResult) WriteJSON(w io.Writer) error {
 
 // Summary is a one-line description of r.
 func (r FloodResult) Summary() string {
-	return fmt.Sprintf("syn-flood: %.2f Gbit/s unflooded, %.2f Gbit/s flooded (%.0f%%); flood %.2f Mpps, %d SYN cookies sent, %d valid; %d/%d established connections survived, %d/%d new connections, %d resets",
-		r.BaselineGbps, r.FloodedGbps, 100*r.Ratio, r.FloodPPS/1e6, r.SynCookiesSent, r.SynCookiesValid,
+	return fmt.Sprintf("%s: %.2f Gbit/s unflooded, %.2f Gbit/s flooded (%.0f%%); flood %.2f Mpps, %d SYN cookies sent, %d valid; %d/%d established connections survived, %d/%d new connections, %d resets",
+		r.Workload, r.BaselineGbps, r.FloodedGbps, 100*r.Ratio, r.FloodPPS/1e6, r.SynCookiesSent, r.SynCookiesValid,
 		r.BulkSurvived, r.BulkConns, r.NewConnsOK, r.NewConnsOK+r.NewConnsFailed, r.Resets)
 }
 
@@ -209,7 +209,7 @@ func SynFlood(cfg FloodConfig) (FloodResult, error) {
 	res := FloodResult{
 		Result: Result{
 			Stack:    "netsplice",
-			Workload: "syn-flood",
+			Workload: floodWorkload(cfg.SYNRing),
 			Mode:     cfg.Mode.String(),
 			Softnets: cfg.Softnets,
 			Gbps:     fl.gbps,
@@ -821,4 +821,13 @@ func (f *flooder) receive(pk *driver.Packet, pool *driver.Pool, s *floodStats) {
 	} else {
 		pk.Free()
 	}
+}
+
+// floodWorkload names the syn-flood workload: "syn-flood-ring" when the
+// relay's port has a SYN ring.
+func floodWorkload(synRing bool) string {
+	if synRing {
+		return "syn-flood-ring"
+	}
+	return "syn-flood"
 }

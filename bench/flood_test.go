@@ -27,9 +27,14 @@ import (
 // stretches until it has sent testFloodMinSYNs, so every run floods the
 // relay with at least that many SYNs.
 func TestSynFloodEstablishedSurvive(t *testing.T) {
+	t.Run("rss", func(t *testing.T) { testSynFloodSurvive(t, false) })
+	t.Run("syn-ring", func(t *testing.T) { testSynFloodSurvive(t, true) })
+}
+
+func testSynFloodSurvive(t *testing.T, synRing bool) {
 	const conns = 4
 	r, err := SynFlood(FloodConfig{
-		RelayConfig:  RelayConfig{Softnets: 1, Poll: stack.PollAdaptive, Duration: time.Second, Conns: conns},
+		RelayConfig:  RelayConfig{Softnets: 1, Poll: stack.PollAdaptive, Duration: time.Second, Conns: conns, SYNRing: synRing},
 		FloodPPS:     testFloodPPS,
 		ProbeEvery:   50 * time.Millisecond,
 		MinFloodSYNs: testFloodMinSYNs,
@@ -74,18 +79,22 @@ func TestSynFloodEstablishedSurvive(t *testing.T) {
 
 // BenchmarkSynFlood measures the relayed bulk transfer without and with a
 // SYN flood at the wire's full rate, in one run.
-func BenchmarkSynFlood(b *testing.B) { benchSynFlood(b, 0) }
+func BenchmarkSynFlood(b *testing.B) { benchSynFlood(b, 0, false) }
+
+// BenchmarkSynFloodRing is BenchmarkSynFlood with a SYN ring on the relay's
+// port (a NIC's SYN filter).
+func BenchmarkSynFloodRing(b *testing.B) { benchSynFlood(b, 0, true) }
 
 // BenchmarkSynFloodPaced is BenchmarkSynFlood with the flood capped, to
 // find the rate the relay absorbs.
 func BenchmarkSynFloodPaced(b *testing.B) {
 	for _, pps := range []float64{100e3, 300e3} {
-		b.Run(fmt.Sprintf("pps=%.0fk", pps/1e3), func(b *testing.B) { benchSynFlood(b, pps) })
+		b.Run(fmt.Sprintf("pps=%.0fk", pps/1e3), func(b *testing.B) { benchSynFlood(b, pps, false) })
 	}
 }
 
-func benchSynFlood(b *testing.B, pps float64) {
-	r, err := SynFlood(FloodConfig{RelayConfig: RelayConfig{Softnets: 1, Poll: stack.PollAdaptive}, FloodPPS: pps})
+func benchSynFlood(b *testing.B, pps float64, synRing bool) {
+	r, err := SynFlood(FloodConfig{RelayConfig: RelayConfig{Softnets: 1, Poll: stack.PollAdaptive, SYNRing: synRing}, FloodPPS: pps})
 	if err != nil {
 		b.Fatal(err)
 	}

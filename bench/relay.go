@@ -26,6 +26,10 @@ type RelayConfig struct {
 	Poll     stack.PollMode
 	Duration time.Duration
 	Conns    int
+	// SYNRing gives the relay's port a SYN ring (memwire.Config.SYNQueue,
+	// a NIC's SYN filter): pure SYNs do not share the rings of the
+	// relayed connections' segments.
+	SYNRing bool
 }
 
 func (cfg RelayConfig) withDefaults() RelayConfig {
@@ -51,17 +55,17 @@ func relayStacks(cfg RelayConfig) (cl, rl, sv *stack.Stack, err error) {
 // relayStacksOn is relayStacks on w, which may carry other ports (the
 // syn-flood workload's flooder).
 func relayStacksOn(w *memwire.Wire, cfg RelayConfig) (cl, rl, sv *stack.Stack, err error) {
-	mk := func(name, addr, addr6 string, softnets int) (*stack.Stack, error) {
-		return wireStack(w, name, netip.MustParsePrefix(addr), netip.MustParsePrefix(addr6), softnets, cfg.Poll)
+	mk := func(name, addr, addr6 string, softnets int, synRing bool) (*stack.Stack, error) {
+		return wireStackWith(w, name, netip.MustParsePrefix(addr), netip.MustParsePrefix(addr6), softnets, cfg.Poll, synRing)
 	}
-	if cl, err = mk("client", "203.0.113.1/24", "2001:db8:113::1/64", 1); err != nil {
+	if cl, err = mk("client", "203.0.113.1/24", "2001:db8:113::1/64", 1, false); err != nil {
 		return nil, nil, nil, err
 	}
-	if rl, err = mk("relay", "203.0.113.2/24", "2001:db8:113::2/64", cfg.Softnets); err != nil {
+	if rl, err = mk("relay", "203.0.113.2/24", "2001:db8:113::2/64", cfg.Softnets, cfg.SYNRing); err != nil {
 		cl.Stop()
 		return nil, nil, nil, err
 	}
-	if sv, err = mk("server", "203.0.113.3/24", "2001:db8:113::3/64", 1); err != nil {
+	if sv, err = mk("server", "203.0.113.3/24", "2001:db8:113::3/64", 1, false); err != nil {
 		cl.Stop()
 		rl.Stop()
 		return nil, nil, nil, err

@@ -43,12 +43,18 @@ var spinPolls = 200 // two stacks share the machine's cores with the application
 // of a few flows is a matter of luck, and two flows sharing a server
 // softnet halve a multi-softnet figure in one family and not the other.
 func wireStack(w *memwire.Wire, name string, addr, addr6 netip.Prefix, softnets int, poll stack.PollMode) (*stack.Stack, error) {
+	return wireStackWith(w, name, addr, addr6, softnets, poll, false)
+}
+
+// wireStackWith is wireStack with a SYN ring on the port when synRing is
+// set.
+func wireStackWith(w *memwire.Wire, name string, addr, addr6 netip.Prefix, softnets int, poll stack.PollMode, synRing bool) (*stack.Stack, error) {
 	rc, err := rss.DefaultConfig(softnets)
 	if err != nil {
 		return nil, err
 	}
 	rc.Key = rss.SymmetricKey()
-	p, err := w.AddPort(memwire.Config{Name: name, Queues: softnets, PoolSize: 16384, RingSize: 1024, RSS: &rc})
+	p, err := w.AddPort(memwire.Config{Name: name, Queues: softnets, PoolSize: 16384, RingSize: 1024, RSS: &rc, SYNQueue: synRing})
 	if err != nil {
 		return nil, err
 	}

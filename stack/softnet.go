@@ -211,7 +211,8 @@ func (sn *Softnet) Poll() int {
 	sn.now = now
 	sn.inc(Loops)
 	work := 0
-	for i, ifc := range sn.ifs {
+	busy := false // a queue had segments waiting
+	for _, ifc := range sn.ifs {
 		n := ifc.port.RxBurst(sn.id, sn.rx)
 		for j := 0; j < n; j++ {
 			pk := sn.rx[j]
@@ -222,10 +223,10 @@ func (sn *Softnet) Poll() int {
 			sn.input(ifc, pk)
 		}
 		work += n
-		_ = i
+		busy = busy || n > 0
 	}
 	if len(sn.syn) > 0 {
-		work += sn.pollSYN()
+		work += sn.pollSYN(busy)
 	}
 	work += sn.loopInput()
 	if len(sn.ackq) > 0 {

@@ -12,10 +12,21 @@ import (
 // flood out of the rings that carry established connections' segments:
 // the flood overflows the SYN ring, and the bulk transfer beside it loses
 // nothing on the wire. Softnet 0, the owner of queue 0, polls each such
-// ring once per loop iteration, at most synBurst SYNs at a time, after its
-// own queue: however fast SYNs arrive, they take a bounded share of its
-// iteration. A SYN is processed by the softnet that owns its flow, the one
-// the port's RSS puts the connection's later segments on (a half-open
+// ring after its own queue, at most synBurst SYNs an iteration, and with
+// lower priority than established traffic: in an iteration whose queues
+// had segments waiting it takes SYNs only at the floor rate synFloor a
+// second, and in an iteration that found its queues empty as many as the
+// burst allows. A softnet saturated by established traffic so gives new
+// connections the floor rate, and one with time to spare gives them that
+// time. SYNs it does
+// not take stay in the ring, where the NIC drops what overflows for free;
+// a SYN taken costs a checksum, lookups and perhaps a cookie (about 0.75
+// us), so taking them only with spare cycles is what keeps a flood from
+// eating the softnet's time. A new connection's SYN has to win its place
+// in a flooded ring, as behind any NIC's SYN filter.
+//
+// A SYN is processed by the softnet that owns its flow, the one the
+// port's RSS puts the connection's later segments on (a half-open
 // connection lives in that softnet's table); softnet 0 computes it with
 // the port's RSS key and table and hands the SYN over on that softnet's
 // hand-off ring, one per interface, which the owner drains with the same
@@ -26,6 +37,9 @@ const (
 	// synBurst is the most SYNs a softnet takes from a SYN ring, or from
 	// its hand-off ring, per loop iteration.
 	synBurst = 16
+	// synFloor is the rate, SYNs a second, at which softnet 0 takes SYNs
+	// while established traffic keeps it busy.
+	synFloor = 20_000
 	// synHandoffSize is the capacity of a softnet's hand-off ring.
 	synHandoffSize = 1024
 )
@@ -37,6 +51,21 @@ type synRing struct {
 	// in holds SYNs handed over by softnet 0 for flows this softnet
 	// owns (multi-producer: softnet 0 only, but the ring is shared).
 	in *ring.MPSC[driver.Packet]
+	// floorTokens and floorAt: softnet 0's bucket of SYNs it may take
+	// while busy, refilled at synFloor a second up to synBurst.
+	floorTokens float64
+	floorAt     int64
+}
+
+// synFloorTokens refills SYN ring i's floor bucket and returns how many
+// whole SYNs it allows.
+func (sn *Softnet) synFloorTokens(i int) int {
+	r := &sn.syn[i]
+	if dt := sn.now - r.floorAt; dt > 0 {
+		r.floorTokens = min(r.floorTokens+float64(dt)*synFloor/1e9, synBurst)
+		r.floorAt = sn.now
+	}
+	return int(r.floorTokens)
 }
 
 // initSYNRings sets up the softnet's SYN rings for the interfaces whose
@@ -57,14 +86,25 @@ func (sn *Softnet) initSYNRings() error {
 }
 
 // pollSYN takes SYNs from the SYN rings (softnet 0) and from the softnet's
-// hand-off rings, and returns how many it took.
-func (sn *Softnet) pollSYN() int {
+// hand-off rings, and returns how many it took. busy says the softnet's
+// queues had segments waiting this iteration.
+func (sn *Softnet) pollSYN(busy bool) int {
 	work := 0
 	for i := range sn.syn {
 		r := &sn.syn[i]
 		if sn.id == 0 {
-			rx := sn.rx[:min(synBurst, len(sn.rx))]
-			n := r.port.RxSYNBurst(rx)
+			take := min(synBurst, len(sn.rx))
+			if busy {
+				take = min(take, sn.synFloorTokens(i))
+			}
+			rx := sn.rx[:take]
+			n := 0
+			if take > 0 {
+				n = r.port.RxSYNBurst(rx)
+			}
+			if busy {
+				r.floorTokens -= float64(n)
+			}
 			for j := 0; j < n; j++ {
 				pk := rx[j]
 				rx[j] = nil

@@ -18,7 +18,7 @@ import (
 
 // benchWorkloads are the workloads of netsplice bench.
 var benchWorkloads = []string{"tcp-bulk", "tcp-conn", "udp-bulk", "tcp-relay", "udp-relay", "syn-flood", "gen-cps", "gen-udp",
-	"tcp-bulk-v6", "udp-bulk-v6", "gen-cps-held", "gen-udp-held"}
+	"tcp-bulk-v6", "udp-bulk-v6", "gen-cps-held", "gen-udp-held", "syn-flood-ring"}
 
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", stdout,
@@ -186,7 +186,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 					}
 				}
 			}
-		case "syn-flood":
+		case "syn-flood", "syn-flood-ring":
 			// The relayed bulk transfer unflooded, then under a SYN flood
 			// at the wire's full rate, in one run: the table's row is the
 			// flooded phase (Mpkt/s: the flood's SYNs); the line before
@@ -196,7 +196,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 				if n+3 >= numCPU() {
 					p = stack.PollAdaptive // three stacks, the flooder and the application share the CPUs
 				}
-				r, err := bench.SynFlood(bench.FloodConfig{RelayConfig: bench.RelayConfig{Softnets: n, Poll: p, Duration: *duration}})
+				r, err := bench.SynFlood(bench.FloodConfig{RelayConfig: bench.RelayConfig{Softnets: n, Poll: p, Duration: *duration, SYNRing: w == "syn-flood-ring"}})
 				if err != nil {
 					return err
 				}
