@@ -106,6 +106,11 @@ type Config struct {
 	SpinPolls int
 	// MaxSleep bounds an adaptive softnet's sleep [1ms].
 	MaxSleep time.Duration
+	// SYNFloor is the rate, SYNs a second, at which softnet 0 takes SYNs
+	// from a port's SYN ring (driver.SYNQueuer) in iterations that found
+	// established traffic waiting; in idle iterations it takes what the
+	// ring holds, up to a burst [20,000].
+	SYNFloor int
 
 	// The ARP* settings hold for IPv6's neighbour cache (Neighbor
 	// Discovery) as well: its size, timeout, solicitations and queue.
@@ -207,6 +212,7 @@ func (c *Config) setDefaults() {
 	defDur(&c.TimerTick, time.Millisecond)
 	def(&c.SpinPolls, 2000)
 	defDur(&c.MaxSleep, time.Millisecond)
+	def(&c.SYNFloor, 20_000)
 	def(&c.ARPCacheSize, 1024)
 	defDur(&c.ARPTimeout, 60*time.Second)
 	def(&c.ARPRetries, 3)
@@ -251,6 +257,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("stack: ephemeral ports %d..%d: want a range within 1..65535", c.EphemeralPorts[0], c.EphemeralPorts[1])
 	case c.TimerTick <= 0 || c.SpinPolls < 0 || c.MaxSleep <= 0:
 		return fmt.Errorf("stack: timer tick and max sleep must be positive, spin polls not negative")
+	case c.SYNFloor < 1:
+		return fmt.Errorf("stack: SYN floor %d SYNs/s: want at least 1", c.SYNFloor)
 	case c.ARPCacheSize < 1 || c.ARPTimeout <= 0 || c.ARPRetries < 1 || c.ARPRetryInterval <= 0 || c.ARPPending < 0:
 		return fmt.Errorf("stack: ARP settings must be positive")
 	case c.UDPQueueSize < 1 || c.ICMPRateLimit < 0:

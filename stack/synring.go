@@ -14,8 +14,8 @@ import (
 // nothing on the wire. Softnet 0, the owner of queue 0, polls each such
 // ring after its own queue, at most synBurst SYNs an iteration, and with
 // lower priority than established traffic: in an iteration whose queues
-// had segments waiting it takes SYNs only at the floor rate synFloor a
-// second, and in an iteration that found its queues empty as many as the
+// had segments waiting it takes SYNs only at the floor rate
+// (Config.SYNFloor a second), and in an iteration that found its queues empty as many as the
 // burst allows. A softnet saturated by established traffic so gives new
 // connections the floor rate, and one with time to spare gives them that
 // time. SYNs it does
@@ -37,9 +37,6 @@ const (
 	// synBurst is the most SYNs a softnet takes from a SYN ring, or from
 	// its hand-off ring, per loop iteration.
 	synBurst = 16
-	// synFloor is the rate, SYNs a second, at which softnet 0 takes SYNs
-	// while established traffic keeps it busy.
-	synFloor = 20_000
 	// synHandoffSize is the capacity of a softnet's hand-off ring.
 	synHandoffSize = 1024
 )
@@ -52,7 +49,7 @@ type synRing struct {
 	// owns (multi-producer: softnet 0 only, but the ring is shared).
 	in *ring.MPSC[driver.Packet]
 	// floorTokens and floorAt: softnet 0's bucket of SYNs it may take
-	// while busy, refilled at synFloor a second up to synBurst.
+	// while busy, refilled at Config.SYNFloor a second up to synBurst.
 	floorTokens float64
 	floorAt     int64
 }
@@ -62,7 +59,7 @@ type synRing struct {
 func (sn *Softnet) synFloorTokens(i int) int {
 	r := &sn.syn[i]
 	if dt := sn.now - r.floorAt; dt > 0 {
-		r.floorTokens = min(r.floorTokens+float64(dt)*synFloor/1e9, synBurst)
+		r.floorTokens = min(r.floorTokens+float64(dt)*float64(sn.st.cfg.SYNFloor)/1e9, synBurst)
 		r.floorAt = sn.now
 	}
 	return int(r.floorTokens)

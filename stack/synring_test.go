@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netsplice/netsplice/driver"
 	"github.com/netsplice/netsplice/driver/memwire"
+	"github.com/netsplice/netsplice/stack/header"
 )
 
 // TestSYNRing: a server whose port steers pure SYNs to a ring of their own
@@ -110,5 +112,96 @@ func TestSYNRing(t *testing.T) {
 		if got := b.sn[i].Counters()[TCPPassiveOpens]; got == 0 {
 			t.Errorf("softnet %d opened no connection: every SYN stayed on softnet 0", i)
 		}
+	}
+}
+
+// rawSYNFrame builds an Ethernet+IPv4+TCP SYN by hand.
+func rawSYNFrame(dst, src header.MAC, sip, dip [4]byte, sport, dport uint16) []byte {
+	f := make([]byte, 14+20+20)
+	header.Ethernet(f).Encode(dst, src, header.EtherTypeIPv4)
+	header.IPv4(f[14:]).Encode(&header.IPv4Fields{TotalLen: 40, TTL: 64, Protocol: header.ProtoTCP, Src: sip, Dst: dip, DontFragment: true})
+	t := header.TCP(f[34:])
+	t.SetSrcPort(sport)
+	t.SetDstPort(dport)
+	t.SetSeq(uint32(sport) << 16)
+	t.SetDataOffset(20)
+	t.SetFlags(header.TCPFlagSyn)
+	t.SetWindow(65535)
+	t.SetChecksum(sip, dip, 20)
+	return f
+}
+
+// TestSYNRingPriority drives softnet 0 by hand: in an iteration that finds
+// its queue empty it takes a burst of SYNs from the SYN ring; in
+// iterations that find segments waiting it takes no more than the floor
+// rate allows, so the SYNs stay in the ring, where the port drops what
+// overflows.
+func TestSYNRingPriority(t *testing.T) {
+	const syns = 400
+	w := memwire.New()
+	px, err := w.AddPort(memwire.Config{Name: "x", PoolSize: 4096, RingSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := w.AddPort(memwire.Config{Name: "b", SYNQueue: true, PoolSize: 4096, RingSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A floor of one SYN a second: the busy iterations below take at
+	// most the bucket's first burst, however slowly the test runs.
+	b, err := New(Config{SYNFloor: 1}, InterfaceConfig{Port: pb, Addr: addrB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := b.ListenUDP(netip.AddrPortFrom(addrB.Addr(), 7), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	sn := b.sn[0]
+	inject := func(frames ...[]byte) {
+		t.Helper()
+		var pkts []*driver.Packet
+		for _, f := range frames {
+			pk := px.Pool(0).Get()
+			copy(pk.Append(len(f)), f)
+			pkts = append(pkts, pk)
+		}
+		px.TxBurst(0, pkts)
+	}
+	src := header.MAC(px.MAC())
+	dst := header.MAC(pb.MAC())
+	sip := [4]byte{192, 0, 2, 9}
+	for i := 0; i < syns; i += 16 {
+		var burst [][]byte
+		for j := i; j < i+16; j++ {
+			burst = append(burst, rawSYNFrame(dst, src, sip, addrB.Addr().As4(), uint16(20000+j), 80))
+		}
+		inject(burst...)
+	}
+	taken := func() uint64 { return sn.Counters()[SYNRingRx] }
+	sn.Poll() // the queue is empty: a burst of SYNs
+	if got := taken(); got != synBurst {
+		t.Fatalf("an idle iteration took %d SYNs, want a burst of %d", got, synBurst)
+	}
+	// Segments waiting in every iteration: SYNs only from the floor
+	// bucket, which starts with one burst.
+	for i := 0; i < 100; i++ {
+		inject(rawUDPFrame(dst, src, sip, addrB.Addr().As4(), 5000, 7, []byte("data")))
+		sn.Poll()
+	}
+	if got := taken(); got > 2*synBurst+1 {
+		t.Fatalf("100 busy iterations took %d SYNs in all, want at most %d: established traffic did not come first", got, 2*synBurst+1)
+	}
+	if got := sn.Counters()[UDPDelivered]; got != 100 {
+		t.Errorf("udp_delivered %d, want 100", got)
+	}
+	// Idle again: the ring drains a burst an iteration.
+	before := taken()
+	for i := 0; i < 4; i++ {
+		sn.Poll()
+	}
+	if got := taken() - before; got != 4*synBurst {
+		t.Errorf("4 idle iterations took %d SYNs, want %d", got, 4*synBurst)
 	}
 }
