@@ -187,6 +187,7 @@ func TestBadInputBinary(t *testing.T) {
 		{name: "serve port 0", args: stackArgs("serve", "--discard", "udp:0"), want: []string{"--discard"}},
 		{name: "serve log level", args: stackArgs("serve", "--log-level", "loud"), want: []string{"--log-level"}},
 		{name: "serve impair", args: stackArgs("serve", "--impair", "drop=7"), want: []string{"--impair"}},
+		{name: "serve syn-ring with impair", args: stackArgs("serve", "--syn-ring", "--impair", "drop=1%"), want: []string{"--syn-ring", "--impair"}},
 		// connect and ping
 		{name: "connect port 0", args: stackArgs("connect", "192.0.2.2:0"), want: []string{"destination", "port 0"}},
 		{name: "connect unspecified", args: stackArgs("connect", "0.0.0.0:80"), want: []string{"destination"}},

@@ -33,6 +33,7 @@ type stackFlags struct {
 	log     *logFlags
 	impair  string
 	pcap    string
+	synRing bool
 	// secondary are more addresses the ports answer for (gen --sources),
 	// each given to the port whose prefix holds it (secondaryFor).
 	secondary []netip.Addr
@@ -380,6 +381,7 @@ func addStackFlags(fs *flag.FlagSet) *stackFlags {
 	f.log = addLogFlags(fs)
 	fs.StringVar(&f.impair, "impair", "", "faults on every port's rx and tx, e.g. drop=1%,dup=0.5%,reorder=4,corrupt=0.1%,seed=1")
 	fs.StringVar(&f.pcap, "pcap", "", "write every frame sent and received to this pcap `FILE` (debugging, not line rate)")
+	fs.BoolVar(&f.synRing, "syn-ring", false, "give pure TCP SYNs a ring of their own, taken below established traffic, so that a SYN flood overflows that ring and not the softnets' queues (ports with software RSS: af_packet, tap, ring; a port with hardware RSS logs why it has none)")
 	return f
 }
 
@@ -428,6 +430,9 @@ func (f *stackFlags) checkAs(required bool) (checked, error) {
 		if c.impair, err = impair.Parse(f.impair); err != nil {
 			return c, usageErr("--impair: %v", err)
 		}
+	}
+	if f.synRing && (f.impair != "" || f.pcap != "") {
+		return c, usageErr("--syn-ring cannot be combined with --impair or --pcap: the wrapped port has no SYN ring")
 	}
 	if c.gw, c.gw6, err = f.parseGateway(); err != nil {
 		return c, err
@@ -563,7 +568,7 @@ func (f *stackFlags) start(stderr io.Writer) (*stackEnv, error) {
 		}
 	}()
 	for i := range f.ips {
-		p, err := dpdk.OpenPort(dpdk.PortConfig{PortID: uint16(i), Queues: f.lcores, Logger: log})
+		p, err := dpdk.OpenPort(dpdk.PortConfig{PortID: uint16(i), Queues: f.lcores, Logger: log, SYNRing: f.synRing})
 		if err != nil {
 			return nil, usageErr("--ip %v: port %d: %v%s", f.portString(i), i, err, portHint(err))
 		}

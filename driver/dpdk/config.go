@@ -52,6 +52,13 @@ type PortConfig struct {
 	NoOffloads bool
 	// SoftwareRSS forces software RSS even where the PMD could hash.
 	SoftwareRSS bool
+	// SYNRing gives pure TCP SYNs a ring of their own (driver.SYNQueuer),
+	// so that a SYN flood overflows that ring and not the softnets'
+	// queues. On a port with software RSS the poller that dispatches each
+	// frame classifies it (driver.PureSYN); a port with hardware RSS does
+	// not offer the ring yet (that takes an rte_flow rule on the TCP
+	// flags, which this binding does not install) and logs why.
+	SYNRing bool
 	// Logger receives the port's control-plane logs [nop].
 	Logger *zap.Logger
 
@@ -97,6 +104,9 @@ type SoftStats struct {
 	// CgoCalls counts the calls into C made on the data path (rx and tx
 	// bursts, bulk allocations and frees).
 	CgoCalls uint64
+	// SYNs counts pure SYNs put on the SYN ring, SYNDrops those dropped
+	// because it was full (also counted as RxMissed).
+	SYNs, SYNDrops uint64
 }
 
 // Stat is one named counter of a port (Port.Counters).

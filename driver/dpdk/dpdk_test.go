@@ -779,3 +779,107 @@ func BenchmarkRingRxTx(b *testing.B) {
 	b.ReportMetric(float64(bench.p.SoftStats().CgoCalls-calls)/float64(pkts), "cgo-calls/pkt")
 	b.ReportMetric(float64(pkts)/b.Elapsed().Seconds()/1e6, "Mpps")
 }
+
+// tcpFrame writes an Ethernet/IPv4/TCP frame with the given flags into pk.
+func tcpFrame(pk *driver.Packet, src, dst [4]byte, sport, dport uint16, flags byte) {
+	b := pk.Append(14 + 20 + 20)
+	copy(b[0:6], []byte{0x02, 0, 0, 0, 0, 2})
+	copy(b[6:12], []byte{0x02, 0, 0, 0, 0, 1})
+	b[12], b[13] = 0x08, 0x00
+	ip := b[14:34]
+	ip[0] = 0x45
+	binary.BigEndian.PutUint16(ip[2:], 40)
+	binary.BigEndian.PutUint16(ip[6:], 0x4000)
+	ip[8], ip[9] = 64, 6
+	copy(ip[12:16], src[:])
+	copy(ip[16:20], dst[:])
+	tcp := b[34:]
+	binary.BigEndian.PutUint16(tcp[0:], sport)
+	binary.BigEndian.PutUint16(tcp[2:], dport)
+	tcp[12] = 5 << 4
+	tcp[13] = flags
+}
+
+// TestSYNRing: with SYNRing on a software-RSS port (net_ring0, whose
+// frames come back on its own receive side), the pollers put every pure
+// SYN on the SYN ring, for queue 0's owner, and nothing else; SYN-ACKs
+// and data keep their RSS queues. A port with hardware RSS (net_null)
+// offers no SYN ring.
+func TestSYNRing(t *testing.T) {
+	if !inChild(t) {
+		return
+	}
+	mustInitEAL(t, "--vdev=net_ring0", "--vdev=net_null0")
+	p := mustOpen(t, PortConfig{Name: "net_ring0", Queues: 2, PoolSize: 2047, SYNRing: true})
+	var _ driver.SYNQueuer = p
+	if m, _ := p.RSSMode(); m != SoftwareRSS || !p.SYNQueue() {
+		t.Fatalf("net_ring0: %v, SYNQueue() %v: want software RSS with a SYN ring", m, p.SYNQueue())
+	}
+	src, dst := [4]byte{198, 51, 100, 1}, [4]byte{198, 51, 100, 2}
+	const flows = 64
+	var syns, others int
+	for txq := 0; txq < 2; txq++ {
+		var pkts []*driver.Packet
+		for f := 0; f < flows; f++ {
+			pk := p.Pool(txq).Get()
+			if pk == nil {
+				t.Fatal("pool empty")
+			}
+			switch f % 3 {
+			case 0:
+				tcpFrame(pk, src, dst, uint16(30000+f), 80, 0x02) // SYN
+				syns++
+			case 1:
+				tcpFrame(pk, src, dst, uint16(30000+f), 80, 0x12) // SYN-ACK
+				others++
+			default:
+				udpFrame(pk, src, dst, uint16(30000+f), 9, 16, f)
+				others++
+			}
+			pkts = append(pkts, pk)
+		}
+		for len(pkts) > 0 {
+			n := p.TxBurst(txq, pkts)
+			if n == 0 {
+				t.Fatal("TxBurst took nothing")
+			}
+			pkts = pkts[n:]
+		}
+	}
+	buf := make([]*driver.Packet, p.BurstSize())
+	var gotSYN, gotOther int
+	deadline := time.Now().Add(time.Second)
+	for (gotSYN < syns || gotOther < others) && time.Now().Before(deadline) {
+		for q := 0; q < 2; q++ {
+			n := p.RxBurst(q, buf)
+			for _, pk := range buf[:n] {
+				if driver.PureSYN(pk.Data()) {
+					t.Fatalf("queue %d received a pure SYN", q)
+				}
+				gotOther++
+				p.Pool(q).Put(pk)
+			}
+		}
+		n := p.RxSYNBurst(buf)
+		for _, pk := range buf[:n] {
+			if !driver.PureSYN(pk.Data()) || pk.Pool() != p.Pool(0) {
+				t.Fatalf("SYN ring gave a frame that is not a SYN or not queue 0's (pool %p)", pk.Pool())
+			}
+			gotSYN++
+			p.Pool(0).Put(pk)
+		}
+	}
+	if gotSYN != syns || gotOther != others {
+		t.Fatalf("received %d SYNs on the SYN ring and %d other frames, want %d and %d", gotSYN, gotOther, syns, others)
+	}
+	if s := p.SoftStats(); s.SYNs != uint64(syns) || s.SYNDrops != 0 {
+		t.Fatalf("SoftStats SYNs %d, drops %d: want %d and 0", s.SYNs, s.SYNDrops, syns)
+	}
+	h := mustOpen(t, PortConfig{Name: "net_null0", Queues: 2, PoolSize: 2047, SYNRing: true})
+	if m, _ := h.RSSMode(); m == HardwareRSS && h.SYNQueue() {
+		t.Fatal("a hardware-RSS port offers a SYN ring it cannot fill")
+	}
+	if err := Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+}

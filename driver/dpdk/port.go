@@ -54,6 +54,9 @@ type Port struct {
 	txq    []txQueue
 	hwrx   []hwQueue
 	txLock []paddedMutex // per hardware tx queue, when softnets share one
+	// synRing holds the pure SYNs the pollers classified (PortConfig.
+	// SYNRing, software RSS), for queue 0's owner (RxSYNBurst).
+	synRing *ring.MPSC[driver.Packet]
 
 	closeMu sync.Mutex
 	closed  atomic.Bool
@@ -73,6 +76,7 @@ type rxQueue struct {
 	ringDrops      counter.Counter
 	unsupported    counter.Counter
 	calls          counter.Counter
+	syns, synDrops counter.Counter
 	_              [64]byte
 }
 
@@ -330,6 +334,14 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 		p.rss = rss.Config{Key: key, RETA: reta, Types: rss.AllTypes}
 	}
 	p.hasher = rss.NewHasher(p.rss.Key)
+	if cfg.SYNRing {
+		if p.mode == SoftwareRSS {
+			p.synRing, _ = ring.New[driver.Packet](cfg.SoftRingSize)
+		} else {
+			p.log.Warn("no SYN ring on this port: it has hardware RSS, and the rte_flow rule that would steer SYNs is not implemented; SoftwareRSS gives a software SYN ring",
+				zap.String("port", p.name))
+		}
+	}
 
 	// MTU: the port's, bounded by what one mbuf holds.
 	p.mtu = int(info.mtu)
@@ -524,8 +536,37 @@ func (p *Port) JoinMulticast(macs []driver.MAC) error {
 // Pool implements driver.Port.
 func (p *Port) Pool(q int) *driver.Pool { return p.pools[q] }
 
+// SYNQueue implements driver.SYNQueuer.
+func (p *Port) SYNQueue() bool { return p.synRing != nil }
+
+// RxSYNBurst implements driver.SYNQueuer: the SYNs the pollers classified,
+// for the owner of queue 0. It returns 0 on a port without a SYN ring.
+func (p *Port) RxSYNBurst(pkts []*driver.Packet) int {
+	if p.synRing == nil || p.closed.Load() {
+		return 0
+	}
+	n := 0
+	var b uint64
+	for n < len(pkts) {
+		pk := p.synRing.Pop()
+		if pk == nil {
+			break
+		}
+		pkts[n] = pk
+		b += uint64(pk.Len())
+		n++
+	}
+	if n > 0 {
+		r := &p.rxq[0]
+		r.packets.Add(uint64(n))
+		r.bytes.Add(b)
+	}
+	return n
+}
+
 // SetRxNotify implements driver.RxNotifier for software RSS: a poller
-// that moves frames to another softnet's ring wakes it.
+// that moves frames to another softnet's ring (or a SYN to the SYN ring)
+// wakes it.
 func (p *Port) SetRxNotify(q int, fn func()) {
 	if q >= 0 && q < p.nq && fn != nil {
 		p.rxq[q].notify.Store(&fn)
@@ -658,6 +699,24 @@ func (p *Port) rxSoft(q int, r *rxQueue, pkts []*driver.Packet) int {
 		pk.Flags &^= driver.RxHashValid
 		if hash != 0 {
 			pk.Flags |= driver.RxHashValid
+		}
+		if p.synRing != nil && driver.PureSYN(pk.Data()) {
+			// Queue 0's owner takes it with RxSYNBurst.
+			if q != 0 {
+				p.pools[0].Adopt(pk)
+				pk.Queue = 0
+			}
+			if !p.synRing.Push(pk) {
+				r.bad = append(r.bad, pk.Priv)
+				r.synDrops.Inc()
+				continue
+			}
+			r.syns.Inc()
+			if q != 0 {
+				r.wake[0] = true
+				woke = true
+			}
+			continue
 		}
 		dst := p.rss.RETA.Queue(hash)
 		if dst == q && n < len(pkts) {
@@ -793,7 +852,7 @@ func (p *Port) stats() (driver.PortStats, uint64) {
 		}
 	}
 	for q := range p.rxq {
-		s.RxMissed += p.rxq[q].ringDrops.Load()
+		s.RxMissed += p.rxq[q].ringDrops.Load() + p.rxq[q].synDrops.Load()
 		s.RxNoBuf += p.pools[q].Exhausted()
 	}
 	return s, ierrors
@@ -809,6 +868,8 @@ func (p *Port) SoftStats() SoftStats {
 		s.Unsupported += r.unsupported.Load()
 		s.CgoCalls += r.calls.Load() + p.txq[q].calls.Load() + p.bcalls[q].Load()
 		s.TxShortCalls += p.txq[q].short.Load()
+		s.SYNs += r.syns.Load()
+		s.SYNDrops += r.synDrops.Load()
 	}
 	return s
 }
@@ -832,6 +893,8 @@ func (p *Port) XStats() (map[string]uint64, error) {
 	out["netsplice_rx_ring_drops"] = s.RingDrops
 	out["netsplice_rx_unsupported"] = s.Unsupported
 	out["netsplice_tx_short_bursts"] = s.TxShortCalls
+	out["netsplice_rx_syn_ring"] = s.SYNs
+	out["netsplice_rx_syn_ring_drops"] = s.SYNDrops
 	return out, nil
 }
 
@@ -896,7 +959,8 @@ func (p *Port) Counters() ([]Stat, error) {
 		{"rx_missed", ps.RxMissed}, {"rx_nobuf", ps.RxNoBuf}, {"tx_errors", ps.TxErrors},
 	}
 	for _, s := range []Stat{{"rx_errors", ierrors}, {"rx_handoffs", ss.Handoffs}, {"rx_ring_drops", ss.RingDrops},
-		{"rx_unsupported", ss.Unsupported}, {"tx_short_bursts", ss.TxShortCalls}, {"cgo_calls", ss.CgoCalls}} {
+		{"rx_unsupported", ss.Unsupported}, {"tx_short_bursts", ss.TxShortCalls}, {"cgo_calls", ss.CgoCalls},
+		{"rx_syn_ring", ss.SYNs}, {"rx_syn_ring_drops", ss.SYNDrops}} {
 		if s.Value != 0 {
 			out = append(out, s)
 		}
@@ -936,6 +1000,11 @@ func (p *Port) Close() error {
 		}
 		for pk := r.ring.Pop(); pk != nil; pk = r.ring.Pop() {
 			p.pools[q].Put(pk)
+		}
+	}
+	if p.synRing != nil {
+		for pk := p.synRing.Pop(); pk != nil; pk = p.synRing.Pop() {
+			p.pools[0].Put(pk)
 		}
 	}
 	for _, pool := range p.pools {
