@@ -52,6 +52,13 @@
 // mutex (the only lock on the data path, absent when the PMD has enough
 // tx queues). The mode is logged once when the port opens.
 //
+// With PortConfig.SYNRing a software-RSS port also classifies each frame
+// it dispatches: a pure SYN (driver.PureSYN) goes to one SYN ring, adopted
+// by queue 0's pool, instead of its RSS queue, and the port implements
+// driver.SYNQueuer for queue 0's owner. A hardware-RSS port offers no SYN
+// ring (the rte_flow rule on the TCP flags that would steer SYNs in the
+// NIC is not installed) and says so in the log.
+//
 // Checksum offloads the PMD advertises are enabled and reported by
 // Offloads; the stack then leaves checksums to the NIC (tx: the mbuf's
 // ol_flags, l2_len and l3_len are set from driver.Packet's Flags, L2Len
