@@ -163,7 +163,6 @@ type TCPConn struct {
 	wdone     int
 	wwait     atomic.Bool
 	wnotify   wakeChan
-	cnotify   chan struct{} // Stack.DialTCP's: closed when the handshake ends either way
 	cdone     atomic.Bool
 	synced    atomic.Bool // the handshake completed (a later reset does not undo it)
 	rdl, wdl  atomic.Int64
@@ -174,6 +173,12 @@ type TCPConn struct {
 	needWUpd  atomic.Bool // the advertised window was small: readers send updates
 
 	writeT, wupdT, closeT, abortT task.Task
+	// connT runs Stack.DialTCP's connect on the softnet (runConnect),
+	// with what the dial found out: the TIME-WAIT connection whose port
+	// it takes over, and whether no port steered replies to the softnet.
+	connT         task.Task
+	dialOld       *TCPConn
+	dialUnsteered bool
 	writeRes                      chan struct{} // made by the first Write
 	werr                          error         // runWrite's verdict, handed over with writeRes
 	wlow                          bool          // runWrite stopped because buffers were short
@@ -211,6 +216,7 @@ func newTCPConn(s *Stack, sn *Softnet, ifc *Interface, nh [16]byte, key flowKey)
 	c.wupdT.InitHandler(d, tcpWindowUpdateTask, nil)
 	c.closeT.InitHandler(d, tcpCloseTask, nil)
 	c.abortT.InitHandler(d, tcpAbortTask, nil)
+	c.connT.InitHandler(d, tcpConnectTask, nil)
 	return c
 }
 
@@ -235,6 +241,7 @@ const (
 	tcpCloseTask
 	tcpAbortTask
 	tcpEventsTask
+	tcpConnectTask
 )
 
 // OnTimer implements timer.Handler.
@@ -266,6 +273,8 @@ func (d *tcpDispatch) RunTask(kind int) {
 		c.runAbort()
 	case tcpEventsTask:
 		c.runEvents()
+	case tcpConnectTask:
+		c.runConnect()
 	}
 }
 
@@ -352,12 +361,11 @@ func poke(ch chan struct{}) {
 	}
 }
 
-// handshakeDone ends a Dial's wait (once).
+// handshakeDone ends a Dial's wait (once): Stack.DialTCP waits on the
+// writer's wake channel until cdone is set.
 func (c *TCPConn) handshakeDone() {
 	if c.cdone.CompareAndSwap(false, true) {
-		if c.cnotify != nil {
-			close(c.cnotify)
-		}
+		c.wnotify.poke()
 		if c.evs != nil {
 			c.evs.established = true
 			c.postEvents()

@@ -248,37 +248,27 @@ func (s *Stack) dialTCP(ctx context.Context, laddr, raddr netip.AddrPort, want i
 	if err != nil {
 		return nil, opErr(err)
 	}
-	c.cnotify = make(chan struct{}) // before the softnet sees c: handshakeDone closes it
-	connect := c.connect
-	if !steered || old != nil {
-		connect = func() {
-			// Counted by the owner: counters have one writer.
-			if !steered {
-				c.sn.inc(TCPSteerFallback)
-			}
-			if old != nil {
-				c.sn.inc(TCPTimeWaitReused)
-				if old.key == c.key && !old.removed {
-					old.remove() // same tuple, so same softnet: this one
-				}
-			}
-			c.connect()
-		}
-	}
-	if err := s.call(c.sn, connect); err != nil {
-		s.releaseTCPPort(c)
-		return nil, opErr(err)
-	}
+	c.dialOld, c.dialUnsteered = old, !steered
+	// The connect runs on the softnet as the connection's own task (no
+	// closure, no call to wait for), and handshakeDone pokes the
+	// writer's wake channel, made before the softnet sees c: a dial
+	// allocates nothing beyond the connection itself.
+	wake := c.wnotify.get()
 	if !s.started.Load() {
+		c.runConnect()
+		c.sn.publish()
 		return c, nil // driven by Poll: the caller waits with c.Established
 	}
-	select {
-	case <-c.cnotify:
-	case <-ctx.Done():
-		c.abort()
-		return nil, opErr(ctx.Err())
-	case <-s.stop:
-		return nil, opErr(ErrStopped)
+	c.sn.tasks.Add(&c.connT, -1)
+	for !c.cdone.Load() {
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			c.abort()
+			return nil, opErr(ctx.Err())
+		case <-s.stop:
+			return nil, opErr(ErrStopped)
+		}
 	}
 	// A connection reset right after its handshake completed is still
 	// connected, as connect(2) has it: the reset shows on the first Read
@@ -350,6 +340,22 @@ func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, want int) (c *TCPConn
 }
 
 // connect sends the SYN. It runs on the connection's softnet.
+// runConnect is Stack.DialTCP's connect, on the softnet.
+func (c *TCPConn) runConnect() {
+	// Counted by the owner: counters have one writer.
+	if c.dialUnsteered {
+		c.sn.inc(TCPSteerFallback)
+	}
+	if old := c.dialOld; old != nil {
+		c.dialOld = nil
+		c.sn.inc(TCPTimeWaitReused)
+		if old.key == c.key && !old.removed {
+			old.remove() // same tuple, so same softnet: this one
+		}
+	}
+	c.connect()
+}
+
 func (c *TCPConn) connect() {
 	sn := c.sn
 	if sn.tcp.get(c.key) != nil {
