@@ -263,10 +263,13 @@ func TCPConnRate(cfg TCPConfig) (Result, error) {
 		go func() {
 			defer wg.Done()
 			var one [1]byte
+			// One context per client for the whole run, as a load
+			// generator holds one: the figure is the connections'
+			// allocations, not a context's per dial.
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+10*time.Second)
+			defer cancel()
 			for !stop.Load() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				c, err := a.DialTCP(ctx, netip.AddrPort{}, netip.AddrPortFrom(benchB.Addr(), 5202))
-				cancel()
 				if err != nil {
 					failed.Add(1)
 					time.Sleep(time.Millisecond)
