@@ -582,11 +582,12 @@ func parseHTTPHead(head []byte) (int64, error) {
 		line = bytes.TrimRight(line, "\r")
 		if i == 0 {
 			// HTTP/1.1 200 OK
-			f := bytes.Fields(line)
-			if len(f) < 2 || !bytes.HasPrefix(f[0], []byte("HTTP/1.")) {
+			version, rest, _ := bytes.Cut(line, []byte(" "))
+			code, _, _ := bytes.Cut(bytes.TrimLeft(rest, " "), []byte(" "))
+			if len(code) == 0 || !bytes.HasPrefix(version, []byte("HTTP/1.")) {
 				return 0, verifyErr("bad status line %q", trim(line))
 			}
-			if string(f[1]) != "200" {
+			if string(code) != "200" {
 				return 0, verifyErr("status %q, want 200", trim(line))
 			}
 			continue

@@ -147,7 +147,8 @@ func (hc *httpConn) serve() {
 			continue
 		}
 		hc.h.sc.conns.Add(1)
-		if hc.queue(hc.header(200, n, closeAfter)) {
+		var hb [192]byte
+		if hc.queue(appendHeader(hb[:0], 200, n, closeAfter)) {
 			hc.responding, hc.closeAfter, hc.left, hc.off = true, closeAfter, n, 0
 		}
 	}
@@ -157,10 +158,11 @@ func (hc *httpConn) serve() {
 // error with its message), the N of /bytes/N and whether to close after.
 func parseRequest(head []byte) (status int, n int64, closeAfter bool, msg string) {
 	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
-	f := bytes.Fields(line)
-	if len(f) != 3 || !bytes.HasPrefix(f[2], []byte("HTTP/1.")) {
+	var fa [3][]byte
+	if fields(line, fa[:]) != 3 || !bytes.HasPrefix(fa[2], []byte("HTTP/1.")) {
 		return 400, 0, true, "bad request line\n"
 	}
+	f := fa[:]
 	closeAfter = string(f[2]) == "HTTP/1.0"
 	for len(rest) > 0 {
 		var h []byte
@@ -203,15 +205,17 @@ var statusText = map[int]string{200: "OK", 400: "Bad Request", 404: "Not Found",
 
 // respond queues a short error response.
 func (hc *httpConn) respond(status int, msg string, closeAfter bool) {
-	b := hc.header(status, int64(len(msg)), closeAfter)
+	var hb [192]byte
+	b := appendHeader(hb[:0], status, int64(len(msg)), closeAfter)
 	if hc.queue(append(b, msg...)) {
 		hc.responding, hc.closeAfter, hc.left = true, closeAfter, 0
 	}
 }
 
-func (hc *httpConn) header(status int, n int64, closeAfter bool) []byte {
-	var a [192]byte
-	b := append(a[:0], "HTTP/1.1 "...)
+// appendHeader appends a response head to b: into a caller's array, so
+// that a response allocates nothing.
+func appendHeader(b []byte, status int, n int64, closeAfter bool) []byte {
+	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, ' ')
 	b = append(b, statusText[status]...)
@@ -302,4 +306,28 @@ func (hc *httpConn) release(abort bool) {
 	id := c.Softnet().ID()
 	*hc = httpConn{h: hc.h, ev: hc.ev, req: hc.req[:0]}
 	hc.h.free[id] = append(hc.h.free[id], hc)
+}
+
+// fields splits line at runs of spaces and tabs into out, as bytes.Fields
+// does without allocating, and returns how many fields line has (more than
+// len(out) when it has more; out then holds the first ones).
+func fields(line []byte, out [][]byte) int {
+	n := 0
+	for {
+		for len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			line = line[1:]
+		}
+		if len(line) == 0 {
+			return n
+		}
+		end := 0
+		for end < len(line) && line[end] != ' ' && line[end] != '\t' {
+			end++
+		}
+		if n < len(out) {
+			out[n] = line[:end]
+		}
+		n++
+		line = line[end:]
+	}
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -162,5 +163,31 @@ func TestSoftHTTPConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestFields checks the request-line splitter against bytes.Fields on
+// spaces and tabs, and that it allocates nothing.
+func TestFields(t *testing.T) {
+	for _, line := range []string{"", " ", "GET", "GET /bytes/1 HTTP/1.1", "  GET\t/x   HTTP/1.0  ", "a b c d e", "\t\t", "GET /a HTTP/1.1 extra"} {
+		want := bytes.Fields([]byte(line))
+		var out [3][]byte
+		n := fields([]byte(line), out[:])
+		if n != len(want) {
+			t.Errorf("fields(%q) = %d, want %d", line, n, len(want))
+			continue
+		}
+		for i := 0; i < min(n, 3); i++ {
+			if !bytes.Equal(out[i], want[i]) {
+				t.Errorf("fields(%q)[%d] = %q, want %q", line, i, out[i], want[i])
+			}
+		}
+	}
+	line := []byte("GET /bytes/100 HTTP/1.1")
+	if a := testing.AllocsPerRun(100, func() {
+		var out [3][]byte
+		fields(line, out[:])
+	}); a != 0 {
+		t.Errorf("fields allocates %v times", a)
 	}
 }
