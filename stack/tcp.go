@@ -179,15 +179,15 @@ type TCPConn struct {
 	connT         task.Task
 	dialOld       *TCPConn
 	dialUnsteered bool
-	writeRes                      chan struct{} // made by the first Write
-	werr                          error         // runWrite's verdict, handed over with writeRes
-	wlow                          bool          // runWrite stopped because buffers were short
-	removed                       bool
-	active                        bool           // opened by Dial: owns its local port
-	evs                           *tcpEventState // softnet-side callbacks (tcp_softnet.go)
-	spliced                       atomic.Bool    // reads wait: a splice owns the receive queue
-	softErr                       atomic.Uint32  // errno the next Read returns once (a splice's end reason)
-	closeHook                     atomic.Pointer[func()]
+	writeRes      chan struct{} // made by the first Write
+	werr          error         // runWrite's verdict, handed over with writeRes
+	wlow          bool          // runWrite stopped because buffers were short
+	removed       bool
+	active        bool           // opened by Dial: owns its local port
+	evs           *tcpEventState // softnet-side callbacks (tcp_softnet.go)
+	spliced       atomic.Bool    // reads wait: a splice owns the receive queue
+	softErr       atomic.Uint32  // errno the next Read returns once (a splice's end reason)
+	closeHook     atomic.Pointer[func()]
 }
 
 // newTCPConn makes a connection owned by sn. Control path: it allocates.
