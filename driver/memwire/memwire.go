@@ -308,12 +308,14 @@ func (p *Port) SetRxNotify(q int, fn func()) {
 func (p *Port) SYNQueue() bool { return p.syn >= 0 }
 
 // RxSYNBurst implements driver.SYNQueuer: RxBurst for the SYN ring, from
-// the owner of queue 0. It returns 0 on a port without a SYN ring.
+// the owner of queue 0. It returns 0 on a port without a SYN ring. It
+// never waits for the ring's lock: while a flood's sender holds it, the
+// SYNs are not worth the owner's time, and the next poll tries again.
 func (p *Port) RxSYNBurst(pkts []*driver.Packet) int {
 	if p.syn < 0 {
 		return 0
 	}
-	return p.RxBurst(p.syn, pkts)
+	return p.rxBurst(p.syn, pkts, true)
 }
 
 // accepts reports whether the port receives a frame for dst.
@@ -469,7 +471,11 @@ func (r *rxQueue) wake(n int) {
 }
 
 // RxBurst implements driver.Port.
-func (p *Port) RxBurst(q int, pkts []*driver.Packet) int {
+func (p *Port) RxBurst(q int, pkts []*driver.Packet) int { return p.rxBurst(q, pkts, false) }
+
+// rxBurst is RxBurst; with try it gives up, returning 0, when a sender
+// holds the ring's lock instead of waiting for it.
+func (p *Port) rxBurst(q int, pkts []*driver.Packet, try bool) int {
 	r := &p.rx[q]
 	// An empty ring needs no lock, unless buffers are missing from it: a
 	// ring left without buffers receives nothing until a poll posts some.
@@ -489,7 +495,13 @@ func (p *Port) RxBurst(q int, pkts []*driver.Packet) int {
 		}
 		r.stash = append(r.stash, pk)
 	}
-	r.mu.Lock()
+	if try {
+		if !r.mu.TryLock() {
+			return 0
+		}
+	} else {
+		r.mu.Lock()
+	}
 	n := 0
 	for n < len(pkts) {
 		pk := r.done.pop()

@@ -1283,6 +1283,13 @@ func TestSYNQueue(t *testing.T) {
 			}
 		}
 	}
+	// While a sender holds the SYN ring, its owner does not wait for it.
+	sr := &b.rx[b.syn]
+	sr.mu.Lock()
+	if n := b.RxSYNBurst(make([]*driver.Packet, 4)); n != 0 {
+		t.Errorf("RxSYNBurst took %d frames from a locked ring", n)
+	}
+	sr.mu.Unlock()
 	if got := drainSYN(); len(got) != len(syns) {
 		t.Errorf("SYN ring gave %d frames, want %d", len(got), len(syns))
 	}
