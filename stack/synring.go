@@ -3,7 +3,6 @@ package stack
 import (
 	"github.com/netsplice/netsplice/driver"
 	"github.com/netsplice/netsplice/internal/ring"
-	"github.com/netsplice/netsplice/stack/header"
 )
 
 // SYN rings (driver.SYNQueuer).
@@ -145,15 +144,8 @@ func (sn *Softnet) synDispatch(i int, ifc *Interface, pk *driver.Packet) {
 // frameQueue returns the queue the port's RSS gives the Ethernet frame, and
 // so the softnet that owns its flow.
 func (i *Interface) frameQueue(frame []byte) int {
-	if i.port.NumQueues() == 1 || len(frame) < header.EthernetHeaderLen {
+	if i.port.NumQueues() == 1 {
 		return 0
 	}
-	var h uint32
-	switch header.Ethernet(frame).Type() {
-	case header.EtherTypeIPv4:
-		h = i.hasher.HashIPv4Packet(frame[header.EthernetHeaderLen:], i.rss.Types)
-	case header.EtherTypeIPv6:
-		h = i.hasher.HashIPv6Packet(frame[header.EthernetHeaderLen:], i.rss.Types)
-	}
-	return int(i.rss.RETA.Queue(h))
+	return int(i.rss.RETA.Queue(i.hasher.HashFrame(frame, i.rss.Types)))
 }

@@ -688,13 +688,7 @@ func (p *Port) rxSoft(q int, r *rxQueue, pkts []*driver.Packet) int {
 		if pk == nil {
 			continue
 		}
-		var hash uint32
-		switch d := pk.Data(); {
-		case len(d) >= 34 && d[12] == 0x08 && d[13] == 0x00:
-			hash = p.hasher.HashIPv4Packet(d[14:], p.rss.Types)
-		case len(d) >= 54 && d[12] == 0x86 && d[13] == 0xdd:
-			hash = p.hasher.HashIPv6Packet(d[14:], p.rss.Types)
-		}
+		hash := p.hasher.HashFrame(pk.Data(), p.rss.Types)
 		pk.Hash = hash
 		pk.Flags &^= driver.RxHashValid
 		if hash != 0 {

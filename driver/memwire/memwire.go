@@ -329,13 +329,7 @@ func (p *Port) accepts(dst []byte) bool {
 // IPv6 with an enabled hash type (a zero hash counts as not hashed, so one
 // flow in 2^32 is reported without the flag).
 func (p *Port) rxQueueFor(frame []byte) (int, uint32, bool) {
-	var h uint32
-	switch {
-	case len(frame) >= 34 && frame[12] == 0x08 && frame[13] == 0x00:
-		h = p.hasher.HashIPv4Packet(frame[14:], p.rss.Types)
-	case len(frame) >= 54 && frame[12] == 0x86 && frame[13] == 0xdd:
-		h = p.hasher.HashIPv6Packet(frame[14:], p.rss.Types)
-	}
+	h := p.hasher.HashFrame(frame, p.rss.Types)
 	if p.syn >= 0 && driver.PureSYN(frame) {
 		return p.syn, h, h != 0
 	}

@@ -102,3 +102,20 @@ func (h *Hasher) HashPacket(ip []byte, types HashTypes) uint32 {
 	}
 	return 0
 }
+
+// HashFrame returns the hash of the Ethernet frame's IPv4 or IPv6 packet,
+// chosen by its EtherType (untagged frames only), as a NIC computes it:
+// HashIPv4Packet or HashIPv6Packet of what follows the 14-byte header. It
+// returns 0 for other frames and for frames too short to hold the header.
+func (h *Hasher) HashFrame(frame []byte, types HashTypes) uint32 {
+	if len(frame) < 14 {
+		return 0
+	}
+	switch binary.BigEndian.Uint16(frame[12:14]) {
+	case 0x0800:
+		return h.HashIPv4Packet(frame[14:], types)
+	case 0x86dd:
+		return h.HashIPv6Packet(frame[14:], types)
+	}
+	return 0
+}

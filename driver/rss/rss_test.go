@@ -485,10 +485,22 @@ func TestHashIPv4Packet(t *testing.T) {
 		if got := h.HashPacket(c.p, c.types); got != c.want {
 			t.Errorf("%s: HashPacket(types %v) = %#08x, want %#08x", c.name, c.types, got, c.want)
 		}
+		if c.p != nil && c.p[0]>>4 == 4 {
+			frame := append([]byte{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00}, c.p...)
+			if got := h.HashFrame(frame, c.types); got != c.want {
+				t.Errorf("%s: HashFrame(types %v) = %#08x, want %#08x", c.name, c.types, got, c.want)
+			}
+			frame[12] = 0x08
+			frame[13] = 0x06 // ARP: not hashed
+			if got := h.HashFrame(frame, c.types); got != 0 {
+				t.Errorf("%s: HashFrame of an ARP frame = %#08x, want 0", c.name, got)
+			}
+		}
 	}
 	// Every truncation of a valid packet is safe.
 	for n := range len(opts) {
 		h.HashIPv4Packet(opts[:n], AllTypes)
+		h.HashFrame(opts[:n], AllTypes)
 	}
 }
 
