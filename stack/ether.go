@@ -44,32 +44,9 @@ func (sn *Softnet) ethSend(ifc *Interface, pk *driver.Packet, nexthop [4]byte) {
 		sn.xmit(ifc, pk)
 		return
 	}
-	if mac, ok := sn.arpLookup(ifc, nexthop); ok {
-		eth.SetDst(mac)
+	if sn.arp.setDst(ifc, nexthop, eth) {
 		sn.xmit(ifc, pk)
 		return
 	}
 	sn.arp.wait(ifc, pk, nexthop)
-}
-
-// arpLookup is neighTable.lookup for IPv4, written out in non-generic
-// code: there the compiler compares the 4-byte keys inline and uses the
-// runtime's 32-bit-key map access, where the generic method goes through
-// the instantiation's dictionary (1-4 ns a packet). Keep the two alike.
-func (sn *Softnet) arpLookup(ifc *Interface, ip [4]byte) (header.MAC, bool) {
-	a := &sn.arp
-	var e neighEntry
-	if a.lastOK && a.lastIP == ip {
-		e = a.last
-	} else {
-		var ok bool
-		if e, ok = a.entries[ip]; !ok {
-			return header.MAC{}, false
-		}
-		a.lastIP, a.last, a.lastOK = ip, e, true
-	}
-	if e.expires > sn.now && e.refreshAt > sn.now {
-		return e.mac, true
-	}
-	return a.use(ifc, ip, e)
 }

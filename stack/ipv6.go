@@ -276,12 +276,10 @@ func (sn *Softnet) output6(ifc *Interface, pk *driver.Packet, src, dst [16]byte,
 		eth.SetDst(*l2dst)
 	default:
 		nh := ifc.nexthop6(dst)
-		mac, ok := sn.nd.lookup(ifc, nh)
-		if !ok {
+		if !sn.nd.setDst(ifc, nh, eth) {
 			sn.nd.wait(ifc, pk, nh)
 			return
 		}
-		eth.SetDst(mac)
 	}
 	sn.xmit(ifc, pk)
 }
@@ -325,11 +323,9 @@ func (sn *Softnet) ip6Output(ifc *Interface, pk *driver.Packet, proto uint8, src
 		sn.xmit(ifc, pk)
 		return
 	}
-	mac, ok := sn.nd.lookup(ifc, nexthop)
-	if !ok {
+	if !sn.nd.setDst(ifc, nexthop, eth) {
 		sn.nd.wait(ifc, pk, nexthop)
 		return
 	}
-	eth.SetDst(mac)
 	sn.xmit(ifc, pk)
 }

@@ -40,6 +40,11 @@ type neighEntry struct {
 	refreshAt int64
 }
 
+// fresh reports whether the entry is usable at now without a refresh.
+func (e *neighEntry) fresh(now int64) bool {
+	return e.expires > now && e.refreshAt > now
+}
+
 // neighWait holds the packets waiting for one address to resolve.
 type neighWait struct {
 	ifc        *Interface
@@ -72,6 +77,32 @@ func (a *neighTable[K]) init(sn *Softnet, ctr *neighCounters, solicit func(*Inte
 // lookup returns the MAC for ip when a live entry exists, and sends a
 // refresh request when the entry nears its expiry.
 func (a *neighTable[K]) lookup(ifc *Interface, ip K) (header.MAC, bool) {
+	if a.lastOK && a.lastIP == ip && a.last.fresh(a.sn.now) {
+		return a.last.mac, true
+	}
+	return a.lookupSlow(ifc, ip)
+}
+
+// setDst is lookup for the output path: it writes the MAC of ip into
+// eth's destination and reports whether it had one. Its fast path, the
+// address of the last lookup with an entry neither expired nor due for
+// refresh, touches only the table's copy of that entry (no map access,
+// no entry copied) and hands no MAC back through memory, which as a
+// 6-byte array result costs a stall on the caller's reload.
+func (a *neighTable[K]) setDst(ifc *Interface, ip K, eth header.Ethernet) bool {
+	if a.lastOK && a.lastIP == ip && a.last.fresh(a.sn.now) {
+		eth.SetDst(a.last.mac)
+		return true
+	}
+	mac, ok := a.lookupSlow(ifc, ip)
+	if ok {
+		eth.SetDst(mac)
+	}
+	return ok
+}
+
+// lookupSlow is lookup past its fast path.
+func (a *neighTable[K]) lookupSlow(ifc *Interface, ip K) (header.MAC, bool) {
 	var e neighEntry
 	if a.lastOK && a.lastIP == ip {
 		e = a.last
