@@ -76,8 +76,13 @@ for ((run = 1; run <= RUNS; run++)); do
 	for w in "${workloads[@]}"; do
 		kernel=""
 		case $w in tcp-bulk | tcp-relay) [ -z "$kernel_why" ] && kernel=1 ;; esac
-		echo "run $run/$RUNS: $w for $DURATION on netsplice, then gVisor${kernel:+, then Linux (offloads on, off)}..." >&2
+		echo "run $run/$RUNS: $w for $DURATION on netsplice${kernel:+ (checksum offload off, on)}, then gVisor${kernel:+, then Linux (offloads on, off)}..." >&2
 		"$tmp/netsplice" bench --json --softnets 1 --duration "$DURATION" --workload "$w" >>"$tmp/results.json"
+		if [ -n "$kernel" ]; then
+			# Like for like with the kernel's offloads on: netsplice with
+			# checksum offload on its in-memory ports, as veth has.
+			"$tmp/netsplice" bench --json --softnets 1 --duration "$DURATION" --workload "$w" --offload >>"$tmp/results.json"
+		fi
 		"$tmp/gvisor" --json --duration "$DURATION" --workload "$w" >>"$tmp/results.json"
 		if [ -n "$kernel" ]; then
 			"$tmp/kernel" --json --duration "$DURATION" --workload "$w" --prefix "$nsprefix$run" >>"$tmp/results.json" ||
@@ -117,6 +122,7 @@ function str(line, key,    m) {
 	# gVisor'"'"'s userland copy relay (netsplice bench prints every mode).
 	if (s == "netsplice" && w ~ /-relay$/ && str($0, "mode") != "softnet") next
 	if (s == "linux") s = (str($0, "mode") == "offload") ? "linux" : "linux-no"
+	if (s == "netsplice" && $0 ~ /"offload":true/) s = "netsplice-offl"
 	n = split("gbps pps ns_per_pkt relay_ns_per_seg allocs_per_pkt cpu_s_per_gib cps drops retransmits", keys, " ")
 	for (i = 1; i <= n; i++) {
 		x = num($0, keys[i])
@@ -150,27 +156,30 @@ function cell(s, w, key, scale, fmt,    m, out) {
 }
 # ratio: how many times better netsplice is than stack p, on the medians;
 # higher says whether higher is better (1), lower (0), or no ratio (-1).
-function ratio(w, p, key, higher,    a, b) {
+# Against the kernel with its offloads on, netsplice with checksum offload
+# (netsplice-offl) where it was measured.
+function ratio(w, p, key, higher,    a, b, ns) {
 	if (higher < 0) return ""
-	a = med("netsplice", w, key); b = med(p, w, key)
+	ns = (p == "linux" && cnt["netsplice-offl", w, key]) ? "netsplice-offl" : "netsplice"
+	a = med(ns, w, key); b = med(p, w, key)
 	if (a == "" || b == "") return "-"
 	if (higher == 1) return (b > 0) ? sprintf("%.2fx", a / b) : "-"
 	return (a > 0) ? sprintf("%.2fx", b / a) : "-"
 }
-function line(c1, c2, c3, c4, c5, c6, c7, c8, c9,    l) {
-	if (haskernel) l = sprintf("%-9s %-14s %13s %13s %13s %13s %8s %8s %9s", c1, c2, c3, c4, c5, c6, c7, c8, c9)
+function line(c1, c2, c3, c3o, c4, c5, c6, c7, c8, c9,    l) {
+	if (haskernel) l = sprintf("%-9s %-14s %13s %14s %13s %13s %13s %8s %8s %9s", c1, c2, c3, c3o, c4, c5, c6, c7, c8, c9)
 	else l = sprintf("%-9s %-14s %13s %13s %8s", c1, c2, c3, c4, c7)
 	sub(/ +$/, "", l)
 	print l
 }
 function row(w, label, key, scale, fmt, higher) {
 	if (!cnt["netsplice", w, key] && !cnt["gvisor", w, key] && !cnt["linux", w, key] && !cnt["linux-no", w, key]) return
-	line(w, label, cell("netsplice", w, key, scale, fmt), cell("gvisor", w, key, scale, fmt),
+	line(w, label, cell("netsplice", w, key, scale, fmt), cell("netsplice-offl", w, key, scale, fmt), cell("gvisor", w, key, scale, fmt),
 		cell("linux", w, key, scale, fmt), cell("linux-no", w, key, scale, fmt),
 		ratio(w, "gvisor", key, higher), ratio(w, "linux", key, higher), ratio(w, "linux-no", key, higher))
 }
 END {
-	line("workload", "metric", "netsplice", "gvisor", "linux", "linux-no-offl", "x gvisor", "x linux", "x linux-no")
+	line("workload", "metric", "netsplice", "netsplice-offl", "gvisor", "linux", "linux-no-offl", "x gvisor", "x linux", "x linux-no")
 	nw = split(order, ws, ",")
 	for (i = 1; i <= nw; i++) {
 		w = ws[i]
@@ -193,6 +202,8 @@ END {
 	print "cells: median of " runs " run(s), +- half the range in % of the median; ratios on the medians."
 	print "ratio > 1: netsplice is better by that factor (rates: netsplice/peer; costs: peer/netsplice)."
 	if (haskernel) {
+		print "netsplice-offl: netsplice bench --offload, checksum offload on the in-memory ports as on veth;"
+		print "       x linux compares it with linux (offloads on), x linux-no netsplice with linux-no-offl."
 		print "linux: iperf3 over veth between namespaces, veth offloads on (linux) or off (linux-no-offl);"
 		print "       CPU s/GiB is the whole machine'"'"'s busy CPU from /proc/stat (other users'"'"' work included);"
 		print "       segments are bytes/1448; relay ns/seg is the splice relay process'"'"'s user+system CPU."

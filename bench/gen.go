@@ -49,7 +49,7 @@ type genMeasured struct {
 // runGen runs the generator gc against a server stack running spec, one
 // stack each on an in-memory wire, and measures it.
 func runGen(cfg GenConfig, spec service.Spec, gc gen.Config) (genMeasured, error) {
-	g, s, err := pair(cfg.Softnets, cfg.Poll)
+	g, s, err := pair(cfg.Softnets, cfg.Poll, portOpts{})
 	if err != nil {
 		return genMeasured{}, err
 	}

@@ -30,6 +30,8 @@ type RelayConfig struct {
 	// a NIC's SYN filter): pure SYNs do not share the rings of the
 	// relayed connections' segments.
 	SYNRing bool
+	// Offload gives every port checksum offload (TCPConfig.Offload).
+	Offload bool
 }
 
 func (cfg RelayConfig) withDefaults() RelayConfig {
@@ -56,7 +58,8 @@ func relayStacks(cfg RelayConfig) (cl, rl, sv *stack.Stack, err error) {
 // syn-flood workload's flooder).
 func relayStacksOn(w *memwire.Wire, cfg RelayConfig) (cl, rl, sv *stack.Stack, err error) {
 	mk := func(name, addr, addr6 string, softnets int, synRing bool) (*stack.Stack, error) {
-		return wireStackWith(w, name, netip.MustParsePrefix(addr), netip.MustParsePrefix(addr6), softnets, cfg.Poll, synRing)
+		return wireStack(w, name, netip.MustParsePrefix(addr), netip.MustParsePrefix(addr6), softnets, cfg.Poll,
+			portOpts{synRing: synRing, offload: cfg.Offload})
 	}
 	if cl, err = mk("client", "203.0.113.1/24", "2001:db8:113::1/64", 1, false); err != nil {
 		return nil, nil, nil, err
@@ -166,6 +169,7 @@ func TCPRelay(cfg RelayConfig) (Result, error) {
 		Workload:     "tcp-relay",
 		Mode:         cfg.Mode.String(),
 		Softnets:     cfg.Softnets,
+		Offload:      cfg.Offload,
 		Packets:      segs,
 		Seconds:      wall.Seconds(),
 		Gbps:         float64(n) * 8 / wall.Seconds() / 1e9,
@@ -387,6 +391,7 @@ func UDPRelay(cfg RelayConfig) (Result, error) {
 		Workload:     "udp-relay",
 		Mode:         cfg.Mode.String(),
 		Softnets:     cfg.Softnets,
+		Offload:      cfg.Offload,
 		Packets:      2 * n,
 		Seconds:      wall.Seconds(),
 		Gbps:         fwd * size * 8 / wall.Seconds() / 1e9,

@@ -13,10 +13,12 @@ import (
 // Result is one measurement, printed as one JSON line. Fields that do not
 // apply to a workload are omitted.
 type Result struct {
-	Stack    string  `json:"stack"`
-	Workload string  `json:"workload"`
-	Mode     string  `json:"mode,omitempty"`
-	Softnets int     `json:"softnets"`
+	Stack    string `json:"stack"`
+	Workload string `json:"workload"`
+	Mode     string `json:"mode,omitempty"`
+	Softnets int    `json:"softnets"`
+	// Offload: the ports offloaded checksums (TCPConfig.Offload).
+	Offload  bool    `json:"offload,omitempty"`
 	Gbps     float64 `json:"gbps,omitempty"`
 	PPS      float64 `json:"pps,omitempty"`
 	NsPerPkt float64 `json:"ns_per_pkt,omitempty"`

@@ -29,6 +29,9 @@ type TCPConfig struct {
 	// IPv6 runs the connections over IPv6 (the stacks are dual-stack
 	// either way); the workload's name gets "-v6".
 	IPv6 bool
+	// Offload gives the in-memory ports checksum offload, as veth's
+	// (memwire.Config.ChecksumOffload); the result says so.
+	Offload bool
 }
 
 var spinPolls = 200 // two stacks share the machine's cores with the application goroutines
@@ -42,19 +45,14 @@ var spinPolls = 200 // two stacks share the machine's cores with the application
 // flow on its softnet i too. With the default key the server's placement
 // of a few flows is a matter of luck, and two flows sharing a server
 // softnet halve a multi-softnet figure in one family and not the other.
-func wireStack(w *memwire.Wire, name string, addr, addr6 netip.Prefix, softnets int, poll stack.PollMode) (*stack.Stack, error) {
-	return wireStackWith(w, name, addr, addr6, softnets, poll, false)
-}
-
-// wireStackWith is wireStack with a SYN ring on the port when synRing is
-// set.
-func wireStackWith(w *memwire.Wire, name string, addr, addr6 netip.Prefix, softnets int, poll stack.PollMode, synRing bool) (*stack.Stack, error) {
+func wireStack(w *memwire.Wire, name string, addr, addr6 netip.Prefix, softnets int, poll stack.PollMode, opts portOpts) (*stack.Stack, error) {
 	rc, err := rss.DefaultConfig(softnets)
 	if err != nil {
 		return nil, err
 	}
 	rc.Key = rss.SymmetricKey()
-	p, err := w.AddPort(memwire.Config{Name: name, Queues: softnets, PoolSize: 16384, RingSize: 1024, RSS: &rc, SYNQueue: synRing})
+	p, err := w.AddPort(memwire.Config{Name: name, Queues: softnets, PoolSize: 16384, RingSize: 1024, RSS: &rc,
+		SYNQueue: opts.synRing, ChecksumOffload: opts.offload})
 	if err != nil {
 		return nil, err
 	}
@@ -66,14 +64,20 @@ func wireStackWith(w *memwire.Wire, name string, addr, addr6 netip.Prefix, softn
 	return st, st.Start()
 }
 
+// portOpts are the optional features of a bench port.
+type portOpts struct {
+	synRing bool // memwire.Config.SYNQueue
+	offload bool // memwire.Config.ChecksumOffload
+}
+
 // pair builds two started stacks on an in-memory wire.
-func pair(softnets int, poll stack.PollMode) (*stack.Stack, *stack.Stack, error) {
+func pair(softnets int, poll stack.PollMode, opts portOpts) (*stack.Stack, *stack.Stack, error) {
 	w := memwire.New()
-	a, err := wireStack(w, "client", benchA, benchA6, softnets, poll)
+	a, err := wireStack(w, "client", benchA, benchA6, softnets, poll, opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := wireStack(w, "server", benchB, benchB6, softnets, poll)
+	b, err := wireStack(w, "server", benchB, benchB6, softnets, poll, opts)
 	if err != nil {
 		a.Stop()
 		return nil, nil, err
@@ -93,7 +97,7 @@ func TCPBulk(cfg TCPConfig) (Result, error) {
 	if cfg.Duration == 0 && cfg.Bytes == 0 {
 		cfg.Duration = 2 * time.Second
 	}
-	a, b, err := pair(cfg.Softnets, cfg.Poll)
+	a, b, err := pair(cfg.Softnets, cfg.Poll, portOpts{offload: cfg.Offload})
 	if err != nil {
 		return Result{}, err
 	}
@@ -174,6 +178,7 @@ func TCPBulk(cfg TCPConfig) (Result, error) {
 		Stack:        "netsplice",
 		Workload:     "tcp-bulk" + familySuffix(cfg.IPv6),
 		Softnets:     cfg.Softnets,
+		Offload:      cfg.Offload,
 		Packets:      segs,
 		Seconds:      wall.Seconds(),
 		Gbps:         float64(n) * 8 / wall.Seconds() / 1e9,
@@ -227,7 +232,7 @@ func TCPConnRate(cfg TCPConfig) (Result, error) {
 	if cfg.Duration == 0 {
 		cfg.Duration = 2 * time.Second
 	}
-	a, b, err := pair(cfg.Softnets, cfg.Poll)
+	a, b, err := pair(cfg.Softnets, cfg.Poll, portOpts{offload: cfg.Offload})
 	if err != nil {
 		return Result{}, err
 	}
@@ -295,6 +300,7 @@ func TCPConnRate(cfg TCPConfig) (Result, error) {
 		Stack:        "netsplice",
 		Workload:     "tcp-conn",
 		Softnets:     cfg.Softnets,
+		Offload:      cfg.Offload,
 		Seconds:      wall.Seconds(),
 		CPS:          float64(n) / wall.Seconds(),
 		AllocsPerPkt: float64(allocs) / float64(max(n, 1)), // per connection here
@@ -306,7 +312,7 @@ func TCPConnRate(cfg TCPConfig) (Result, error) {
 // IdleConnMemory returns the heap bytes each idle established connection
 // costs, both ends together, measured over n connections.
 func IdleConnMemory(n int) (float64, error) {
-	a, b, err := pair(1, stack.PollAdaptive)
+	a, b, err := pair(1, stack.PollAdaptive, portOpts{})
 	if err != nil {
 		return 0, err
 	}

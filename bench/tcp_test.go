@@ -147,3 +147,25 @@ func BenchmarkGenUDP(b *testing.B) {
 		b.ReportMetric(r.AllocsPerPkt, "allocs/pkt")
 	}
 }
+
+// TestOffloadWorkloadsRun: the workloads run with checksum offload on the
+// in-memory ports and say so in their results.
+func TestOffloadWorkloadsRun(t *testing.T) {
+	b, err := TCPBulk(TCPConfig{Softnets: 1, Poll: stack.PollAdaptive, Bytes: 16 << 20, Offload: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := UDPEcho(UDPConfig{Softnets: 1, Poll: stack.PollAdaptive, Duration: 200e6, Offload: true, IPv6: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := TCPRelay(RelayConfig{Softnets: 1, Mode: splice.ModeSoftnet, Poll: stack.PollAdaptive, Duration: 200e6, Offload: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range []Result{b, u, r} {
+		if !res.Offload || res.Gbps <= 0 || res.Packets == 0 {
+			t.Errorf("%s: implausible with offload: %+v", res.Workload, res)
+		}
+	}
+}

@@ -25,6 +25,7 @@ type UDPConfig struct {
 	Duration time.Duration // run time, when Packets is 0
 	Packets  uint64        // run until this many echoes came back
 	IPv6     bool          // over IPv6, the workload named "udp-bulk-v6" [IPv4]
+	Offload  bool          // checksum offload on the ports (TCPConfig.Offload)
 }
 
 var (
@@ -56,7 +57,7 @@ func UDPEcho(cfg UDPConfig) (Result, error) {
 	if cfg.Duration == 0 && cfg.Packets == 0 {
 		cfg.Duration = 2 * time.Second
 	}
-	a, b, err := pair(cfg.Softnets, cfg.Poll)
+	a, b, err := pair(cfg.Softnets, cfg.Poll, portOpts{offload: cfg.Offload})
 	if err != nil {
 		return Result{}, err
 	}
@@ -146,6 +147,7 @@ func UDPEcho(cfg UDPConfig) (Result, error) {
 		Stack:        "netsplice",
 		Workload:     "udp-bulk" + familySuffix(cfg.IPv6),
 		Softnets:     cfg.Softnets,
+		Offload:      cfg.Offload,
 		Packets:      pkts,
 		Seconds:      wall.Seconds(),
 		PPS:          float64(pkts) / wall.Seconds(),

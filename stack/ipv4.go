@@ -12,7 +12,13 @@ const defaultTTL = 64
 // ipInput handles a received IPv4 frame. It owns pk.
 func (sn *Softnet) ipInput(ifc *Interface, pk *driver.Packet, frame []byte) {
 	ip := header.IPv4(frame[header.EthernetHeaderLen:])
-	switch ip.Check() {
+	e, nic := nicVerdict(pk, driver.RxIPChecksumGood, driver.RxIPChecksumBad)
+	if !nic {
+		e = ip.Check()
+	} else if e == header.OK {
+		e = ip.CheckHeader()
+	}
+	switch e {
 	case header.OK:
 	case header.ErrChecksum:
 		sn.inc(IPDropChecksum)
@@ -127,6 +133,8 @@ func (sn *Softnet) ipOutput(ifc *Interface, pk *driver.Packet, proto uint8, src,
 	if ifc.txCsum&driver.OffloadTxIPChecksum != 0 {
 		ip.SetHeaderChecksum(0)
 		pk.Flags |= driver.TxIPChecksum
+	}
+	if pk.Flags&(driver.TxIPChecksum|driver.TxTCPChecksum|driver.TxUDPChecksum) != 0 {
 		pk.L2Len, pk.L3Len = header.EthernetHeaderLen, header.IPv4MinHeaderLen
 	}
 	sn.inc(IPTx)

@@ -45,7 +45,13 @@ func (sn *Softnet) tcpInput(ifc *Interface, pk *driver.Packet, ip header.IPv4, b
 	if sn.shedSyn(pk, t) {
 		return
 	}
-	if !sn.checkL4(pk, t.Check(src, dst), TCPDropChecksum, TCPDropBad) {
+	e, nic := nicVerdict(pk, driver.RxL4ChecksumGood, driver.RxL4ChecksumBad)
+	if !nic {
+		e = t.Check(src, dst)
+	} else if e == header.OK {
+		e = t.CheckHeader()
+	}
+	if !sn.checkL4(pk, e, TCPDropChecksum, TCPDropBad) {
 		return
 	}
 	sn.inc(TCPRx)
@@ -72,7 +78,13 @@ func (sn *Softnet) tcpInput6(ifc *Interface, pk *driver.Packet, ip header.IPv6, 
 	if sn.shedSyn(pk, t) {
 		return
 	}
-	if !sn.checkL4(pk, t.CheckIPv6(src, dst), TCPDropChecksum, TCPDropBad) {
+	e, nic := nicVerdict(pk, driver.RxL4ChecksumGood, driver.RxL4ChecksumBad)
+	if !nic {
+		e = t.CheckIPv6(src, dst)
+	} else if e == header.OK {
+		e = t.CheckHeader()
+	}
+	if !sn.checkL4(pk, e, TCPDropChecksum, TCPDropBad) {
 		return
 	}
 	sn.inc(TCPRx)
@@ -99,6 +111,21 @@ func (sn *Softnet) checkL4(pk *driver.Packet, e header.Error, csum, bad CounterI
 	}
 	sn.free(pk)
 	return false
+}
+
+// nicVerdict returns the port's verdict on one of pk's checksums, given
+// the flags by which its NIC says it found that checksum good or bad, and
+// whether it gave one. A checksum the NIC verified spares the softnet a
+// sum over the datagram (about 0.15 ns a byte); one it found bad is
+// ErrChecksum; without a verdict the caller verifies the checksum itself.
+func nicVerdict(pk *driver.Packet, good, bad driver.Flags) (header.Error, bool) {
+	switch {
+	case pk.Flags&bad != 0:
+		return header.ErrChecksum, true
+	case pk.Flags&good != 0:
+		return header.OK, true
+	}
+	return header.OK, false
 }
 
 // shedSyn drops a pure SYN, unread, while a SYN flood has spent this

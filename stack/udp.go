@@ -97,7 +97,13 @@ func UDPDestination(pk *driver.Packet) netip.AddrPort {
 func (sn *Softnet) udpInput(ifc *Interface, pk *driver.Packet, ip header.IPv4, bcast bool) {
 	src, dst := ip.Src(), ip.Dst()
 	u := header.UDP(ip.Payload())
-	if !sn.checkL4(pk, u.Check(src, dst), UDPDropChecksum, UDPDropBad) {
+	e, nic := nicVerdict(pk, driver.RxL4ChecksumGood, driver.RxL4ChecksumBad)
+	if !nic {
+		e = u.Check(src, dst)
+	} else if e == header.OK {
+		e = u.CheckHeader()
+	}
+	if !sn.checkL4(pk, e, UDPDropChecksum, UDPDropBad) {
 		return
 	}
 	sn.inc(UDPRx)
@@ -133,7 +139,16 @@ func (sn *Softnet) udpInput(ifc *Interface, pk *driver.Packet, ip header.IPv4, b
 func (sn *Softnet) udpInput6(ifc *Interface, pk *driver.Packet, ip header.IPv6, off int, mcast bool) {
 	src, dst := ip.Src(), ip.Dst()
 	u := header.UDP(ip[off:])
-	if !sn.checkL4(pk, u.CheckIPv6(src, dst), UDPDropChecksum, UDPDropBad) {
+	e, nic := nicVerdict(pk, driver.RxL4ChecksumGood, driver.RxL4ChecksumBad)
+	if !nic {
+		e = u.CheckIPv6(src, dst)
+	} else if e == header.OK {
+		// The checksum is mandatory over IPv6, verified or not.
+		if e = u.CheckHeader(); e == header.OK && u.Checksum() == 0 {
+			e = header.ErrChecksum
+		}
+	}
+	if !sn.checkL4(pk, e, UDPDropChecksum, UDPDropBad) {
 		return
 	}
 	sn.inc(UDPRx)

@@ -31,6 +31,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	alias(fs, "softnets", "lcores")
 	pollFlag := fs.String("poll", "busy", "poll mode: busy or adaptive (adaptive is used anyway when two stacks' softnets outnumber the CPUs)")
 	size := fs.Int("size", 0, "UDP payload bytes: 1..1472 (1..1452 for udp-bulk-v6); 0 fills a 1500-byte packet")
+	offload := fs.Bool("offload", false, "checksum offload on the in-memory ports, both ways, as on veth (the kernel peer's default): tcp-bulk, tcp-conn, udp-bulk, the relays and syn-flood")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` (softnet threads are labelled stack=ADDR, softnet=N)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -95,7 +96,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 				if 2*n > numCPU() {
 					p = stack.PollAdaptive
 				}
-				r, err := bench.UDPEcho(bench.UDPConfig{Softnets: n, Size: *size, Poll: p, Duration: *duration, IPv6: w == "udp-bulk-v6"})
+				r, err := bench.UDPEcho(bench.UDPConfig{Softnets: n, Size: *size, Poll: p, Duration: *duration, IPv6: w == "udp-bulk-v6", Offload: *offload})
 				if err != nil {
 					return err
 				}
@@ -115,7 +116,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 				if 2*n >= numCPU() {
 					p = stack.PollAdaptive
 				}
-				tc := bench.TCPConfig{Softnets: n, Poll: p, Duration: *duration, IPv6: w == "tcp-bulk-v6"}
+				tc := bench.TCPConfig{Softnets: n, Poll: p, Duration: *duration, IPv6: w == "tcp-bulk-v6", Offload: *offload}
 				var r bench.Result
 				var err error
 				if w != "tcp-conn" {
@@ -145,7 +146,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 					if w == "udp-relay" {
 						run = bench.UDPRelay
 					}
-					r, err := run(bench.RelayConfig{Softnets: n, Mode: mode, Poll: p, Duration: *duration})
+					r, err := run(bench.RelayConfig{Softnets: n, Mode: mode, Poll: p, Duration: *duration, Offload: *offload})
 					if err != nil {
 						return err
 					}
@@ -196,7 +197,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 				if n+3 >= numCPU() {
 					p = stack.PollAdaptive // three stacks, the flooder and the application share the CPUs
 				}
-				r, err := bench.SynFlood(bench.FloodConfig{RelayConfig: bench.RelayConfig{Softnets: n, Poll: p, Duration: *duration, SYNRing: w == "syn-flood-ring"}})
+				r, err := bench.SynFlood(bench.FloodConfig{RelayConfig: bench.RelayConfig{Softnets: n, Poll: p, Duration: *duration, SYNRing: w == "syn-flood-ring", Offload: *offload}})
 				if err != nil {
 					return err
 				}

@@ -238,6 +238,9 @@ func (l *line) feed(pk *driver.Packet, pool *driver.Pool) {
 		d := pk.Data()
 		bit := l.rng.Uint64() % uint64(len(d)*8)
 		d[bit/8] ^= 1 << (bit % 8)
+		// The fault is on the wire, before the NIC's checks: a frame the
+		// NIC had verified goes to the stack's software checks instead.
+		pk.Flags &^= driver.RxIPChecksumGood | driver.RxL4ChecksumGood
 		l.stats.corrupted.Inc()
 	}
 	if l.chance(l.dup) {
@@ -315,6 +318,18 @@ func (l *line) release() {
 	if len(l.window) > 0 {
 		l.out = append(l.out, l.takeRandom())
 	}
+}
+
+// Offloads implements driver.Port: the inner port's, less the transmit
+// checksum offloads when frames are corrupted. A checksum the NIC
+// computes after the fault would cover the flipped bit and hide it; the
+// stack's own covers the frame as it meant it.
+func (p *Port) Offloads() driver.Offloads {
+	o := p.Port.Offloads()
+	if p.cfg.Corrupt > 0 {
+		o &^= driver.OffloadTxIPChecksum | driver.OffloadTxTCPChecksum | driver.OffloadTxUDPChecksum
+	}
+	return o
 }
 
 // TxBurst implements driver.Port. It takes all of pkts; frames the inner

@@ -39,6 +39,16 @@ type Config struct {
 	// the port then implements driver.SYNQueuer. The ring has RingSize
 	// descriptors and PoolSize buffers, like a queue's.
 	SYNQueue bool
+	// ChecksumOffload makes the port offload checksums as a veth pair
+	// does: it advertises IPv4 header and TCP/UDP checksum offload both
+	// ways, a frame it sends with a Tx*Checksum flag crosses the wire with
+	// its checksum unfinished (the pseudo header's sum, as the stack
+	// leaves it), and a port with ChecksumOffload receives such a frame
+	// marked verified (RxIPChecksumGood, RxL4ChecksumGood) without anyone
+	// summing its bytes. A port without it receives the frame with its
+	// checksums completed, as a NIC completes them before the wire. Frames
+	// captured on the sending side carry the unfinished checksums.
+	ChecksumOffload bool
 }
 
 // Wire joins ports. Add all ports before traffic starts.
@@ -64,6 +74,7 @@ type Port struct {
 	mtu    int
 	burst  int
 	promis bool
+	csum   bool // Config.ChecksumOffload
 	rss    rss.Config
 	hasher *rss.Hasher
 	nq     int // queue pairs
@@ -231,6 +242,7 @@ func (w *Wire) AddPort(cfg Config) (*Port, error) {
 		mtu:    cfg.MTU,
 		burst:  cfg.BurstSize,
 		promis: cfg.Promiscuous,
+		csum:   cfg.ChecksumOffload,
 		rss:    rc,
 		hasher: rss.NewHasher(rc.Key),
 		nq:     cfg.Queues,
@@ -281,9 +293,16 @@ func (p *Port) BurstSize() int { return p.burst }
 // RSS implements driver.Port.
 func (p *Port) RSS() rss.Config { return p.rss }
 
-// Offloads implements driver.Port: the wire offloads nothing, so every
-// checksum the stack emits is real.
-func (p *Port) Offloads() driver.Offloads { return 0 }
+// Offloads implements driver.Port: checksums both ways with
+// Config.ChecksumOffload, else nothing, so every checksum the stack emits
+// is real.
+func (p *Port) Offloads() driver.Offloads {
+	if !p.csum {
+		return 0
+	}
+	return driver.OffloadRxIPChecksum | driver.OffloadRxL4Checksum |
+		driver.OffloadTxIPChecksum | driver.OffloadTxTCPChecksum | driver.OffloadTxUDPChecksum
+}
 
 // Link implements driver.Port.
 func (p *Port) Link() driver.Link { return driver.Link{Up: !p.closed.Load(), SpeedMbps: 100000} }
@@ -417,6 +436,8 @@ func (p *Port) deliver(pk *driver.Packet, give bool, senderPool *driver.Pool, cu
 		}
 		return cur, curPool, delivered
 	}
+	// The sender's checksum offloads, read before pk changes hands.
+	csum, l2, l3 := pk.Flags&(txChecksums|driver.TxIPv6), int(pk.L2Len), int(pk.L3Len)
 	var full *driver.Packet
 	switch {
 	case give && len(pk.Buf) == len(empty.Buf):
@@ -445,6 +466,13 @@ func (p *Port) deliver(pk *driver.Packet, give bool, senderPool *driver.Pool, cu
 	full.Flags = 0
 	if hashed {
 		full.Flags = driver.RxHashValid
+	}
+	if csum&txChecksums != 0 {
+		if p.csum {
+			full.Flags |= rxVerdict(csum)
+		} else {
+			completeChecksums(full.Data(), csum, l2, l3)
+		}
 	}
 	full.Port = uint16(p.index)
 	full.Queue = uint16(qi)

@@ -35,7 +35,7 @@ type TCP []byte
 //
 // It does not parse options. It never panics.
 func (b TCP) Check(src, dst [4]byte) Error {
-	if e := b.checkLengths(); e != OK {
+	if e := b.CheckHeader(); e != OK {
 		return e
 	}
 	return verifyChecksum(b, PseudoHeaderChecksum(ProtoTCP, src, dst, uint16(len(b))))
@@ -45,14 +45,16 @@ func (b TCP) Check(src, dst [4]byte) Error {
 // final destination. It is Check with the IPv6 pseudo header; segments
 // longer than 65535 bytes (jumbograms) are not supported. It never panics.
 func (b TCP) CheckIPv6(src, dst [16]byte) Error {
-	if e := b.checkLengths(); e != OK {
+	if e := b.CheckHeader(); e != OK {
 		return e
 	}
 	return verifyChecksum(b, PseudoHeaderChecksumIPv6(ProtoTCP, src, dst, uint32(len(b))))
 }
 
-// checkLengths performs the length checks of Check and CheckIPv6.
-func (b TCP) checkLengths() Error {
+// CheckHeader performs Check's checks but the checksum's: for a segment
+// whose checksum the port's NIC verified (driver.RxL4ChecksumGood). It
+// never panics.
+func (b TCP) CheckHeader() Error {
 	if len(b) < TCPMinHeaderLen {
 		return ErrTruncated
 	}
