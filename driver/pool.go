@@ -8,14 +8,22 @@ import (
 // Pool is a fixed set of packet buffers feeding one queue.
 //
 // Get and Put belong to the pool's owner, the goroutine that polls the
-// queue; they are a pointer pop and push. Any other goroutine returns a
-// packet with Packet.Free, which pushes it on a lock-free stack; the owner
-// takes that whole stack back in one atomic swap when its own list runs
-// dry. A pool never grows: when it is empty Get returns nil, and the
+// queue; they are a pop and a push on an array of pointers that only the
+// owner touches. Any other goroutine returns a packet with Packet.Free,
+// which pushes it on a lock-free stack linked through Packet.Next; the
+// owner takes that whole stack back in one atomic swap when its own array
+// runs dry. A pool never grows: when it is empty Get returns nil, and the
 // caller drops and counts.
+//
+// The owner's free packets are an array, not a list linked through the
+// packets, because a packet's metadata is often last written by another
+// core (a receiver that swapped buffers, an application that freed it):
+// popping a linked list reads the packet to find the next one, a cache
+// miss the pop waits for; popping the array reads the owner's own memory,
+// and the packet's line is first written (by Reset), which the core does
+// not wait for.
 type Pool struct {
-	free   *Packet
-	nfree  int
+	free   []*Packet
 	size   int
 	remote atomic.Pointer[Packet]
 
@@ -54,7 +62,7 @@ func NewBackedPool(backend PoolBackend, batch, cache int) (*Pool, error) {
 	if backend == nil || batch < 1 || cache < 2*batch {
 		return nil, errors.New("driver: backed pool needs a backend, a positive batch and a cache of at least two batches")
 	}
-	return &Pool{backend: backend, batch: make([]*Packet, batch), cacheMax: cache}, nil
+	return &Pool{backend: backend, batch: make([]*Packet, batch), cacheMax: cache, free: make([]*Packet, 0, cache+batch)}, nil
 }
 
 // NewPool returns a pool of n packets in Go memory, each with headroom
@@ -67,13 +75,11 @@ func NewPool(n, headroom, dataRoom int) (*Pool, error) {
 	bufLen := headroom + dataRoom
 	slab := make([]byte, n*bufLen)
 	pkts := make([]Packet, n)
-	p := &Pool{size: n}
+	p := &Pool{size: n, free: make([]*Packet, 0, n)}
 	for i := range pkts {
 		pk := &pkts[i]
 		pk.Init(slab[i*bufLen:(i+1)*bufLen:(i+1)*bufLen], headroom, p)
-		pk.Next = p.free
-		p.free = pk
-		p.nfree++
+		p.free = append(p.free, pk)
 	}
 	return p, nil
 }
@@ -81,20 +87,19 @@ func NewPool(n, headroom, dataRoom int) (*Pool, error) {
 // Get takes a packet, reset to an empty frame with the default headroom.
 // It returns nil when the pool is exhausted. Owner only.
 func (p *Pool) Get() *Packet {
-	pk := p.free
-	if pk == nil {
+	n := len(p.free)
+	if n == 0 {
 		p.reclaim()
-		if p.free == nil && p.backend != nil {
+		if len(p.free) == 0 && p.backend != nil {
 			p.refill()
 		}
-		pk = p.free
-		if pk == nil {
+		if n = len(p.free); n == 0 {
 			p.exhausted.Store(p.exhausted.Load() + 1)
 			return nil
 		}
 	}
-	p.free = pk.Next
-	p.nfree--
+	pk := p.free[n-1]
+	p.free = p.free[:n-1]
 	pk.Reset()
 	return pk
 }
@@ -114,10 +119,8 @@ func (p *Pool) GetBulk(pkts []*Packet) int {
 // Put returns a packet of this pool. Owner only; other goroutines call
 // Packet.Free.
 func (p *Pool) Put(pk *Packet) {
-	pk.Next = p.free
-	p.free = pk
-	p.nfree++
-	if p.backend != nil && p.nfree > p.cacheMax {
+	p.free = append(p.free, pk)
+	if p.backend != nil && len(p.free) > p.cacheMax {
 		p.spill()
 	}
 }
@@ -129,23 +132,17 @@ func (p *Pool) refill() {
 		pk := p.batch[i]
 		p.batch[i] = nil
 		pk.pool = p
-		pk.Next = p.free
-		p.free = pk
-		p.nfree++
+		p.free = append(p.free, pk)
 	}
 }
 
 // spill returns a batch from the local list to the backend.
 func (p *Pool) spill() {
-	n := 0
-	for n < len(p.batch) && p.free != nil {
-		pk := p.free
-		p.free = pk.Next
-		pk.Next = nil
-		p.batch[n] = pk
-		n++
-	}
-	p.nfree -= n
+	n := min(len(p.batch), len(p.free))
+	rest := len(p.free) - n
+	copy(p.batch, p.free[rest:])
+	clear(p.free[rest:])
+	p.free = p.free[:rest]
 	p.backend.FreeBulk(p.batch[:n])
 	clear(p.batch[:n])
 }
@@ -157,7 +154,7 @@ func (p *Pool) Flush() {
 		return
 	}
 	p.reclaim()
-	for p.free != nil {
+	for len(p.free) > 0 {
 		p.spill()
 	}
 }
@@ -175,13 +172,11 @@ func (p *Pool) putRemote(pk *Packet) {
 // reclaim moves packets freed by other goroutines to the owner's list.
 func (p *Pool) reclaim() {
 	for pk := p.remote.Swap(nil); pk != nil; {
-		next := pk.Next
-		pk.Next = p.free
-		p.free = pk
-		p.nfree++
+		next := pk.Next // left set: Get's Reset clears it
+		p.free = append(p.free, pk)
 		pk = next
 	}
-	for p.backend != nil && p.nfree > p.cacheMax {
+	for p.backend != nil && len(p.free) > p.cacheMax {
 		p.spill()
 	}
 }
@@ -203,7 +198,7 @@ func (p *Pool) Size() int { return p.size }
 // Owner only.
 func (p *Pool) Available() int {
 	p.reclaim()
-	return p.nfree
+	return len(p.free)
 }
 
 // Low reports whether fewer than a quarter of the pool's buffers are

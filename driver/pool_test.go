@@ -182,7 +182,7 @@ func TestPoolFreeReclaim(t *testing.T) {
 		}
 	})
 	wg.Wait()
-	if got, want := p.nfree, 0; got != want {
+	if got, want := len(p.free), 0; got != want {
 		t.Fatalf("owner list before reclaim got %v, want %v", got, want)
 	}
 	seen := map[*Packet]bool{}
