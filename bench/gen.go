@@ -21,6 +21,8 @@ type GenConfig struct {
 	Conns int
 	// Size is gen-udp's payload [64 bytes].
 	Size int
+	// Offload gives both ports checksum offload (TCPConfig.Offload).
+	Offload bool
 }
 
 func (c GenConfig) withDefaults() GenConfig {
@@ -49,7 +51,7 @@ type genMeasured struct {
 // runGen runs the generator gc against a server stack running spec, one
 // stack each on an in-memory wire, and measures it.
 func runGen(cfg GenConfig, spec service.Spec, gc gen.Config) (genMeasured, error) {
-	g, s, err := pair(cfg.Softnets, cfg.Poll, portOpts{})
+	g, s, err := pair(cfg.Softnets, cfg.Poll, portOpts{offload: cfg.Offload})
 	if err != nil {
 		return genMeasured{}, err
 	}
@@ -90,7 +92,7 @@ func GenCPS(cfg GenConfig) (Result, error) {
 		return Result{}, fmt.Errorf("gen-cps: no connection completed: %v", m.r.Why)
 	}
 	return Result{
-		Stack: "netsplice", Workload: "gen-cps", Softnets: cfg.Softnets,
+		Stack: "netsplice", Workload: "gen-cps", Softnets: cfg.Softnets, Offload: cfg.Offload,
 		Seconds: m.r.Seconds, CPS: float64(n) / m.r.Seconds,
 		NsPerPkt:     float64(m.softnetCPU) / float64(n),
 		AllocsPerPkt: float64(m.allocs) / float64(n),
@@ -113,7 +115,7 @@ func GenUDP(cfg GenConfig) (Result, error) {
 		return Result{}, fmt.Errorf("gen-udp: nothing sent: %v", m.r.Why)
 	}
 	return Result{
-		Stack: "netsplice", Workload: "gen-udp", Softnets: cfg.Softnets,
+		Stack: "netsplice", Workload: "gen-udp", Softnets: cfg.Softnets, Offload: cfg.Offload,
 		Seconds: m.r.Seconds, PPS: float64(n) / m.r.Seconds,
 		Gbps:         float64(m.r.Sent) * 8 / m.r.Seconds / 1e9,
 		NsPerPkt:     float64(m.softnetCPU) / float64(n),
@@ -184,7 +186,7 @@ func GenHeld(cfg GenConfig, proto string) (Result, error) {
 	if lo == 0 {
 		return Result{}, fmt.Errorf("%s: no rate held with nothing failed (last trial: %d failed, lost or missed)", name, drops)
 	}
-	res := Result{Stack: "netsplice", Workload: name, Softnets: cfg.Softnets, Seconds: trial.Duration.Seconds(),
+	res := Result{Stack: "netsplice", Workload: name, Softnets: cfg.Softnets, Offload: cfg.Offload, Seconds: trial.Duration.Seconds(),
 		Packets: uint64(trials), Drops: drops}
 	if proto == "udp" {
 		res.PPS = lo

@@ -93,12 +93,8 @@ func (e *endpoint) poke() {
 // recv returns the next packet, blocking until one arrives, the deadline
 // passes or the socket closes. The caller holds rmu.
 func (e *endpoint) recv() (*driver.Packet, error) {
-	var tm *time.Timer
-	defer func() {
-		if tm != nil {
-			tm.Stop()
-		}
-	}()
+	tm := e.st.deadline()
+	defer tm.release()
 	for {
 		if en := e.softErr.Swap(0); en != 0 {
 			return nil, syscall.Errno(en)
@@ -115,12 +111,7 @@ func (e *endpoint) recv() (*driver.Packet, error) {
 			if d <= 0 {
 				return nil, os.ErrDeadlineExceeded
 			}
-			if tm == nil {
-				tm = time.NewTimer(d)
-			} else {
-				tm.Reset(d)
-			}
-			timeout = tm.C
+			timeout = tm.after(d)
 		}
 		e.waiting.Store(true)
 		if pk := e.rcv.Pop(); pk != nil {

@@ -146,6 +146,8 @@ type Stack struct {
 	ifaces []*Interface
 	sn     []*Softnet
 	base   time.Time
+	// timers lends blocking calls their deadline timers (deadline.go).
+	timers sync.Pool
 
 	mu      sync.Mutex // guards the control-plane fields below
 	udp     map[flowKey]*UDPConn

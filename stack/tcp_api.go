@@ -119,12 +119,8 @@ func (l *TCPListener) enqueue(c *TCPConn) bool {
 
 // AcceptTCP waits for the next connection.
 func (l *TCPListener) AcceptTCP() (*TCPConn, error) {
-	var tm *time.Timer
-	defer func() {
-		if tm != nil {
-			tm.Stop()
-		}
-	}()
+	tm := l.st.deadline()
+	defer tm.release()
 	for {
 		if c := l.accept.Pop(); c != nil {
 			l.pending.Add(-1)
@@ -139,8 +135,7 @@ func (l *TCPListener) AcceptTCP() (*TCPConn, error) {
 			if d <= 0 {
 				return nil, l.opErr(os.ErrDeadlineExceeded)
 			}
-			tm = time.NewTimer(d)
-			timeout = tm.C
+			timeout = tm.after(d)
 		}
 		l.await.Store(true)
 		if c := l.accept.Pop(); c != nil {
@@ -484,12 +479,8 @@ func (c *TCPConn) Read(b []byte) (int, error) {
 	wake := c.rnotify.get() // before any condition is read (wakeChan)
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	var tm *time.Timer
-	defer func() {
-		if tm != nil {
-			tm.Stop()
-		}
-	}()
+	tm := c.st.deadline()
+	defer tm.release()
 	for {
 		if e := c.softErr.Swap(0); e != 0 {
 			return 0, c.opErr("read", syscall.Errno(e))
@@ -526,12 +517,7 @@ func (c *TCPConn) Read(b []byte) (int, error) {
 			if d <= 0 {
 				return 0, c.opErr("read", os.ErrDeadlineExceeded)
 			}
-			if tm == nil {
-				tm = time.NewTimer(d)
-			} else {
-				tm.Reset(d)
-			}
-			timeout = tm.C
+			timeout = tm.after(d)
 		}
 		c.rwait.Store(true)
 		if n := c.copyIn(b); n > 0 {
@@ -565,19 +551,14 @@ func (c *TCPConn) Read(b []byte) (int, error) {
 
 // waitRead blocks until a poke, the read deadline or the stack's stop.
 // The caller holds rmu; it is released while blocked.
-func (c *TCPConn) waitRead(tm **time.Timer) error {
+func (c *TCPConn) waitRead(tm *deadlineTimer) error {
 	var timeout <-chan time.Time
 	if dl := c.rdl.Load(); dl != 0 {
 		d := time.Until(time.Unix(0, dl))
 		if d <= 0 {
 			return c.opErr("read", os.ErrDeadlineExceeded)
 		}
-		if *tm == nil {
-			*tm = time.NewTimer(d)
-		} else {
-			(*tm).Reset(d)
-		}
-		timeout = (*tm).C
+		timeout = tm.after(d)
 	}
 	c.rwait.Store(true)
 	defer c.rwait.Store(false)
@@ -715,12 +696,8 @@ func (c *TCPConn) Write(b []byte) (int, error) {
 	defer func() { c.wbuf = nil }()
 	c.wwait.Store(true)
 	defer c.wwait.Store(false)
-	var tm *time.Timer
-	defer func() {
-		if tm != nil {
-			tm.Stop()
-		}
-	}()
+	tm := c.st.deadline()
+	defer tm.release()
 	for c.wdone < len(b) {
 		if e := c.errno.Load(); e != 0 {
 			return c.wdone, c.opErr("write", syscall.Errno(e))
@@ -758,20 +735,10 @@ func (c *TCPConn) Write(b []byte) (int, error) {
 			var timeout <-chan time.Time
 			if c.wlow {
 				// Buffers are short: poll again in a millisecond.
-				if tm == nil {
-					tm = time.NewTimer(time.Millisecond)
-				} else {
-					tm.Reset(time.Millisecond)
-				}
-				timeout = tm.C
+				timeout = tm.after(time.Millisecond)
 			} else if dl := c.wdl.Load(); dl != 0 {
 				d := time.Until(time.Unix(0, dl))
-				if tm == nil {
-					tm = time.NewTimer(d)
-				} else {
-					tm.Reset(d)
-				}
-				timeout = tm.C
+				timeout = tm.after(d)
 			}
 			select {
 			case <-wake:

@@ -31,7 +31,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	alias(fs, "softnets", "lcores")
 	pollFlag := fs.String("poll", "busy", "poll mode: busy or adaptive (adaptive is used anyway when two stacks' softnets outnumber the CPUs)")
 	size := fs.Int("size", 0, "UDP payload bytes: 1..1472 (1..1452 for udp-bulk-v6); 0 fills a 1500-byte packet")
-	offload := fs.Bool("offload", false, "checksum offload on the in-memory ports, both ways, as on veth (the kernel peer's default): tcp-bulk, tcp-conn, udp-bulk, the relays and syn-flood")
+	offload := fs.Bool("offload", false, "checksum offload on the in-memory ports, both ways, as on veth (the kernel peer's default) and on NICs")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` (softnet threads are labelled stack=ADDR, softnet=N)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -175,7 +175,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 				case "gen-udp-held":
 					run = func(c bench.GenConfig) (bench.Result, error) { return bench.GenHeld(c, "udp") }
 				}
-				r, err := run(bench.GenConfig{Softnets: n, Poll: p, Duration: *duration})
+				r, err := run(bench.GenConfig{Softnets: n, Poll: p, Duration: *duration, Offload: *offload})
 				if err != nil {
 					return err
 				}
