@@ -179,15 +179,21 @@ type TCPConn struct {
 	connT         task.Task
 	dialOld       *TCPConn
 	dialUnsteered bool
-	writeRes      chan struct{} // made by the first Write
-	werr          error         // runWrite's verdict, handed over with writeRes
-	wlow          bool          // runWrite stopped because buffers were short
-	removed       bool
-	active        bool           // opened by Dial: owns its local port
-	evs           *tcpEventState // softnet-side callbacks (tcp_softnet.go)
-	spliced       atomic.Bool    // reads wait: a splice owns the receive queue
-	softErr       atomic.Uint32  // errno the next Read returns once (a splice's end reason)
-	closeHook     atomic.Pointer[func()]
+	// runWrite answers a Write by adding one to wseq and poking the
+	// writer's wake channel; the channel also carries the writer's other
+	// wake-ups, each of which adds one to wevt first. wevtSeen is wevt
+	// when runWrite ran, so a writer that made no progress knows whether
+	// a wake-up came after it (its poke may have merged with the answer's).
+	wseq, wevt atomic.Uint32
+	wevtSeen   uint32
+	werr       error // runWrite's verdict, handed over with wseq
+	wlow       bool  // runWrite stopped because buffers were short
+	removed    bool
+	active     bool           // opened by Dial: owns its local port
+	evs        *tcpEventState // softnet-side callbacks (tcp_softnet.go)
+	spliced    atomic.Bool    // reads wait: a splice owns the receive queue
+	softErr    atomic.Uint32  // errno the next Read returns once (a splice's end reason)
+	closeHook  atomic.Pointer[func()]
 }
 
 // newTCPConn makes a connection owned by sn. Control path: it allocates.
@@ -315,6 +321,7 @@ func (c *TCPConn) wakeReader() {
 }
 
 func (c *TCPConn) wakeWriter() {
+	c.wevt.Add(1)
 	if c.wwait.Load() {
 		c.wnotify.poke()
 	}
@@ -365,6 +372,7 @@ func poke(ch chan struct{}) {
 // writer's wake channel until cdone is set.
 func (c *TCPConn) handshakeDone() {
 	if c.cdone.CompareAndSwap(false, true) {
+		c.wevt.Add(1)
 		c.wnotify.poke()
 		if c.evs != nil {
 			c.evs.established = true

@@ -683,9 +683,6 @@ func (c *TCPConn) Write(b []byte) (int, error) {
 	wake := c.wnotify.get() // before any condition is read (wakeChan)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.writeRes == nil {
-		c.writeRes = make(chan struct{}, 1) // runWrite answers on it, after Write schedules it
-	}
 	if c.wrClosed.Load() || c.appClosed.Load() {
 		if c.appClosed.Load() {
 			return 0, c.opErr("write", net.ErrClosed)
@@ -709,7 +706,6 @@ func (c *TCPConn) Write(b []byte) (int, error) {
 		if !c.st.started.Load() {
 			c.runWrite()
 			c.sn.publish()
-			<-c.writeRes
 			if c.werr != nil {
 				return c.wdone, c.opErr("write", c.werr)
 			}
@@ -718,12 +714,18 @@ func (c *TCPConn) Write(b []byte) (int, error) {
 			}
 			continue
 		}
+		// Wait for runWrite's answer on the wake channel. Each wake-up
+		// consumes a token, so a token left by an earlier event costs one
+		// more turn here, never a spin.
+		seq := c.wseq.Load()
 		c.schedule(&c.writeT, c.runWrite)
-		select {
-		case <-c.writeRes:
-		case <-c.st.stop:
-			c.st.wg.Wait() // the task may be running: let the softnets finish
-			return c.wdone, c.opErr("write", ErrStopped)
+		for c.wseq.Load() == seq {
+			select {
+			case <-wake:
+			case <-c.st.stop:
+				c.st.wg.Wait() // the task may be running: let the softnets finish
+				return c.wdone, c.opErr("write", ErrStopped)
+			}
 		}
 		if c.wdone < len(b) && c.wdone == before {
 			if e := c.errno.Load(); e != 0 {
@@ -731,6 +733,9 @@ func (c *TCPConn) Write(b []byte) (int, error) {
 			}
 			if c.werr != nil {
 				return c.wdone, c.opErr("write", c.werr)
+			}
+			if c.wevt.Load() != c.wevtSeen {
+				continue // woken since runWrite looked: its poke may be the token just taken
 			}
 			var timeout <-chan time.Time
 			if c.wlow {
@@ -754,7 +759,11 @@ func (c *TCPConn) Write(b []byte) (int, error) {
 // runWrite copies as much of the pending write as the send buffer takes.
 // It runs on the softnet.
 func (c *TCPConn) runWrite() {
-	defer func() { c.writeRes <- struct{}{} }()
+	c.wevtSeen = c.wevt.Load()
+	defer func() {
+		c.wseq.Add(1)
+		c.wnotify.poke()
+	}()
 	c.werr = nil
 	switch c.state {
 	case tcpEstablished, tcpCloseWait:
