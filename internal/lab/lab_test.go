@@ -202,18 +202,32 @@ func TestAFPacketTwoSoftnets(t *testing.T) {
 
 // TestTap: netsplice serve on net_tap, which creates a tap interface in
 // netsplice's namespace; the Linux peer uses the tap's kernel side, with
-// an address, in that same namespace.
+// an address, in that same namespace. The tap PMD offers checksum offload
+// both ways, so this is the DPDK path where the stack trusts the port's
+// receive verdicts (RxL4ChecksumGood) and leaves its own checksums to the
+// port: a curl download is verified byte for byte over it.
 func TestTap(t *testing.T) {
+	needTools(t, "curl")
 	l := New(t)
 	ns := l.Netns("t")
 	tap := l.Name("tap")
 	srv := l.Start(ns, "netsplice serve net_tap", Binary, "serve", "--eal", EAL("net_tap0,iface="+tap+",mac=fixed"),
-		"--ip", "192.0.2.1/24", "--echo", "udp:7")
+		"--ip", "192.0.2.1/24", "--echo", "udp:7", "--http", "80", "--log-level", "info")
 	srv.WaitFor(t, "netsplice serve: ready", ReadyTimeout)
 	l.LinuxEnd(ns, tap, "192.0.2.2/24")
 	t.Run("ping", func(t *testing.T) { ping(t, l, ns, "192.0.2.1") })
 	t.Run("udp-echo", func(t *testing.T) { udpEcho(t, l, ns, "192.0.2.1", 7, 0) })
-	srv.Stop()
+	t.Run("curl-http", func(t *testing.T) {
+		const n = 8 << 20
+		if got := sha256Of(t, ns, fmt.Sprintf("curl -sS --fail --max-time 60 http://192.0.2.1/bytes/%d | sha256sum", n)); got != patternSHA256(n) {
+			t.Fatalf("curl over net_tap: sha256 %s, want the pattern's", got)
+		}
+	})
+	out := srv.Stop()
+	if !strings.Contains(out, "rx-l4-cksum") || !strings.Contains(out, "tx-tcp-cksum") {
+		t.Fatalf("serve did not report net_tap's checksum offloads (rx-l4-cksum, tx-tcp-cksum): the test no longer covers the verdict path:\n%s", out)
+	}
+	checkPortCounters(t, out)
 }
 
 // TestTwoNetsplices: two netsplice processes, each on the af_packet PMD at
