@@ -138,11 +138,23 @@ func (m *udpDedicated) handle(sn *stack.Softnet, c *stack.UDPConn, pk *driver.Pa
 
 // moveQueued moves the datagrams in src's ring (those that came before
 // the splice), then those in the splice's queue. It runs on home.
+//
+// When a datagram ends the splice (EMSGSIZE, max), those queued behind it
+// go back to src's ring here and now, before home runs anything else: a
+// relay that splices src again as soon as Wait returns (its next splice
+// starts on home, so after this) finds them there. Left to release's
+// later task, they could reach the ring after the next splice had looked
+// at it, and wait there for a reader that never comes.
 func (m *udpDedicated) moveQueued() {
 	m.udpSoftnet.moveQueued()
 	for pk := m.q.Peek(); pk != nil && m.accept(pk); pk = m.q.Peek() {
 		m.q.Pop()
 		m.send(m.home, pk)
+	}
+	if m.p.ended.Load() {
+		for pk := m.q.Pop(); pk != nil; pk = m.q.Pop() {
+			m.src.Queue(m.home, pk)
+		}
 	}
 }
 

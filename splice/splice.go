@@ -316,8 +316,10 @@ func (s *Splicer) newUDPMover(p *Splice, src, drain *stack.UDPConn) (mover, erro
 // end finishes the splice, once, from wherever its mover ends it (TCP's
 // softnet movers: on the source's softnet; the others: any goroutine):
 // the end reason is left for the source's reader, the mover stops, the
-// end is counted, the roles are dropped, Done closes, and the mover hands
-// the source back to its reader.
+// end is counted, the roles are dropped, the mover hands the source back
+// to its reader, and Done closes. The hand-back comes first so that its
+// work on the source's home softnet is queued before anything a caller
+// woken by Done queues there (the next splice of the source, at once).
 func (p *Splice) end(reason int, errno syscall.Errno) {
 	if p.ended.Swap(true) {
 		return
@@ -329,8 +331,8 @@ func (p *Splice) end(reason int, errno syscall.Errno) {
 	p.m.stop(reason)
 	p.s.ends[reason].Add(1)
 	p.s.detach(p)
-	close(p.done)
 	p.m.release()
+	close(p.done)
 }
 
 // refused drops the roles of a splice that did not start, gives src's

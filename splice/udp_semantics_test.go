@@ -417,6 +417,95 @@ func TestSpliceUDPSemEMSGSIZE(t *testing.T) {
 	}
 }
 
+// TestSpliceUDPResplicePastEMSGSIZE: as the UDP relay does, src is spliced
+// again the moment a splice ends with EMSGSIZE. The datagrams sent right
+// behind the one too big, queued before the splice ended, go out through
+// the next splice. (ModeDedicated once handed the datagrams still in its
+// own queue back to src's ring in a task queued after Done closed; a next
+// splice started in between missed them, and they waited forever: seen
+// once in the lab under load, a window too narrow to open on demand here.)
+func TestSpliceUDPResplicePastEMSGSIZE(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			const mtu = 576
+			wa, wb := memwire.New(), memwire.New()
+			port := func(w *memwire.Wire, name string, mtu int) *memwire.Port {
+				p, err := w.AddPort(memwire.Config{Name: name, MTU: mtu})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+			mk := func(ics ...stack.InterfaceConfig) *stack.Stack {
+				st, err := stack.New(stack.Config{Poll: stack.PollAdaptive}, ics...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := st.Start(); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(st.Stop)
+				return st
+			}
+			client := mk(stack.InterfaceConfig{Port: port(wa, "client", 0), Addr: netip.MustParsePrefix("192.0.2.1/24")})
+			relay := mk(stack.InterfaceConfig{Port: port(wa, "relay-a", 0), Addr: netip.MustParsePrefix("192.0.2.2/24")},
+				stack.InterfaceConfig{Port: port(wb, "relay-b", mtu), Addr: netip.MustParsePrefix("198.51.100.2/24")})
+			server := mk(stack.InterfaceConfig{Port: port(wb, "server", mtu), Addr: netip.MustParsePrefix("198.51.100.3/24")})
+			s, err := server.ListenUDP(netip.MustParseAddrPort("0.0.0.0:6000"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src, err := relay.ListenUDP(netip.MustParseAddrPort("0.0.0.0:5000"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			drain, err := relay.DialUDP(netip.AddrPort{}, netip.MustParseAddrPort("198.51.100.3:6000"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := client.DialUDP(netip.AddrPort{}, netip.MustParseAddrPort("192.0.2.2:5000"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, x := range []*stack.UDPConn{c, src, drain, s} {
+				defer x.Close()
+			}
+			client.Ping(netip.MustParseAddr("192.0.2.2"), 8, time.Second)
+			relay.Ping(netip.MustParseAddr("198.51.100.3"), 8, time.Second)
+
+			sp := newSplicer(t, mode)
+			const most = mtu - 28
+			for round := 0; round < 20; round++ {
+				h, err := sp.Splice(src, drain, 0, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				first, over := randBytes(60, uint64(100+round)), randBytes(most+1, uint64(200+round))
+				after1, after2 := randBytes(70, uint64(300+round)), randBytes(80, uint64(400+round))
+				send(t, c, first, over, after1, after2)
+				if err := h.Wait(); !errors.Is(err, syscall.EMSGSIZE) {
+					t.Fatalf("round %d: Wait: %v, want EMSGSIZE", round, err)
+				}
+				// Spliced again at once, as the relay does; the source's
+				// error is the relay's to count, not read here.
+				h2, err := sp.Splice(src, drain, 0, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				expectDatagrams(t, s, first, after1, after2)
+				h2.Unsplice()
+				h2.Wait()
+				src.SetReadDeadline(time.Now().Add(-time.Second))
+				for {
+					if _, _, err := src.ReadFromUDPAddrPort(make([]byte, 2048)); err != nil && !errors.Is(err, syscall.EMSGSIZE) {
+						break
+					}
+				}
+			}
+		})
+	}
+}
+
 // TestSpliceUDPSemReverseEndKeepsForward: a UDP relay's two splices over
 // connected sockets. The reverse splice ending with EFBIG (max) or
 // ETIMEDOUT (idle) leaves that error on the forward splice's drain; the
