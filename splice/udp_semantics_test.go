@@ -348,50 +348,7 @@ func TestSpliceUDPSemEMSGSIZE(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode.String(), func(t *testing.T) {
 			const mtu = 576
-			wa, wb := memwire.New(), memwire.New()
-			port := func(w *memwire.Wire, name string, mtu int) *memwire.Port {
-				p, err := w.AddPort(memwire.Config{Name: name, MTU: mtu})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return p
-			}
-			mk := func(ics ...stack.InterfaceConfig) *stack.Stack {
-				st, err := stack.New(stack.Config{Poll: stack.PollAdaptive}, ics...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := st.Start(); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(st.Stop)
-				return st
-			}
-			client := mk(stack.InterfaceConfig{Port: port(wa, "client", 0), Addr: netip.MustParsePrefix("192.0.2.1/24")})
-			relay := mk(stack.InterfaceConfig{Port: port(wa, "relay-a", 0), Addr: netip.MustParsePrefix("192.0.2.2/24")},
-				stack.InterfaceConfig{Port: port(wb, "relay-b", mtu), Addr: netip.MustParsePrefix("198.51.100.2/24")})
-			server := mk(stack.InterfaceConfig{Port: port(wb, "server", mtu), Addr: netip.MustParsePrefix("198.51.100.3/24")})
-			s, err := server.ListenUDP(netip.MustParseAddrPort("0.0.0.0:6000"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			src, err := relay.ListenUDP(netip.MustParseAddrPort("0.0.0.0:5000"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			drain, err := relay.DialUDP(netip.AddrPort{}, netip.MustParseAddrPort("198.51.100.3:6000"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := client.DialUDP(netip.AddrPort{}, netip.MustParseAddrPort("192.0.2.2:5000"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, x := range []*stack.UDPConn{c, src, drain, s} {
-				defer x.Close()
-			}
-			client.Ping(netip.MustParseAddr("192.0.2.2"), 8, time.Second)
-			relay.Ping(netip.MustParseAddr("198.51.100.3"), 8, time.Second)
+			c, src, drain, s := mtuRelayLab(t, mtu)
 
 			sp := newSplicer(t, mode)
 			h, err := sp.Splice(src, drain, 0, 0)
@@ -428,50 +385,7 @@ func TestSpliceUDPResplicePastEMSGSIZE(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode.String(), func(t *testing.T) {
 			const mtu = 576
-			wa, wb := memwire.New(), memwire.New()
-			port := func(w *memwire.Wire, name string, mtu int) *memwire.Port {
-				p, err := w.AddPort(memwire.Config{Name: name, MTU: mtu})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return p
-			}
-			mk := func(ics ...stack.InterfaceConfig) *stack.Stack {
-				st, err := stack.New(stack.Config{Poll: stack.PollAdaptive}, ics...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := st.Start(); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(st.Stop)
-				return st
-			}
-			client := mk(stack.InterfaceConfig{Port: port(wa, "client", 0), Addr: netip.MustParsePrefix("192.0.2.1/24")})
-			relay := mk(stack.InterfaceConfig{Port: port(wa, "relay-a", 0), Addr: netip.MustParsePrefix("192.0.2.2/24")},
-				stack.InterfaceConfig{Port: port(wb, "relay-b", mtu), Addr: netip.MustParsePrefix("198.51.100.2/24")})
-			server := mk(stack.InterfaceConfig{Port: port(wb, "server", mtu), Addr: netip.MustParsePrefix("198.51.100.3/24")})
-			s, err := server.ListenUDP(netip.MustParseAddrPort("0.0.0.0:6000"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			src, err := relay.ListenUDP(netip.MustParseAddrPort("0.0.0.0:5000"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			drain, err := relay.DialUDP(netip.AddrPort{}, netip.MustParseAddrPort("198.51.100.3:6000"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := client.DialUDP(netip.AddrPort{}, netip.MustParseAddrPort("192.0.2.2:5000"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, x := range []*stack.UDPConn{c, src, drain, s} {
-				defer x.Close()
-			}
-			client.Ping(netip.MustParseAddr("192.0.2.2"), 8, time.Second)
-			relay.Ping(netip.MustParseAddr("198.51.100.3"), 8, time.Second)
+			c, src, drain, s := mtuRelayLab(t, mtu)
 
 			sp := newSplicer(t, mode)
 			const most = mtu - 28
@@ -671,4 +585,55 @@ func TestSpliceUDPSemSelf(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mtuRelayLab starts a client (192.0.2.1), a relay (192.0.2.2 and
+// 198.51.100.2) and a server (198.51.100.3) with the relay's link to the
+// server at mtu, and returns the client's socket connected to the relay's
+// src (port 5000), the relay's drain connected to the server's socket s
+// (port 6000), and s; both links resolved. The sockets close with the test.
+func mtuRelayLab(t *testing.T, mtu int) (c, src, drain, s *stack.UDPConn) {
+	t.Helper()
+	wa, wb := memwire.New(), memwire.New()
+	port := func(w *memwire.Wire, name string, mtu int) *memwire.Port {
+		p, err := w.AddPort(memwire.Config{Name: name, MTU: mtu})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	mk := func(ics ...stack.InterfaceConfig) *stack.Stack {
+		st, err := stack.New(stack.Config{Poll: stack.PollAdaptive}, ics...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.Stop)
+		return st
+	}
+	client := mk(stack.InterfaceConfig{Port: port(wa, "client", 0), Addr: netip.MustParsePrefix("192.0.2.1/24")})
+	relay := mk(stack.InterfaceConfig{Port: port(wa, "relay-a", 0), Addr: netip.MustParsePrefix("192.0.2.2/24")},
+		stack.InterfaceConfig{Port: port(wb, "relay-b", mtu), Addr: netip.MustParsePrefix("198.51.100.2/24")})
+	server := mk(stack.InterfaceConfig{Port: port(wb, "server", mtu), Addr: netip.MustParsePrefix("198.51.100.3/24")})
+	var err error
+	if s, err = server.ListenUDP(netip.MustParseAddrPort("0.0.0.0:6000"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if src, err = relay.ListenUDP(netip.MustParseAddrPort("0.0.0.0:5000"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if drain, err = relay.DialUDP(netip.AddrPort{}, netip.MustParseAddrPort("198.51.100.3:6000"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = client.DialUDP(netip.AddrPort{}, netip.MustParseAddrPort("192.0.2.2:5000"), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []*stack.UDPConn{c, src, drain, s} {
+		t.Cleanup(func() { x.Close() })
+	}
+	client.Ping(netip.MustParseAddr("192.0.2.2"), 8, time.Second)
+	relay.Ping(netip.MustParseAddr("198.51.100.3"), 8, time.Second)
+	return c, src, drain, s
 }
