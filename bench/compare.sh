@@ -76,11 +76,12 @@ for ((run = 1; run <= RUNS; run++)); do
 	for w in "${workloads[@]}"; do
 		kernel=""
 		case $w in tcp-bulk | tcp-relay) [ -z "$kernel_why" ] && kernel=1 ;; esac
-		echo "run $run/$RUNS: $w for $DURATION on netsplice${kernel:+ (checksum offload off, on)}, then gVisor${kernel:+, then Linux (offloads on, off)}..." >&2
+		echo "run $run/$RUNS: $w for $DURATION on netsplice${kernel:+ (offloads off, on)}, then gVisor${kernel:+, then Linux (offloads on, off)}..." >&2
 		"$tmp/netsplice" bench --json --softnets 1 --duration "$DURATION" --workload "$w" >>"$tmp/results.json"
 		if [ -n "$kernel" ]; then
 			# Like for like with the kernel's offloads on: netsplice with
-			# checksum offload on its in-memory ports, as veth has.
+			# checksum and segmentation offload on its in-memory ports, as
+			# veth has.
 			"$tmp/netsplice" bench --json --softnets 1 --duration "$DURATION" --workload "$w" --offload >>"$tmp/results.json"
 		fi
 		"$tmp/gvisor" --json --duration "$DURATION" --workload "$w" >>"$tmp/results.json"
@@ -156,7 +157,7 @@ function cell(s, w, key, scale, fmt,    m, out) {
 }
 # ratio: how many times better netsplice is than stack p, on the medians;
 # higher says whether higher is better (1), lower (0), or no ratio (-1).
-# Against the kernel with its offloads on, netsplice with checksum offload
+# Against the kernel with its offloads on, netsplice with its offloads
 # (netsplice-offl) where it was measured.
 function ratio(w, p, key, higher,    a, b, ns) {
 	if (higher < 0) return ""
@@ -202,7 +203,7 @@ END {
 	print "cells: median of " runs " run(s), +- half the range in % of the median; ratios on the medians."
 	print "ratio > 1: netsplice is better by that factor (rates: netsplice/peer; costs: peer/netsplice)."
 	if (haskernel) {
-		print "netsplice-offl: netsplice bench --offload, checksum offload on the in-memory ports as on veth;"
+		print "netsplice-offl: netsplice bench --offload, checksum and segmentation (TSO) offload on the in-memory ports as on veth;"
 		print "       x linux compares it with linux (offloads on), x linux-no netsplice with linux-no-offl."
 		print "linux: iperf3 over veth between namespaces, veth offloads on (linux) or off (linux-no-offl);"
 		print "       CPU s/GiB is the whole machine'"'"'s busy CPU from /proc/stat (other users'"'"' work included);"

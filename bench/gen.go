@@ -21,7 +21,7 @@ type GenConfig struct {
 	Conns int
 	// Size is gen-udp's payload [64 bytes].
 	Size int
-	// Offload gives both ports checksum offload (TCPConfig.Offload).
+	// Offload gives both ports checksum and segmentation offload (TCPConfig.Offload).
 	Offload bool
 }
 

@@ -30,7 +30,7 @@ type RelayConfig struct {
 	// a NIC's SYN filter): pure SYNs do not share the rings of the
 	// relayed connections' segments.
 	SYNRing bool
-	// Offload gives every port checksum offload (TCPConfig.Offload).
+	// Offload gives every port checksum and segmentation offload (TCPConfig.Offload).
 	Offload bool
 }
 

@@ -29,8 +29,9 @@ type TCPConfig struct {
 	// IPv6 runs the connections over IPv6 (the stacks are dual-stack
 	// either way); the workload's name gets "-v6".
 	IPv6 bool
-	// Offload gives the in-memory ports checksum offload, as veth's
-	// (memwire.Config.ChecksumOffload); the result says so.
+	// Offload gives the in-memory ports veth's default offloads: checksum
+	// offload both ways and TCP segmentation (memwire.Config.ChecksumOffload
+	// and TSO); the result says so.
 	Offload bool
 }
 
@@ -52,7 +53,7 @@ func wireStack(w *memwire.Wire, name string, addr, addr6 netip.Prefix, softnets 
 	}
 	rc.Key = rss.SymmetricKey()
 	p, err := w.AddPort(memwire.Config{Name: name, Queues: softnets, PoolSize: 16384, RingSize: 1024, RSS: &rc,
-		SYNQueue: opts.synRing, ChecksumOffload: opts.offload})
+		SYNQueue: opts.synRing, ChecksumOffload: opts.offload, TSO: opts.offload})
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +68,7 @@ func wireStack(w *memwire.Wire, name string, addr, addr6 netip.Prefix, softnets 
 // portOpts are the optional features of a bench port.
 type portOpts struct {
 	synRing bool // memwire.Config.SYNQueue
-	offload bool // memwire.Config.ChecksumOffload
+	offload bool // memwire.Config.ChecksumOffload and TSO, as veth's default offloads
 }
 
 // pair builds two started stacks on an in-memory wire.

@@ -25,7 +25,7 @@ type UDPConfig struct {
 	Duration time.Duration // run time, when Packets is 0
 	Packets  uint64        // run until this many echoes came back
 	IPv6     bool          // over IPv6, the workload named "udp-bulk-v6" [IPv4]
-	Offload  bool          // checksum offload on the ports (TCPConfig.Offload)
+	Offload  bool          // checksum and segmentation offload on the ports (TCPConfig.Offload)
 }
 
 var (

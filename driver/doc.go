@@ -31,6 +31,19 @@
 //     goroutine: it returns the packet through a lock-free stack that the
 //     owner drains on its next Get.
 //
+// # Offloads
+//
+// A port advertises what it computes for the stack ([Port.Offloads]):
+// checksums both ways (the verdicts arrive in [Packet.Flags]; a frame to
+// send carries Tx*Checksum flags with L2Len and L3Len) and TCP
+// segmentation ([OffloadTxTCPSeg]). A TCP super-frame ([TxTCPSeg]) is a
+// packet of headers whose payload, up to 64 KiB, is referenced, not owned:
+// [Packet.More] points into the sender's send queue. The port reads that
+// payload during TxBurst and keeps no reference to it when TxBurst
+// returns; it cuts the frame into SegSize segments itself (a NIC's TSO,
+// or package driver/gso in software). Wrappers that hold or record
+// transmitted frames either hide the offload or cut the frame first.
+//
 // # RSS
 //
 // Every port reports its receive-side-scaling configuration ([rss.Config]:

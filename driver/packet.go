@@ -40,6 +40,17 @@ const (
 	// TxIPv6 says, with TxUDPChecksum or TxTCPChecksum, that the frame is
 	// IPv6 (L3Len covers the IPv6 header): without it, IPv4.
 	TxIPv6
+	// TxTCPSeg marks a TCP super-frame for segmentation offload (TSO):
+	// the packet holds the Ethernet, IP and TCP headers (L2Len and L3Len
+	// set) and More carries the payload, up to 64 KiB less the headers.
+	// The port cuts it into frames of at most SegSize payload bytes, each
+	// with the headers copied: IPv4 total length, ID (the head's, plus one
+	// per frame) and header checksum, or IPv6 payload length; TCP sequence
+	// number advanced, FIN and PSH on the last frame only, CWR on the
+	// first only, and the TCP checksum. Only ports advertising
+	// OffloadTxTCPSeg take such frames; package driver/gso cuts them in
+	// software.
+	TxTCPSeg
 )
 
 // Offloads is the set of offloads a port supports.
@@ -52,6 +63,12 @@ const (
 	OffloadTxIPChecksum
 	OffloadTxUDPChecksum
 	OffloadTxTCPChecksum
+	// OffloadTxTCPSeg: the port takes TCP super-frames (TxTCPSeg) and
+	// cuts them into segments itself. A port offering it offers
+	// OffloadTxTCPChecksum too, and reads a super-frame's More payload
+	// during TxBurst only: when TxBurst returns it keeps no reference to
+	// the packets More points at, which stay the caller's.
+	OffloadTxTCPSeg
 )
 
 // Packet describes one frame in a buffer that may be Go or C memory.
@@ -88,6 +105,17 @@ type Packet struct {
 	// packet is free.
 	Next *Packet
 
+	// More, MoreOff and MoreLen continue a frame by reference: MoreLen
+	// payload bytes that start MoreOff bytes into More's data and run on
+	// through More.Next, More.Next.Next and so on. Only a super-frame
+	// (TxTCPSeg) has them; the packets they point at belong to the
+	// sender, not to whoever holds the frame. Reset clears More.
+	More             *Packet
+	MoreOff, MoreLen int32
+	// SegSize is the payload bytes of each segment a super-frame
+	// (TxTCPSeg) is cut into: the connection's MSS less its options.
+	SegSize uint16
+
 	pool *Pool
 	head uint16 // headroom of an empty buffer
 }
@@ -105,8 +133,14 @@ func (p *Packet) Init(buf []byte, headroom int, pool *Pool) {
 // Data returns the frame bytes.
 func (p *Packet) Data() []byte { return p.Buf[p.off : p.off+p.n] }
 
-// Len returns the frame length.
+// Len returns the length of the frame's bytes in the buffer: for a
+// super-frame (TxTCPSeg) its headers; FrameLen adds the payload it holds
+// by reference.
 func (p *Packet) Len() int { return p.n }
+
+// FrameLen returns the frame's length with the payload that More holds
+// by reference.
+func (p *Packet) FrameLen() int { return p.n + int(p.MoreLen) }
 
 // Headroom returns the free bytes in front of the data.
 func (p *Packet) Headroom() int { return p.off }
@@ -124,6 +158,7 @@ func (p *Packet) Reset() {
 	p.Hash, p.Flags, p.Port, p.Queue, p.L2Len, p.L3Len = 0, 0, 0, 0, 0, 0
 	p.Loops = 0
 	p.Next = nil
+	p.More, p.MoreLen = nil, 0
 }
 
 // SetData sets the frame to Buf[off:off+n]. It reports false, changing

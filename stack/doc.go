@@ -81,6 +81,12 @@
 //     receive from. A socket's receive ring is fed by any softnet and read
 //     by one reader; its sends run on its home softnet, which is the RSS
 //     softnet of its flow when it is connected.
+//   - TCP segmentation offload (tso.go): on a port that cuts super-frames,
+//     TCP sends up to 64 KiB as one frame of headers whose payload stays in
+//     the send queue, referenced; the transmit batch is flushed right
+//     after it, and one that would wait (neighbour resolution, loopback)
+//     is cut in software first. Retransmissions and segments carrying
+//     SACK blocks are ordinary frames.
 //
 // # IPv6
 //

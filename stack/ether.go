@@ -48,5 +48,11 @@ func (sn *Softnet) ethSend(ifc *Interface, pk *driver.Packet, nexthop [4]byte) {
 		sn.xmit(ifc, pk)
 		return
 	}
-	sn.arp.wait(ifc, pk, nexthop)
+	if pk.More == nil {
+		sn.arp.wait(ifc, pk, nexthop)
+		return
+	}
+	for _, s := range sn.cutSuperFrame(ifc, pk) {
+		sn.arp.wait(ifc, s, nexthop)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/driver/gso"
 	"github.com/netsplice/netsplice/driver/impair"
 	"github.com/netsplice/netsplice/driver/memwire"
 	"github.com/netsplice/netsplice/stack/header"
@@ -38,6 +39,10 @@ type tap struct {
 	// Frames sent with a checksum left to the port, and received with
 	// one the port verified (checksum offload tests).
 	txOffloaded, rxVerified atomic.Int64
+	// Super-frames sent (TSO tests); recorded or verified, they are cut
+	// first, as the wire carries them.
+	txSuper atomic.Int64
+	segs    []*driver.Packet
 }
 
 func (t *tap) RxBurst(q int, pkts []*driver.Packet) int {
@@ -55,27 +60,49 @@ func (t *tap) TxBurst(q int, pkts []*driver.Packet) int {
 		if pk.Flags&(driver.TxTCPChecksum|driver.TxUDPChecksum) != 0 {
 			t.txOffloaded.Add(1)
 		}
+		if pk.Flags&driver.TxTCPSeg != 0 {
+			t.txSuper.Add(1)
+		}
 	}
 	if t.off {
 		return t.Port.TxBurst(q, pkts)
 	}
-	if t.verify {
-		t.mu.Lock()
-		for _, pk := range pkts {
+	t.mu.Lock()
+	for _, pk := range pkts {
+		frames := [][]byte{pk.Data()}
+		if pk.Flags&driver.TxTCPSeg != 0 {
+			frames = t.cut(q, pk)
+		}
+		for _, f := range frames {
+			if !t.verify {
+				t.frames = append(t.frames, append([]byte(nil), f...))
+				continue
+			}
 			t.nseen++
-			if err := checkFrame(pk.Data()); err != nil && t.bad == nil {
+			if err := checkFrame(f); err != nil && t.bad == nil {
 				t.bad = fmt.Errorf("frame %d: %v", t.nseen, err)
 			}
 		}
-		t.mu.Unlock()
-		return t.Port.TxBurst(q, pkts)
-	}
-	t.mu.Lock()
-	for _, pk := range pkts {
-		t.frames = append(t.frames, append([]byte(nil), pk.Data()...))
 	}
 	t.mu.Unlock()
 	return t.Port.TxBurst(q, pkts)
+}
+
+// cut returns copies of the frames super-frame pk is cut into, with their
+// checksums as the sender left them (unfinished where offloaded), or an
+// empty frame that fails every check when it cannot be cut.
+func (t *tap) cut(q int, pk *driver.Packet) [][]byte {
+	segs, err := gso.Cut(pk, t.Port.Pool(q), t.segs)
+	t.segs = segs[:0]
+	if err != nil {
+		return [][]byte{nil}
+	}
+	var out [][]byte
+	for _, s := range segs {
+		out = append(out, append([]byte(nil), s.Data()...))
+		t.Port.Pool(q).Put(s)
+	}
+	return out
 }
 
 func (t *tap) SetRxNotify(q int, fn func()) {
@@ -114,7 +141,11 @@ type pairConfig struct {
 	// (memwire.Config.ChecksumOffload); verify then fails on A's or B's
 	// unfinished checksums, so check frames on a monitor port instead.
 	csumA, csumB bool
-	cfg          Config
+	// tsoA and tsoB give A's and B's ports TCP segmentation offload
+	// (memwire.Config.TSO, with checksum offload).
+	tsoA, tsoB bool
+	quiet      bool // the taps neither record nor verify (tap.off), from the start
+	cfg        Config
 }
 
 type pair struct {
@@ -132,11 +163,11 @@ func newPair(t testing.TB, pc pairConfig) *pair {
 		pc.softnets = 1
 	}
 	w := memwire.New()
-	pa, err := w.AddPort(memwire.Config{Name: "a", Queues: pc.softnets, ChecksumOffload: pc.csumA})
+	pa, err := w.AddPort(memwire.Config{Name: "a", Queues: pc.softnets, ChecksumOffload: pc.csumA, TSO: pc.tsoA})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pb, err := w.AddPort(memwire.Config{Name: "b", Queues: pc.softnets, ChecksumOffload: pc.csumB})
+	pb, err := w.AddPort(memwire.Config{Name: "b", Queues: pc.softnets, ChecksumOffload: pc.csumB, TSO: pc.tsoB})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +180,7 @@ func newPair(t testing.TB, pc pairConfig) *pair {
 		}
 		portA = p.fa
 	}
-	p.ta, p.tb = &tap{Port: portA, verify: pc.verify}, &tap{Port: pb, verify: pc.verify}
+	p.ta, p.tb = &tap{Port: portA, verify: pc.verify, off: pc.quiet}, &tap{Port: pb, verify: pc.verify, off: pc.quiet}
 	cfg := pc.cfg
 	cfg.Softnets = pc.softnets
 	cfg.Poll = pc.poll

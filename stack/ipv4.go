@@ -2,6 +2,7 @@ package stack
 
 import (
 	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/driver/gso"
 	"github.com/netsplice/netsplice/stack/header"
 )
 
@@ -106,8 +107,8 @@ func (s *Stack) interfaceFor(a [4]byte) *Interface {
 // sends it to nexthop on ifc. The L4 checksum must be complete (or set up
 // for offload). It owns pk.
 func (sn *Softnet) ipOutput(ifc *Interface, pk *driver.Packet, proto uint8, src, dst, nexthop [4]byte) {
-	l4 := pk.Len()
-	if l4+header.IPv4MinHeaderLen > ifc.mtu {
+	l4 := pk.FrameLen()
+	if wireL4(pk)+header.IPv4MinHeaderLen > ifc.mtu {
 		// A bug upstream, never a fragment: count it and drop.
 		sn.inc(IPDropTooBig)
 		sn.free(pk)
@@ -130,6 +131,9 @@ func (sn *Softnet) ipOutput(ifc *Interface, pk *driver.Packet, proto uint8, src,
 		Src:          src,
 		Dst:          dst,
 	})
+	if pk.More != nil {
+		sn.ipID += uint16(gso.Count(pk) - 1) // one ID per frame it is cut into
+	}
 	if ifc.txCsum&driver.OffloadTxIPChecksum != 0 {
 		ip.SetHeaderChecksum(0)
 		pk.Flags |= driver.TxIPChecksum
@@ -139,7 +143,7 @@ func (sn *Softnet) ipOutput(ifc *Interface, pk *driver.Packet, proto uint8, src,
 	}
 	sn.inc(IPTx)
 	if ifc.isLocal4(dst) {
-		sn.loopback(ifc, pk)
+		sn.loopbackFrame(ifc, pk)
 		return
 	}
 	sn.ethSend(ifc, pk, nexthop)

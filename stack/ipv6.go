@@ -290,8 +290,8 @@ func (sn *Softnet) output6(ifc *Interface, pk *driver.Packet, src, dst [16]byte,
 // cache; a datagram to one of the stack's own addresses is delivered
 // locally. It owns pk.
 func (sn *Softnet) ip6Output(ifc *Interface, pk *driver.Packet, proto uint8, src, dst, nexthop [16]byte) {
-	l4 := pk.Len()
-	if l4+header.IPv6HeaderLen > ifc.mtu {
+	l4 := pk.FrameLen()
+	if wireL4(pk)+header.IPv6HeaderLen > ifc.mtu {
 		// A bug upstream, never a fragment: count it and drop.
 		sn.inc(IP6DropTooBig)
 		sn.free(pk)
@@ -312,7 +312,7 @@ func (sn *Softnet) ip6Output(ifc *Interface, pk *driver.Packet, proto uint8, src
 	}
 	sn.inc(IP6Tx)
 	if ifc.isLocal6(dst) {
-		sn.loopback(ifc, pk)
+		sn.loopbackFrame(ifc, pk)
 		return
 	}
 	eth := header.Ethernet(hdr)
@@ -324,7 +324,13 @@ func (sn *Softnet) ip6Output(ifc *Interface, pk *driver.Packet, proto uint8, src
 		return
 	}
 	if !sn.nd.setDst(ifc, nexthop, eth) {
-		sn.nd.wait(ifc, pk, nexthop)
+		if pk.More == nil {
+			sn.nd.wait(ifc, pk, nexthop)
+			return
+		}
+		for _, s := range sn.cutSuperFrame(ifc, pk) {
+			sn.nd.wait(ifc, s, nexthop)
+		}
 		return
 	}
 	sn.xmit(ifc, pk)

@@ -57,7 +57,8 @@ type Softnet struct {
 
 	tcp       flowTable[TCPConn]
 	tcpListen map[flowKey]*TCPListener
-	ackq      []*TCPConn // connections owing an ACK at the end of the burst
+	ackq      []*TCPConn       // connections owing an ACK at the end of the burst
+	segs      []*driver.Packet // scratch for cutting super-frames (tso.go)
 
 	challengeSec   int64 // second of the current challenge-ACK budget
 	challengeCount int
@@ -255,8 +256,10 @@ func (sn *Softnet) Poll() int {
 // run is the softnet's goroutine.
 func (sn *Softnet) run() {
 	defer sn.st.wg.Done()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	if sn.st.cfg.Poll == PollBusy || len(sn.st.cfg.CPUs) > 0 || sn.st.cfg.ThreadInit != nil {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 	// Profiles tell the softnets of several stacks in one process apart:
 	// go tool pprof -tagfocus stack=192.0.2.1.
 	var name string
@@ -382,7 +385,9 @@ func (sn *Softnet) free(pk *driver.Packet) {
 func (sn *Softnet) xmit(ifc *Interface, pk *driver.Packet) {
 	b := &sn.tx[ifc.index]
 	b.pkts = append(b.pkts, pk)
-	if len(b.pkts) == cap(b.pkts) {
+	// A super-frame's payload is referenced, not owned: it leaves now
+	// (tso.go).
+	if len(b.pkts) == cap(b.pkts) || pk.More != nil {
 		sn.flushOne(ifc)
 	}
 }
@@ -397,17 +402,21 @@ func (sn *Softnet) flush() {
 
 func (sn *Softnet) flushOne(ifc *Interface) {
 	b := &sn.tx[ifc.index]
-	var bytes uint64
+	var frames, bytes uint64
 	for _, pk := range b.pkts {
-		bytes += uint64(pk.Len())
+		f, n := wireSize(pk)
+		frames += f
+		bytes += n
 	}
 	n := ifc.port.TxBurst(sn.id, b.pkts)
 	for _, pk := range b.pkts[n:] {
-		bytes -= uint64(pk.Len())
+		f, n := wireSize(pk)
+		frames -= f
+		bytes -= n
 		sn.inc(TxDropFull)
 		sn.free(pk)
 	}
-	sn.add(TxPackets, uint64(n))
+	sn.add(TxPackets, frames)
 	sn.add(TxBytes, bytes)
 	clear(b.pkts)
 	b.pkts = b.pkts[:0]

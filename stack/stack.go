@@ -38,6 +38,7 @@ type Interface struct {
 	rss     rss.Config
 	hasher  *rss.Hasher
 	txCsum  driver.Offloads
+	tso     bool // the port cuts TCP super-frames (TSO, with TCP checksum offload)
 
 	gateway6 netip.Addr
 	gw6      [16]byte
@@ -245,6 +246,7 @@ func newInterface(i int, ic InterfaceConfig, softnets int) (*Interface, error) {
 		rss:    ic.Port.RSS(),
 		txCsum: ic.Port.Offloads(),
 	}
+	ifc.tso = ifc.txCsum&(driver.OffloadTxTCPSeg|driver.OffloadTxTCPChecksum) == driver.OffloadTxTCPSeg|driver.OffloadTxTCPChecksum
 	switch {
 	case ic.Addr.IsValid():
 		if err := ifc.init4(ic.Addr); err != nil {

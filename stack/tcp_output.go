@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/driver/gso"
 	"github.com/netsplice/netsplice/stack/header"
 )
 
@@ -62,6 +63,9 @@ func (c *TCPConn) sendSegment(seq uint32, flags uint8, n int) bool {
 	if pk == nil {
 		return false
 	}
+	if n > c.mss {
+		return c.sendSuperFrame(pk, seq, flags, n)
+	}
 	if n > 0 {
 		dst := pk.Append(n)
 		if dst == nil || !c.copyOut(seq, dst, pk) {
@@ -72,6 +76,38 @@ func (c *TCPConn) sendSegment(seq uint32, flags uint8, n int) bool {
 	}
 	c.finishSegment(pk, seq, flags)
 	return true
+}
+
+// sendSuperFrame sends n > MSS payload bytes from the send queue at seq
+// as one super-frame (tso.go) built in pk: headers only, the payload
+// referenced where it lies.
+func (c *TCPConn) sendSuperFrame(pk *driver.Packet, seq uint32, flags uint8, n int) bool {
+	src, start := c.locate(seq)
+	if src == nil {
+		c.sn.free(pk)
+		return false
+	}
+	off := int(seq - start)
+	if src == c.sndHead {
+		off += c.sndHeadOff
+	}
+	c.curPk, c.curSeq = src, start
+	pk.More, pk.MoreOff, pk.MoreLen, pk.SegSize = src, int32(off), int32(n), uint16(c.mss)
+	pk.Flags |= driver.TxTCPSeg
+	c.sn.inc(TCPTxTSOFrames)
+	c.sn.add(TCPTxTSOBytes, uint64(n))
+	c.finishSegment(pk, seq, flags)
+	return true
+}
+
+// tsoPayload returns the payload one super-frame may carry: the IP
+// length field's limit less the headers, in whole segments.
+func (c *TCPConn) tsoPayload() int {
+	n := 65535 - c.headerLen()
+	if c.tsOK {
+		n -= 12
+	}
+	return n - n%c.mss
 }
 
 // finishSegment prepends the TCP header to the payload in pk and sends it.
@@ -127,9 +163,13 @@ func (c *TCPConn) checksumAndSend(pk *driver.Packet) {
 // pk.
 func (sn *Softnet) tcpSend(ifc *Interface, pk *driver.Packet, key flowKey, nh [16]byte) {
 	t := header.TCP(pk.Data())
-	l := uint16(pk.Len())
+	l := uint16(pk.FrameLen())
 	offload := ifc.txCsum&driver.OffloadTxTCPChecksum != 0
-	sn.inc(TCPTx)
+	if pk.More == nil {
+		sn.inc(TCPTx)
+	} else {
+		sn.add(TCPTx, uint64(gso.Count(pk)))
+	}
 	if key.v4() {
 		src, dst := as4(key.laddr), as4(key.raddr)
 		if offload {
@@ -253,6 +293,14 @@ func (c *TCPConn) output() {
 		n := min(seg, unsent, room)
 		if n < seg && n < unsent && inflight > 0 {
 			break // sender-side silly window avoidance: wait for more room
+		}
+		if n == c.mss && c.ifc.tso && unsent > n && room > n {
+			// Segmentation offload: as many whole segments as the
+			// windows allow, or all that is left, in one super-frame.
+			n = min(unsent, room, c.tsoPayload())
+			if n < unsent {
+				n -= n % c.mss
+			}
 		}
 		flags := uint8(header.TCPFlagAck)
 		if n == unsent {

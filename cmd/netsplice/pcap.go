@@ -100,6 +100,12 @@ func (p *pcapPort) RxBurst(q int, pkts []*driver.Packet) int {
 	return n
 }
 
+// Offloads implements driver.Port: the wrapped port's, less TCP
+// segmentation, so that the capture holds the frames the wire carries.
+func (p *pcapPort) Offloads() driver.Offloads {
+	return p.Port.Offloads() &^ driver.OffloadTxTCPSeg
+}
+
 // TxBurst implements driver.Port.
 func (p *pcapPort) TxBurst(q int, pkts []*driver.Packet) int {
 	p.w.write(pkts)

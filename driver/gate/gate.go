@@ -49,6 +49,11 @@ func (p *Port) Held() int { return int(p.nheld.Load()) }
 // goroutine.
 func (p *Port) Matched() uint64 { return p.matched.Load() }
 
+// Offloads implements driver.Port: the wrapped port's, less TCP
+// segmentation: a held super-frame would keep references into its
+// sender's send queue past TxBurst (driver.OffloadTxTCPSeg).
+func (p *Port) Offloads() driver.Offloads { return p.Port.Offloads() &^ driver.OffloadTxTCPSeg }
+
 // TxBurst implements driver.Port: selected frames are kept, the others
 // pass. It takes every frame it holds.
 func (p *Port) TxBurst(q int, pkts []*driver.Packet) int {

@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/driver/gso"
 	"github.com/netsplice/netsplice/internal/counter"
 )
 
@@ -152,6 +153,7 @@ type line struct {
 	window             []*driver.Packet
 	reorderN           int
 	out                []*driver.Packet // frames ready to leave
+	segs               []*driver.Packet // scratch for cutting super-frames
 	stats              lineStats
 	_                  [32]byte
 }
@@ -327,7 +329,8 @@ func (l *line) release() {
 func (p *Port) Offloads() driver.Offloads {
 	o := p.Port.Offloads()
 	if p.cfg.Corrupt > 0 {
-		o &^= driver.OffloadTxIPChecksum | driver.OffloadTxTCPChecksum | driver.OffloadTxUDPChecksum
+		o &^= driver.OffloadTxIPChecksum | driver.OffloadTxTCPChecksum | driver.OffloadTxUDPChecksum |
+			driver.OffloadTxTCPSeg
 	}
 	return o
 }
@@ -341,13 +344,36 @@ func (p *Port) TxBurst(q int, pkts []*driver.Packet) int {
 	}
 	pool := p.Port.Pool(q)
 	for _, pk := range pkts {
-		l.feed(pk, pool)
-		if len(l.out) >= cap(l.out)-2 {
-			p.flushTx(q, l, pool)
+		if pk.Flags&driver.TxTCPSeg == 0 {
+			p.feedTx(q, l, pool, pk)
+			continue
+		}
+		// A super-frame is cut here, before the faults, which then
+		// strike the frames the wire carries: a held frame must not
+		// keep references into its sender's send queue.
+		segs, err := gso.Cut(pk, pool, l.segs)
+		l.segs = segs[:0]
+		putBack(pool, pk)
+		if err != nil {
+			l.stats.dropped.Inc()
+			continue
+		}
+		for i, s := range segs {
+			segs[i] = nil
+			p.feedTx(q, l, pool, s)
 		}
 	}
 	p.flushTx(q, l, pool)
 	return len(pkts)
+}
+
+// feedTx passes one transmitted frame through the faults, sending what
+// has collected when the line's buffer is nearly full.
+func (p *Port) feedTx(q int, l *line, pool *driver.Pool, pk *driver.Packet) {
+	l.feed(pk, pool)
+	if len(l.out) >= cap(l.out)-2 {
+		p.flushTx(q, l, pool)
+	}
 }
 
 func (p *Port) flushTx(q int, l *line, pool *driver.Pool) {

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/driver/gso"
 	"github.com/netsplice/netsplice/driver/rss"
 	"github.com/netsplice/netsplice/internal/counter"
 )
@@ -49,6 +50,12 @@ type Config struct {
 	// checksums completed, as a NIC completes them before the wire. Frames
 	// captured on the sending side carry the unfinished checksums.
 	ChecksumOffload bool
+	// TSO makes the port take TCP super-frames (driver.TxTCPSeg) as a
+	// veth pair or a NIC with TCP segmentation offload does: it cuts each
+	// into MSS frames (package driver/gso) as it sends them, and the wire
+	// carries those frames. It implies ChecksumOffload, as TSO does on
+	// every NIC.
+	TSO bool
 }
 
 // Wire joins ports. Add all ports before traffic starts.
@@ -75,6 +82,7 @@ type Port struct {
 	burst  int
 	promis bool
 	csum   bool // Config.ChecksumOffload
+	tso    bool // Config.TSO
 	rss    rss.Config
 	hasher *rss.Hasher
 	nq     int // queue pairs
@@ -136,7 +144,8 @@ type txQueue struct {
 	packets counter.Counter
 	bytes   counter.Counter
 	errors  counter.Counter
-	_       [64]byte // keep queues owned by different softnets apart
+	segs    []*driver.Packet // scratch for cutting super-frames, owner only
+	_       [64]byte         // keep queues owned by different softnets apart
 }
 
 // ring is a fixed-capacity FIFO of packets.
@@ -242,7 +251,8 @@ func (w *Wire) AddPort(cfg Config) (*Port, error) {
 		mtu:    cfg.MTU,
 		burst:  cfg.BurstSize,
 		promis: cfg.Promiscuous,
-		csum:   cfg.ChecksumOffload,
+		csum:   cfg.ChecksumOffload || cfg.TSO,
+		tso:    cfg.TSO,
 		rss:    rc,
 		hasher: rss.NewHasher(rc.Key),
 		nq:     cfg.Queues,
@@ -294,14 +304,18 @@ func (p *Port) BurstSize() int { return p.burst }
 func (p *Port) RSS() rss.Config { return p.rss }
 
 // Offloads implements driver.Port: checksums both ways with
-// Config.ChecksumOffload, else nothing, so every checksum the stack emits
-// is real.
+// Config.ChecksumOffload, and TCP segmentation with Config.TSO, else
+// nothing, so every checksum the stack emits is real.
 func (p *Port) Offloads() driver.Offloads {
 	if !p.csum {
 		return 0
 	}
-	return driver.OffloadRxIPChecksum | driver.OffloadRxL4Checksum |
+	o := driver.OffloadRxIPChecksum | driver.OffloadRxL4Checksum |
 		driver.OffloadTxIPChecksum | driver.OffloadTxTCPChecksum | driver.OffloadTxUDPChecksum
+	if p.tso {
+		o |= driver.OffloadTxTCPSeg
+	}
+	return o
 }
 
 // Link implements driver.Port.
@@ -357,48 +371,101 @@ func (p *Port) rxQueueFor(frame []byte) (int, uint32, bool) {
 
 // TxBurst implements driver.Port. It delivers every frame at once to the
 // receive rings of the ports it is for, and always takes all of pkts:
-// frames it cannot deliver are dropped and counted.
+// frames it cannot deliver are dropped and counted. A super-frame
+// (driver.TxTCPSeg) on a port with Config.TSO is cut into frames from the
+// queue's pool, which the wire carries; its payload is read here and not
+// kept.
 func (p *Port) TxBurst(q int, pkts []*driver.Packet) int {
-	tq := &p.tx[q]
-	pool := p.pools[q]
-	ports := *p.wire.ports.Load()
-	var cur *rxQueue
-	var curPool *driver.Pool
-	delivered := 0
+	tx := txBurst{port: p, tq: &p.tx[q], pool: p.pools[q], ports: *p.wire.ports.Load()}
 	for _, pk := range pkts {
-		frame := pk.Data()
-		if len(frame) < 14 || len(frame) > p.mtu+14 || p.closed.Load() {
-			tq.errors.Inc()
-			putBack(pool, pk)
+		if pk.Flags&driver.TxTCPSeg != 0 {
+			tx.superFrame(pk)
 			continue
 		}
-		tq.packets.Inc()
-		tq.bytes.Add(uint64(len(frame)))
-		// The last destination gets pk itself; earlier ones get copies.
-		var lastDst *Port
-		for _, dst := range ports {
-			if dst == p || dst.closed.Load() || !dst.accepts(frame) {
-				continue
-			}
-			if lastDst != nil {
-				cur, curPool, delivered = lastDst.deliver(pk, false, pool, cur, curPool, delivered)
-			}
-			lastDst = dst
-		}
-		if lastDst == nil {
-			// No port on the wire takes this address: the frame is lost
-			// on the wire, as a switch drops it, and counted.
-			tq.errors.Inc()
-			putBack(pool, pk)
-			continue
-		}
-		cur, curPool, delivered = lastDst.deliver(pk, true, pool, cur, curPool, delivered)
+		tx.frame(pk)
 	}
-	if cur != nil {
-		cur.mu.Unlock()
-		cur.wake(delivered)
-	}
+	tx.release()
 	return len(pkts)
+}
+
+// release unlocks the receive ring the burst holds, if any, and wakes its
+// owner.
+func (tx *txBurst) release() {
+	if tx.cur != nil {
+		tx.cur.mu.Unlock()
+		tx.cur.wake(tx.delivered)
+		tx.cur, tx.curPool, tx.delivered = nil, nil, 0
+	}
+}
+
+// txBurst is the state of one TxBurst: the sending queue and the receive
+// ring it holds locked while consecutive frames go there.
+type txBurst struct {
+	port      *Port
+	tq        *txQueue
+	pool      *driver.Pool
+	ports     []*Port
+	cur       *rxQueue
+	curPool   *driver.Pool
+	delivered int
+}
+
+// frame sends one frame: to every port that accepts it, the last getting
+// pk itself and earlier ones copies.
+func (tx *txBurst) frame(pk *driver.Packet) {
+	p := tx.port
+	frame := pk.Data()
+	if len(frame) < 14 || len(frame) > p.mtu+14 || p.closed.Load() {
+		tx.tq.errors.Inc()
+		putBack(tx.pool, pk)
+		return
+	}
+	tx.tq.packets.Inc()
+	tx.tq.bytes.Add(uint64(len(frame)))
+	var lastDst *Port
+	for _, dst := range tx.ports {
+		if dst == p || dst.closed.Load() || !dst.accepts(frame) {
+			continue
+		}
+		if lastDst != nil {
+			tx.cur, tx.curPool, tx.delivered = lastDst.deliver(pk, false, tx.pool, tx.cur, tx.curPool, tx.delivered)
+		}
+		lastDst = dst
+	}
+	if lastDst == nil {
+		// No port on the wire takes this address: the frame is lost
+		// on the wire, as a switch drops it, and counted.
+		tx.tq.errors.Inc()
+		putBack(tx.pool, pk)
+		return
+	}
+	tx.cur, tx.curPool, tx.delivered = lastDst.deliver(pk, true, tx.pool, tx.cur, tx.curPool, tx.delivered)
+}
+
+// superFrame cuts a TCP super-frame into frames from the queue's pool and
+// sends them. A port without TSO, a malformed super-frame or a pool too
+// short for all its frames drops it whole, counted as one error (TCP
+// sends it again).
+func (tx *txBurst) superFrame(pk *driver.Packet) {
+	if !tx.port.tso {
+		tx.tq.errors.Inc()
+		putBack(tx.pool, pk)
+		return
+	}
+	// The copies take microseconds: no receiver waits on its ring
+	// meanwhile.
+	tx.release()
+	segs, err := gso.Cut(pk, tx.pool, tx.tq.segs)
+	tx.tq.segs = segs[:0]
+	putBack(tx.pool, pk)
+	if err != nil {
+		tx.tq.errors.Inc()
+		return
+	}
+	for _, s := range segs {
+		tx.frame(s)
+	}
+	clear(segs)
 }
 
 // putBack frees pk, which the owner of pool is done with: with Put when pk
