@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/netsplice/netsplice/driver/impair"
+	"github.com/netsplice/netsplice/stack"
 )
 
 // TestRelayFaults256 is the splice issue's acceptance run: 256 MiB
@@ -20,6 +21,17 @@ func TestRelayFaults256(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			l := newFaultyLab(t, &impair.Config{Drop: 0.01, Reorder: 4, Dup: 0.01, Seed: 6})
 			relayBulk(t, l, mode, 256<<20)
+		})
+	}
+	// Offloads on, as on veth: the relay's sends (spliced packets among
+	// them) leave as super-frames that impair cuts before its faults.
+	for _, mode := range modes {
+		t.Run(mode.String()+"/offload", func(t *testing.T) {
+			l := newLabWith(t, &impair.Config{Drop: 0.01, Reorder: 4, Dup: 0.01, Seed: 6}, true)
+			relayBulk(t, l, mode, 256<<20)
+			if c := l.relay.Counters(); c[stack.TCPTxTSOFrames] == 0 {
+				t.Errorf("the relay sent no super-frames")
+			}
 		})
 	}
 }

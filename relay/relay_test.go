@@ -33,12 +33,16 @@ func newLab(t *testing.T) *lab { return newFaultyLab(t, nil) }
 
 // newFaultyLab is newLab with faults on the relay's port (both
 // directions, so on both sides of the relay) when imp is not nil.
-func newFaultyLab(t *testing.T, imp *impair.Config) *lab {
+func newFaultyLab(t *testing.T, imp *impair.Config) *lab { return newLabWith(t, imp, false) }
+
+// newLabWith is newFaultyLab, with every port offloading checksums and
+// TCP segmentation (memwire's veth model) when offload is set.
+func newLabWith(t *testing.T, imp *impair.Config, offload bool) *lab {
 	t.Helper()
 	w := memwire.New()
 	l := &lab{gates: map[string]*gate.Port{}}
 	mk := func(name, addr, addr6 string, softnets int) *stack.Stack {
-		mp, err := w.AddPort(memwire.Config{Name: name, Queues: softnets})
+		mp, err := w.AddPort(memwire.Config{Name: name, Queues: softnets, ChecksumOffload: offload, TSO: offload})
 		if err != nil {
 			t.Fatal(err)
 		}

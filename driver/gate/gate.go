@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 
 	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/driver/gso"
 )
 
 // Match selects frames by their bytes (Ethernet header first).
@@ -25,13 +26,16 @@ type Port struct {
 	driver.Port
 	match   atomic.Pointer[Match]
 	held    [][]*driver.Packet // per queue, owned by the queue's owner
+	pass    [][]*driver.Packet // per queue: scratch for the frames that pass
+	segs    [][]*driver.Packet // per queue: scratch for cutting super-frames
 	nheld   atomic.Int64
 	matched atomic.Uint64
 }
 
 // Wrap returns port with a gate that holds nothing yet.
 func Wrap(port driver.Port) *Port {
-	return &Port{Port: port, held: make([][]*driver.Packet, port.NumQueues())}
+	n := port.NumQueues()
+	return &Port{Port: port, held: make([][]*driver.Packet, n), pass: make([][]*driver.Packet, n), segs: make([][]*driver.Packet, n)}
 }
 
 // Hold makes the port hold every frame m selects from now on, until
@@ -49,13 +53,11 @@ func (p *Port) Held() int { return int(p.nheld.Load()) }
 // goroutine.
 func (p *Port) Matched() uint64 { return p.matched.Load() }
 
-// Offloads implements driver.Port: the wrapped port's, less TCP
-// segmentation: a held super-frame would keep references into its
-// sender's send queue past TxBurst (driver.OffloadTxTCPSeg).
-func (p *Port) Offloads() driver.Offloads { return p.Port.Offloads() &^ driver.OffloadTxTCPSeg }
-
 // TxBurst implements driver.Port: selected frames are kept, the others
-// pass. It takes every frame it holds.
+// pass. It takes every frame it holds. While a match is set, a TCP
+// super-frame (driver.TxTCPSeg) is cut first (package driver/gso) and its
+// frames are selected one by one: a held super-frame would keep
+// references into its sender's send queue.
 func (p *Port) TxBurst(q int, pkts []*driver.Packet) int {
 	mp := p.match.Load()
 	if mp == nil {
@@ -63,30 +65,55 @@ func (p *Port) TxBurst(q int, pkts []*driver.Packet) int {
 		return p.Port.TxBurst(q, pkts)
 	}
 	m := *mp
-	// Keep the selected frames, pass the rest in order. What the wrapped
-	// port refuses of the rest is returned to the caller, as a NIC does,
-	// so the passing frames must come first in pkts.
-	pass := 0
+	// Keep the selected frames, pass the rest in order.
+	pass := p.pass[q][:0]
 	for _, pk := range pkts {
-		if m(pk.Data()) {
-			p.held[q] = append(p.held[q], pk)
-			p.nheld.Add(1)
-			p.matched.Add(1)
+		if pk.Flags&driver.TxTCPSeg == 0 {
+			pass = p.sort(q, m, pk, pass)
 			continue
 		}
-		pkts[pass] = pk
-		pass++
+		segs, err := gso.Cut(pk, p.Port.Pool(q), p.segs[q])
+		p.segs[q] = segs[:0]
+		pk.Free()
+		if err != nil {
+			continue // lost, as a frame the wire drops
+		}
+		for _, s := range segs {
+			pass = p.sort(q, m, s, pass)
+		}
+		clear(segs)
 	}
-	sent := p.Port.TxBurst(q, pkts[:pass])
-	if sent < pass {
-		// Refused frames: free them here, since the caller can no longer
-		// tell them from the held ones (a full ring drops them anyway).
-		for _, pk := range pkts[sent:pass] {
+	p.send(q, pass)
+	clear(pass)
+	p.pass[q] = pass[:0]
+	clear(pkts)
+	return len(pkts)
+}
+
+// sort holds pk when m selects it, else appends it to pass.
+func (p *Port) sort(q int, m Match, pk *driver.Packet, pass []*driver.Packet) []*driver.Packet {
+	if m(pk.Data()) {
+		p.held[q] = append(p.held[q], pk)
+		p.nheld.Add(1)
+		p.matched.Add(1)
+		return pass
+	}
+	return append(pass, pk)
+}
+
+// send transmits frames on queue q in bursts; what the wrapped port
+// refuses is freed (the caller can no longer tell those from held ones,
+// and a full ring drops them anyway).
+func (p *Port) send(q int, frames []*driver.Packet) {
+	burst := p.Port.BurstSize()
+	for len(frames) > 0 {
+		n := min(len(frames), burst)
+		sent := p.Port.TxBurst(q, frames[:n])
+		for _, pk := range frames[sent:n] {
 			pk.Free()
 		}
+		frames = frames[n:]
 	}
-	clear(pkts[pass:])
-	return len(pkts)
 }
 
 // RxBurst implements driver.Port; it first lets released frames go.
@@ -117,16 +144,7 @@ func (p *Port) flush(q int) {
 	if len(p.held[q]) == 0 || p.match.Load() != nil {
 		return
 	}
-	h := p.held[q]
-	burst := p.Port.BurstSize()
-	for len(h) > 0 {
-		n := min(len(h), burst)
-		sent := p.Port.TxBurst(q, h[:n])
-		for _, pk := range h[sent:n] {
-			pk.Free()
-		}
-		h = h[n:]
-	}
+	p.send(q, p.held[q])
 	clear(p.held[q])
 	p.held[q] = p.held[q][:0]
 	p.nheld.Store(0)

@@ -92,3 +92,53 @@ func TestHoldAndRelease(t *testing.T) {
 		t.Fatalf("after Release received %v, want the data segment", got)
 	}
 }
+
+// TestHoldSuperFrame: while a match is set, a TCP super-frame is cut
+// first and its frames are held one by one, keeping nothing of the
+// sender's payload; released, they arrive in order.
+func TestHoldSuperFrame(t *testing.T) {
+	w := memwire.New()
+	a, err := w.AddPort(memwire.Config{Name: "a", TSO: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := w.AddPort(memwire.Config{Name: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := Wrap(a)
+	if g.Offloads()&driver.OffloadTxTCPSeg == 0 {
+		t.Fatal("the gate hides the wrapped port's TSO")
+	}
+	g.Hold(TCPFlags(0x10, 0x10)) // every ACK
+	pk := g.Pool(0).Get()
+	f := tcpFrame(b.MAC(), a.MAC(), 0x18, 0) // PSH|ACK, headers only
+	copy(pk.Append(len(f)), f)
+	payload := g.Pool(0).Get()
+	for i, d := 0, payload.Append(1800); i < len(d); i++ {
+		d[i] = byte(i)
+	}
+	pk.Flags, pk.L2Len, pk.L3Len = driver.TxTCPSeg|driver.TxTCPChecksum|driver.TxIPChecksum, 14, 20
+	pk.More, pk.MoreLen, pk.SegSize = payload, 1800, 1000
+	if n := g.TxBurst(0, []*driver.Packet{pk}); n != 1 {
+		t.Fatalf("TxBurst took %d", n)
+	}
+	// The sender may reuse its payload buffer at once.
+	clear(payload.Data())
+	if g.Held() != 2 {
+		t.Fatalf("held %d frames, want the 2 the super-frame is cut into", g.Held())
+	}
+	g.Release()
+	g.Idle(0)
+	rx := make([]*driver.Packet, 4)
+	n := b.RxBurst(0, rx)
+	if n != 2 {
+		t.Fatalf("b received %d frames, want 2", n)
+	}
+	for i, want := range []int{1000, 800} {
+		d := rx[i].Data()
+		if len(d) != 54+want || d[54] != byte(i*1000) || d[14+20+13] != []uint8{0x10, 0x18}[i] {
+			t.Errorf("frame %d: %d bytes, first payload byte %d, flags %#x", i, len(d), d[54], d[14+20+13])
+		}
+	}
+}
