@@ -256,10 +256,8 @@ func (sn *Softnet) Poll() int {
 // run is the softnet's goroutine.
 func (sn *Softnet) run() {
 	defer sn.st.wg.Done()
-	if sn.st.cfg.Poll == PollBusy || len(sn.st.cfg.CPUs) > 0 || sn.st.cfg.ThreadInit != nil {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	// Profiles tell the softnets of several stacks in one process apart:
 	// go tool pprof -tagfocus stack=192.0.2.1.
 	var name string

@@ -25,9 +25,16 @@
 //
 // A ring is guarded by a spin lock taken once per burst and destination
 // queue, not per packet, and not at all by a poll that finds the ring
-// empty; it never parks a thread, as a NIC ring never does. The fields a
+// empty; it never parks a thread, as a NIC ring never does. Senders spin
+// for it; the owner never waits: a poll that finds a sender delivering
+// returns nothing (as a NIC ring whose descriptors are not yet written
+// back) and that sender wakes the owner when it lets go. The fields a
 // ring's senders share and those only its owner writes sit on separate
 // cache lines. No goroutine or channel is involved per packet.
+//
+// With Config.TSO a port takes TCP super-frames (driver.TxTCPSeg) and cuts
+// them into the frames the wire carries (package driver/gso), reading the
+// sender's referenced payload during TxBurst only.
 //
 // # SYN ring
 //

@@ -107,6 +107,9 @@ type rxQueue struct {
 	done   ring // filled buffers, waiting for RxBurst
 	ndone  atomic.Int32
 	notify atomic.Pointer[func()]
+	// skipped: the owner found the ring locked and left its frames for
+	// the next poll; the sender unlocking it wakes the owner then.
+	skipped atomic.Bool
 	missed atomic.Uint64 // written by senders under mu
 	_      [64]byte
 
@@ -123,8 +126,9 @@ type rxQueue struct {
 // sleep, and neither may the wire: a sync.Mutex that is contended parks
 // the goroutine, and with it the softnet's locked OS thread, for a futex
 // round trip of many microseconds in the middle of a burst. The lock is
-// held for a few ring operations, so waiting spins, yielding the
-// processor now and then in case the holder was preempted.
+// held for a few ring operations, so a sender waiting for it spins,
+// yielding the processor now and then in case the holder was preempted;
+// the ring's owner does not wait at all (RxBurst).
 type ringLock struct{ held atomic.Bool }
 
 func (l *ringLock) Lock() {
@@ -348,7 +352,7 @@ func (p *Port) RxSYNBurst(pkts []*driver.Packet) int {
 	if p.syn < 0 {
 		return 0
 	}
-	return p.rxBurst(p.syn, pkts, true)
+	return p.rxBurst(p.syn, pkts)
 }
 
 // accepts reports whether the port receives a frame for dst.
@@ -550,8 +554,11 @@ func (p *Port) deliver(pk *driver.Packet, give bool, senderPool *driver.Pool, cu
 	return cur, curPool, delivered + 1
 }
 
+// wake tells the ring's owner, after a sender unlocked the ring, that n
+// frames arrived, or that frames it could not take while the ring was
+// locked (rxBurst gave up on the lock) are waiting.
 func (r *rxQueue) wake(n int) {
-	if n == 0 {
+	if n == 0 && !(r.skipped.Load() && r.skipped.Swap(false)) {
 		return
 	}
 	if fn := r.notify.Load(); fn != nil {
@@ -560,11 +567,14 @@ func (r *rxQueue) wake(n int) {
 }
 
 // RxBurst implements driver.Port.
-func (p *Port) RxBurst(q int, pkts []*driver.Packet) int { return p.rxBurst(q, pkts, false) }
+// It never waits for a sender: a ring a sender holds locked (delivering a
+// burst) returns nothing now, as a NIC ring whose descriptors are not yet
+// written back, and the sender wakes the owner when it lets go. Waiting
+// would spin on the line the sender is writing and slow both.
+func (p *Port) RxBurst(q int, pkts []*driver.Packet) int { return p.rxBurst(q, pkts) }
 
-// rxBurst is RxBurst; with try it gives up, returning 0, when a sender
-// holds the ring's lock instead of waiting for it.
-func (p *Port) rxBurst(q int, pkts []*driver.Packet, try bool) int {
+// rxBurst is RxBurst for ring q (a queue's, or the SYN ring).
+func (p *Port) rxBurst(q int, pkts []*driver.Packet) int {
 	r := &p.rx[q]
 	// An empty ring needs no lock, unless buffers are missing from it: a
 	// ring left without buffers receives nothing until a poll posts some.
@@ -584,12 +594,13 @@ func (p *Port) rxBurst(q int, pkts []*driver.Packet, try bool) int {
 		}
 		r.stash = append(r.stash, pk)
 	}
-	if try {
+	if !r.mu.TryLock() {
+		r.skipped.Store(true)
+		// The sender may have let go between the two: look again.
 		if !r.mu.TryLock() {
 			return 0
 		}
-	} else {
-		r.mu.Lock()
+		r.skipped.Store(false)
 	}
 	n := 0
 	for n < len(pkts) {

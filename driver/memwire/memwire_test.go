@@ -796,6 +796,44 @@ func TestRxNotify(t *testing.T) {
 	checkPools(t, a, b)
 }
 
+// TestRxBurstBusyRing: a poll that finds its ring locked by a sender
+// returns nothing at once, and the sender that lets go wakes the owner
+// even when it delivered nothing itself, so the waiting frames are not
+// left to the owner's sleep timeout.
+func TestRxBurstBusyRing(t *testing.T) {
+	ports := newWire(t, Config{}, Config{})
+	a, b := ports[0], ports[1]
+	var woken atomic.Int32
+	b.SetRxNotify(0, func() { woken.Add(1) })
+	f := flow{proto: 17, src: [4]byte{10, 0, 0, 1}, dst: [4]byte{10, 0, 0, 2}, sport: 1000, dport: 53}
+	send(t, a, 0, [][]byte{ipv4Frame(b.MAC(), a.MAC(), f, 1, 80)})
+	woken.Store(0)
+	r := &b.rx[0]
+	r.mu.Lock() // a sender in the middle of a burst
+	pkts := make([]*driver.Packet, 4)
+	if n := b.RxBurst(0, pkts); n != 0 {
+		t.Fatalf("RxBurst on a locked ring returned %d", n)
+	}
+	// The sender lets go having delivered nothing more.
+	tx := txBurst{cur: r}
+	tx.release()
+	if woken.Load() != 1 {
+		t.Fatalf("owner woken %d times after the sender let go, want 1", woken.Load())
+	}
+	if n := b.RxBurst(0, pkts); n != 1 {
+		t.Fatalf("RxBurst after the sender let go returned %d, want 1", n)
+	}
+	b.Pool(0).Put(pkts[0])
+	// A sender that finds nothing skipped does not wake anyone.
+	r.mu.Lock()
+	tx = txBurst{cur: r}
+	tx.release()
+	if woken.Load() != 1 {
+		t.Fatalf("owner woken again with nothing waiting")
+	}
+	checkPools(t, a, b)
+}
+
 func TestClose(t *testing.T) {
 	ports := newWire(t, Config{}, Config{}, Config{})
 	a, b, c := ports[0], ports[1], ports[2]
