@@ -110,8 +110,8 @@ type rxQueue struct {
 	// skipped: the owner found the ring locked and left its frames for
 	// the next poll; the sender unlocking it wakes the owner then.
 	skipped atomic.Bool
-	missed atomic.Uint64 // written by senders under mu
-	_      [64]byte
+	missed  atomic.Uint64 // written by senders under mu
+	_       [64]byte
 
 	// Owner-only.
 	stash    []*driver.Packet // buffers allocated for posting
