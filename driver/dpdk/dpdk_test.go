@@ -883,3 +883,115 @@ func TestSYNRing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSoftwareGSO: a TCP super-frame handed to TxBurst, between ordinary
+// frames, is cut in software into mbufs of the queue's pool; on net_ring
+// the frames come back in order with their payload, sequence numbers and
+// checksums right (net_ring offloads nothing, so the cut computes them),
+// and the super-frame's payload packets stay the sender's.
+func TestSoftwareGSO(t *testing.T) {
+	if !inChild(t) {
+		return
+	}
+	mustInitEAL(t, "--vdev=net_ring0")
+	p := mustOpen(t, PortConfig{Name: "net_ring0", PoolSize: 511})
+	pool := p.Pool(0)
+	src, dst := [4]byte{192, 0, 2, 1}, [4]byte{192, 0, 2, 2}
+	const mss, total = 1000, 4500
+	before, after := pool.Get(), pool.Get()
+	udpFrame(before, src, dst, 1, 7, 100, 1)
+	udpFrame(after, src, dst, 1, 7, 100, 2)
+	super := pool.Get()
+	tcpFrame(super, src, dst, 40000, 80, 0x18) // PSH|ACK
+	binary.BigEndian.PutUint32(super.Data()[34+4:], 1000)
+	super.Flags, super.L2Len, super.L3Len, super.SegSize = driver.TxTCPSeg, 14, 20, mss
+	var payload []*driver.Packet
+	for i := 0; i < 3; i++ {
+		pk := pool.Get()
+		d := pk.Append(1500)
+		for j := range d {
+			d[j] = byte((i*1500 + j) % 251)
+		}
+		if i > 0 {
+			payload[i-1].Next = pk
+		}
+		payload = append(payload, pk)
+	}
+	super.More, super.MoreLen = payload[0], total
+	if n := p.TxBurst(0, []*driver.Packet{before, super, after}); n != 3 {
+		t.Fatalf("TxBurst took %d of 3", n)
+	}
+	var got []*driver.Packet
+	buf := make([]*driver.Packet, 32)
+	for deadline := time.Now().Add(time.Second); len(got) < 7 && time.Now().Before(deadline); {
+		n := p.RxBurst(0, buf)
+		got = append(got, buf[:n]...)
+	}
+	if len(got) != 7 {
+		t.Fatalf("received %d frames, want 1 + 5 + 1", len(got))
+	}
+	if got[0].Data()[9+14] != 17 || got[6].Data()[9+14] != 17 {
+		t.Fatalf("the ordinary frames did not stay around the super-frame's")
+	}
+	for i, f := range got[1:6] {
+		d := f.Data()
+		ip := d[14:34]
+		tcp := d[34:]
+		want := min(mss, total-i*mss)
+		if len(d) != 54+want || int(binary.BigEndian.Uint16(ip[2:])) != 40+want {
+			t.Fatalf("frame %d: %d bytes, IP length %d", i, len(d), binary.BigEndian.Uint16(ip[2:]))
+		}
+		if seq := binary.BigEndian.Uint32(tcp[4:]); seq != 1000+uint32(i*mss) {
+			t.Fatalf("frame %d: seq %d", i, seq)
+		}
+		for j, b := range tcp[20:] {
+			if b != byte((i*mss+j)%251) {
+				t.Fatalf("frame %d: payload byte %d is %d", i, j, b)
+			}
+		}
+		if psh := tcp[13]&0x08 != 0; psh != (i == 4) {
+			t.Fatalf("frame %d: PSH %v", i, psh)
+		}
+		if sum := ^foldSum(ip, 0); sum != 0 {
+			t.Fatalf("frame %d: IPv4 header checksum wrong", i)
+		}
+		pseudo := append(append(append([]byte{}, ip[12:20]...), 0, 6), byte(len(tcp)>>8), byte(len(tcp)))
+		if sum := ^foldSum(tcp, foldSum(pseudo, 0)); sum != 0 {
+			t.Fatalf("frame %d: TCP checksum wrong", i)
+		}
+	}
+	for _, pk := range got {
+		pool.Put(pk)
+	}
+	// The payload packets are still the sender's, intact.
+	for i, pk := range payload {
+		if pk.Len() != 1500 || pk.Data()[0] != byte(i*1500%251) {
+			t.Fatalf("payload packet %d changed", i)
+		}
+		pool.Put(pk)
+	}
+	if st := p.Stats(); st.TxPackets != 7 || st.TxErrors != 0 {
+		t.Fatalf("stats: %d frames sent, %d errors; want 7, 0", st.TxPackets, st.TxErrors)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := Cleanup(); err != nil {
+		t.Fatalf("Cleanup: %v", err)
+	}
+}
+
+// foldSum is the ones' complement sum of b, added to initial, folded.
+func foldSum(b []byte, initial uint16) uint16 {
+	s := uint32(initial)
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		s += uint32(b[len(b)-1]) << 8
+	}
+	for s > 0xffff {
+		s = s>>16 + s&0xffff
+	}
+	return uint16(s)
+}

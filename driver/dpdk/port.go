@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/netsplice/netsplice/driver"
+	"github.com/netsplice/netsplice/driver/gso"
 	"github.com/netsplice/netsplice/driver/rss"
 	"github.com/netsplice/netsplice/internal/counter"
 	"github.com/netsplice/netsplice/internal/ring"
@@ -87,6 +88,8 @@ type txQueue struct {
 	packets, bytes counter.Counter
 	short          counter.Counter
 	calls          counter.Counter
+	segs           []*driver.Packet // software GSO's frames, owner only
+	gsoDrops       counter.Counter  // super-frames or their frames dropped by software GSO
 	_              [64]byte
 }
 
@@ -258,6 +261,13 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 	}
 	if p.offl&(driver.OffloadTxIPChecksum|driver.OffloadTxUDPChecksum|driver.OffloadTxTCPChecksum) != 0 {
 		p.prepare = 1
+	}
+	if p.offl&driver.OffloadTxTCPChecksum != 0 {
+		// Segmentation in software (GSO): TxBurst cuts TCP super-frames
+		// into mbufs of the queue's pool (package driver/gso), so the
+		// stack builds one header per 64 KiB and never copies the payload
+		// itself; the NIC finishes each frame's checksums.
+		p.offl |= driver.OffloadTxTCPSeg
 	}
 	pc.mtu = C.uint16_t(cfg.MTU)
 	if cfg.Promiscuous {
@@ -452,7 +462,7 @@ func offloadString(o driver.Offloads) string {
 		n string
 	}{{driver.OffloadRxIPChecksum, "rx-ipv4-cksum"}, {driver.OffloadRxL4Checksum, "rx-l4-cksum"},
 		{driver.OffloadTxIPChecksum, "tx-ipv4-cksum"}, {driver.OffloadTxUDPChecksum, "tx-udp-cksum"},
-		{driver.OffloadTxTCPChecksum, "tx-tcp-cksum"}} {
+		{driver.OffloadTxTCPChecksum, "tx-tcp-cksum"}, {driver.OffloadTxTCPSeg, "tcp-seg(sw)"}} {
 		if o&x.o != 0 {
 			s = append(s, x.n)
 		}
@@ -753,10 +763,76 @@ func (p *Port) rxSoft(q int, r *rxQueue, pkts []*driver.Packet) int {
 // Frames the PMD does not take stay with the caller. When softnets
 // outnumber the hardware tx queues, queue q sends on hardware queue q%hw
 // under that queue's lock.
+//
+// A TCP super-frame (driver.TxTCPSeg) is cut in software into mbufs of
+// queue q's pool and always taken: frames of it the PMD refuses, or a
+// super-frame the pool cannot hold, are dropped and counted in TxErrors'
+// software share (tx_gso_drops), as a NIC drops what its ring cannot
+// take; TCP sends them again.
 func (p *Port) TxBurst(q int, pkts []*driver.Packet) int {
 	if p.closed.Load() {
 		return 0
 	}
+	for i, pk := range pkts {
+		if pk.Flags&driver.TxTCPSeg != 0 {
+			return p.txWithSuperFrames(q, pkts, i)
+		}
+	}
+	return p.txBurst(q, pkts)
+}
+
+// txWithSuperFrames is TxBurst for a burst whose first super-frame is
+// pkts[first].
+func (p *Port) txWithSuperFrames(q int, pkts []*driver.Packet, first int) int {
+	t := &p.txq[q]
+	sent := 0
+	for len(pkts) > 0 {
+		if first > 0 {
+			k := p.txBurst(q, pkts[:first])
+			sent += k
+			if k < first {
+				return sent
+			}
+			pkts = pkts[first:]
+			if len(pkts) == 0 {
+				break
+			}
+		}
+		pk := pkts[0]
+		segs, err := gso.Cut(pk, p.pools[q], t.segs)
+		t.segs = segs[:0]
+		if pk.Pool() == p.pools[q] {
+			p.pools[q].Put(pk)
+		} else {
+			pk.Free()
+		}
+		sent++
+		pkts = pkts[1:]
+		if err != nil {
+			t.gsoDrops.Inc()
+		}
+		for len(segs) > 0 {
+			k := p.txBurst(q, segs)
+			if k == 0 {
+				t.gsoDrops.Add(uint64(len(segs)))
+				for _, s := range segs {
+					p.pools[q].Put(s)
+				}
+				break
+			}
+			segs = segs[k:]
+		}
+		clear(t.segs[:cap(t.segs)])
+		first = 0
+		for first < len(pkts) && pkts[first].Flags&driver.TxTCPSeg == 0 {
+			first++
+		}
+	}
+	return sent
+}
+
+// txBurst sends frames that are whole in their mbufs.
+func (p *Port) txBurst(q int, pkts []*driver.Packet) int {
 	t := &p.txq[q]
 	if len(pkts) > p.burst {
 		pkts = pkts[:p.burst]
@@ -848,6 +924,9 @@ func (p *Port) stats() (driver.PortStats, uint64) {
 	for q := range p.rxq {
 		s.RxMissed += p.rxq[q].ringDrops.Load() + p.rxq[q].synDrops.Load()
 		s.RxNoBuf += p.pools[q].Exhausted()
+	}
+	for q := range p.txq {
+		s.TxErrors += p.txq[q].gsoDrops.Load() // frames software GSO dropped
 	}
 	return s, ierrors
 }

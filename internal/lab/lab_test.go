@@ -205,7 +205,9 @@ func TestAFPacketTwoSoftnets(t *testing.T) {
 // an address, in that same namespace. The tap PMD offers checksum offload
 // both ways, so this is the DPDK path where the stack trusts the port's
 // receive verdicts (RxL4ChecksumGood) and leaves its own checksums to the
-// port: a curl download is verified byte for byte over it.
+// port: a curl download is verified byte for byte over it. With TCP
+// checksum offload the port also cuts TCP super-frames in software (GSO),
+// so the download leaves 64 KiB at a time from the stack.
 func TestTap(t *testing.T) {
 	needTools(t, "curl")
 	l := New(t)
@@ -224,10 +226,15 @@ func TestTap(t *testing.T) {
 		}
 	})
 	out := srv.Stop()
-	if !strings.Contains(out, "rx-l4-cksum") || !strings.Contains(out, "tx-tcp-cksum") {
-		t.Fatalf("serve did not report net_tap's checksum offloads (rx-l4-cksum, tx-tcp-cksum): the test no longer covers the verdict path:\n%s", out)
+	if !strings.Contains(out, "rx-l4-cksum") || !strings.Contains(out, "tx-tcp-cksum") || !strings.Contains(out, "tcp-seg(sw)") {
+		t.Fatalf("serve did not report net_tap's checksum offloads (rx-l4-cksum, tx-tcp-cksum) and software segmentation (tcp-seg(sw)): the test no longer covers the verdict and GSO paths:\n%s", out)
 	}
+	// The download left as super-frames the driver cut in software.
 	checkPortCounters(t, out)
+	if st := Counters(out)["stack"]; st["tcp_tx_tso_frames"] == 0 || st["tcp_tx_tso_bytes"] < 4<<20 {
+		t.Fatalf("tcp_tx_tso_frames %d, tcp_tx_tso_bytes %d: the 8 MiB download did not go through software GSO:\n%s",
+			st["tcp_tx_tso_frames"], st["tcp_tx_tso_bytes"], out)
+	}
 }
 
 // TestTwoNetsplices: two netsplice processes, each on the af_packet PMD at
