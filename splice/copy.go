@@ -70,8 +70,14 @@ func (m *tcpCopy) run() {
 		// A chunk read when Unsplice came is written out: it was taken
 		// from src, and Unsplice waits for it.
 		if n > 0 {
+			// Counted before the write, which may deliver the bytes to
+			// the peer before it returns (a reader that has them sees
+			// them in Len), and taken back for what it did not take.
+			p.moved.Add(int64(n))
 			w, werr := drain.Write(buf[:n])
-			p.moved.Add(int64(w)) // what reached the drain, also before an error
+			if w < n {
+				p.moved.Add(int64(w - n)) // what reached the drain, also before an error
+			}
 			p.s.counted(w)
 			if werr != nil {
 				var en syscall.Errno
