@@ -36,7 +36,8 @@ func newLab(t *testing.T) *lab { return newFaultyLab(t, nil) }
 func newFaultyLab(t *testing.T, imp *impair.Config) *lab { return newLabWith(t, imp, false) }
 
 // newLabWith is newFaultyLab, with every port offloading checksums and
-// TCP segmentation (memwire's veth model) when offload is set.
+// TCP segmentation (memwire's veth model) and every stack coalescing
+// what it receives when offload is set; with neither when it is not.
 func newLabWith(t *testing.T, imp *impair.Config, offload bool) *lab {
 	t.Helper()
 	w := memwire.New()
@@ -54,7 +55,7 @@ func newLabWith(t *testing.T, imp *impair.Config, offload bool) *lab {
 		}
 		g := gate.Wrap(p)
 		l.gates[name] = g
-		st, err := stack.New(stack.Config{Softnets: softnets, Poll: stack.PollAdaptive, TCP: stack.TCPConfig{RTOMin: 20 * time.Millisecond}},
+		st, err := stack.New(stack.Config{Softnets: softnets, Poll: stack.PollAdaptive, TCP: stack.TCPConfig{RTOMin: 20 * time.Millisecond, NoCoalesce: !offload}},
 			stack.InterfaceConfig{Port: g, Addr: netip.MustParsePrefix(addr), Addr6: []netip.Prefix{netip.MustParsePrefix(addr6)}})
 		if err != nil {
 			t.Fatal(err)

@@ -192,6 +192,11 @@ type TCPConfig struct {
 	// nanoseconds a SYN, and established connections keep the softnet.
 	// Legitimate clients whose SYN is dropped send it again.
 	SynCookieBudget int
+	// NoCoalesce turns off receive coalescing (software GRO, gro.go):
+	// in-order segments of one connection that follow each other in a
+	// receive burst are otherwise chained into one before TCP input, as
+	// Linux's GRO does (`ethtool -K gro off` is this switch).
+	NoCoalesce bool
 }
 
 func (c *Config) setDefaults() {

@@ -58,6 +58,8 @@ type Softnet struct {
 	tcp       flowTable[TCPConn]
 	tcpListen map[flowKey]*TCPListener
 	ackq      []*TCPConn       // connections owing an ACK at the end of the burst
+	gro       groChain         // the coalesced segment held during a receive burst (gro.go)
+	groOn     bool             // coalescing: set while walking a receive burst
 	segs      []*driver.Packet // scratch for cutting super-frames (tso.go)
 
 	challengeSec   int64 // second of the current challenge-ACK budget
@@ -215,6 +217,7 @@ func (sn *Softnet) Poll() int {
 	busy := false // a queue had segments waiting
 	for _, ifc := range sn.ifs {
 		n := ifc.port.RxBurst(sn.id, sn.rx)
+		sn.groOn = !sn.st.cfg.TCP.NoCoalesce
 		for j := 0; j < n; j++ {
 			pk := sn.rx[j]
 			sn.rx[j] = nil
@@ -222,6 +225,10 @@ func (sn *Softnet) Poll() int {
 			sn.inc(RxPackets)
 			sn.add(RxBytes, uint64(pk.Len()))
 			sn.input(ifc, pk)
+		}
+		sn.groOn = false
+		if sn.gro.c != nil {
+			sn.groFlush()
 		}
 		work += n
 		busy = busy || n > 0

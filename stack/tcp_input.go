@@ -173,6 +173,10 @@ func (sn *Softnet) tcpSegment(ifc *Interface, pk *driver.Packet, t header.TCP, h
 	// Keep only the payload in pk.
 	pk.TrimFront(hdr)
 	pk.Truncate(seg.n)
+	if sn.groOn {
+		sn.groInput(c, pk, &seg, t.Options())
+		return
+	}
 	c.input(pk, &seg)
 }
 
@@ -270,7 +274,7 @@ func (c *TCPConn) input(pk *driver.Packet, seg *segment) {
 	// PAWS (RFC 7323 section 5.3).
 	if c.tsOK && seg.opts.hasTS && !seg.has(header.TCPFlagRst) && int32(seg.opts.tsVal-c.tsRecent) < 0 {
 		sn.inc(TCPDropPAWS)
-		sn.free(pk)
+		sn.freeSeg(pk)
 		c.sendAck()
 		return
 	}
@@ -282,7 +286,7 @@ func (c *TCPConn) input(pk *driver.Packet, seg *segment) {
 			if l := sn.listenerFor(c.key); l != nil {
 				c.remove()
 				sn.passiveOpen(l, c.ifc, c.key, seg)
-				sn.free(pk)
+				sn.freeSeg(pk)
 				return
 			}
 		}
@@ -292,7 +296,7 @@ func (c *TCPConn) input(pk *driver.Packet, seg *segment) {
 	// handshake.
 	if c.state == tcpSynRcvd && c.l == nil && seg.flags&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) == header.TCPFlagSyn|header.TCPFlagAck &&
 		seg.seq == c.irs && seg.ack == c.iss+1 {
-		sn.free(pk)
+		sn.freeSeg(pk)
 		c.established()
 		c.sndUna = seg.ack
 		c.sndWnd = seg.wnd << c.sndShift
@@ -305,7 +309,7 @@ func (c *TCPConn) input(pk *driver.Packet, seg *segment) {
 	wnd := c.rcvAdv - c.rcvNxt
 	if !c.acceptable(seg, wnd) {
 		sn.inc(TCPDropWindow)
-		sn.free(pk)
+		sn.freeSeg(pk)
 		if seg.has(header.TCPFlagRst) {
 			return
 		}
@@ -325,7 +329,7 @@ func (c *TCPConn) input(pk *driver.Packet, seg *segment) {
 	}
 	// 2. RST (RFC 5961 section 3).
 	if seg.has(header.TCPFlagRst) {
-		sn.free(pk)
+		sn.freeSeg(pk)
 		sn.inc(TCPRstRx)
 		if seg.seq != c.rcvNxt {
 			c.challengeAck()
@@ -346,7 +350,7 @@ func (c *TCPConn) input(pk *driver.Packet, seg *segment) {
 	}
 	// 3. SYN in a synchronized state: challenge ACK (RFC 5961 section 4).
 	if seg.has(header.TCPFlagSyn) {
-		sn.free(pk)
+		sn.freeSeg(pk)
 		if c.state == tcpSynRcvd && seg.seq == c.irs {
 			// Our SYN-ACK was lost: the peer sent its SYN again.
 			c.sendSegment(c.iss, header.TCPFlagSyn|header.TCPFlagAck, 0)
@@ -356,7 +360,7 @@ func (c *TCPConn) input(pk *driver.Packet, seg *segment) {
 		return
 	}
 	if !seg.has(header.TCPFlagAck) {
-		sn.free(pk)
+		sn.freeSeg(pk)
 		return
 	}
 	// Timestamp to echo (RFC 7323 section 4.3).
@@ -366,7 +370,7 @@ func (c *TCPConn) input(pk *driver.Packet, seg *segment) {
 	// 4. ACK.
 	if c.state == tcpSynRcvd {
 		if !seqGT(seg.ack, c.sndUna) || seqGT(seg.ack, c.sndNxt) {
-			sn.free(pk)
+			sn.freeSeg(pk)
 			c.sendReset(seg.ack)
 			return
 		}
@@ -377,7 +381,7 @@ func (c *TCPConn) input(pk *driver.Packet, seg *segment) {
 		if l := c.l; l != nil {
 			c.l = nil
 			if !l.enqueue(c) {
-				sn.free(pk)
+				sn.freeSeg(pk)
 				c.sendReset(c.sndMax)
 				c.remove()
 				return
@@ -385,11 +389,11 @@ func (c *TCPConn) input(pk *driver.Packet, seg *segment) {
 		}
 	}
 	if !c.processAck(seg) {
-		sn.free(pk)
+		sn.freeSeg(pk)
 		return
 	}
 	if c.state == tcpClosed {
-		sn.free(pk)
+		sn.freeSeg(pk)
 		return
 	}
 	// 5. Data and FIN.
@@ -399,7 +403,7 @@ func (c *TCPConn) input(pk *driver.Packet, seg *segment) {
 	default:
 		// CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the peer already sent
 		// its FIN; anything new is a retransmission.
-		sn.free(pk)
+		sn.freeSeg(pk)
 		if fin || seg.n > 0 {
 			if c.state == tcpTimeWait {
 				sn.wheel.Reset(&c.twT, sn.now, 2*c.st.cfg.TCP.MSL)
@@ -409,7 +413,11 @@ func (c *TCPConn) input(pk *driver.Packet, seg *segment) {
 		return
 	}
 	if seg.n == 0 && !fin {
-		sn.free(pk)
+		sn.freeSeg(pk)
+		return
+	}
+	if pk.Next != nil {
+		c.receiveChain(pk, seg.seq, fin)
 		return
 	}
 	c.receive(pk, seg.seq, fin)
@@ -755,22 +763,34 @@ func (c *TCPConn) receive(pk *driver.Packet, seq uint32, fin bool) {
 
 // deliver hands in-order payload to the reader and processes a FIN.
 func (c *TCPConn) deliver(pk *driver.Packet, fin bool) {
-	sn := c.sn
-	if n := pk.Len(); n > 0 {
-		if !c.rx.Push(pk) {
-			sn.inc(TCPDropRxRing)
-			sn.free(pk)
-			return // not acknowledged: the peer sends it again
-		}
-		c.rcvNxt += uint32(n)
-		c.delivered += uint64(n)
+	if pk.Len() == 0 {
+		c.sn.free(pk)
+	} else if c.queueData(pk) {
 		c.wakeReader()
 	} else {
-		sn.free(pk)
-	}
-	if !fin {
 		return
 	}
+	if fin {
+		c.receiveFin()
+	}
+}
+
+// queueData puts in-order payload (pk not empty) on the receive ring and
+// reports whether it fit; what did not is freed, not acknowledged.
+func (c *TCPConn) queueData(pk *driver.Packet) bool {
+	n := pk.Len()
+	if !c.rx.Push(pk) {
+		c.sn.inc(TCPDropRxRing)
+		c.sn.free(pk)
+		return false // not acknowledged: the peer sends it again
+	}
+	c.rcvNxt += uint32(n)
+	c.delivered += uint64(n)
+	return true
+}
+
+// receiveFin processes the peer's FIN, all data before it delivered.
+func (c *TCPConn) receiveFin() {
 	c.rcvNxt++
 	c.finRcvd.Store(true)
 	c.wakeReader()

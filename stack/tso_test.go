@@ -15,7 +15,7 @@ import (
 // and reordering (impair cuts the super-frames and the faults strike the
 // frames the wire carries: data sent again comes from the same referenced
 // send queue) and under corruption (which turns TSO off with the checksum
-// offloads). The data arrives whole, a sender hands its port super-frames
+// offloads), with receive coalescing on and off. The data arrives whole, a sender hands its port super-frames
 // exactly when the port takes them, the payload they carry is not copied
 // by the stack, and every frame on the wire is correct by gopacket.
 func TestTSO(t *testing.T) {
@@ -25,17 +25,19 @@ func TestTSO(t *testing.T) {
 		tsoA, tsoB bool
 		v6         bool
 		imp        *impair.Config
+		noGRO      bool // TCPConfig.NoCoalesce on both
 	}{
-		{"both/ipv4", true, true, false, nil},
-		{"both/ipv6", true, true, true, nil},
-		{"a-only/ipv4", true, false, false, nil},
-		{"b-only/ipv6", false, true, true, nil},
-		{"both/loss", true, true, false, &impair.Config{Drop: 0.01, Reorder: 3, Seed: 3}},
-		{"both/corrupt", true, true, false, &impair.Config{Corrupt: 0.002, Seed: 7}},
+		{"both/ipv4", true, true, false, nil, false},
+		{"both/ipv4/no-gro", true, true, false, nil, true},
+		{"both/ipv6", true, true, true, nil, false},
+		{"a-only/ipv4", true, false, false, nil, false},
+		{"b-only/ipv6", false, true, true, nil, true},
+		{"both/loss", true, true, false, &impair.Config{Drop: 0.01, Reorder: 3, Seed: 3}, false},
+		{"both/corrupt", true, true, false, &impair.Config{Corrupt: 0.002, Seed: 7}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPair(t, pairConfig{poll: PollAdaptive, start: true, ipv6: tc.v6, tsoA: tc.tsoA, tsoB: tc.tsoB, impairA: tc.imp,
-				cfg: Config{TCP: TCPConfig{RTOMin: 20 * time.Millisecond, RTOInitial: 100 * time.Millisecond}}})
+				cfg: Config{TCP: TCPConfig{RTOMin: 20 * time.Millisecond, RTOInitial: 100 * time.Millisecond, NoCoalesce: tc.noGRO}}})
 			var mon *monitor
 			if tc.imp == nil || tc.imp.Corrupt == 0 {
 				mon = newMonitor(t, p.wire)
@@ -65,6 +67,11 @@ func TestTSO(t *testing.T) {
 				// windows after them).
 				if s.super && tc.imp == nil && (ctr[TCPTxTSOBytes] < size/2 || ctr[TCPTxCopyBytes] > size/2) {
 					t.Errorf("%s: %d bytes sent by reference, %d copied, of %d", s.name, ctr[TCPTxTSOBytes], ctr[TCPTxCopyBytes], size)
+				}
+				// A super-frame cut at the wire arrives as a run of
+				// segments in one burst: the receiver chains them.
+				if c := ctr[TCPRxCoalesced]; tc.noGRO && c != 0 || !tc.noGRO && tc.imp == nil && c == 0 {
+					t.Errorf("%s: tcp_rx_coalesced %d with coalescing off: %v", s.name, c, tc.noGRO)
 				}
 				if !s.super && ctr[TCPTxTSOBytes] != 0 {
 					t.Errorf("%s: %d bytes in super-frames on a port without TSO", s.name, ctr[TCPTxTSOBytes])

@@ -31,7 +31,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	alias(fs, "softnets", "lcores")
 	pollFlag := fs.String("poll", "busy", "poll mode: busy or adaptive (adaptive is used anyway when two stacks' softnets outnumber the CPUs)")
 	size := fs.Int("size", 0, "UDP payload bytes: 1..1472 (1..1452 for udp-bulk-v6); 0 fills a 1500-byte packet")
-	offload := fs.Bool("offload", false, "offloads on the in-memory ports as veth's defaults (the kernel peer's) and NICs have them: checksums both ways and TCP segmentation (TSO)")
+	offload := fs.Bool("offload", false, "offloads on the in-memory ports as veth's defaults (the kernel peer's) and NICs have them: checksums both ways, TCP segmentation (TSO) and receive coalescing (GRO)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` (softnet threads are labelled stack=ADDR, softnet=N)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
