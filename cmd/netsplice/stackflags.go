@@ -34,6 +34,7 @@ type stackFlags struct {
 	impair  string
 	pcap    string
 	synRing bool
+	noGRO   bool
 	// secondary are more addresses the ports answer for (gen --sources),
 	// each given to the port whose prefix holds it (secondaryFor).
 	secondary []netip.Addr
@@ -381,6 +382,7 @@ func addStackFlags(fs *flag.FlagSet) *stackFlags {
 	f.log = addLogFlags(fs)
 	fs.StringVar(&f.impair, "impair", "", "faults on every port's rx and tx, e.g. drop=1%,dup=0.5%,reorder=4,corrupt=0.1%,seed=1")
 	fs.StringVar(&f.pcap, "pcap", "", "write every frame sent and received to this pcap `FILE` (debugging, not line rate)")
+	fs.BoolVar(&f.noGRO, "no-gro", false, "turn off receive coalescing (software GRO: in-order segments of one TCP connection in a receive burst go through TCP input as one; tcp_rx_coalesced counts them), as ethtool -K DEV gro off does for the kernel")
 	fs.BoolVar(&f.synRing, "syn-ring", false, "give pure TCP SYNs a ring of their own, taken below established traffic, so that a SYN flood overflows that ring and not the softnets' queues (ports with software RSS: af_packet, tap, ring; a port with hardware RSS logs why it has none)")
 	return f
 }
@@ -602,7 +604,8 @@ func (f *stackFlags) start(stderr io.Writer) (*stackEnv, error) {
 		ifc.Gateway, ifc.Gateway6 = gw4[i], gw6[i]
 		ifcs = append(ifcs, ifc)
 	}
-	cfg := stack.Config{Softnets: f.lcores, Poll: c.poll, Logger: log, ThreadInit: dpdk.ThreadInit, ThreadExit: dpdk.ThreadExit}
+	cfg := stack.Config{Softnets: f.lcores, Poll: c.poll, Logger: log, ThreadInit: dpdk.ThreadInit, ThreadExit: dpdk.ThreadExit,
+		TCP: stack.TCPConfig{NoCoalesce: f.noGRO}}
 	if env.st, err = stack.New(cfg, ifcs...); err != nil {
 		return nil, usageErr("%v", err)
 	}
