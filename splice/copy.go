@@ -31,7 +31,7 @@ func newTCPCopy(p *Splice, src, drain *stack.TCPConn, fallback bool) *tcpCopy {
 }
 
 func (m *tcpCopy) start() error {
-	m.src.SetSoftError(0) // as tcpSoftnet.start: a new splice takes over the source
+	m.src.SpliceHooks().SetSoftError(0) // as tcpSoftnet.start: a new splice takes over the source
 	if m.fallback {
 		m.p.s.crossFallbacks.Add(1)
 	}
@@ -53,7 +53,7 @@ func (m *tcpCopy) start() error {
 func (m *tcpCopy) run() {
 	defer close(m.done)
 	p, src, drain := m.p, m.src, m.drain
-	src.SetSpliced(false)
+	src.SpliceHooks().SetSpliced(false)
 	buf := make([]byte, 64<<10)
 	for {
 		want := int64(len(buf))

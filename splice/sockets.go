@@ -20,14 +20,17 @@ type Socket interface {
 	Close() error
 }
 
-// conn is what the protocol-independent part of a splice uses of its
-// sockets; *stack.TCPConn and *stack.UDPConn have it.
-type conn interface {
-	Socket
-	// SetCloseHook: closing a spliced socket unsplices both of its roles.
-	SetCloseHook(fn func())
-	// SetSoftError leaves a splice's end reason for the source's reader.
-	SetSoftError(err syscall.Errno)
+// hooksOf returns the splice hooks of a TCP or UDP socket, what the
+// protocol-independent part of a splice uses of its sockets (close hook,
+// end reason); nil for any other socket (protocol refuses those first).
+func hooksOf(x Socket) stack.SpliceHooks {
+	switch c := x.(type) {
+	case *stack.TCPConn:
+		return c.SpliceHooks()
+	case *stack.UDPConn:
+		return c.SpliceHooks()
+	}
+	return nil
 }
 
 // proto is a socket's protocol, as splicing sees it.

@@ -42,9 +42,9 @@ func newTCPSoftnet(p *Splice, src, drain *stack.TCPConn) *tcpSoftnet {
 func (m *tcpSoftnet) start() error {
 	// A new splice takes over the source: the last one's end reason,
 	// left for a reader that did not come, goes.
-	m.src.SetSoftError(0)
-	release := m.src.HoldReader()
-	m.src.ParkReaderPartial()
+	m.src.SpliceHooks().SetSoftError(0)
+	release := m.src.SpliceHooks().HoldReader()
+	m.src.SpliceHooks().ParkReaderPartial()
 	var err error
 	sn := m.src.Softnet()
 	cerr := sn.Stack().Call(sn, func() { err = m.begin() })
@@ -66,7 +66,7 @@ func (m *tcpSoftnet) begin() error {
 	if m.src.Closed() || m.drain.Closed() {
 		return syscall.ENOTCONN
 	}
-	m.src.SetSpliced(true)
+	m.src.SpliceHooks().SetSpliced(true)
 	m.wake.Init(m.move, nil)
 	m.idleT.Init(m.onIdle)
 	m.started.Store(true)
@@ -234,7 +234,7 @@ func (m *tcpSoftnet) onIdle() {
 func (m *tcpSoftnet) stop(int) { m.idleT.Stop() }
 
 // release is last: a reader woken by it finds the end reason already left.
-func (m *tcpSoftnet) release() { m.src.SetSpliced(false) }
+func (m *tcpSoftnet) release() { m.src.SpliceHooks().SetSpliced(false) }
 
 func (m *tcpSoftnet) unsplice(Socket) {
 	sn := m.src.Softnet()
@@ -285,7 +285,7 @@ func (m *udpSoftnet) begin(h stack.UDPHandler, queued func()) error {
 		if m.p.idle > 0 {
 			m.home.Timers().Reset(&m.idleT, m.lastMove.Load(), m.p.idle)
 		}
-		m.src.SetSpliceHandler(h)
+		m.src.SpliceHooks().SetSpliceHandler(h)
 		queued()
 	})
 	return nil
@@ -303,7 +303,7 @@ func (m *udpSoftnet) handle(sn *stack.Softnet, c *stack.UDPConn, pk *driver.Pack
 // moveQueued moves the datagrams waiting in src's ring (those that came
 // before the splice). It runs on home.
 func (m *udpSoftnet) moveQueued() {
-	m.src.TakeQueuedIf(m.accept, func(pk *driver.Packet) { m.send(m.home, pk) })
+	m.src.SpliceHooks().TakeQueuedIf(m.accept, func(pk *driver.Packet) { m.send(m.home, pk) })
 }
 
 // accept reports whether the splice takes datagram pk, ending it when pk
@@ -366,7 +366,7 @@ func (m *udpSoftnet) kick(*stack.Softnet) {}
 
 // stop comes after the end reason: a datagram queued once the hook is
 // gone must not reach the reader before it.
-func (m *udpSoftnet) stop(int) { m.src.SetSpliceHandler(nil) }
+func (m *udpSoftnet) stop(int) { m.src.SpliceHooks().SetSpliceHandler(nil) }
 
 // release stops the idle timer, which belongs to home.
 func (m *udpSoftnet) release() { onHome(m.home, func() { m.idleT.Stop() }) }

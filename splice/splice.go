@@ -191,9 +191,9 @@ func (s *Splicer) sockFor(c Socket) *sock {
 type Splice struct {
 	s          *Splicer
 	proto      proto
-	src, drain conn
-	ss, ds     *sock // src's and drain's roles
-	max        int64 // bytes (0: no limit)
+	src, drain stack.SpliceHooks // the sockets, as the protocol-independent part sees them
+	ss, ds     *sock             // src's and drain's roles
+	max        int64             // bytes (0: no limit)
 	idle       time.Duration
 	m          mover
 
@@ -246,7 +246,7 @@ func (s *Splicer) Splice(src, drain Socket, max int64, idle time.Duration) (*Spl
 	if max < 0 || idle < 0 {
 		return nil, pr.err(syscall.EINVAL)
 	}
-	p := &Splice{s: s, proto: pr, src: src.(conn), drain: drain.(conn), max: max, idle: idle, done: make(chan struct{})}
+	p := &Splice{s: s, proto: pr, src: hooksOf(src), drain: hooksOf(drain), max: max, idle: idle, done: make(chan struct{})}
 	if pr == protoTCP {
 		p.m = s.newTCPMover(p, src.(*stack.TCPConn), drain.(*stack.TCPConn))
 	} else if p.m, err = s.newUDPMover(p, src.(*stack.UDPConn), drain.(*stack.UDPConn)); err != nil {

@@ -435,15 +435,28 @@ func (c *TCPConn) drainRx() {
 	if !c.rmu.TryLock() {
 		return // the closing reader drains it
 	}
+	c.dropUnread()
+	c.rmu.Unlock()
+}
+
+// dropUnread frees everything queued for the reader (the receive ring, a
+// packet parked ahead of it, the reader's partly read one) and reports
+// whether there was any. The one drain of the reader's side: the caller
+// holds the reader (rmu), or is the softnet of a connection driven by
+// the softnet-side API, which has no reader goroutine.
+func (c *TCPConn) dropUnread() (unread bool) {
 	for pk := c.rx.Pop(); pk != nil; pk = c.rx.Pop() {
 		pk.Free()
+		unread = true
 	}
 	if c.rcur != nil {
 		c.rcur.Free()
 		c.rcur = nil
+		unread = true
 	}
 	if pk := c.rback.Swap(nil); pk != nil {
 		pk.Free()
+		unread = true
 	}
-	c.rmu.Unlock()
+	return unread
 }

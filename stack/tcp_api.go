@@ -576,54 +576,6 @@ func (c *TCPConn) waitRead(tm *deadlineTimer) error {
 	return nil
 }
 
-// SetSpliced marks the receive queue as owned by a splice (Read waits)
-// or returns it to the application. Any goroutine.
-func (c *TCPConn) SetSpliced(on bool) {
-	c.spliced.Store(on)
-	if !on {
-		c.rnotify.poke()
-	}
-}
-
-// SetSoftError makes the next Read return err once (the end reason of a
-// splice, as OpenBSD leaves it in so_error); 0 clears it. Any goroutine.
-func (c *TCPConn) SetSoftError(err syscall.Errno) {
-	c.softErr.Store(uint32(err))
-	if err != 0 {
-		c.rnotify.poke()
-	}
-}
-
-// HoldReader waits for the application's reader to finish a Read in
-// progress and keeps further Reads out until release is called, as
-// OpenBSD's sosplice locks the receive buffer. Splicing holds it while a
-// splice starts. Any goroutine but a softnet.
-func (c *TCPConn) HoldReader() (release func()) {
-	c.rmu.Lock()
-	return c.rmu.Unlock
-}
-
-// ParkReaderPartial hands the reader's partly read packet, if any, to
-// ReadPackets, ahead of the receive queue, so that a splice starting
-// now moves those bytes first. The caller holds the reader
-// (HoldReader).
-func (c *TCPConn) ParkReaderPartial() {
-	if c.rcur != nil {
-		c.rback.Store(c.rcur)
-		c.rcur = nil
-	}
-}
-
-// SetCloseHook registers fn to run at the start of Close, on the closing
-// goroutine (splicing unsplices there). Any goroutine.
-func (c *TCPConn) SetCloseHook(fn func()) {
-	if fn == nil {
-		c.closeHook.Store(nil)
-		return
-	}
-	c.closeHook.Store(&fn)
-}
-
 // copyIn copies queued payload into b. The caller holds rmu.
 func (c *TCPConn) copyIn(b []byte) int {
 	n := 0
@@ -876,16 +828,7 @@ func (c *TCPConn) Reset() error {
 	}
 	c.abort()
 	c.rmu.Lock()
-	for pk := c.rx.Pop(); pk != nil; pk = c.rx.Pop() {
-		pk.Free()
-	}
-	if c.rcur != nil {
-		c.rcur.Free()
-		c.rcur = nil
-	}
-	if pk := c.rback.Swap(nil); pk != nil {
-		pk.Free()
-	}
+	c.dropUnread()
 	c.rmu.Unlock()
 	return nil
 }
@@ -903,18 +846,7 @@ func (c *TCPConn) Close() error {
 	c.rnotify.poke()
 	c.wnotify.poke()
 	c.rmu.Lock()
-	back := c.rback.Swap(nil)
-	unread := c.rcur != nil || back != nil || !c.rx.Empty()
-	for pk := c.rx.Pop(); pk != nil; pk = c.rx.Pop() {
-		pk.Free()
-	}
-	if c.rcur != nil {
-		c.rcur.Free()
-		c.rcur = nil
-	}
-	if back != nil {
-		back.Free()
-	}
+	unread := c.dropUnread()
 	c.rmu.Unlock()
 	if unread {
 		c.schedule(&c.abortT, c.runAbort)

@@ -268,11 +268,7 @@ func (c *TCPConn) CloseOnSoftnet() {
 	if c.appClosed.Swap(true) {
 		return
 	}
-	unread := !c.rx.Empty()
-	for pk := c.rx.Pop(); pk != nil; pk = c.rx.Pop() {
-		c.sn.free(pk)
-	}
-	if unread {
+	if c.dropUnread() {
 		c.runAbort()
 		return
 	}

@@ -201,39 +201,6 @@ func (c *UDPConn) Queue(sn *Softnet, pk *driver.Packet) {
 	}
 }
 
-// SetSpliceHandler makes h take every datagram before the socket's own
-// handler or receive ring (nil removes it): the hook splicing uses. Any
-// goroutine.
-func (c *UDPConn) SetSpliceHandler(h UDPHandler) {
-	if h == nil {
-		c.splice.Store(nil)
-		return
-	}
-	c.splice.Store(&h)
-}
-
-// TakeQueuedIf hands the datagrams waiting in the receive ring to take,
-// in order, while accept says yes to the next one (a datagram accept
-// refuses stays queued, first), on the calling softnet, unless a reader
-// holds the ring.
-func (c *UDPConn) TakeQueuedIf(accept func(pk *driver.Packet) bool, take func(pk *driver.Packet)) {
-	if !c.ep.rmu.TryLock() {
-		return
-	}
-	for pk := c.ep.rcv.Peek(); pk != nil && accept(pk); pk = c.ep.rcv.Peek() {
-		c.ep.rcv.Pop()
-		take(pk)
-	}
-	c.ep.rmu.Unlock()
-}
-
-// SetSoftError makes the next read return err once (a splice's end
-// reason). Any goroutine.
-func (c *UDPConn) SetSoftError(err syscall.Errno) {
-	c.ep.softErr.Store(uint32(err))
-	c.ep.poke()
-}
-
 // Connected reports whether the socket has a peer.
 func (c *UDPConn) Connected() bool { return c.connected }
 
@@ -676,16 +643,6 @@ func (c *UDPConn) SetWriteDeadline(t time.Time) error {
 
 // Drops returns the datagrams dropped because the receive ring was full.
 func (c *UDPConn) Drops() uint64 { return c.ep.drops.Load() }
-
-// SetCloseHook registers fn to run at the start of Close, on the closing
-// goroutine (splicing unsplices there). Any goroutine.
-func (c *UDPConn) SetCloseHook(fn func()) {
-	if fn == nil {
-		c.closeHook.Store(nil)
-		return
-	}
-	c.closeHook.Store(&fn)
-}
 
 // Close implements net.Conn. Queued datagrams are freed.
 func (c *UDPConn) Close() error {
