@@ -68,18 +68,66 @@ type oooSeg struct {
 // points: the receive ring (in-order payload packets the softnet pushes
 // and the reader pops) and the write request the softnet copies from.
 // Its exported methods are safe for concurrent use.
+//
+// Its state is split by who may touch it: tcpFlow (fixed at creation),
+// tcpControl, tcpSender and tcpReceiver (the softnet's alone, never
+// touched by another goroutine), and tcpHandoff (the application's side:
+// locks, atomics, the receive ring and the write request). The splice
+// hooks are reached through SpliceHooks (splicehooks.go).
 type TCPConn struct {
-	st  *Stack
-	sn  *Softnet
-	ifc *Interface
-	nh  [16]byte // next hop, IPv4-mapped for IPv4
-	key flowKey
-	v6  bool         // key.v4() is false: IPv6 headers
-	l   *TCPListener // passive open: the listener until accepted
+	tcpFlow
+	tcpControl
+	tcpSender
+	tcpReceiver
+	tcpHandoff
+}
 
-	// Softnet-owned protocol state.
+// tcpFlow is what identifies a connection and where it lives: set when
+// it is made, read-only after.
+type tcpFlow struct {
+	st     *Stack
+	sn     *Softnet
+	ifc    *Interface
+	nh     [16]byte // next hop, IPv4-mapped for IPv4
+	key    flowKey
+	v6     bool // key.v4() is false: IPv6 headers
+	active bool // opened by Dial: owns its local port
+}
+
+// tcpControl is the connection's protocol state shared by its two
+// directions: the state machine, what the handshake negotiated, timers and
+// tasks. Softnet-owned, but for twSince and portTaken (Stack.mu).
+type tcpControl struct {
 	state    tcpState
+	l        *TCPListener // passive open: the listener until accepted
 	iss, irs uint32
+	wsOK     bool
+	tsOK     bool
+	sackOK   bool
+	tsRecent uint32
+	mss      int // payload bytes per segment we send
+	// twSince (the stack clock entering TIME-WAIT) and portTaken (a new
+	// active open took over the local port) are guarded by Stack.mu.
+	twSince   int64
+	portTaken bool
+	removed   bool
+	lastRx    int64 // softnet time of the last segment received
+	kaProbes  int
+	evs       *tcpEventState // softnet-side callbacks (tcp_softnet.go)
+
+	rtxT, dackT, twT, kaT         timer.Timer
+	writeT, wupdT, closeT, abortT task.Task
+	// connT runs Stack.DialTCP's connect on the softnet (runConnect),
+	// with what the dial found out: the TIME-WAIT connection whose port
+	// it takes over, and whether no port steered replies to the softnet.
+	connT         task.Task
+	dialOld       *TCPConn
+	dialUnsteered bool
+}
+
+// tcpSender is the sending direction: sequence space, the send queue,
+// retransmission and congestion control. Softnet-owned.
+type tcpSender struct {
 	sndUna   uint32
 	sndNxt   uint32
 	sndMax   uint32 // highest sequence sent
@@ -87,22 +135,6 @@ type TCPConn struct {
 	sndWl1   uint32
 	sndWl2   uint32
 	sndShift uint8 // peer's window scale
-	rcvShift uint8 // our window scale
-	wsOK     bool
-	tsOK     bool
-	sackOK   bool
-	tsRecent uint32
-	// twSince (the stack clock entering TIME-WAIT) and portTaken (a new
-	// active open took over the local port) are guarded by Stack.mu.
-	twSince   int64
-	portTaken bool
-	mss       int // payload bytes per segment we send
-	rcvNxt    uint32
-	rcvAdv    uint32 // right edge of the window we advertised
-	ackOwed   int    // segments received since our last ACK
-	// ackQueued: the connection is on its softnet's list of ACKs to send
-	// at the end of the receive burst (ackLater).
-	ackQueued bool
 
 	// Send queue: a chain of payload packets from sndUna on; the first
 	// sndHeadOff bytes of the head are acknowledged already.
@@ -115,13 +147,6 @@ type TCPConn struct {
 	finSeq           uint32         // our FIN's sequence number, once sent
 	curPk            *driver.Packet // cursor: packet holding sequence curSeq
 	curSeq           uint32
-
-	// Receive side.
-	rcvBuf    int
-	delivered uint64 // bytes pushed to the reader, softnet-written
-	consumed  atomic.Uint64
-	ooo       []oooSeg
-	oooBytes  int
 
 	// Retransmission (RFC 6298) and congestion control.
 	srtt, rttvar, rto time.Duration
@@ -142,14 +167,41 @@ type TCPConn struct {
 		reno  newReno
 	}
 
-	rtxT, dackT, twT, kaT timer.Timer
-	lastRx                int64 // softnet time of the last segment received
-	kaProbes              int
+	// runWrite's side of the write hand-off (tcpHandoff.wseq): wevtSeen
+	// is wevt when runWrite ran, so a writer that made no progress knows
+	// whether a wake-up came after it (its poke may have merged with the
+	// answer's); werr is its verdict, wlow says it stopped because
+	// buffers were short.
+	wevtSeen uint32
+	werr     error
+	wlow     bool
+}
 
-	// Hand-off to the application.
-	rx   ring.MPSC[driver.Packet]
-	rmu  sync.Mutex
-	rcur *driver.Packet // reader's partially consumed packet
+// tcpReceiver is the receiving direction: sequence space, the window we
+// advertise, ACKs owed and segments out of order. Softnet-owned.
+type tcpReceiver struct {
+	rcvShift uint8 // our window scale
+	rcvNxt   uint32
+	rcvAdv   uint32 // right edge of the window we advertised
+	ackOwed  int    // segments received since our last ACK
+	// ackQueued: the connection is on its softnet's list of ACKs to send
+	// at the end of the receive burst (ackLater).
+	ackQueued bool
+	rcvBuf    int
+	delivered uint64 // bytes pushed to the reader
+	ooo       []oooSeg
+	oooBytes  int
+}
+
+// tcpHandoff is where the application's goroutines and the softnet meet:
+// the receive ring and the reader's state (rmu), the write request (wmu),
+// wake channels and deadlines, and the flags both sides read. Fields are
+// atomics or guarded by the lock named beside them.
+type tcpHandoff struct {
+	consumed atomic.Uint64 // bytes the reader took, for the window
+	rx       ring.MPSC[driver.Packet]
+	rmu      sync.Mutex
+	rcur     *driver.Packet // reader's partially consumed packet (rmu)
 	// rback is a partly read packet handed over ahead of the receive
 	// queue: from the reader to a splice (ParkReaderPartial), and back
 	// when the splice ends before taking it. The reader takes it with
@@ -171,39 +223,22 @@ type TCPConn struct {
 	appClosed atomic.Bool
 	wrClosed  atomic.Bool
 	needWUpd  atomic.Bool // the advertised window was small: readers send updates
-
-	writeT, wupdT, closeT, abortT task.Task
-	// connT runs Stack.DialTCP's connect on the softnet (runConnect),
-	// with what the dial found out: the TIME-WAIT connection whose port
-	// it takes over, and whether no port steered replies to the softnet.
-	connT         task.Task
-	dialOld       *TCPConn
-	dialUnsteered bool
 	// runWrite answers a Write by adding one to wseq and poking the
 	// writer's wake channel; the channel also carries the writer's other
-	// wake-ups, each of which adds one to wevt first. wevtSeen is wevt
-	// when runWrite ran, so a writer that made no progress knows whether
-	// a wake-up came after it (its poke may have merged with the answer's).
+	// wake-ups, each of which adds one to wevt first.
 	wseq, wevt atomic.Uint32
-	wevtSeen   uint32
-	werr       error // runWrite's verdict, handed over with wseq
-	wlow       bool  // runWrite stopped because buffers were short
-	removed    bool
-	active     bool           // opened by Dial: owns its local port
-	evs        *tcpEventState // softnet-side callbacks (tcp_softnet.go)
-	spliced    atomic.Bool    // reads wait: a splice owns the receive queue
-	softErr    atomic.Uint32  // errno the next Read returns once (a splice's end reason)
-	closeHook  atomic.Pointer[func()]
+	spliced    atomic.Bool            // reads wait: a splice owns the receive queue
+	softErr    atomic.Uint32          // errno the next Read returns once (a splice's end reason)
+	closeHook  atomic.Pointer[func()] // run at the start of Close (SpliceHooks)
 }
 
 // newTCPConn makes a connection owned by sn. Control path: it allocates.
 func newTCPConn(s *Stack, sn *Softnet, ifc *Interface, nh [16]byte, key flowKey) *TCPConn {
 	cfg := &s.cfg.TCP
 	c := &TCPConn{
-		st: s, sn: sn, ifc: ifc, nh: nh, key: key, v6: !key.v4(),
-		sndBuf: cfg.SendBuffer,
-		rcvBuf: cfg.RecvBuffer,
-		rto:    cfg.RTOInitial,
+		tcpFlow:     tcpFlow{st: s, sn: sn, ifc: ifc, nh: nh, key: key, v6: !key.v4()},
+		tcpSender:   tcpSender{sndBuf: cfg.SendBuffer, rto: cfg.RTOInitial},
+		tcpReceiver: tcpReceiver{rcvBuf: cfg.RecvBuffer},
 	}
 	c.mss = ifc.mtu - c.headerLen()
 	// The reader's ring holds a full window of 1 KiB segments (smaller

@@ -6,7 +6,9 @@ import (
 )
 
 func ccConn() *TCPConn {
-	return &TCPConn{st: &Stack{}, mss: 1000, sn: &Softnet{now: 1}, srtt: 10 * time.Millisecond}
+	c := &TCPConn{tcpFlow: tcpFlow{st: &Stack{}, sn: &Softnet{now: 1}}}
+	c.mss, c.srtt = 1000, 10*time.Millisecond
+	return c
 }
 
 func TestNewRenoWindow(t *testing.T) {
