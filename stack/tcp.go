@@ -117,12 +117,21 @@ type tcpControl struct {
 
 	rtxT, dackT, twT, kaT         timer.Timer
 	writeT, wupdT, closeT, abortT task.Task
-	// connT runs Stack.DialTCP's connect on the softnet (runConnect),
-	// with what the dial found out: the TIME-WAIT connection whose port
-	// it takes over, and whether no port steered replies to the softnet.
-	connT         task.Task
+	// openT runs an open's step on the connection's softnet: an active
+	// open's connect (runConnect) with what the dial found out (the
+	// TIME-WAIT connection whose port it takes over, whether no port
+	// steered replies to the softnet, the softnet-side events to
+	// install), or a passive open's hand-over to its listener's
+	// softnet-side accept (onAccept). A task of the connection's own, so
+	// that neither allocates.
+	openT         task.Task
 	dialOld       *TCPConn
 	dialUnsteered bool
+	dialEv        *TCPEvents
+	onAccept      func(c *TCPConn)
+	// evState is where evs points once SetEvents ran: part of the
+	// connection, so installing events allocates nothing.
+	evState tcpEventState
 }
 
 // tcpSender is the sending direction: sequence space, the send queue,
@@ -257,7 +266,7 @@ func newTCPConn(s *Stack, sn *Softnet, ifc *Interface, nh [16]byte, key flowKey)
 	c.wupdT.InitHandler(d, tcpWindowUpdateTask, nil)
 	c.closeT.InitHandler(d, tcpCloseTask, nil)
 	c.abortT.InitHandler(d, tcpAbortTask, nil)
-	c.connT.InitHandler(d, tcpConnectTask, nil)
+	c.openT.InitHandler(d, tcpOpenTask, nil)
 	return c
 }
 
@@ -282,7 +291,7 @@ const (
 	tcpCloseTask
 	tcpAbortTask
 	tcpEventsTask
-	tcpConnectTask
+	tcpOpenTask
 )
 
 // OnTimer implements timer.Handler.
@@ -314,8 +323,13 @@ func (d *tcpDispatch) RunTask(kind int) {
 		c.runAbort()
 	case tcpEventsTask:
 		c.runEvents()
-	case tcpConnectTask:
-		c.runConnect()
+	case tcpOpenTask:
+		if c.active {
+			c.runConnect()
+		} else if h := c.onAccept; h != nil {
+			c.onAccept = nil
+			h(c)
+		}
 	}
 }
 

@@ -102,9 +102,8 @@ func (s *Stack) listenTCP(laddr netip.AddrPort, backlog int, accept func(c *TCPC
 func (l *TCPListener) enqueue(c *TCPConn) bool {
 	if h := l.onAccept; h != nil && !l.closed.Load() {
 		l.pending.Add(-1)
-		t := task.New(func() { h(c) })
-		c.sn.Add(t, c.sn)
-		t.Release()
+		c.onAccept = h // after this segment's processing, as a task
+		c.sn.Add(&c.openT, c.sn)
 		return true
 	}
 	if l.closed.Load() || !l.accept.Push(c) {
@@ -254,7 +253,7 @@ func (s *Stack) dialTCP(ctx context.Context, laddr, raddr netip.AddrPort, want i
 		c.sn.publish()
 		return c, nil // driven by Poll: the caller waits with c.Established
 	}
-	c.sn.tasks.Add(&c.connT, -1)
+	c.sn.tasks.Add(&c.openT, -1)
 	for !c.cdone.Load() {
 		select {
 		case <-wake:
@@ -334,8 +333,8 @@ func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, want int) (c *TCPConn
 	return c, steered, old, nil
 }
 
-// connect sends the SYN. It runs on the connection's softnet.
-// runConnect is Stack.DialTCP's connect, on the softnet.
+// runConnect is an active open's connect, on the connection's softnet
+// (both dial paths).
 func (c *TCPConn) runConnect() {
 	// Counted by the owner: counters have one writer.
 	if c.dialUnsteered {
@@ -349,8 +348,13 @@ func (c *TCPConn) runConnect() {
 		}
 	}
 	c.connect()
+	if ev := c.dialEv; ev != nil {
+		c.dialEv = nil
+		c.SetEvents(ev)
+	}
 }
 
+// connect sends the SYN. It runs on the connection's softnet.
 func (c *TCPConn) connect() {
 	sn := c.sn
 	if sn.tcp.get(c.key) != nil {

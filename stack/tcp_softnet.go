@@ -42,7 +42,7 @@ type tcpEventState struct {
 // SetEvents installs softnet-side callbacks. It must run on c's softnet.
 func (c *TCPConn) SetEvents(ev *TCPEvents) {
 	if c.evs == nil {
-		c.evs = &tcpEventState{}
+		c.evs = &c.evState
 		c.evs.t.InitHandler((*tcpDispatch)(c), tcpEventsTask, nil)
 	}
 	c.evs.ev = ev
@@ -288,27 +288,11 @@ func (sn *Softnet) DialTCP(laddr, raddr netip.AddrPort, ev *TCPEvents) (*TCPConn
 	if err != nil {
 		return nil, err
 	}
-	if !steered {
-		sn.inc(TCPSteerFallback)
-	}
-	start := func() {
-		if old != nil {
-			c.sn.inc(TCPTimeWaitReused)
-			if old.key == c.key && !old.removed {
-				old.remove() // same tuple, so same softnet: this one
-			}
-		}
-		c.connect()
-		if ev != nil {
-			c.SetEvents(ev)
-		}
-	}
+	c.dialOld, c.dialUnsteered, c.dialEv = old, !steered, ev
 	if c.sn == sn {
-		start()
-		return c, nil
+		c.runConnect()
+	} else {
+		c.sn.Add(&c.openT, sn)
 	}
-	t := task.New(start)
-	c.sn.Add(t, sn)
-	t.Release()
 	return c, nil
 }

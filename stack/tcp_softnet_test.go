@@ -114,3 +114,48 @@ func TestSoftnetDial(t *testing.T) {
 		t.Fatal("steering fell back although the port range has room")
 	}
 }
+
+// TestSoftnetOpenCloseAllocs: a connection opened, closed with FINs and
+// put into TIME-WAIT through the softnet-side API (as gen and the HTTP
+// service drive them) allocates the two connections and their receive
+// rings and nothing else: the dial, the SYN, SYN-ACK and ACK, the accept
+// hand-over, the events, the FINs and TIME-WAIT reuse what the
+// connections hold.
+func TestSoftnetOpenCloseAllocs(t *testing.T) {
+	p := newPair(t, pairConfig{quiet: true, cfg: Config{TCP: TCPConfig{MSL: time.Millisecond}}})
+	srvEv := &TCPEvents{Readable: func(c *TCPConn) {
+		if c.EOF() {
+			c.CloseOnSoftnet()
+		}
+	}}
+	if _, err := p.b.ListenTCPOnSoftnet(netip.MustParseAddrPort("0.0.0.0:80"), 0, func(c *TCPConn) { c.SetEvents(srvEv) }); err != nil {
+		t.Fatal(err)
+	}
+	cliEv := &TCPEvents{Established: func(c *TCPConn) { c.CloseOnSoftnet() }}
+	raddr := netip.MustParseAddrPort("192.0.2.2:80")
+	sn := p.a.sn[0]
+	round := func() {
+		c, err := sn.DialTCP(netip.AddrPort{}, raddr, cliEv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 50 && c.state != tcpTimeWait; i++ {
+			p.poll(1)
+		}
+		if c.state != tcpTimeWait {
+			t.Fatalf("client in %v after 50 rounds, want TIME-WAIT", c.state)
+		}
+		p.poll(2) // the server's last ACK in
+	}
+	for range 300 { // warm: maps and pools at their size
+		round()
+	}
+	n := testing.AllocsPerRun(200, round)
+	if n > 4 {
+		t.Errorf("a softnet-side connection's open, close and TIME-WAIT allocated %v times, want at most 4 (each side's connection and receive ring)", n)
+	}
+	if ctr := p.b.Counters(); ctr[TCPPassiveOpens] < 500 || ctr[TCPEstablished] < 500 {
+		t.Fatalf("server opened %d, established %d", ctr[TCPPassiveOpens], ctr[TCPEstablished])
+	}
+	t.Logf("%v allocations per connection pair", n)
+}
