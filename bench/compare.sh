@@ -203,7 +203,7 @@ END {
 	print "cells: median of " runs " run(s), +- half the range in % of the median; ratios on the medians."
 	print "ratio > 1: netsplice is better by that factor (rates: netsplice/peer; costs: peer/netsplice)."
 	if (haskernel) {
-		print "netsplice-offl: netsplice bench --offload, checksum and segmentation (TSO) offload on the in-memory ports as on veth;"
+		print "netsplice-offl: netsplice bench --offload, checksum and segmentation (TSO) offload on the in-memory ports as on veth, and receive coalescing (GRO);"
 		print "       x linux compares it with linux (offloads on), x linux-no netsplice with linux-no-offl."
 		print "linux: iperf3 over veth between namespaces, veth offloads on (linux) or off (linux-no-offl);"
 		print "       CPU s/GiB is the whole machine'"'"'s busy CPU from /proc/stat (other users'"'"' work included);"

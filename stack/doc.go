@@ -87,6 +87,28 @@
 //     after it, and one that would wait (neighbour resolution, loopback)
 //     is cut in software first. Retransmissions and segments carrying
 //     SACK blocks are ordinary frames.
+//   - Receive coalescing (gro.go): while a softnet walks a receive burst,
+//     in-order data segments of one connection that follow each other
+//     are chained into one before TCP input, by Linux GRO's rules; any
+//     other TCP segment flushes the chain first, so a connection's
+//     segments keep their order. TCP input delivers a chain of in-order
+//     data piece by piece onto the receive ring and takes anything else
+//     piece by piece as if nothing had been chained.
+//
+// # TCP connections and who touches them
+//
+// A TCPConn is in parts by owner (tcp.go): tcpFlow, fixed when it is
+// made; tcpControl, tcpSender and tcpReceiver, its softnet's alone (the
+// state machine, timers and tasks; the send queue, retransmission and
+// congestion control; the receive window, ACKs owed and out-of-order
+// segments); and tcpHandoff, where the application's goroutines meet the
+// softnet (the receive ring, the reader's and writer's locks, wake
+// channels, deadlines, atomics). Applications use net.Conn's methods or,
+// on the softnet, the softnet-side API (tcp_softnet.go); package splice
+// reaches in only through SpliceHooks (splicehooks.go). An open's
+// softnet work (the connect, the hand-over to a softnet-side accept) and
+// its events run as the connection's own tasks, so opening, closing and
+// TIME-WAIT allocate nothing beyond the connection and its receive ring.
 //
 // # IPv6
 //
