@@ -161,6 +161,7 @@ type Stack struct {
 	nextTCPEph uint16
 	dialRR     int
 	isnSeed    maphash.Seed
+	ts         tsClock // TCP timestamps (tcp_tsclock.go)
 
 	started atomic.Bool
 	stopped atomic.Bool
@@ -192,6 +193,7 @@ func New(cfg Config, ifcs ...InterfaceConfig) (*Stack, error) {
 		isnSeed:    maphash.MakeSeed(),
 	}
 	s.tcpPorts.init()
+	s.ts.init()
 	for i, ic := range ifcs {
 		ifc, err := newInterface(i, ic, cfg.Softnets)
 		if err != nil {

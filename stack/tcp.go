@@ -105,7 +105,9 @@ type tcpControl struct {
 	tsOK     bool
 	sackOK   bool
 	tsRecent uint32
-	mss      int // payload bytes per segment we send
+	mss      int    // payload bytes per segment we send
+	tsOff    uint32 // the address pair's timestamp offset (tcp_tsclock.go)
+	tsBorn   uint32 // our timestamp clock when the connection was made
 	// twSince (the stack clock entering TIME-WAIT) and portTaken (a new
 	// active open took over the local port) are guarded by Stack.mu.
 	twSince   int64
@@ -250,6 +252,8 @@ func newTCPConn(s *Stack, sn *Softnet, ifc *Interface, nh [16]byte, key flowKey)
 		tcpReceiver: tcpReceiver{rcvBuf: cfg.RecvBuffer},
 	}
 	c.mss = ifc.mtu - c.headerLen()
+	c.tsOff = s.ts.offset(key)
+	c.tsBorn = s.ts.at(s.now(), c.tsOff)
 	// The reader's ring holds a full window of 1 KiB segments (smaller
 	// segments beyond that wait for the peer's retransmission).
 	ringSize := min(max(c.rcvBuf/1024, 64), 1<<16)
@@ -344,8 +348,8 @@ func (s *Stack) isn(k flowKey) uint32 {
 	return uint32(h) + uint32(s.now()/4000)
 }
 
-// tsNow is the timestamp clock: milliseconds.
-func (c *TCPConn) tsNow() uint32 { return uint32(c.sn.now / int64(time.Millisecond)) }
+// tsNow is the connection's timestamp clock (tcp_tsclock.go).
+func (c *TCPConn) tsNow() uint32 { return c.st.ts.at(c.sn.now, c.tsOff) }
 
 // rcvWindow returns the free receive space.
 func (c *TCPConn) rcvWindow() int {

@@ -500,8 +500,8 @@ func (c *TCPConn) inputSynSent(pk *driver.Packet, seg *segment) {
 	c.rcvNxt = seg.seq + 1
 	c.rcvAdv = c.rcvNxt
 	c.negotiate(seg)
-	if c.tsOK && seg.opts.hasTS && seg.opts.tsEcr != 0 {
-		c.updateRTT(time.Duration(c.tsNow()-seg.opts.tsEcr) * time.Millisecond)
+	if rtt, ok := c.echoRTT(seg); ok {
+		c.updateRTT(rtt)
 	}
 	if seg.has(header.TCPFlagAck) {
 		c.sndUna = seg.ack
@@ -595,8 +595,8 @@ func (c *TCPConn) newAck(ack uint32, seg *segment) {
 		c.trimSACK()
 	}
 	// RTT sample.
-	if c.tsOK && seg.opts.hasTS && seg.opts.tsEcr != 0 {
-		c.updateRTT(time.Duration(c.tsNow()-seg.opts.tsEcr) * time.Millisecond)
+	if rtt, ok := c.echoRTT(seg); ok {
+		c.updateRTT(rtt)
 	} else if c.rttTiming && seqGT(ack, c.rttSeq) {
 		c.rttTiming = false
 		c.updateRTT(time.Duration(sn.now - c.rttStart))

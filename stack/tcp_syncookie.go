@@ -83,7 +83,7 @@ func (sn *Softnet) sendSynCookie(ifc *Interface, key flowKey, seg *segment) {
 		rcvShift++
 	}
 	var opts [synOptionsLen]byte
-	now := uint32(sn.now / int64(time.Millisecond))
+	now := sn.st.ts.at(sn.now, sn.st.ts.offset(key)) // the connection's clock, as tsNow
 	tsval := now &^ 0x3f
 	if o.sackPerm {
 		tsval |= 1 << 5

@@ -21,6 +21,7 @@ type genReport struct {
 	Sent        uint64   `json:"sent"`
 	Received    uint64   `json:"received"`
 	Missed      uint64   `json:"missed"`
+	Retransmits uint64   `json:"retransmits"`
 	OK          bool     `json:"ok"`
 	Why         []string `json:"why"`
 	Latency     map[string]struct {
@@ -107,6 +108,18 @@ func TestGenLinuxPeers(t *testing.T) {
 	if web.Attempted != 100 || web.Completed != 100 || web.Received != 100*20000 {
 		t.Errorf("http: %+v", web)
 	}
+	// A second process reuses the first one's 4-tuples while the kernel
+	// holds them in TIME-WAIT: its SYNs must carry newer timestamps than
+	// the old connections' (the timestamp clock runs on across processes),
+	// or the kernel rejects them and every connect waits out a 1 s SYN
+	// retransmission. At twice the rate, a clock that started with the
+	// process would make each tuple's new SYN older than its old one.
+	web2 := runGen(t, l, nsG, gif, "--to", "tcp:192.0.2.2:80", "--http", "--response", "20000", "--rate", "100", "--duration", "1s")
+	if web2.Attempted != 100 || web2.Completed != 100 || web2.Retransmits != 0 || web2.Latency["connect"].Max > 500e3 {
+		t.Errorf("http again, over the kernel's TIME-WAIT: %d attempted, %d completed, %d retransmits, connect max %.0f us",
+			web2.Attempted, web2.Completed, web2.Retransmits, web2.Latency["connect"].Max)
+	}
+	t.Logf("http again: %d completed, %d retransmits, connect p50 %.0f us, max %.0f us", web2.Completed, web2.Retransmits, web2.Latency["connect"].P50, web2.Latency["connect"].Max)
 	udp := runGen(t, l, nsG, gif, "--to", "udp:192.0.2.2:7", "--rate", "2000", "--duration", "2s", "--flows", "8", "--size", "500")
 	if udp.Attempted != 4000 || udp.Completed != 4000 || udp.Received != 4000*500 {
 		t.Errorf("udp echo: %+v", udp)
@@ -119,7 +132,7 @@ func TestGenLinuxPeers(t *testing.T) {
 	// The kernel's side agrees: requests and bytes (HTTP), connections and
 	// bytes (TCP echo), datagrams (UDP echo).
 	k := serviceCounts(t, srv.Stop())
-	want := map[string][2]uint64{"http tcp:80": {100, 100 * 20000}, "echo tcp:7": {400, 800 * 3000}, "echo udp:7": {4000, 0}}
+	want := map[string][2]uint64{"http tcp:80": {200, 200 * 20000}, "echo tcp:7": {400, 800 * 3000}, "echo udp:7": {4000, 0}}
 	for name, n := range want {
 		if k[name] != n {
 			t.Errorf("kernel's %s served %v, gen counted %v", name, k[name], n)
