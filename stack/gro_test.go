@@ -103,16 +103,7 @@ func TestCoalesce(t *testing.T) {
 			if got := r.highestAck(want, 2*time.Second); got != want {
 				t.Fatalf("acknowledged up to %d, want %d (the whole burst)", got, want)
 			}
-			sc.c.SetReadDeadline(time.Now().Add(2 * time.Second))
-			got := make([]byte, total)
-			if _, err := io.ReadFull(sc.c, got); err != nil {
-				t.Fatalf("read %d bytes: %v", total, err)
-			}
-			for i := range got {
-				if got[i] != byte(i%251) {
-					t.Fatalf("byte %d is %d, want %d", i, got[i], i%251)
-				}
-			}
+			readStream(t, sc.c, total)
 			if finAt >= 0 {
 				if n, err := sc.c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
 					t.Fatalf("after the FIN: read %d, %v; want EOF", n, err)
@@ -229,16 +220,7 @@ func FuzzCoalesce(f *testing.F) {
 		if got := r.highestAck(sc.seq+uint32(total), 2*time.Second); got != sc.seq+uint32(total) {
 			t.Fatalf("acknowledged up to %d, want %d", got, sc.seq+uint32(total))
 		}
-		sc.c.SetReadDeadline(time.Now().Add(2 * time.Second))
-		got := make([]byte, total)
-		if _, err := io.ReadFull(sc.c, got); err != nil {
-			t.Fatalf("read %d bytes: %v", total, err)
-		}
-		for i := range got {
-			if got[i] != byte(i%251) {
-				t.Fatalf("byte %d is %d, want %d", i, got[i], i%251)
-			}
-		}
+		readStream(t, sc.c, total)
 		sc.c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
 		if n, _ := sc.c.Read(make([]byte, 1)); n != 0 {
 			t.Fatalf("%d bytes more than the stream", n)
@@ -247,4 +229,20 @@ func FuzzCoalesce(f *testing.F) {
 			t.Fatal("segments coalesced with coalescing off")
 		}
 	})
+}
+
+// readStream reads total bytes from c and checks them against the test
+// stream (byte i is i % 251).
+func readStream(t *testing.T, c *TCPConn, total int) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	got := make([]byte, total)
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("read %d bytes: %v", total, err)
+	}
+	for i := range got {
+		if got[i] != byte(i%251) {
+			t.Fatalf("byte %d is %d, want %d", i, got[i], i%251)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"sync/atomic"
 	"syscall"
 
 	"github.com/netsplice/netsplice/driver"
@@ -73,14 +74,7 @@ func (h *TCPSpliceHooks) ParkReaderPartial() {
 
 // SetCloseHook registers fn to run at the start of Close, on the closing
 // goroutine (splicing unsplices there). Any goroutine.
-func (h *TCPSpliceHooks) SetCloseHook(fn func()) {
-	c := (*TCPConn)(h)
-	if fn == nil {
-		c.closeHook.Store(nil)
-		return
-	}
-	c.closeHook.Store(&fn)
-}
+func (h *TCPSpliceHooks) SetCloseHook(fn func()) { setHook(&(*TCPConn)(h).closeHook, fn) }
 
 // UDPSpliceHooks are a UDP socket's splice hooks: a splice takes every
 // datagram before the socket's handler or ring, and what was queued.
@@ -127,11 +121,13 @@ func (h *UDPSpliceHooks) SetSoftError(err syscall.Errno) {
 
 // SetCloseHook registers fn to run at the start of Close, on the closing
 // goroutine (splicing unsplices there). Any goroutine.
-func (h *UDPSpliceHooks) SetCloseHook(fn func()) {
-	c := (*UDPConn)(h)
+func (h *UDPSpliceHooks) SetCloseHook(fn func()) { setHook(&(*UDPConn)(h).closeHook, fn) }
+
+// setHook stores fn in p, or clears p for nil.
+func setHook(p *atomic.Pointer[func()], fn func()) {
 	if fn == nil {
-		c.closeHook.Store(nil)
+		p.Store(nil)
 		return
 	}
-	c.closeHook.Store(&fn)
+	p.Store(&fn)
 }
