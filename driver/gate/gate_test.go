@@ -48,15 +48,7 @@ func recvFlags(p driver.Port) []uint8 {
 }
 
 func TestHoldAndRelease(t *testing.T) {
-	w := memwire.New()
-	a, err := w.AddPort(memwire.Config{Name: "a"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := w.AddPort(memwire.Config{Name: "b"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b := twoPorts(t, memwire.Config{Name: "a"})
 	g := Wrap(a)
 	const ack, synack, psh = 0x10, 0x12, 0x08
 	g.Hold(TCPFlags(synack, 0x17))
@@ -97,15 +89,7 @@ func TestHoldAndRelease(t *testing.T) {
 // first and its frames are held one by one, keeping nothing of the
 // sender's payload; released, they arrive in order.
 func TestHoldSuperFrame(t *testing.T) {
-	w := memwire.New()
-	a, err := w.AddPort(memwire.Config{Name: "a", TSO: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := w.AddPort(memwire.Config{Name: "b"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b := twoPorts(t, memwire.Config{Name: "a", TSO: true})
 	g := Wrap(a)
 	if g.Offloads()&driver.OffloadTxTCPSeg == 0 {
 		t.Fatal("the gate hides the wrapped port's TSO")
@@ -141,4 +125,19 @@ func TestHoldSuperFrame(t *testing.T) {
 			t.Errorf("frame %d: %d bytes, first payload byte %d, flags %#x", i, len(d), d[54], d[14+20+13])
 		}
 	}
+}
+
+// twoPorts returns port a (configured by ca) and a plain port b on one
+// in-memory wire.
+func twoPorts(t *testing.T, ca memwire.Config) (a, b *memwire.Port) {
+	t.Helper()
+	w := memwire.New()
+	a, err := w.AddPort(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err = w.AddPort(memwire.Config{Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
 }
