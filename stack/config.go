@@ -2,6 +2,7 @@ package stack
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 
@@ -74,6 +75,20 @@ type InterfaceConfig struct {
 	// as routers advertise themselves) or one inside an Addr6 prefix.
 	// It needs Addr6.
 	Gateway6 netip.Addr
+	// Neighbors are static neighbour entries: the MAC to send to for an
+	// on-link address (inside Addr's prefix or one of Addr6's, or
+	// link-local), without asking ARP or Neighbor Discovery and whatever
+	// they later hear. A generator uses them towards a device that does
+	// not answer (a sink, an L2 device under test), as TRex's dest_mac.
+	Neighbors []Neighbor
+}
+
+// Neighbor is a static neighbour entry (InterfaceConfig.Neighbors).
+type Neighbor struct {
+	// Addr is the neighbour's IPv4 or IPv6 address.
+	Addr netip.Addr
+	// MAC is its unicast Ethernet address.
+	MAC net.HardwareAddr
 }
 
 // Config configures a Stack. Zero fields take the defaults in brackets.

@@ -144,7 +144,9 @@ type pairConfig struct {
 	// tsoA and tsoB give A's and B's ports TCP segmentation offload
 	// (memwire.Config.TSO, with checksum offload).
 	tsoA, tsoB bool
-	quiet      bool // the taps neither record nor verify (tap.off), from the start
+	quiet      bool       // the taps neither record nor verify (tap.off), from the start
+	neighA     []Neighbor // A's static neighbours
+	staticB    bool       // and B's addresses at B's MAC among them
 	cfg        Config
 }
 
@@ -184,9 +186,16 @@ func newPair(t testing.TB, pc pairConfig) *pair {
 	cfg := pc.cfg
 	cfg.Softnets = pc.softnets
 	cfg.Poll = pc.poll
-	ia, ib := InterfaceConfig{Port: p.ta, Addr: addrA}, InterfaceConfig{Port: p.tb, Addr: addrB}
+	ia, ib := InterfaceConfig{Port: p.ta, Addr: addrA, Neighbors: pc.neighA}, InterfaceConfig{Port: p.tb, Addr: addrB}
 	if pc.ipv6 {
 		ia.Addr6, ib.Addr6 = []netip.Prefix{addr6A}, []netip.Prefix{addr6B}
+	}
+	if pc.staticB {
+		mac := p.tb.MAC()
+		ia.Neighbors = append(ia.Neighbors[:len(ia.Neighbors):len(ia.Neighbors)], Neighbor{Addr: addrB.Addr(), MAC: mac[:]})
+		if pc.ipv6 {
+			ia.Neighbors = append(ia.Neighbors, Neighbor{Addr: addr6B.Addr(), MAC: mac[:]})
+		}
 	}
 	if p.a, err = New(cfg, ia); err != nil {
 		t.Fatal(err)

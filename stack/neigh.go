@@ -1,6 +1,8 @@
 package stack
 
 import (
+	"math"
+
 	"github.com/netsplice/netsplice/driver"
 	"github.com/netsplice/netsplice/stack/header"
 	"github.com/netsplice/netsplice/stack/task"
@@ -38,6 +40,10 @@ type neighEntry struct {
 	mac       header.MAC
 	expires   int64
 	refreshAt int64
+	// static: configured (InterfaceConfig.Neighbors), never expires,
+	// refreshed, evicted or changed by what arrives (Linux's permanent
+	// entries).
+	static bool
 }
 
 // fresh reports whether the entry is usable at now without a refresh.
@@ -130,6 +136,11 @@ func (a *neighTable[K]) use(ifc *Interface, ip K, e neighEntry) (header.MAC, boo
 	return e.mac, true
 }
 
+// setStatic stores the configured entry of ip at mac.
+func (a *neighTable[K]) setStatic(ip K, mac header.MAC) {
+	a.set(ip, neighEntry{mac: mac, expires: math.MaxInt64, refreshAt: math.MaxInt64, static: true})
+}
+
 // set stores the entry of ip.
 func (a *neighTable[K]) set(ip K, e neighEntry) {
 	a.entries[ip] = e
@@ -213,7 +224,7 @@ func (a *neighTable[K]) learn(ip K, mac header.MAC, create bool) bool {
 	sn := a.sn
 	cfg := &sn.st.cfg
 	old, ok := a.entries[ip]
-	if !ok && !create {
+	if !ok && !create || old.static {
 		return false
 	}
 	if !ok && len(a.entries) >= cfg.ARPCacheSize {
@@ -242,11 +253,15 @@ func (a *neighTable[K]) learn(ip K, mac header.MAC, create bool) bool {
 	return changed
 }
 
-// evict removes an expired entry, or any entry when none has expired.
+// evict removes an expired entry, or any learned entry when none has
+// expired; configured entries stay.
 func (a *neighTable[K]) evict() {
 	var victim K
 	found := false
 	for ip, e := range a.entries {
+		if e.static {
+			continue
+		}
 		victim, found = ip, true
 		if e.expires <= a.sn.now {
 			break

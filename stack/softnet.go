@@ -133,6 +133,14 @@ func newSoftnet(s *Stack, id int) (*Softnet, error) {
 	}
 	sn.arp.init(sn, &arpCounters, sn.arpRequest, func(o *Softnet) *neighTable[[4]byte] { return &o.arp })
 	sn.nd.init(sn, &ndCounters, sn.ndSolicit, func(o *Softnet) *neighTable[[16]byte] { return &o.nd })
+	for _, ifc := range s.ifaces {
+		for ip, mac := range ifc.static4 {
+			sn.arp.setStatic(ip, mac)
+		}
+		for ip, mac := range ifc.static6 {
+			sn.nd.setStatic(ip, mac)
+		}
+	}
 	sn.icmpTokens = s.cfg.ICMPRateLimit
 	sn.icmpRefill = now
 	sn.announceTask = task.New(sn.announce)

@@ -43,6 +43,11 @@ type Interface struct {
 	gateway6 netip.Addr
 	gw6      [16]byte
 
+	// static4 and static6 are the configured neighbours
+	// (InterfaceConfig.Neighbors), which every softnet's tables start with.
+	static4 map[[4]byte]header.MAC
+	static6 map[[16]byte]header.MAC
+
 	// IPv6 (ipv6.go): has6 when Addr6 was given; ip6 are the addresses
 	// of addr6, ll6 the link-local address, and snm6 the solicited-node
 	// groups of all of them.
@@ -306,7 +311,43 @@ func newInterface(i int, ic InterfaceConfig, softnets int) (*Interface, error) {
 		}
 		ifc.gateway6, ifc.gw6 = g, g.As16()
 	}
+	if err := ifc.initNeighbors(ic.Neighbors); err != nil {
+		return nil, err
+	}
 	return ifc, nil
+}
+
+// initNeighbors validates and records the interface's static neighbours.
+func (i *Interface) initNeighbors(ns []Neighbor) error {
+	name := i.port.Name()
+	for _, n := range ns {
+		a := n.Addr.Unmap()
+		switch {
+		case len(n.MAC) != 6 || n.MAC[0]&1 != 0 || [6]byte(n.MAC) == [6]byte{}:
+			return fmt.Errorf("stack: interface %s: neighbour %v: %q is not a unicast Ethernet address", name, n.Addr, n.MAC)
+		case a.Is4():
+			ip := a.As4()
+			if !i.has4 || !i.addr.Contains(a) || ip == i.bcast || i.isLocal4(ip) {
+				return fmt.Errorf("stack: interface %s: neighbour %v is not another host address in %v", name, a, i.addr)
+			}
+			if i.static4 == nil {
+				i.static4 = make(map[[4]byte]header.MAC)
+			}
+			i.static4[ip] = header.MAC(n.MAC)
+		case a.Is6():
+			ip := a.As16()
+			if !i.has6 || a.Zone() != "" || a.IsMulticast() || i.isLocal6(ip) || !a.IsLinkLocalUnicast() && !i.onLink6(ip) {
+				return fmt.Errorf("stack: interface %s: neighbour %v is neither link-local nor another address inside %v", name, a, i.addr6)
+			}
+			if i.static6 == nil {
+				i.static6 = make(map[[16]byte]header.MAC)
+			}
+			i.static6[ip] = header.MAC(n.MAC)
+		default:
+			return fmt.Errorf("stack: interface %s: neighbour without an address", name)
+		}
+	}
+	return nil
 }
 
 // init4 validates and records the interface's IPv4 address.

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -38,6 +39,54 @@ type stackFlags struct {
 	// secondary are more addresses the ports answer for (gen --sources),
 	// each given to the port whose prefix holds it (secondaryFor).
 	secondary []netip.Addr
+	neighbors neighborList
+}
+
+// neighborList is --neighbor, repeatable: static neighbour entries.
+type neighborList []stack.Neighbor
+
+func (l *neighborList) String() string {
+	var s []string
+	for _, n := range *l {
+		s = append(s, n.Addr.String()+"="+n.MAC.String())
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *neighborList) Set(v string) error {
+	ip, mac, ok := strings.Cut(v, "=")
+	if !ok {
+		return fmt.Errorf("%q: want IP=MAC, e.g. 192.0.2.2=02:00:00:00:00:02", v)
+	}
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Zone() != "" {
+		return fmt.Errorf("%q: %q is not an IP address", v, ip)
+	}
+	a = a.Unmap()
+	hw, err := net.ParseMAC(mac)
+	if err != nil || len(hw) != 6 || hw[0]&1 != 0 || [6]byte(hw) == [6]byte{} {
+		return fmt.Errorf("%q: %q is not a unicast Ethernet address such as 02:00:00:00:00:02", v, mac)
+	}
+	for _, o := range *l {
+		if o.Addr == a {
+			return fmt.Errorf("%q: neighbour %v is given twice", v, a)
+		}
+	}
+	*l = append(*l, stack.Neighbor{Addr: a, MAC: hw})
+	return nil
+}
+
+// neighborsFor returns the --neighbor entries that belong on the port
+// with IPv4 prefix p4 (may be zero) and IPv6 prefixes p6, port i: inside
+// one of them, or link-local on the first port with IPv6 (port6).
+func (f *stackFlags) neighborsFor(i int, p4 netip.Prefix, p6 []netip.Prefix) []stack.Neighbor {
+	var out []stack.Neighbor
+	for _, n := range f.neighbors {
+		if inPrefixes(n.Addr, p4, p6) || n.Addr.IsLinkLocalUnicast() && f.port6(n.Addr) == i {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // onLink reports whether a is inside an --ip prefix of its family.
@@ -383,6 +432,7 @@ func addStackFlags(fs *flag.FlagSet) *stackFlags {
 	fs.StringVar(&f.impair, "impair", "", "faults on every port's rx and tx, e.g. drop=1%,dup=0.5%,reorder=4,corrupt=0.1%,seed=1")
 	fs.StringVar(&f.pcap, "pcap", "", "write every frame sent and received to this pcap `FILE` (debugging, not line rate)")
 	fs.BoolVar(&f.noGRO, "no-gro", false, "turn off receive coalescing (software GRO: in-order segments of one TCP connection in a receive burst go through TCP input as one; tcp_rx_coalesced counts them), as ethtool -K DEV gro off does for the kernel")
+	fs.Var(&f.neighbors, "neighbor", "a static neighbour `IP=MAC`, repeatable: frames to IP (on an --ip prefix, or IPv6 link-local) go to MAC without ARP or Neighbor Discovery, and nothing heard changes it (a sink or a device under test that does not answer ARP), e.g. 192.0.2.2=02:00:00:00:00:02")
 	fs.BoolVar(&f.synRing, "syn-ring", false, "give pure TCP SYNs a ring of their own, taken below established traffic, so that a SYN flood overflows that ring and not the softnets' queues (ports with software RSS: af_packet, tap, ring; a port with hardware RSS logs why it has none)")
 	return f
 }
@@ -458,6 +508,11 @@ func (f *stackFlags) checkAs(required bool) (checked, error) {
 			return c, usageErr("--gateway %v is the address of an --ip interface", g)
 		case f.port6(g) < 0:
 			return c, usageErr("--gateway %v is inside no IPv6 --ip prefix and not link-local (fe80::/10)", g)
+		}
+	}
+	for _, n := range f.neighbors {
+		if len(f.ips) > 0 && (f.local(n.Addr) || !f.onLink(n.Addr)) {
+			return c, usageErr("--neighbor %v: not another address inside an --ip prefix (or IPv6 link-local on a port with IPv6)", n.Addr)
 		}
 	}
 	if f.pcap != "" {
@@ -601,6 +656,7 @@ func (f *stackFlags) start(stderr io.Writer) (*stackEnv, error) {
 			ifc.Addr6 = f.ips6[i]
 		}
 		ifc.Secondary = f.secondaryFor(addr, ifc.Addr6)
+		ifc.Neighbors = f.neighborsFor(i, addr, ifc.Addr6)
 		ifc.Gateway, ifc.Gateway6 = gw4[i], gw6[i]
 		ifcs = append(ifcs, ifc)
 	}

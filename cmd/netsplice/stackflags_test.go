@@ -163,3 +163,59 @@ func TestGatewayFlag(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// TestNeighborFlag checks --neighbor's parsing, its checks against --ip,
+// and which port each entry goes to.
+func TestNeighborFlag(t *testing.T) {
+	ips := []string{"--ip", "192.0.2.1/24,2001:db8:1::1/64", "--ip", "198.51.100.1/24", "--eal", "x"}
+	for _, tc := range []struct {
+		neigh []string
+		want  string // the error's text, "" for none
+	}{
+		{[]string{"192.0.2.2=02:00:00:00:00:02"}, ""},
+		{[]string{"192.0.2.2=02:00:00:00:00:02", "198.51.100.7=02:00:00:00:00:07", "2001:db8:1::2=02:00:00:00:00:03", "fe80::9=02:00:00:00:00:09"}, ""},
+		{[]string{"192.0.2.2"}, "want IP=MAC"},
+		{[]string{"192.0.2.300=02:00:00:00:00:02"}, "not an IP address"},
+		{[]string{"192.0.2.2=01:00:5e:00:00:01"}, "not a unicast Ethernet address"},
+		{[]string{"192.0.2.2=00:00:00:00:00:00"}, "not a unicast Ethernet address"},
+		{[]string{"192.0.2.2=02:00:00:00:00:00:00:02"}, "not a unicast Ethernet address"},
+		{[]string{"192.0.2.2=02:00:00:00:00:02", "192.0.2.2=02:00:00:00:00:03"}, "given twice"},
+		{[]string{"203.0.113.2=02:00:00:00:00:02"}, "not another address inside an --ip prefix"},
+		{[]string{"192.0.2.1=02:00:00:00:00:02"}, "not another address inside an --ip prefix"},
+		{[]string{"2001:db8:9::2=02:00:00:00:00:02"}, "not another address inside an --ip prefix"},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		sf := addStackFlags(fs)
+		args := append([]string(nil), ips...)
+		for _, n := range tc.neigh {
+			args = append(args, "--neighbor", n)
+		}
+		err := fs.Parse(args)
+		if err == nil {
+			_, err = sf.check()
+		}
+		switch {
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("--neighbor %q: got error %v, want one containing %q", tc.neigh, err, tc.want)
+		case tc.want == "" && err != nil:
+			t.Errorf("--neighbor %q: got error %v", tc.neigh, err)
+		case tc.want == "" && len(tc.neigh) == 4:
+			var got []string
+			for i, p := range sf.ips {
+				var p6 []netip.Prefix
+				if i < len(sf.ips6) {
+					p6 = sf.ips6[i]
+				}
+				var s []string
+				for _, n := range sf.neighborsFor(i, p, p6) {
+					s = append(s, n.Addr.String())
+				}
+				got = append(got, strings.Join(s, ","))
+			}
+			if want := []string{"192.0.2.2,2001:db8:1::2,fe80::9", "198.51.100.7"}; strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Errorf("neighbours per port: got %q, want %q", got, want)
+			}
+		}
+	}
+}
