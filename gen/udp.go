@@ -12,6 +12,7 @@ import (
 	"github.com/netsplice/netsplice/internal/counter"
 	"github.com/netsplice/netsplice/service"
 	"github.com/netsplice/netsplice/stack"
+	"github.com/netsplice/netsplice/stack/header"
 	"github.com/netsplice/netsplice/stack/task"
 )
 
@@ -113,11 +114,24 @@ type udpSender struct {
 	next   int // next flow, round robin
 	seq    uint64
 	tmpl   []byte
-	sent   counter.Counter
-	bytes  counter.Counter
-	nobuf  counter.Counter
-	done   atomic.Bool
-	_      [64]byte
+	// tmplSum is the sum of tmpl's bytes after the generator header,
+	// which every datagram repeats: each datagram's checksum sums only
+	// its own header onto it.
+	tmplSum uint32
+	sent    counter.Counter
+	bytes   counter.Counter
+	nobuf   counter.Counter
+	done    atomic.Bool
+	_       [64]byte
+}
+
+// sum32 folds a sum of big-endian 32-bit words into 32 bits: the same
+// one's complement sum as of their 16-bit halves, since 2^16 is 1 modulo
+// 0xffff.
+func sum32(acc uint64) uint32 {
+	acc = acc>>32 + acc&0xffffffff
+	acc = acc>>32 + acc&0xffffffff
+	return uint32(acc)
 }
 
 // udpBurst is the most datagrams a sender makes per loop iteration.
@@ -152,15 +166,20 @@ func (s *udpSender) run() {
 		if s.rate > 0 {
 			intended = s.start + int64(float64(s.seq)*1e9/s.rate)
 		}
-		binary.BigEndian.PutUint32(b[4:], uint32(s.next))
-		binary.BigEndian.PutUint64(b[8:], s.seq)
+		flow, seq := uint32(s.next), s.seq
+		binary.BigEndian.PutUint32(b[4:], flow)
+		binary.BigEndian.PutUint64(b[8:], seq)
 		binary.BigEndian.PutUint64(b[16:], uint64(intended))
 		binary.BigEndian.PutUint64(b[24:], uint64(now))
 		s.seq++
 		if s.next++; s.next == len(s.flows) {
 			s.next = 0
 		}
-		if err := fl.SendPacket(s.sn, pk, netip.AddrPort{}); err != nil {
+		// The payload's sum, from the values rather than the bytes just
+		// stored: the header's 32-bit words onto the template's sum.
+		sum := sum32(uint64(s.tmplSum) + udpMagic + uint64(flow) + seq>>32 + seq&0xffffffff +
+			uint64(intended)>>32 + uint64(intended)&0xffffffff + uint64(now)>>32 + uint64(now)&0xffffffff)
+		if err := fl.SendPacketSummed(s.sn, pk, netip.AddrPort{}, sum); err != nil {
 			continue // counted by the stack (no route, no ARP)
 		}
 		s.sent.Inc()
@@ -187,7 +206,7 @@ func (g *udpGen) run(t0 time.Time) (made, want uint64) {
 	binary.BigEndian.PutUint32(tmpl, udpMagic)
 	service.Pattern(tmpl[udpHeaderLen:], 0)
 	for id, flows := range bySoftnet {
-		s := &udpSender{g: g, sn: g.st.Softnet(id), flows: flows, start: start, end: start + int64(g.cfg.Duration), tmpl: tmpl}
+		s := &udpSender{g: g, sn: g.st.Softnet(id), flows: flows, start: start, end: start + int64(g.cfg.Duration), tmpl: tmpl, tmplSum: header.Checksum(tmpl[udpHeaderLen:], 0)}
 		s.giveUp = s.end + int64(lateGrace(g.cfg.Duration))
 		if g.cfg.Rate > 0 {
 			s.rate = g.cfg.Rate * float64(len(flows)) / float64(len(g.flows))

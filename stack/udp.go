@@ -207,9 +207,17 @@ func (c *UDPConn) Connected() bool { return c.connected }
 // Closed reports whether the socket was closed.
 func (c *UDPConn) Closed() bool { return c.ep.closed.Load() }
 
+// payloadSum is a datagram payload's one's complement sum when its
+// writer knows it (SendPacketSummed); the zero value is unknown.
+type payloadSum struct {
+	v     uint32
+	known bool
+}
+
 // udpOutput prepends a UDP header to the payload in pk and sends it to
-// dst, in either family, through nexthop. It owns pk.
-func (sn *Softnet) udpOutput(c *UDPConn, ifc *Interface, pk *driver.Packet, dst [16]byte, dport uint16, nexthop [16]byte) error {
+// dst, in either family, through nexthop. It owns pk. A known payload
+// sum completes the checksum without reading the payload.
+func (sn *Softnet) udpOutput(c *UDPConn, ifc *Interface, pk *driver.Packet, dst [16]byte, dport uint16, nexthop [16]byte, sum payloadSum) error {
 	n := pk.Len()
 	v4 := is4(dst)
 	if n > ifc.mtu-udpIPHeaderLen(v4) {
@@ -239,19 +247,25 @@ func (sn *Softnet) udpOutput(c *UDPConn, ifc *Interface, pk *driver.Packet, dst 
 	sn.inc(UDPTx)
 	if v4 {
 		s4, d4 := as4(src), as4(dst)
-		if offload {
-			u.SetChecksumField(header.Fold(header.PseudoHeaderChecksum(header.ProtoUDP, s4, d4, l)))
+		switch pseudo := header.PseudoHeaderChecksum(header.ProtoUDP, s4, d4, l); {
+		case offload:
+			u.SetChecksumField(header.Fold(pseudo))
 			pk.Flags |= driver.TxUDPChecksum
-		} else {
+		case sum.known:
+			u.SetChecksumSummed(pseudo, sum.v)
+		default:
 			u.SetChecksum(s4, d4)
 		}
 		sn.ipOutput(ifc, pk, header.ProtoUDP, s4, d4, as4(nexthop))
 		return nil
 	}
-	if offload {
-		u.SetChecksumField(header.Fold(header.PseudoHeaderChecksumIPv6(header.ProtoUDP, src, dst, uint32(l))))
+	switch pseudo := header.PseudoHeaderChecksumIPv6(header.ProtoUDP, src, dst, uint32(l)); {
+	case offload:
+		u.SetChecksumField(header.Fold(pseudo))
 		pk.Flags |= driver.TxUDPChecksum
-	} else {
+	case sum.known:
+		u.SetChecksumSummed(pseudo, sum.v)
+	default:
 		u.SetChecksumIPv6(src, dst)
 	}
 	sn.ip6Output(ifc, pk, header.ProtoUDP, src, dst, nexthop)
@@ -271,12 +285,25 @@ func udpIPHeaderLen(v4 bool) int {
 // is the payload and needs 62 bytes of headroom (42 over IPv4); SendPacket
 // owns pk, also when it returns an error.
 func (c *UDPConn) SendPacket(sn *Softnet, pk *driver.Packet, dst netip.AddrPort) error {
+	return c.sendPacket(sn, pk, dst, payloadSum{})
+}
+
+// SendPacketSummed is SendPacket for a payload whose sum the caller
+// knows: sum is header.Checksum of the payload bytes from an initial 0
+// (a template's sum, for instance, chained with the bytes that vary).
+// The stack completes the UDP checksum from it without reading the
+// payload again. A wrong sum sends a datagram its receiver drops.
+func (c *UDPConn) SendPacketSummed(sn *Softnet, pk *driver.Packet, dst netip.AddrPort, sum uint32) error {
+	return c.sendPacket(sn, pk, dst, payloadSum{v: sum, known: true})
+}
+
+func (c *UDPConn) sendPacket(sn *Softnet, pk *driver.Packet, dst netip.AddrPort, sum payloadSum) error {
 	if c.ep.closed.Load() {
 		sn.free(pk)
 		return net.ErrClosed
 	}
 	if c.connected {
-		return sn.udpOutput(c, c.ifc, pk, c.key.raddr, c.key.rport, c.nexthop)
+		return sn.udpOutput(c, c.ifc, pk, c.key.raddr, c.key.rport, c.nexthop, sum)
 	}
 	if !dst.Addr().IsValid() {
 		sn.free(pk)
@@ -289,7 +316,7 @@ func (c *UDPConn) SendPacket(sn *Softnet, pk *driver.Packet, dst netip.AddrPort)
 		sn.free(pk)
 		return syscall.ENETUNREACH
 	}
-	return sn.udpOutput(c, ifc, pk, d, dst.Port(), nh)
+	return sn.udpOutput(c, ifc, pk, d, dst.Port(), nh, sum)
 }
 
 // NewPacket returns an empty packet for a datagram of the connected
@@ -334,7 +361,7 @@ func (c *UDPConn) sendCopy(sn *Softnet) error {
 		return syscall.EMSGSIZE
 	}
 	copy(b, c.reqBuf)
-	return sn.udpOutput(c, ifc, pk, dst, dport, nh)
+	return sn.udpOutput(c, ifc, pk, dst, dport, nh, payloadSum{})
 }
 
 // ListenUDP opens an unconnected UDP socket bound to laddr. An unspecified

@@ -234,6 +234,49 @@ func TestUDPChecksumZeroSentAsOnes(t *testing.T) {
 	}
 }
 
+// TestUDPChecksumSummed checks that a checksum completed from the
+// payload's sum equals the one computed over the whole datagram, for
+// every payload length up to 70 (odd ones included), both families, and
+// the zero case sent as 0xffff.
+func TestUDPChecksumSummed(t *testing.T) {
+	src6 := [16]byte{0x20, 0x01, 0x0d, 0xb8, 15: 1}
+	dst6 := [16]byte{0x20, 0x01, 0x0d, 0xb8, 15: 2}
+	for n := 0; n <= 70; n++ {
+		u := UDP(make([]byte, UDPHeaderLen+n))
+		for i := range u[UDPHeaderLen:] {
+			u[UDPHeaderLen+i] = byte(i*37 + n)
+		}
+		l := uint16(len(u))
+		u.Encode(1234, 53, l)
+		sum := Checksum(u[UDPHeaderLen:], 0)
+		u.SetChecksum(testSrcIP, testDstIP)
+		want := u.Checksum()
+		u.SetChecksumField(0x5a5a) // not read
+		u.SetChecksumSummed(PseudoHeaderChecksum(ProtoUDP, testSrcIP, testDstIP, l), sum)
+		if got := u.Checksum(); got != want {
+			t.Errorf("IPv4, %d-byte payload: got %#04x, want %#04x", n, got, want)
+		}
+		if got := u.Check(testSrcIP, testDstIP); got != OK {
+			t.Errorf("IPv4, %d-byte payload: Check() = %v", n, got)
+		}
+		u.SetChecksumIPv6(src6, dst6)
+		want = u.Checksum()
+		u.SetChecksumSummed(PseudoHeaderChecksumIPv6(ProtoUDP, src6, dst6, uint32(l)), sum)
+		if got := u.Checksum(); got != want {
+			t.Errorf("IPv6, %d-byte payload: got %#04x, want %#04x", n, got, want)
+		}
+	}
+	// A payload that makes the sum 0xffff: the checksum goes out as 0xffff.
+	u := UDP(make([]byte, 10))
+	u.Encode(1, 2, 10)
+	s := ^Fold(Checksum(u, PseudoHeaderChecksum(ProtoUDP, testSrcIP, testDstIP, 10)))
+	binary.BigEndian.PutUint16(u[8:], s)
+	u.SetChecksumSummed(PseudoHeaderChecksum(ProtoUDP, testSrcIP, testDstIP, 10), Checksum(u[8:], 0))
+	if got := u.Checksum(); got != 0xffff {
+		t.Errorf("zero checksum: got %#04x, want 0xffff", got)
+	}
+}
+
 func TestUDPCheck(t *testing.T) {
 	valid := func() []byte {
 		f := buildUDPFrame(1000, 2000, []byte("hello, world"))

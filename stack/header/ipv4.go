@@ -199,8 +199,14 @@ func (b IPv4) Encode(f *IPv4Fields) {
 	binary.BigEndian.PutUint16(b[6:8], frag)
 	b[8] = f.TTL
 	b[9] = f.Protocol
-	b[10], b[11] = 0, 0
 	copy(b[12:16], f.Src[:])
 	copy(b[16:20], f.Dst[:])
-	binary.BigEndian.PutUint16(b[10:12], ^Fold(Checksum(b[:IPv4MinHeaderLen], 0)))
+	// The checksum sums the fields as given rather than reading back the
+	// bytes just stored, whose wide loads would wait on the narrow stores.
+	// Ten 16-bit words cannot overflow 32 bits.
+	sum := uint32(4<<12|IPv4MinHeaderLen/4<<8|uint16(f.TOS)) + uint32(f.TotalLen) + uint32(f.ID) + uint32(frag) +
+		uint32(f.TTL)<<8 + uint32(f.Protocol) +
+		uint32(f.Src[0])<<8 + uint32(f.Src[1]) + uint32(f.Src[2])<<8 + uint32(f.Src[3]) +
+		uint32(f.Dst[0])<<8 + uint32(f.Dst[1]) + uint32(f.Dst[2])<<8 + uint32(f.Dst[3])
+	binary.BigEndian.PutUint16(b[10:12], ^Fold(sum))
 }

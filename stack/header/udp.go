@@ -122,6 +122,25 @@ func (b UDP) SetChecksumIPv6(src, dst [16]byte) {
 	b.setChecksum(n, PseudoHeaderChecksumIPv6(ProtoUDP, src, dst, uint32(n)))
 }
 
+// SetChecksumSummed stores the checksum from pseudo, the pseudo header's
+// sum (PseudoHeaderChecksum or PseudoHeaderChecksumIPv6), and payload,
+// the sum of the bytes after the header (Checksum(payload, 0)), reading
+// only the header: for a payload whose sum its writer already knows (a
+// template's, or one summed while copying), as Linux sums while copying
+// from user space. The length field must be set. A wrong payload sum
+// stores a checksum the receiver rejects; zero is stored as 0xffff.
+func (b UDP) SetChecksumSummed(pseudo, payload uint32) {
+	// The header's words are read one by one: the ports and length were
+	// just stored that way, and a wider load would wait on the stores.
+	_ = b[UDPHeaderLen-1] // Bounds check hint.
+	c := ^Fold(uint32(Fold(pseudo)) + uint32(Fold(payload)) +
+		uint32(binary.BigEndian.Uint16(b[0:2])) + uint32(binary.BigEndian.Uint16(b[2:4])) + uint32(binary.BigEndian.Uint16(b[4:6])))
+	if c == 0 {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(b[6:8], c)
+}
+
 // setChecksum stores the checksum of the first n bytes of b summed from the
 // pseudo header sum pseudo, with zero sent as 0xffff.
 func (b UDP) setChecksum(n uint16, pseudo uint32) {
