@@ -1,11 +1,12 @@
 package bench
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/netsplice/netsplice/driver/memwire"
 	"github.com/netsplice/netsplice/splice"
-
 	"github.com/netsplice/netsplice/stack"
 )
 
@@ -109,6 +110,32 @@ func TestGenWorkloads(t *testing.T) {
 	}
 	if u.PPS <= 0 || u.Packets == 0 || u.NsPerPkt <= 0 {
 		t.Fatalf("gen-udp: implausible %+v", u)
+	}
+}
+
+// TestGenUDPSink: the generator sends into a port nothing receives from
+// (here an in-memory port alone on its wire, which loses every frame and
+// counts it), to the static neighbour, without ARP: every datagram the
+// report counts reached the port, and none waited for resolution.
+func TestGenUDPSink(t *testing.T) {
+	p, err := memwire.New().AddPort(memwire.Config{Name: "sink", PoolSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := GenUDPSink(GenConfig{Poll: stack.PollAdaptive, Duration: 300 * time.Millisecond}, Sink{Port: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Workload != "gen-udp-sink" || r.PPS <= 0 || r.NsPerPkt <= 0 {
+		t.Fatalf("gen-udp-sink: implausible %+v", r)
+	}
+	// The port also sent the stack's gratuitous ARP and gen's warm-up
+	// ping, also lost.
+	if s := p.Stats(); s.TxErrors != r.Packets+2 {
+		t.Fatalf("the port lost %d frames on its wire, the generator sent %d datagrams", s.TxErrors, r.Packets)
+	}
+	if _, err := GenUDPSink(GenConfig{Softnets: 2}, Sink{Port: p}); err == nil || !strings.Contains(err.Error(), "queues") {
+		t.Fatalf("2 softnets on a 1-queue port: %v, want an error about its queues", err)
 	}
 }
 

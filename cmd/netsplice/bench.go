@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"github.com/netsplice/netsplice/bench"
+	"github.com/netsplice/netsplice/driver/dpdk"
 	"github.com/netsplice/netsplice/splice"
 	"github.com/netsplice/netsplice/stack"
 )
 
 // benchWorkloads are the workloads of netsplice bench.
 var benchWorkloads = []string{"tcp-bulk", "tcp-conn", "udp-bulk", "tcp-relay", "udp-relay", "syn-flood", "gen-cps", "gen-udp",
-	"tcp-bulk-v6", "udp-bulk-v6", "gen-cps-held", "gen-udp-held", "syn-flood-ring"}
+	"tcp-bulk-v6", "udp-bulk-v6", "gen-cps-held", "gen-udp-held", "syn-flood-ring", "gen-udp-sink"}
 
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", stdout,
@@ -32,6 +33,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	pollFlag := fs.String("poll", "busy", "poll mode: busy or adaptive (adaptive is used anyway when two stacks' softnets outnumber the CPUs)")
 	size := fs.Int("size", 0, "UDP payload bytes: 1..1472 (1..1452 for udp-bulk-v6); 0 fills a 1500-byte packet")
 	offload := fs.Bool("offload", false, "offloads on the in-memory ports as veth's defaults (the kernel peer's) and NICs have them: checksums both ways, TCP segmentation (TSO) and receive coalescing (GRO)")
+	sinkEAL := fs.String("sink-eal", "", "gen-udp-sink's DPDK EAL `ARGS`: port i takes the i-th --lcores value's run (default: one net_null port per --lcores value, in memory, no NIC)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` (softnet threads are labelled stack=ADDR, softnet=N)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -88,8 +90,31 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	var results []bench.Result
+	sinks := sinkPorts{eal: *sinkEAL, counts: counts, log: stderr}
+	defer sinks.close()
 	for _, w := range workloads {
 		switch w {
+		case "gen-udp-sink":
+			// The generator alone, on a DPDK port that receives nothing
+			// and frees what it is given (net_null), to a static
+			// neighbour: its own cost, with no receiver on the CPUs.
+			for i, n := range counts {
+				port, err := sinks.open(i, n)
+				if err != nil {
+					return err
+				}
+				r, err := bench.GenUDPSink(bench.GenConfig{Softnets: n, Poll: poll, Duration: *duration}, bench.Sink{Port: port, ThreadInit: dpdk.ThreadInit, ThreadExit: dpdk.ThreadExit})
+				if err != nil {
+					return err
+				}
+				r.Mode = poll.String()
+				results = append(results, r)
+				if *asJSON {
+					if err := r.WriteJSON(stdout); err != nil {
+						return err
+					}
+				}
+			}
 		case "udp-bulk", "udp-bulk-v6":
 			for _, n := range counts {
 				p := poll
@@ -224,4 +249,44 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		tw.Flush()
 	}
 	return nil
+}
+
+// sinkPorts opens gen-udp-sink's DPDK ports: EAL on first use, with
+// eal's arguments or, by default, one net_null port per --lcores value
+// (no-rx: it receives nothing; its transmit frees each mbuf, as a NIC's
+// completion does), in memory, without hugepages or a NIC.
+type sinkPorts struct {
+	eal    string
+	counts []int
+	log    io.Writer
+	up     bool
+	ports  []*dpdk.Port
+}
+
+func (s *sinkPorts) open(i, queues int) (*dpdk.Port, error) {
+	if !s.up {
+		args := strings.Fields(s.eal)
+		if len(args) == 0 {
+			args = []string{"--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", "--log-level=.*:warning"}
+			for k := range s.counts {
+				args = append(args, fmt.Sprintf("--vdev=net_null%d,no-rx=1", k))
+			}
+		}
+		if err := dpdk.InitEAL(args); err != nil {
+			return nil, fmt.Errorf("gen-udp-sink: DPDK EAL %q: %w", strings.Join(args, " "), err)
+		}
+		s.up = true
+	}
+	p, err := dpdk.OpenPort(dpdk.PortConfig{PortID: uint16(i), Queues: queues})
+	if err != nil {
+		return nil, fmt.Errorf("gen-udp-sink: DPDK port %d (--lcores value %d): %w", i, queues, err)
+	}
+	s.ports = append(s.ports, p)
+	return p, nil
+}
+
+func (s *sinkPorts) close() {
+	for _, p := range s.ports {
+		p.Close()
+	}
 }
