@@ -40,9 +40,11 @@ test: deps lint ## gofmt, vet, unit tests with -race, integration tests, benchma
 	$(GO) test -count=1 -run='^$$' -bench=. -benchtime=1x ./... > /dev/null
 	@echo "make test: all passed"
 
-bench: deps ## run the benchmarks: go test -bench, then `netsplice bench` vs gVisor and the Linux kernel (root) in one table (bench/compare.sh)
+bench: deps ## run the benchmarks: go test -bench, then `netsplice bench` vs gVisor and the Linux kernel (root) in one table (bench/compare.sh), then the generator (gen-cps, gen-udp, gen-udp-sink)
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 	GO=$(GO) bash bench/compare.sh
+	@echo "the generator: against the in-memory wire's servers, and alone into DPDK net_null (gen-udp-sink)"
+	$(GO) run ./cmd/netsplice bench --lcores 1 --poll adaptive --workload gen-cps,gen-udp,gen-udp-sink
 
 bench-lab: deps ## bulk TCP upload, Linux to netsplice over af_packet, vs the kernel (iperf3); needs root
 	$(GO) test -count=1 -run='^$$' -bench=TCPUploadVsIperf3 -benchtime=1x ./internal/lab/
