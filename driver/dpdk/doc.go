@@ -64,6 +64,37 @@
 // ol_flags, l2_len and l3_len are set from driver.Packet's Flags, L2Len
 // and L3Len, and rte_eth_tx_prepare runs before the tx burst).
 //
+// # Segmentation offload: software today, the NIC's next
+//
+// Today a port with TCP checksum offload reports OffloadTxTCPSeg and cuts
+// each super-frame in software during TxBurst (driver/gso: one mbuf per
+// segment, headers written, payload copied from the sender's packets),
+// and the NIC finishes the checksums. Receive coalescing is the stack's
+// (stack/gro.go); no PMD's LRO is enabled.
+//
+// Planned (issue 10, item 3), for PMDs that advertise
+// RTE_ETH_TX_OFFLOAD_TCP_TSO and MULTI_SEGS (mlx5, i40e, ice; net_tap
+// advertises both and is the test target here, net_af_packet and
+// net_ring advertise neither):
+//   - TxBurst turns a super-frame into one mbuf chain: the header packet's
+//     mbuf first, then one indirect mbuf per piece of payload it references
+//     (Packet.More, MoreOff, MoreLen), attached to the sender's mbuf with
+//     rte_pktmbuf_attach, which takes a reference; ol_flags TX_TCP_SEG
+//     with TX_IPV4 or TX_IPV6, TX_IP_CKSUM and TX_TCP_CKSUM, l2_len,
+//     l3_len, l4_len and tso_segsz from Packet.SegSize; pkt_len the sum;
+//     rte_eth_tx_prepare, then the burst. The indirect mbufs come from the
+//     queue's own pool (one cgo call per burst builds every chain).
+//   - The sender keeps its packets for retransmission and frees them
+//     when acknowledged, possibly while the NIC still reads them: a Put of
+//     a packet whose mbuf refcnt is above 1 (read in place, no call) hands
+//     the mbuf to rte_pktmbuf_free instead of the Go cache, so the last
+//     reference, the NIC's completion, returns it to its mempool, where
+//     the tag binds it to its descriptor again.
+//   - Tests: the chain's layout in C against a super-frame (dpdk_test), and
+//     a lab run over net_tap against Linux with loss (impair), every byte
+//     checked by SHA-256, tcp_tx_copy_bytes unchanged by segmentation, and
+//     the mempools whole again after Close.
+//
 // # Mbufs and descriptors: zero copy
 //
 // Every mbuf of a netsplice mempool is bound, for its whole life, to one
