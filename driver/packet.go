@@ -118,7 +118,23 @@ type Packet struct {
 
 	pool *Pool
 	head uint16 // headroom of an empty buffer
+	// lent: a driver took references to the buffer that outlive TxBurst
+	// (Lend); the pool gives it back to its backend rather than reuse it.
+	lent bool
 }
+
+// Lend records that the driver holding p's buffer took a reference to
+// it that outlives TxBurst: a NIC reads p's bytes later, through a chain
+// the driver built (segmentation offload), while p stays with the sender.
+// When p is freed its pool hands it to the backend, whose reference count
+// frees the buffer when the last reference goes, instead of caching it
+// for reuse while the NIC may still read it. Only packets of backed pools
+// (NewBackedPool) may be lent; the flag lasts until the next Get.
+func (p *Packet) Lend() { p.lent = true }
+
+// Lent reports whether p was lent (Lend) since it was last taken from
+// its pool.
+func (p *Packet) Lent() bool { return p.lent }
 
 // Init points p at buf, with headroom bytes reserved in front of the data,
 // as a member of pool. Drivers call it once per buffer, when they build
@@ -159,6 +175,7 @@ func (p *Packet) Reset() {
 	p.Loops = 0
 	p.Next = nil
 	p.More, p.MoreLen = nil, 0
+	p.lent = false
 }
 
 // SetData sets the frame to Buf[off:off+n]. It reports false, changing

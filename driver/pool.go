@@ -33,6 +33,9 @@ type Pool struct {
 	backend  PoolBackend
 	batch    []*Packet
 	cacheMax int
+	// lent are freed packets a driver lent (Packet.Lend), on their way to
+	// the backend a batch at a time, never to Get.
+	lent []*Packet
 
 	// exhausted counts Get calls that found the pool empty.
 	exhausted atomic.Uint64
@@ -119,9 +122,31 @@ func (p *Pool) GetBulk(pkts []*Packet) int {
 // Put returns a packet of this pool. Owner only; other goroutines call
 // Packet.Free.
 func (p *Pool) Put(pk *Packet) {
+	if pk.lent && p.backend != nil {
+		p.putLent(pk)
+		return
+	}
 	p.free = append(p.free, pk)
 	if p.backend != nil && len(p.free) > p.cacheMax {
 		p.spill()
+	}
+}
+
+// putLent sends a lent packet towards the backend: the NIC may still read
+// its buffer, so it is not cached for reuse; the backend's reference
+// count frees the buffer when the NIC's reference goes too.
+func (p *Pool) putLent(pk *Packet) {
+	p.lent = append(p.lent, pk)
+	if len(p.lent) >= len(p.batch) {
+		p.flushLent()
+	}
+}
+
+func (p *Pool) flushLent() {
+	if len(p.lent) > 0 {
+		p.backend.FreeBulk(p.lent)
+		clear(p.lent)
+		p.lent = p.lent[:0]
 	}
 }
 
@@ -157,6 +182,7 @@ func (p *Pool) Flush() {
 	for len(p.free) > 0 {
 		p.spill()
 	}
+	p.flushLent()
 }
 
 func (p *Pool) putRemote(pk *Packet) {
@@ -173,7 +199,12 @@ func (p *Pool) putRemote(pk *Packet) {
 func (p *Pool) reclaim() {
 	for pk := p.remote.Swap(nil); pk != nil; {
 		next := pk.Next // left set: Get's Reset clears it
-		p.free = append(p.free, pk)
+		if pk.lent && p.backend != nil {
+			pk.Next = nil
+			p.putLent(pk)
+		} else {
+			p.free = append(p.free, pk)
+		}
 		pk = next
 	}
 	for p.backend != nil && len(p.free) > p.cacheMax {

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"slices"
 	"sync"
 	"testing"
 )
@@ -414,5 +415,63 @@ func TestBackedPool(t *testing.T) {
 	p.Flush()
 	if p.Available() != 0 || len(be.free) != 100 {
 		t.Fatalf("after Flush: cache %d, backend %d; want 0 and 100", p.Available(), len(be.free))
+	}
+}
+
+// TestBackedPoolLent: a lent packet (Packet.Lend) freed by its owner or
+// another goroutine goes back to the backend, a batch at a time and on
+// Flush, and never out of Get again before the backend hands it out anew;
+// Get clears the mark.
+func TestBackedPoolLent(t *testing.T) {
+	be := newFakeBackend(64)
+	p, err := NewBackedPool(be, 8, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lent []*Packet
+	for i := 0; i < 12; i++ {
+		pk := p.Get()
+		pk.Lend()
+		lent = append(lent, pk)
+	}
+	fresh := p.Get()
+	for _, pk := range lent[:7] {
+		p.Put(pk)
+	}
+	lent[7].Free() // the eighth, from "another goroutine": reclaimed by the next Get
+	p.Put(fresh)
+	seen := map[*Packet]bool{}
+	// Four from the local cache (fresh and the three never handed out),
+	// the fifth after reclaiming the remote free and refilling.
+	for i := 0; i < 5; i++ {
+		pk := p.Get()
+		seen[pk] = true
+	}
+	if be.frees != 1 || len(p.lent) != 0 {
+		t.Fatalf("after 8 lent packets freed: %d FreeBulk calls, %d waiting; want one batch of 8 sent", be.frees, len(p.lent))
+	}
+	for _, pk := range lent[:8] {
+		if seen[pk] {
+			t.Fatal("Get handed out a lent packet from the local cache")
+		}
+		if !slices.Contains(be.free, pk) {
+			t.Fatal("a freed lent packet is not back with the backend")
+		}
+	}
+	for _, pk := range lent[8:] {
+		p.Put(pk)
+	}
+	if len(p.lent) != 4 {
+		t.Fatalf("%d lent packets waiting, want 4 (less than a batch)", len(p.lent))
+	}
+	p.Flush()
+	if len(p.lent) != 0 || !slices.Contains(be.free, lent[11]) {
+		t.Fatal("Flush left lent packets behind")
+	}
+	// Handed out anew by the backend, a packet is no longer lent.
+	for pk := p.Get(); pk != nil; pk = p.Get() {
+		if pk.lent {
+			t.Fatal("Get returned a packet still marked lent")
+		}
 	}
 }

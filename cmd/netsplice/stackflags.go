@@ -36,6 +36,7 @@ type stackFlags struct {
 	pcap    string
 	synRing bool
 	noGRO   bool
+	noTSO   bool
 	// secondary are more addresses the ports answer for (gen --sources),
 	// each given to the port whose prefix holds it (secondaryFor).
 	secondary []netip.Addr
@@ -432,6 +433,7 @@ func addStackFlags(fs *flag.FlagSet) *stackFlags {
 	fs.StringVar(&f.impair, "impair", "", "faults on every port's rx and tx, e.g. drop=1%,dup=0.5%,reorder=4,corrupt=0.1%,seed=1")
 	fs.StringVar(&f.pcap, "pcap", "", "write every frame sent and received to this pcap `FILE` (debugging, not line rate)")
 	fs.BoolVar(&f.noGRO, "no-gro", false, "turn off receive coalescing (software GRO: in-order segments of one TCP connection in a receive burst go through TCP input as one; tcp_rx_coalesced counts them), as ethtool -K DEV gro off does for the kernel")
+	fs.BoolVar(&f.noTSO, "no-tso", false, "segment TCP in software even where the NIC offers TSO on chained mbufs (the port's log line says tcp-seg(hw...) or tcp-seg(sw)), as ethtool -K DEV tso off")
 	fs.Var(&f.neighbors, "neighbor", "a static neighbour `IP=MAC`, repeatable: frames to IP (on an --ip prefix, or IPv6 link-local) go to MAC without ARP or Neighbor Discovery, and nothing heard changes it (a sink or a device under test that does not answer ARP), e.g. 192.0.2.2=02:00:00:00:00:02")
 	fs.BoolVar(&f.synRing, "syn-ring", false, "give pure TCP SYNs a ring of their own, taken below established traffic, so that a SYN flood overflows that ring and not the softnets' queues (ports with software RSS: af_packet, tap, ring; a port with hardware RSS logs why it has none)")
 	return f
@@ -625,7 +627,7 @@ func (f *stackFlags) start(stderr io.Writer) (*stackEnv, error) {
 		}
 	}()
 	for i := range f.ips {
-		p, err := dpdk.OpenPort(dpdk.PortConfig{PortID: uint16(i), Queues: f.lcores, Logger: log, SYNRing: f.synRing})
+		p, err := dpdk.OpenPort(dpdk.PortConfig{PortID: uint16(i), Queues: f.lcores, Logger: log, SYNRing: f.synRing, NoTSO: f.noTSO})
 		if err != nil {
 			return nil, usageErr("--ip %v: port %d: %v%s", f.portString(i), i, err, portHint(err))
 		}

@@ -48,8 +48,12 @@ type PortConfig struct {
 	MTU int
 	// Promiscuous turns promiscuous mode on.
 	Promiscuous bool
-	// NoOffloads leaves every checksum offload off.
+	// NoOffloads leaves every checksum offload off (and with them
+	// segmentation offload).
 	NoOffloads bool
+	// NoTSO keeps TCP segmentation in software (driver/gso) even where
+	// the PMD offers TSO with chained mbufs.
+	NoTSO bool
 	// SoftwareRSS forces software RSS even where the PMD could hash.
 	SoftwareRSS bool
 	// SYNRing gives pure TCP SYNs a ring of their own (driver.SYNQueuer),
@@ -107,6 +111,10 @@ type SoftStats struct {
 	// SYNs counts pure SYNs put on the SYN ring, SYNDrops those dropped
 	// because it was full (also counted as RxMissed).
 	SYNs, SYNDrops uint64
+	// TSOChains counts TCP super-frames the NIC took as one mbuf chain to
+	// segment (TSO), TSODrops those it refused (dropped, also counted
+	// as TxErrors).
+	TSOChains, TSODrops uint64
 }
 
 // Stat is one named counter of a port (Port.Counters).

@@ -64,36 +64,40 @@
 // ol_flags, l2_len and l3_len are set from driver.Packet's Flags, L2Len
 // and L3Len, and rte_eth_tx_prepare runs before the tx burst).
 //
-// # Segmentation offload: software today, the NIC's next
+// # Segmentation offload: the NIC's TSO, or software
 //
-// Today a port with TCP checksum offload reports OffloadTxTCPSeg and cuts
-// each super-frame in software during TxBurst (driver/gso: one mbuf per
-// segment, headers written, payload copied from the sender's packets),
-// and the NIC finishes the checksums. Receive coalescing is the stack's
-// (stack/gro.go); no PMD's LRO is enabled.
+// A port with TCP checksum offload reports OffloadTxTCPSeg, and the stack
+// sends up to 64 KiB as one super-frame: a packet of headers whose
+// payload stays in the sender's packets (Packet.More). TxBurst sends it
+// one of two ways.
 //
-// Planned (issue 10, item 3), for PMDs that advertise
-// RTE_ETH_TX_OFFLOAD_TCP_TSO and MULTI_SEGS (mlx5, i40e, ice; net_tap
-// advertises both and is the test target here, net_af_packet and
-// net_ring advertise neither):
-//   - TxBurst turns a super-frame into one mbuf chain: the header packet's
-//     mbuf first, then one indirect mbuf per piece of payload it references
-//     (Packet.More, MoreOff, MoreLen), attached to the sender's mbuf with
-//     rte_pktmbuf_attach, which takes a reference; ol_flags TX_TCP_SEG
-//     with TX_IPV4 or TX_IPV6, TX_IP_CKSUM and TX_TCP_CKSUM, l2_len,
-//     l3_len, l4_len and tso_segsz from Packet.SegSize; pkt_len the sum;
-//     rte_eth_tx_prepare, then the burst. The indirect mbufs come from the
-//     queue's own pool (one cgo call per burst builds every chain).
-//   - The sender keeps its packets for retransmission and frees them
-//     when acknowledged, possibly while the NIC still reads them: a Put of
-//     a packet whose mbuf refcnt is above 1 (read in place, no call) hands
-//     the mbuf to rte_pktmbuf_free instead of the Go cache, so the last
-//     reference, the NIC's completion, returns it to its mempool, where
-//     the tag binds it to its descriptor again.
-//   - Tests: the chain's layout in C against a super-frame (dpdk_test), and
-//     a lab run over net_tap against Linux with loss (impair), every byte
-//     checked by SHA-256, tcp_tx_copy_bytes unchanged by segmentation, and
-//     the mempools whole again after Close.
+// Where the PMD offers RTE_ETH_TX_OFFLOAD_TCP_TSO and MULTI_SEGS with IPv4
+// checksum offload (mlx5, i40e, ice; net_tap too, which segments in its
+// own software and is the test target here; net_af_packet and net_ring
+// offer neither), an IPv4 super-frame leaves as one mbuf chain (txTSO,
+// one cgo call): the header mbuf, then one spare mbuf of the queue's pool
+// per piece of payload, attached to the sender's mbuf with
+// rte_pktmbuf_attach (a reference, no copy), with ol_flags TX_TCP_SEG,
+// TX_IPV4, TX_IP_CKSUM and TX_TCP_CKSUM, l2_len, l3_len, l4_len and
+// tso_segsz; rte_eth_tx_prepare, then the burst. The segment size is the
+// super-frame's SegSize, made smaller where a segment would not fit the
+// MTU (net_tap counts the Ethernet header in). The sender keeps its
+// packets for retransmission; the binding marks them lent
+// (driver.Packet.Lend), so that when the sender frees them, possibly
+// while the NIC still reads them, its pool hands them to the mempool
+// (rte_pktmbuf_free_bulk, whose reference count keeps each buffer until
+// the NIC's chain lets go) rather than to its next Get. A chain the ring
+// has no room for is freed and counted (tx_tso_drops, in TxErrors); TCP
+// sends it again. A chain tx_prepare refuses (a limit the device info did
+// not tell) is taken apart and cut in software, and TSO is off for the
+// port from then on, logged once. --no-tso (PortConfig.NoTSO) keeps
+// segmentation in software.
+//
+// Otherwise, and for IPv6 super-frames, TxBurst cuts them into mbufs of
+// the queue's pool in software (driver/gso: headers written, payload
+// copied from the sender's packets), and the NIC finishes the checksums.
+// Receive coalescing is the stack's (stack/gro.go); no PMD's LRO is
+// enabled.
 //
 // # Mbufs and descriptors: zero copy
 //

@@ -112,6 +112,7 @@ int ns_dev_info(uint16_t port, struct ns_devinfo *out, char *err, size_t errlen)
 	if (rte_eth_macaddr_get(port, &mac) == 0)
 		memcpy(out->mac, mac.addr_bytes, 6);
 	ns_link(port, &out->link_up, &out->link_speed);
+	out->tx_seg_max = info.tx_desc_lim.nb_seg_max;
 	return 0;
 }
 
@@ -353,4 +354,6 @@ void ns_consts(uint64_t *out)
 	out[NS_C_HEADROOM] = RTE_PKTMBUF_HEADROOM;
 	out[NS_C_MAX_LCORE] = RTE_MAX_LCORE;
 	out[NS_C_XSTATS_NAME_SIZE] = RTE_ETH_XSTATS_NAME_SIZE;
+	out[NS_C_TX_TCP_TSO] = RTE_ETH_TX_OFFLOAD_TCP_TSO;
+	out[NS_C_TX_MULTI_SEGS] = RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 }

@@ -135,6 +135,71 @@ static inline uint16_t ns_tx_burst(uint16_t port, uint16_t q, uintptr_t *mb, con
 	return rte_eth_tx_burst(port, q, m, n);
 }
 
+// ns_piece is one piece of a TSO packet's payload: len bytes at data
+// offset off of the direct mbuf mb, carried by the spare mbuf ind, which
+// becomes an indirect mbuf attached to mb.
+struct ns_piece {
+	uintptr_t ind;
+	uintptr_t mb;
+	uint16_t off;
+	uint16_t len;
+	uint32_t pad;
+};
+
+// ns_tx_tso sends one TCP super-frame as a chain the NIC segments: the
+// header mbuf hdr (its frame at off, len bytes of headers: l2, l3 and l4
+// of them) followed by the n payload pieces, each attached (a reference
+// on its mbuf), with TSO requested for segments of segsz payload bytes
+// (IPv4, its header and the TCP checksums by the NIC). It returns 1 when
+// the PMD took the chain; 0 when its ring was full, the chain then freed
+// here (the header mbuf to its pool, the pieces detached), so either way
+// hdr and the spare mbufs are no longer the caller's; -1 when
+// rte_eth_tx_prepare refused the chain (a limit of the NIC's), which is
+// then taken apart again, hdr and the spare mbufs still the caller's, for
+// it to segment in software.
+static inline int ns_tx_tso(uint16_t port, uint16_t q, uintptr_t hdr, uint16_t off, uint16_t len, uint16_t l2, uint16_t l3, uint16_t l4,
+	uint16_t segsz, const struct ns_piece *pieces, uint16_t n)
+{
+	struct rte_mbuf *h = (struct rte_mbuf *)hdr;
+	uint64_t keep = h->ol_flags & (RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT);
+	h->data_off = off;
+	h->data_len = len;
+	h->next = NULL;
+	uint32_t total = len;
+	struct rte_mbuf *prev = h;
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *mi = (struct rte_mbuf *)pieces[i].ind;
+		rte_pktmbuf_attach(mi, (struct rte_mbuf *)pieces[i].mb);
+		mi->data_off = pieces[i].off;
+		mi->data_len = pieces[i].len;
+		mi->pkt_len = pieces[i].len;
+		mi->next = NULL;
+		prev->next = mi;
+		prev = mi;
+		total += pieces[i].len;
+	}
+	h->nb_segs = n + 1;
+	h->pkt_len = total;
+	h->ol_flags = keep | RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_CKSUM;
+	h->l2_len = l2;
+	h->l3_len = l3;
+	h->l4_len = l4;
+	h->tso_segsz = segsz;
+	if (rte_eth_tx_prepare(port, q, &h, 1) != 1) {
+		for (uint16_t i = 0; i < n; i++)
+			rte_pktmbuf_detach((struct rte_mbuf *)pieces[i].ind);
+		h->next = NULL;
+		h->nb_segs = 1;
+		h->pkt_len = len;
+		h->ol_flags = keep;
+		return -1;
+	}
+	if (rte_eth_tx_burst(port, q, &h, 1) == 1)
+		return 1;
+	rte_pktmbuf_free(h);
+	return 0;
+}
+
 // ns_alloc_bulk allocates up to n mbufs from mp into mb and stores their
 // tags in tags. rte_pktmbuf_alloc_bulk is all or nothing, so on failure it
 // retries with half as many: a nearly empty pool still hands out what it
@@ -177,6 +242,7 @@ struct ns_devinfo {
 	uint8_t mac[6];
 	int link_up;
 	uint32_t link_speed;
+	uint16_t tx_seg_max; // most segments of one TSO packet (tx_desc_lim.nb_seg_max)
 };
 
 // ns_portconf is the port configuration Go asks for.
@@ -235,6 +301,8 @@ enum {
 	NS_C_HEADROOM,
 	NS_C_MAX_LCORE,
 	NS_C_XSTATS_NAME_SIZE,
+	NS_C_TX_TCP_TSO,
+	NS_C_TX_MULTI_SEGS,
 	NS_C_NUM
 };
 void ns_consts(uint64_t *out);

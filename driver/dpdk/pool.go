@@ -105,6 +105,9 @@ func (m *mempool) bind(pool *driver.Pool) {
 	}
 }
 
+// avail returns the mbufs in the mempool now, caches included.
+func (m *mempool) avail() int { return int(C.ns_pool_avail(m.mp)) }
+
 // free releases the mempool if every mbuf is back in it and reports
 // whether it did; otherwise the mempool stays (its mbufs may still be
 // referenced) until EAL cleanup.

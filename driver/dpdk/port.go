@@ -46,7 +46,19 @@ type Port struct {
 	hasher  *rss.Hasher
 	offl    driver.Offloads
 	prepare C.int
-	log     *zap.Logger
+	// tso: the NIC segments IPv4 super-frames sent as mbuf chains (TSO,
+	// MULTI_SEGS); txSegMax is the most mbufs one chain may have.
+	tso      bool
+	txSegMax int
+	// tsoOff turns TSO off for good once the PMD's tx_prepare refused a
+	// chain (a limit not reported in its device info): segmentation goes
+	// back to software, logged once.
+	tsoOff atomic.Bool
+	// tsoL2InMTU: the PMD measures a TSO segment's size against the MTU
+	// with its Ethernet header (net_tap), so segments are made smaller by
+	// that much.
+	tsoL2InMTU bool
+	log        *zap.Logger
 
 	pools  []*driver.Pool
 	mps    []*mempool
@@ -90,7 +102,14 @@ type txQueue struct {
 	calls          counter.Counter
 	segs           []*driver.Packet // software GSO's frames, owner only
 	gsoDrops       counter.Counter  // super-frames or their frames dropped by software GSO
-	_              [64]byte
+	// TSO (txTSO): a chain's payload pieces, the spare mbufs that carry
+	// them and the sender's packets they reference, owner only.
+	pieces   []C.struct_ns_piece
+	spare    []*driver.Packet
+	lend     []*driver.Packet
+	tsoSent  counter.Counter // super-frames the NIC took to segment
+	tsoDrops counter.Counter // super-frames the NIC refused (dropped)
+	_        [64]byte
 }
 
 // hwQueue guards a hardware rx queue that several softnets may poll
@@ -263,11 +282,24 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 		p.prepare = 1
 	}
 	if p.offl&driver.OffloadTxTCPChecksum != 0 {
-		// Segmentation in software (GSO): TxBurst cuts TCP super-frames
-		// into mbufs of the queue's pool (package driver/gso), so the
-		// stack builds one header per 64 KiB and never copies the payload
-		// itself; the NIC finishes each frame's checksums.
+		// Segmentation: the stack builds one header per 64 KiB and never
+		// copies the payload itself. Where the PMD offers TSO on chained
+		// mbufs, TxBurst hands IPv4 super-frames to the NIC as a chain
+		// that references the payload (txTSO); otherwise, and for
+		// IPv6, it cuts them into mbufs of the queue's pool in software
+		// (package driver/gso) and the NIC finishes each frame's
+		// checksums.
 		p.offl |= driver.OffloadTxTCPSeg
+		tsoWant := cconst(C.NS_C_TX_TCP_TSO) | cconst(C.NS_C_TX_MULTI_SEGS)
+		if !cfg.NoTSO && uint64(info.tx_offload_capa)&tsoWant == tsoWant && p.offl&driver.OffloadTxIPChecksum != 0 {
+			pc.tx_offloads |= C.uint64_t(tsoWant)
+			p.tso = true
+			p.tsoL2InMTU = p.drv == "net_tap"
+			p.txSegMax = int(info.tx_seg_max)
+			if p.txSegMax == 0 {
+				p.txSegMax = 40
+			}
+		}
 	}
 	pc.mtu = C.uint16_t(cfg.MTU)
 	if cfg.Promiscuous {
@@ -381,6 +413,11 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 		t := &p.txq[q]
 		t.mb = make([]uintptr, p.burst)
 		t.meta = make([]C.struct_ns_txmeta, p.burst)
+		if p.tso {
+			t.pieces = make([]C.struct_ns_piece, 0, 64)
+			t.spare = make([]*driver.Packet, 0, 64)
+			t.lend = make([]*driver.Packet, 0, 64)
+		}
 	}
 	if p.ntxh < n {
 		p.txLock = make([]paddedMutex, p.ntxh)
@@ -390,7 +427,7 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 		zap.Int("queues", n), zap.Int("hw_rx_queues", p.nrxh), zap.Int("hw_tx_queues", p.ntxh),
 		zap.Stringer("rss_types", p.rss.Types), zap.Int("reta_size", len(p.rss.RETA)),
 		zap.Int("mtu", p.mtu), zap.String("mac", macString(p.mac)), zap.Int("pool_mbufs", size),
-		zap.String("offloads", offloadString(p.offl))}
+		zap.String("offloads", offloadString(p.offl, p.tso))}
 	if p.ntxh < n {
 		fields = append(fields, zap.String("tx", "softnets share hardware tx queues under a lock"))
 	}
@@ -455,14 +492,20 @@ func hashTypes(hf uint64) rss.HashTypes {
 	return t
 }
 
-func offloadString(o driver.Offloads) string {
+// offloadString names the offloads in o; tso says whether the NIC
+// segments (tcp-seg(hw)) or the binding does (tcp-seg(sw)).
+func offloadString(o driver.Offloads, tso bool) string {
+	seg := "tcp-seg(sw)"
+	if tso {
+		seg = "tcp-seg(hw: ipv4; sw: ipv6)"
+	}
 	var s []string
 	for _, x := range []struct {
 		o driver.Offloads
 		n string
 	}{{driver.OffloadRxIPChecksum, "rx-ipv4-cksum"}, {driver.OffloadRxL4Checksum, "rx-l4-cksum"},
 		{driver.OffloadTxIPChecksum, "tx-ipv4-cksum"}, {driver.OffloadTxUDPChecksum, "tx-udp-cksum"},
-		{driver.OffloadTxTCPChecksum, "tx-tcp-cksum"}, {driver.OffloadTxTCPSeg, "tcp-seg(sw)"}} {
+		{driver.OffloadTxTCPChecksum, "tx-tcp-cksum"}, {driver.OffloadTxTCPSeg, seg}} {
 		if o&x.o != 0 {
 			s = append(s, x.n)
 		}
@@ -799,6 +842,15 @@ func (p *Port) txWithSuperFrames(q int, pkts []*driver.Packet, first int) int {
 			}
 		}
 		pk := pkts[0]
+		if p.tso && !p.tsoOff.Load() && p.txTSO(q, pk) {
+			sent++
+			pkts = pkts[1:]
+			first = 0
+			for first < len(pkts) && pkts[first].Flags&driver.TxTCPSeg == 0 {
+				first++
+			}
+			continue
+		}
 		segs, err := gso.Cut(pk, p.pools[q], t.segs)
 		t.segs = segs[:0]
 		if pk.Pool() == p.pools[q] {
@@ -829,6 +881,121 @@ func (p *Port) txWithSuperFrames(q int, pkts []*driver.Packet, first int) int {
 		}
 	}
 	return sent
+}
+
+// txTSO sends super-frame pk as one mbuf chain for the NIC to segment:
+// pk's headers, then one spare mbuf of queue q's pool per piece of the
+// payload pk references, attached to the sender's mbuf (a reference,
+// no copy). The sender's packets are lent (driver.Packet.Lend): freed
+// while the NIC still reads them, they go back to the mempool by its
+// reference count, not to reuse. It reports false, having changed
+// nothing, when pk cannot go this way (IPv6; payload outside mbufs;
+// more pieces than a chain may have; the pool short of spare mbufs; the
+// PMD's tx_prepare refusing the chain, which also turns TSO off for the
+// port), and the caller cuts it in software; true when pk is consumed:
+// sent, or dropped on a full ring (counted in TxErrors, as software
+// GSO's drops; TCP sends it again).
+func (p *Port) txTSO(q int, pk *driver.Packet) bool {
+	d := pk.Data()
+	if pk.Priv == 0 || pk.Flags&driver.TxIPv6 != 0 || pk.SegSize == 0 || pk.MoreLen <= 0 {
+		return false
+	}
+	l2, l3 := int(pk.L2Len), int(pk.L3Len)
+	if l2 == 0 {
+		l2 = 14
+	}
+	if l3 == 0 && len(d) > l2 {
+		l3 = int(d[l2]&0x0f) * 4
+	}
+	if len(d) < l2+l3+20 {
+		return false
+	}
+	l4 := int(d[l2+l3+12]>>4) * 4
+	if l2+l3+l4 != len(d) {
+		return false
+	}
+	// A segment's IP packet fits the MTU (the PMD may count the Ethernet
+	// header in too): cut smaller than SegSize if need be, which TCP
+	// takes as it takes any segment shorter than the MSS.
+	most := p.mtu - l3 - l4
+	if p.tsoL2InMTU {
+		most -= l2
+	}
+	segsz := min(int(pk.SegSize), most)
+	if segsz <= 0 {
+		return false
+	}
+	t := &p.txq[q]
+	pool := p.pools[q]
+	giveBack := func() {
+		for _, s := range t.spare {
+			pool.Put(s)
+		}
+		clear(t.spare)
+		clear(t.lend)
+		t.spare, t.lend, t.pieces = t.spare[:0], t.lend[:0], t.pieces[:0]
+	}
+	off, left := int(pk.MoreOff), int(pk.MoreLen)
+	for m := pk.More; left > 0; m = m.Next {
+		if m == nil || m.Priv == 0 || len(t.pieces)+2 > min(p.txSegMax, cap(t.pieces)) {
+			giveBack()
+			return false
+		}
+		n := min(m.Len()-off, left)
+		if n <= 0 {
+			off -= m.Len()
+			continue
+		}
+		s := pool.Get()
+		if s == nil {
+			giveBack()
+			return false
+		}
+		t.spare = append(t.spare, s)
+		t.lend = append(t.lend, m)
+		t.pieces = append(t.pieces, C.struct_ns_piece{ind: C.uintptr_t(s.Priv), mb: C.uintptr_t(m.Priv),
+			off: C.uint16_t(m.Headroom() + off), len: C.uint16_t(n)})
+		left -= n
+		off = 0
+	}
+	h := q
+	if p.txLock != nil {
+		h = q % p.ntxh
+		p.txLock[h].Lock()
+	}
+	t.calls.Inc()
+	r := C.ns_tx_tso(C.uint16_t(p.id), C.uint16_t(h), C.uintptr_t(pk.Priv), C.uint16_t(pk.Headroom()), C.uint16_t(len(d)),
+		C.uint16_t(l2), C.uint16_t(l3), C.uint16_t(l4), C.uint16_t(segsz), &t.pieces[0], C.uint16_t(len(t.pieces)))
+	if p.txLock != nil {
+		p.txLock[h].Unlock()
+	}
+	if r < 0 {
+		// The PMD cannot send such chains: software from now on.
+		if !p.tsoOff.Swap(true) {
+			p.log.Warn("dpdk: the PMD refused a TSO chain in tx_prepare; TCP segmentation goes back to software",
+				zap.String("port", p.name), zap.Int("segments", len(t.pieces)+1), zap.Int("seg_size", segsz))
+		}
+		giveBack()
+		return false
+	}
+	if r == 1 {
+		// The NIC holds references to the sender's buffers until it
+		// has sent them.
+		for _, m := range t.lend {
+			m.Lend()
+		}
+		t.tsoSent.Inc()
+		t.packets.Inc()
+		t.bytes.Add(uint64(len(d)) + uint64(pk.MoreLen))
+	} else {
+		t.tsoDrops.Inc()
+	}
+	// pk and the spare mbufs now belong to the PMD (or went back to
+	// their mempool with the refused chain).
+	clear(t.spare)
+	clear(t.lend)
+	t.spare, t.lend, t.pieces = t.spare[:0], t.lend[:0], t.pieces[:0]
+	return true
 }
 
 // txBurst sends frames that are whole in their mbufs.
@@ -926,7 +1093,7 @@ func (p *Port) stats() (driver.PortStats, uint64) {
 		s.RxNoBuf += p.pools[q].Exhausted()
 	}
 	for q := range p.txq {
-		s.TxErrors += p.txq[q].gsoDrops.Load() // frames software GSO dropped
+		s.TxErrors += p.txq[q].gsoDrops.Load() + p.txq[q].tsoDrops.Load() // super-frames and frames segmentation dropped
 	}
 	return s, ierrors
 }
@@ -943,6 +1110,8 @@ func (p *Port) SoftStats() SoftStats {
 		s.TxShortCalls += p.txq[q].short.Load()
 		s.SYNs += r.syns.Load()
 		s.SYNDrops += r.synDrops.Load()
+		s.TSOChains += p.txq[q].tsoSent.Load()
+		s.TSODrops += p.txq[q].tsoDrops.Load()
 	}
 	return s
 }
@@ -968,6 +1137,8 @@ func (p *Port) XStats() (map[string]uint64, error) {
 	out["netsplice_tx_short_bursts"] = s.TxShortCalls
 	out["netsplice_rx_syn_ring"] = s.SYNs
 	out["netsplice_rx_syn_ring_drops"] = s.SYNDrops
+	out["netsplice_tx_tso_chains"] = s.TSOChains
+	out["netsplice_tx_tso_drops"] = s.TSODrops
 	return out, nil
 }
 
@@ -1013,8 +1184,9 @@ func (p *Port) xstats() ([]Stat, error) {
 //     rings), rx_nobuf (rx_nombuf, plus failed pool allocations) and
 //     tx_errors (oerrors);
 //   - when not zero: rx_errors (ierrors) and the binding's own
-//     rx_handoffs, rx_ring_drops, rx_unsupported, tx_short_bursts and
-//     cgo_calls (SoftStats);
+//     rx_handoffs, rx_ring_drops, rx_unsupported, tx_short_bursts,
+//     cgo_calls, rx_syn_ring, rx_syn_ring_drops, tx_tso_chains and
+//     tx_tso_drops (SoftStats);
 //   - when not zero: each extended statistic (rte_eth_xstats_get) under
 //     DPDK's name, in DPDK's order, e.g. rx_good_packets, rx_q0_bytes;
 //     one whose name is already taken above gets the prefix "xstat_".
@@ -1033,7 +1205,7 @@ func (p *Port) Counters() ([]Stat, error) {
 	}
 	for _, s := range []Stat{{"rx_errors", ierrors}, {"rx_handoffs", ss.Handoffs}, {"rx_ring_drops", ss.RingDrops},
 		{"rx_unsupported", ss.Unsupported}, {"tx_short_bursts", ss.TxShortCalls}, {"cgo_calls", ss.CgoCalls},
-		{"rx_syn_ring", ss.SYNs}, {"rx_syn_ring_drops", ss.SYNDrops}} {
+		{"rx_syn_ring", ss.SYNs}, {"rx_syn_ring_drops", ss.SYNDrops}, {"tx_tso_chains", ss.TSOChains}, {"tx_tso_drops", ss.TSODrops}} {
 		if s.Value != 0 {
 			out = append(out, s)
 		}

@@ -41,6 +41,13 @@ type Config struct {
 	// Rx and Tx choose the directions faults apply to; when both are
 	// false, both directions are impaired.
 	Rx, Tx bool
+	// Whole passes TCP super-frames (driver.TxTCPSeg) to the inner port
+	// whole, for its segmentation offload, Drop striking each as one
+	// frame (the loss of a burst of segments), instead of cutting them
+	// first and striking each segment. Only Drop may go with it: a held
+	// or copied super-frame would keep references into its sender's
+	// send queue.
+	Whole bool
 }
 
 // Enabled reports whether the configuration injects any fault.
@@ -64,11 +71,15 @@ func (c Config) Validate() error {
 	if c.Delay < 0 || c.Delay > 4096 {
 		return fmt.Errorf("impair: delay=%d, want 0..4096", c.Delay)
 	}
+	if c.Whole && (c.Dup > 0 || c.Corrupt > 0 || c.Reorder > 1 || c.Delay > 0) {
+		return errors.New("impair: whole (super-frames passed whole) goes with drop only")
+	}
 	return nil
 }
 
 // Parse reads a configuration such as
-// "drop=0.01,dup=0.001,reorder=8,corrupt=0.0001,delay=4,seed=7,dir=rx".
+// "drop=0.01,dup=0.001,reorder=8,corrupt=0.0001,delay=4,seed=7,dir=rx"
+// (or "drop=1%,dir=tx,whole=true").
 // Probabilities may also be written as percentages ("drop=1%").
 func Parse(s string) (Config, error) {
 	var c Config
@@ -94,6 +105,8 @@ func Parse(s string) (Config, error) {
 			c.Delay, err = strconv.Atoi(v)
 		case "seed":
 			c.Seed, err = strconv.ParseUint(v, 0, 64)
+		case "whole":
+			c.Whole, err = strconv.ParseBool(v)
 		case "dir":
 			switch v {
 			case "rx":
@@ -106,7 +119,7 @@ func Parse(s string) (Config, error) {
 				err = errors.New("want rx, tx or both")
 			}
 		default:
-			return c, fmt.Errorf("impair: unknown key %q (want drop, dup, corrupt, reorder, delay, seed, dir)", k)
+			return c, fmt.Errorf("impair: unknown key %q (want drop, dup, corrupt, reorder, delay, seed, dir, whole)", k)
 		}
 		if err != nil {
 			return c, fmt.Errorf("impair: %s=%s: %v", k, v, err)
@@ -346,6 +359,19 @@ func (p *Port) TxBurst(q int, pkts []*driver.Packet) int {
 	for _, pk := range pkts {
 		if pk.Flags&driver.TxTCPSeg == 0 {
 			p.feedTx(q, l, pool, pk)
+			continue
+		}
+		if p.cfg.Whole {
+			// Whole: the frames before it go first, then it, unless
+			// dropped.
+			p.flushTx(q, l, pool)
+			if l.chance(l.drop) {
+				l.stats.dropped.Inc()
+				putBack(pool, pk)
+				continue
+			}
+			l.out = append(l.out, pk)
+			p.flushTx(q, l, pool)
 			continue
 		}
 		// A super-frame is cut here, before the faults, which then

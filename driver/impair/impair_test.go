@@ -35,6 +35,7 @@ func TestParse(t *testing.T) {
 		{"reorder=1", impair.Config{Reorder: 1}},
 		{"reorder=4096,delay=4096", impair.Config{Reorder: 4096, Delay: 4096}},
 		{"drop=0.1,drop=0.2", impair.Config{Drop: 0.2}},
+		{"drop=1%,dir=tx,whole=true", impair.Config{Drop: 0.01, Tx: true, Whole: true}},
 	}
 	for _, tc := range tests {
 		got, err := impair.Parse(tc.in)
@@ -45,6 +46,83 @@ func TestParse(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("Parse(%q) got %+v, want %+v", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestWhole: with Whole, a super-frame reaches the inner port whole (its
+// TSO cuts it) or is dropped whole, never in part; frames around it keep
+// their order.
+func TestWhole(t *testing.T) {
+	w := memwire.New()
+	ra, err := w.AddPort(memwire.Config{TSO: true, ChecksumOffload: true, PoolSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := w.AddPort(memwire.Config{PoolSize: 4096, RingSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := impair.Wrap(ra, impair.Config{Drop: 0.3, Seed: 5, Tx: true, Whole: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Offloads()&driver.OffloadTxTCPSeg == 0 {
+		t.Fatal("the wrapped port lost its segmentation offload")
+	}
+	const supers, segs, mss = 200, 3, 400
+	pool := a.Pool(0)
+	dst, src := rb.MAC(), ra.MAC()
+	for i := 0; i < supers; i++ {
+		pk := pool.Get()
+		f := pk.Append(54)
+		copy(f[0:6], dst[:])
+		copy(f[6:12], src[:])
+		f[12], f[13] = 0x08, 0x00
+		f[14], f[23] = 0x45, 6
+		binary.BigEndian.PutUint16(f[16:], 40)
+		copy(f[26:30], []byte{192, 0, 2, 1})
+		copy(f[30:34], []byte{192, 0, 2, 2})
+		binary.BigEndian.PutUint16(f[34:], 40000)
+		binary.BigEndian.PutUint16(f[36:], 80)
+		binary.BigEndian.PutUint32(f[38:], uint32(i*segs*mss))
+		f[46], f[47] = 5<<4, 0x10
+		data := pool.Get()
+		d := data.Append(segs * mss)
+		for j := range d {
+			d[j] = byte(i + j)
+		}
+		pk.Flags, pk.L2Len, pk.L3Len, pk.SegSize = driver.TxTCPSeg|driver.TxTCPChecksum, 14, 20, mss
+		pk.More, pk.MoreLen = data, segs*mss
+		if n := a.TxBurst(0, []*driver.Packet{pk}); n != 1 {
+			t.Fatalf("TxBurst took %d of 1", n)
+		}
+		pool.Put(data) // the sender's, after TxBurst: nothing kept a reference
+	}
+	got := map[int]int{}
+	buf := make([]*driver.Packet, 64)
+	for n := rb.RxBurst(0, buf); n > 0; n = rb.RxBurst(0, buf) {
+		for _, pk := range buf[:n] {
+			seq := int(binary.BigEndian.Uint32(pk.Data()[38:]))
+			if pk.Len() != 54+mss || pk.Data()[54] != byte(seq/(segs*mss)+seq%(segs*mss)) {
+				t.Fatalf("segment at %d: %d bytes or payload wrong", seq, pk.Len())
+			}
+			got[seq/(segs*mss)]++
+			rb.Pool(0).Put(pk)
+		}
+	}
+	whole := 0
+	for i, n := range got {
+		if n != segs {
+			t.Fatalf("super-frame %d: %d of its %d segments arrived: struck in part", i, n, segs)
+		}
+		whole++
+	}
+	st := a.Faults()
+	if uint64(whole)+st.Dropped != supers || st.Dropped < 30 || st.Dropped > 90 {
+		t.Fatalf("%d super-frames arrived whole, %d dropped: want %d in all, about 60 dropped", whole, st.Dropped, supers)
+	}
+	if _, err := impair.Parse("drop=1%,reorder=4,whole=true"); err == nil {
+		t.Fatal("whole with reorder accepted")
 	}
 }
 
