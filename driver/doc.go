@@ -38,11 +38,16 @@
 // send carries Tx*Checksum flags with L2Len and L3Len) and TCP
 // segmentation ([OffloadTxTCPSeg]). A TCP super-frame ([TxTCPSeg]) is a
 // packet of headers whose payload, up to 64 KiB, is referenced, not owned:
-// [Packet.More] points into the sender's send queue. The port reads that
-// payload during TxBurst and keeps no reference to it when TxBurst
-// returns; it cuts the frame into SegSize segments itself (a NIC's TSO,
-// or package driver/gso in software). Wrappers that hold or record
-// transmitted frames either hide the offload or cut the frame first.
+// [Packet.More] points into the sender's send queue. The port cuts the
+// frame into SegSize segments itself (a NIC's TSO, or package driver/gso
+// in software), reading the payload during TxBurst, or later when a NIC
+// reads it through references the driver took (DPDK's mbuf chains): then
+// the driver marks those packets lent ([Packet.Lend]), and their pool,
+// when the sender frees them, leaves the buffers to the backend's
+// reference count instead of handing them to new data. The sender never
+// changes bytes it handed over; it frees the packets when it is done with
+// them, as before. Wrappers that hold or record transmitted frames either
+// hide the offload or cut the frame first.
 //
 // # RSS
 //

@@ -65,9 +65,10 @@ const (
 	OffloadTxTCPChecksum
 	// OffloadTxTCPSeg: the port takes TCP super-frames (TxTCPSeg) and
 	// cuts them into segments itself. A port offering it offers
-	// OffloadTxTCPChecksum too, and reads a super-frame's More payload
-	// during TxBurst only: when TxBurst returns it keeps no reference to
-	// the packets More points at, which stay the caller's.
+	// OffloadTxTCPChecksum too. The packets More points at stay the
+	// caller's: the port reads them during TxBurst, or, where its NIC
+	// reads them later through references, marks them lent (Lend) so
+	// that freeing them leaves the buffers to those references.
 	OffloadTxTCPSeg
 )
 
