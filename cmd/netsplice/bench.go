@@ -90,6 +90,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	var results []bench.Result
+	// record keeps a result for the table, or prints it as JSON at once.
+	record := func(r bench.Result) error {
+		results = append(results, r)
+		if *asJSON {
+			return r.WriteJSON(stdout)
+		}
+		return nil
+	}
 	sinks := sinkPorts{eal: *sinkEAL, counts: counts, log: stderr}
 	defer sinks.close()
 	for _, w := range workloads {
@@ -108,11 +116,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 					return err
 				}
 				r.Mode = poll.String()
-				results = append(results, r)
-				if *asJSON {
-					if err := r.WriteJSON(stdout); err != nil {
-						return err
-					}
+				if err := record(r); err != nil {
+					return err
 				}
 			}
 		case "udp-bulk", "udp-bulk-v6":
@@ -126,11 +131,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 					return err
 				}
 				r.Mode = p.String()
-				results = append(results, r)
-				if *asJSON {
-					if err := r.WriteJSON(stdout); err != nil {
-						return err
-					}
+				if err := record(r); err != nil {
+					return err
 				}
 			}
 		case "tcp-bulk", "tcp-conn", "tcp-bulk-v6":
@@ -153,11 +155,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 					return err
 				}
 				r.Mode = p.String()
-				results = append(results, r)
-				if *asJSON {
-					if err := r.WriteJSON(stdout); err != nil {
-						return err
-					}
+				if err := record(r); err != nil {
+					return err
 				}
 			}
 		case "tcp-relay", "udp-relay":
@@ -175,11 +174,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 					if err != nil {
 						return err
 					}
-					results = append(results, r)
-					if *asJSON {
-						if err := r.WriteJSON(stdout); err != nil {
-							return err
-						}
+					if err := record(r); err != nil {
+						return err
 					}
 				}
 			}
@@ -205,11 +201,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 					return err
 				}
 				r.Mode = p.String()
-				results = append(results, r)
-				if *asJSON {
-					if err := r.WriteJSON(stdout); err != nil {
-						return err
-					}
+				if err := record(r); err != nil {
+					return err
 				}
 			}
 		case "syn-flood", "syn-flood-ring":

@@ -901,23 +901,7 @@ func TestSoftwareGSO(t *testing.T) {
 	before, after := pool.Get(), pool.Get()
 	udpFrame(before, src, dst, 1, 7, 100, 1)
 	udpFrame(after, src, dst, 1, 7, 100, 2)
-	super := pool.Get()
-	tcpFrame(super, src, dst, 40000, 80, 0x18) // PSH|ACK
-	binary.BigEndian.PutUint32(super.Data()[34+4:], 1000)
-	super.Flags, super.L2Len, super.L3Len, super.SegSize = driver.TxTCPSeg, 14, 20, mss
-	var payload []*driver.Packet
-	for i := 0; i < 3; i++ {
-		pk := pool.Get()
-		d := pk.Append(1500)
-		for j := range d {
-			d[j] = byte((i*1500 + j) % 251)
-		}
-		if i > 0 {
-			payload[i-1].Next = pk
-		}
-		payload = append(payload, pk)
-	}
-	super.More, super.MoreLen = payload[0], total
+	super, payload := superFrame(pool, src, dst, driver.TxTCPSeg, 1000, mss, total)
 	if n := p.TxBurst(0, []*driver.Packet{before, super, after}); n != 3 {
 		t.Fatalf("TxBurst took %d of 3", n)
 	}
@@ -933,33 +917,11 @@ func TestSoftwareGSO(t *testing.T) {
 	if got[0].Data()[9+14] != 17 || got[6].Data()[9+14] != 17 {
 		t.Fatalf("the ordinary frames did not stay around the super-frame's")
 	}
-	for i, f := range got[1:6] {
-		d := f.Data()
-		ip := d[14:34]
-		tcp := d[34:]
-		want := min(mss, total-i*mss)
-		if len(d) != 54+want || int(binary.BigEndian.Uint16(ip[2:])) != 40+want {
-			t.Fatalf("frame %d: %d bytes, IP length %d", i, len(d), binary.BigEndian.Uint16(ip[2:]))
-		}
-		if seq := binary.BigEndian.Uint32(tcp[4:]); seq != 1000+uint32(i*mss) {
-			t.Fatalf("frame %d: seq %d", i, seq)
-		}
-		for j, b := range tcp[20:] {
-			if b != byte((i*mss+j)%251) {
-				t.Fatalf("frame %d: payload byte %d is %d", i, j, b)
-			}
-		}
-		if psh := tcp[13]&0x08 != 0; psh != (i == 4) {
-			t.Fatalf("frame %d: PSH %v", i, psh)
-		}
-		if sum := ^foldSum(ip, 0); sum != 0 {
-			t.Fatalf("frame %d: IPv4 header checksum wrong", i)
-		}
-		pseudo := append(append(append([]byte{}, ip[12:20]...), 0, 6), byte(len(tcp)>>8), byte(len(tcp)))
-		if sum := ^foldSum(tcp, foldSum(pseudo, 0)); sum != 0 {
-			t.Fatalf("frame %d: TCP checksum wrong", i)
-		}
+	var frames [][]byte
+	for _, f := range got[1:6] {
+		frames = append(frames, f.Data())
 	}
+	checkSegments(t, frames, 1000, mss, total)
 	for _, pk := range got {
 		pool.Put(pk)
 	}
@@ -978,6 +940,63 @@ func TestSoftwareGSO(t *testing.T) {
 	}
 	if err := Cleanup(); err != nil {
 		t.Fatalf("Cleanup: %v", err)
+	}
+}
+
+// superFrame builds, from pool, a TCP super-frame (PSH|ACK, sequence
+// number seq0, SegSize mss, the flags given) whose total payload bytes,
+// the i % 251 pattern, lie in three 1500-byte packets it references; it
+// returns the frame and the payload packets.
+func superFrame(pool *driver.Pool, src, dst [4]byte, flags driver.Flags, seq0 uint32, mss, total int) (*driver.Packet, []*driver.Packet) {
+	super := pool.Get()
+	tcpFrame(super, src, dst, 40000, 80, 0x18)
+	binary.BigEndian.PutUint32(super.Data()[34+4:], seq0)
+	super.Flags, super.L2Len, super.L3Len, super.SegSize = flags, 14, 20, uint16(mss)
+	var payload []*driver.Packet
+	for i := 0; i < 3; i++ {
+		pk := pool.Get()
+		d := pk.Append(1500)
+		for j := range d {
+			d[j] = byte((i*1500 + j) % 251)
+		}
+		if i > 0 {
+			payload[i-1].Next = pk
+		}
+		payload = append(payload, pk)
+	}
+	super.More, super.MoreLen = payload[0], int32(total)
+	return super, payload
+}
+
+// checkSegments checks frames, the segments of a superFrame: lengths,
+// sequence numbers, payload, PSH on the last only, and both checksums.
+func checkSegments(t *testing.T, frames [][]byte, seq0 uint32, mss, total int) {
+	t.Helper()
+	for i, d := range frames {
+		ip := d[14:34]
+		tcp := d[34:]
+		want := min(mss, total-i*mss)
+		if len(d) != 54+want || int(binary.BigEndian.Uint16(ip[2:])) != 40+want {
+			t.Fatalf("segment %d: %d bytes, IP length %d, want payload %d", i, len(d), binary.BigEndian.Uint16(ip[2:]), want)
+		}
+		if seq := binary.BigEndian.Uint32(tcp[4:]); seq != seq0+uint32(i*mss) {
+			t.Fatalf("segment %d: seq %d, want %d", i, seq, seq0+uint32(i*mss))
+		}
+		for j, c := range tcp[20:] {
+			if c != byte((i*mss+j)%251) {
+				t.Fatalf("segment %d: payload byte %d is %d", i, j, c)
+			}
+		}
+		if psh := tcp[13]&0x08 != 0; psh != (i == len(frames)-1) {
+			t.Fatalf("segment %d: PSH %v", i, psh)
+		}
+		if sum := ^foldSum(ip, 0); sum != 0 {
+			t.Fatalf("segment %d: IPv4 header checksum wrong", i)
+		}
+		pseudo := append(append(append([]byte{}, ip[12:20]...), 0, 6), byte(len(tcp)>>8), byte(len(tcp)))
+		if sum := ^foldSum(tcp, foldSum(pseudo, 0)); sum != 0 {
+			t.Fatalf("segment %d: TCP checksum wrong", i)
+		}
 	}
 }
 

@@ -83,23 +83,7 @@ func TestHardwareTSO(t *testing.T) {
 	pool := p.Pool(0)
 	src, dst := [4]byte{192, 0, 2, 1}, [4]byte{192, 0, 2, 2}
 	const mss, total, seq0 = 1000, 4500, 1000
-	super := pool.Get()
-	tcpFrame(super, src, dst, 40000, 80, 0x18) // PSH|ACK
-	binary.BigEndian.PutUint32(super.Data()[34+4:], seq0)
-	super.Flags, super.L2Len, super.L3Len, super.SegSize = driver.TxTCPSeg|driver.TxIPChecksum|driver.TxTCPChecksum, 14, 20, mss
-	var payload []*driver.Packet
-	for i := 0; i < 3; i++ {
-		pk := pool.Get()
-		d := pk.Append(1500)
-		for j := range d {
-			d[j] = byte((i*1500 + j) % 251)
-		}
-		if i > 0 {
-			payload[i-1].Next = pk
-		}
-		payload = append(payload, pk)
-	}
-	super.More, super.MoreLen = payload[0], total
+	super, payload := superFrame(pool, src, dst, driver.TxTCPSeg|driver.TxIPChecksum|driver.TxTCPChecksum, seq0, mss, total)
 	if n := p.TxBurst(0, []*driver.Packet{super}); n != 1 {
 		t.Fatalf("TxBurst took %d of 1", n)
 	}
@@ -121,32 +105,7 @@ func TestHardwareTSO(t *testing.T) {
 	if len(frames) != 5 {
 		t.Fatalf("the tap's kernel side received %d of the super-frame's segments, want 5", len(frames))
 	}
-	for i, d := range frames {
-		ip := d[14:34]
-		tcp := d[34:]
-		want := min(mss, total-i*mss)
-		if len(d) != 54+want || int(binary.BigEndian.Uint16(ip[2:])) != 40+want {
-			t.Fatalf("segment %d: %d bytes, IP length %d, want payload %d", i, len(d), binary.BigEndian.Uint16(ip[2:]), want)
-		}
-		if seq := binary.BigEndian.Uint32(tcp[4:]); seq != seq0+uint32(i*mss) {
-			t.Fatalf("segment %d: seq %d, want %d", i, seq, seq0+i*mss)
-		}
-		for j, c := range tcp[20:] {
-			if c != byte((i*mss+j)%251) {
-				t.Fatalf("segment %d: payload byte %d is %d", i, j, c)
-			}
-		}
-		if psh := tcp[13]&0x08 != 0; psh != (i == 4) {
-			t.Fatalf("segment %d: PSH %v", i, psh)
-		}
-		if sum := ^foldSum(ip, 0); sum != 0 {
-			t.Fatalf("segment %d: IPv4 header checksum wrong", i)
-		}
-		pseudo := append(append(append([]byte{}, ip[12:20]...), 0, 6), byte(len(tcp)>>8), byte(len(tcp)))
-		if sum := ^foldSum(tcp, foldSum(pseudo, 0)); sum != 0 {
-			t.Fatalf("segment %d: TCP checksum wrong", i)
-		}
-	}
+	checkSegments(t, frames, seq0, mss, total)
 	// The payload packets are still the sender's, intact, and lent: freed,
 	// they go to the mempool by its reference count, not to reuse.
 	for i, pk := range payload {

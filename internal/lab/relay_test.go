@@ -223,18 +223,8 @@ func TestTapRelayTSO(t *testing.T) {
 	l := New(t)
 	ns := l.Netns("r")
 	tc, ts := l.Name("tc"), l.Name("ts")
-	const n = 32 << 20
 	dir := t.TempDir()
-	file := dir + "/payload"
-	data := make([]byte, n)
-	rng := rand.New(rand.NewPCG(11, 11))
-	for i := range data {
-		data[i] = byte(rng.Uint32())
-	}
-	if err := os.WriteFile(file, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	want := fmt.Sprintf("%x", sha256.Sum256(data))
+	file, want := randomFile(t, dir, "payload", 32<<20, 11)
 	config := dir + "/relays.yaml"
 	if err := os.WriteFile(config, []byte("relays:\n  - listen: tcp:192.0.2.1:80\n    to: tcp:198.51.100.2:8000\n"), 0o644); err != nil {
 		t.Fatal(err)
