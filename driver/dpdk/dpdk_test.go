@@ -34,17 +34,26 @@ func inChild(t *testing.T) bool {
 	if os.Getenv(childEnv) == t.Name() {
 		return true
 	}
+	runChild(t)
+	return false
+}
+
+// runChild runs t's body in a copy of the test binary, through the
+// command prefix wrap if any (ip netns exec NS), and fails t with the
+// child's output when the child fails.
+func runChild(t *testing.T, wrap ...string) {
+	t.Helper()
 	if !Available {
 		t.Fatalf("%s needs DPDK, and this test binary was built without it (tag nodpdk or CGO_ENABLED=0)", t.Name())
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1", "-test.timeout=120s")
+	args := append(wrap[:len(wrap):len(wrap)], os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1", "-test.timeout=120s")
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), childEnv+"="+t.Name())
 	out, err := cmd.CombinedOutput()
 	if err != nil || !bytes.Contains(out, []byte("--- PASS: "+t.Name())) {
 		t.Fatalf("%s in its own process failed (%v):\n%s", t.Name(), err, out)
 	}
 	t.Logf("subprocess output:\n%s", out)
-	return false
 }
 
 // mustInitEAL initialises EAL with the test arguments and vdevs, failing
