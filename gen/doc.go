@@ -31,7 +31,10 @@
 // softnet that owns the flow, in the socket's handler, where the round
 // trip is recorded in that softnet's own histograms. A reader goroutine
 // reaches them only through Stack.Call. Without an echo (NoReply) only
-// what was sent is counted.
+// what was sent is counted. Each datagram is the run's template with
+// those four fields written in; its UDP checksum is completed from the
+// template's sum plus the fields' values (UDPConn.SendPacketSummed), so
+// the payload is never read back.
 //
 // # Latency and coordinated omission
 //

@@ -67,7 +67,9 @@
 //     hash 0, and the softnet that learns an entry posts it to the others.
 //     Packets waiting for resolution sit in a bounded per-softnet queue;
 //     overflow and unanswered requests are dropped and counted. Each port
-//     sends a gratuitous ARP when the stack starts.
+//     sends a gratuitous ARP when the stack starts. Static entries
+//     (InterfaceConfig.Neighbors) start in every softnet's cache and stay:
+//     never expired, refreshed, evicted or changed by what arrives.
 //   - IPv4: header length, total length, version and checksum are checked;
 //     packets not for an interface address (or broadcast) are dropped:
 //     netsplice is an endpoint, not a router. Fragments are dropped and
