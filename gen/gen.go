@@ -86,8 +86,11 @@ func Run(ctx context.Context, st *stack.Stack, cfg Config) (Report, error) {
 	// One ping before the clock starts resolves the target's (or the
 	// gateway's) MAC, so that the first datagrams of a fast UDP run are
 	// not queued, or dropped, waiting for ARP. A target that does not
-	// answer pings costs up to warmUpTimeout.
-	st.Ping(cfg.To.Addr.Addr(), 8, min(cfg.Timeout, warmUpTimeout))
+	// answer pings costs up to warmUpTimeout; a static neighbour needs
+	// no resolution, and behind one (a sink) nothing may answer.
+	if !st.StaticNextHop(cfg.To.Addr.Addr()) {
+		st.Ping(cfg.To.Addr.Addr(), 8, min(cfg.Timeout, warmUpTimeout))
+	}
 	cs0, sc0 := snap()
 	cpu0 := cpuNow()
 	t0 := time.Now()

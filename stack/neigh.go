@@ -2,6 +2,7 @@ package stack
 
 import (
 	"math"
+	"net/netip"
 
 	"github.com/netsplice/netsplice/driver"
 	"github.com/netsplice/netsplice/stack/header"
@@ -287,4 +288,25 @@ func (a *neighTable[K]) share(ip K, mac header.MAC) {
 		a.sn.inc(a.ctr.crossed)
 		t.Release()
 	}
+}
+
+// StaticNextHop reports whether packets to dst leave for a configured
+// static neighbour (InterfaceConfig.Neighbors): the target itself on a
+// link, or the gateway that routes to it. Such a next hop needs no
+// resolution, and a sender need not warm it up. Any goroutine may call it:
+// routes and static entries do not change after New.
+func (s *Stack) StaticNextHop(dst netip.Addr) bool {
+	if !dst.IsValid() {
+		return false
+	}
+	ifc, _, nh, ok := s.routeTo(addrOf(dst))
+	if !ok {
+		return false
+	}
+	if is4(nh) {
+		_, ok = ifc.static4[as4(nh)]
+	} else {
+		_, ok = ifc.static6[nh]
+	}
+	return ok
 }

@@ -44,6 +44,14 @@ func TestStaticNeighbor(t *testing.T) {
 		cli.Close()
 		srv.Close()
 	}
+	for _, tc := range []struct {
+		dst  string
+		want bool
+	}{{"192.0.2.2", true}, {"2001:db8:1::2", true}, {"192.0.2.9", false}, {"2001:db8:1::9", false}, {"203.0.113.1", false}} {
+		if got := p.a.StaticNextHop(netip.MustParseAddr(tc.dst)); got != tc.want {
+			t.Errorf("StaticNextHop(%s) = %v, want %v", tc.dst, got, tc.want)
+		}
+	}
 	ca, cb := p.a.Counters(), p.b.Counters()
 	asked := 0 // A's ARP requests for anything but its own address (its announcement)
 	for _, f := range p.ta.captured() {
