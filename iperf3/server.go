@@ -232,6 +232,14 @@ func (s *Server) deny(c net.Conn) {
 	}()
 }
 
+// terminateGrace is how long a server shutting down waits, after
+// SERVER_TERMINATE, for the client of a running test to close its data
+// streams before it closes them. Stock iperf3 reads its control socket
+// between writes; on a loaded machine a second was not always enough, and
+// the client then failed a write (broken pipe) instead of reporting the
+// termination.
+const terminateGrace = 5 * time.Second
+
 // runTest runs one test on its goroutine and records how it ended.
 func (s *Server) runTest(ctx context.Context, t *srvTest) {
 	defer s.wg.Done()
@@ -248,7 +256,7 @@ func (s *Server) runTest(ctx context.Context, t *srvTest) {
 				// streams, rather than fail a write on a stream that
 				// the server closed under it.
 				t.stopOnce.Do(func() { close(t.stop) })
-				t.waitData(time.Second)
+				t.waitData(terminateGrace)
 			}
 			err = fmt.Errorf("%w: %w", ErrServerTerminated, err)
 		case errors.As(err, &te) && te.notify:
