@@ -59,7 +59,7 @@ func wireStack(w *memwire.Wire, name string, addr, addr6 netip.Prefix, softnets 
 	}
 	// Receive coalescing is the stack's GRO: off with the port's offloads,
 	// as the kernel peer's `ethtool -K ... gro off`.
-	cfg := stack.Config{Softnets: softnets, Poll: poll, SpinPolls: spinPolls, TCP: stack.TCPConfig{MSL: 100 * time.Millisecond, NoCoalesce: !opts.offload}}
+	cfg := stack.Config{Softnets: softnets, Poll: poll, SpinPolls: spinPolls, ReserveProcs: true, TCP: stack.TCPConfig{MSL: 100 * time.Millisecond, NoCoalesce: !opts.offload}}
 	st, err := stack.New(cfg, stack.InterfaceConfig{Port: p, Addr: addr, Addr6: []netip.Prefix{addr6}})
 	if err != nil {
 		return nil, err

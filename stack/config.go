@@ -108,6 +108,11 @@ type Config struct {
 	ThreadInit func(softnet int) error
 	// ThreadExit, if set, runs on the softnet's thread when it stops.
 	ThreadExit func(softnet int)
+	// ReserveProcs raises GOMAXPROCS by the number of softnets from Start
+	// to Stop (see the function ReserveProcs), so that the softnets' held
+	// Ps leave the application's goroutines theirs. For the program that
+	// owns the process, not for a library embedding a stack.
+	ReserveProcs bool
 
 	// EphemeralPorts is the first and last local port that active opens
 	// and unbound UDP sockets pick from [49152, 65535], as Linux's

@@ -171,7 +171,9 @@ type Stack struct {
 	started atomic.Bool
 	stopped atomic.Bool
 	stop    chan struct{}
-	wg      sync.WaitGroup
+	// unreserve gives back the Ps Start reserved (Config.ReserveProcs).
+	unreserve atomic.Pointer[func()]
+	wg        sync.WaitGroup
 }
 
 // New builds a stack over the given interfaces. Every port must have
@@ -408,6 +410,10 @@ func (s *Stack) Start() error {
 	if s.started.Swap(true) {
 		return errors.New("stack: already started")
 	}
+	if s.cfg.ReserveProcs {
+		restore := ReserveProcs(len(s.sn))
+		s.unreserve.Store(&restore)
+	}
 	for _, sn := range s.sn {
 		s.wg.Add(1)
 		go sn.run()
@@ -428,6 +434,9 @@ func (s *Stack) Stop() {
 		sn.wakeup()
 	}
 	s.wg.Wait()
+	if restore := s.unreserve.Swap(nil); restore != nil {
+		(*restore)()
+	}
 	s.log.Info("stack stopped")
 }
 
