@@ -224,7 +224,7 @@ func GenUDPSink(cfg GenConfig, sink Sink) (Result, error) {
 	if n := sink.Port.NumQueues(); n != cfg.Softnets {
 		return Result{}, fmt.Errorf("gen-udp-sink: port %s has %d queues, want one per softnet (%d)", sink.Port.Name(), n, cfg.Softnets)
 	}
-	st, err := stack.New(stack.Config{Softnets: cfg.Softnets, Poll: cfg.Poll, SpinPolls: spinPolls, ReserveProcs: true, ThreadInit: sink.ThreadInit, ThreadExit: sink.ThreadExit},
+	st, err := stack.New(stack.Config{Softnets: cfg.Softnets, Poll: cfg.Poll, SpinPolls: spinPolls, ThreadInit: sink.ThreadInit, ThreadExit: sink.ThreadExit},
 		stack.InterfaceConfig{Port: sink.Port, Addr: benchA, Neighbors: []stack.Neighbor{{Addr: benchB.Addr(), MAC: sinkMAC}}})
 	if err != nil {
 		return Result{}, err

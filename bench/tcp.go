@@ -59,7 +59,7 @@ func wireStack(w *memwire.Wire, name string, addr, addr6 netip.Prefix, softnets 
 	}
 	// Receive coalescing is the stack's GRO: off with the port's offloads,
 	// as the kernel peer's `ethtool -K ... gro off`.
-	cfg := stack.Config{Softnets: softnets, Poll: poll, SpinPolls: spinPolls, ReserveProcs: true, TCP: stack.TCPConfig{MSL: 100 * time.Millisecond, NoCoalesce: !opts.offload}}
+	cfg := stack.Config{Softnets: softnets, Poll: poll, SpinPolls: spinPolls, ReserveProcs: opts.reserveProcs, TCP: stack.TCPConfig{MSL: 100 * time.Millisecond, NoCoalesce: !opts.offload}}
 	st, err := stack.New(cfg, stack.InterfaceConfig{Port: p, Addr: addr, Addr6: []netip.Prefix{addr6}})
 	if err != nil {
 		return nil, err
@@ -67,10 +67,17 @@ func wireStack(w *memwire.Wire, name string, addr, addr6 netip.Prefix, softnets 
 	return st, st.Start()
 }
 
-// portOpts are the optional features of a bench port.
+// portOpts are the optional features of a bench port and its stack.
 type portOpts struct {
 	synRing bool // memwire.Config.SYNQueue
-	offload bool // memwire.Config.ChecksumOffload and TSO, and the stack's receive coalescing, as veth's default offloads
+	offload bool // memwire.Config.ChecksumOffload and TSO, and the stack's receive coalescing (GRO, and LRO on the port), as veth's default offloads
+	// reserveProcs: stack.Config.ReserveProcs. For tcp-conn, whose 8
+	// clients and their servers are 16 goroutines ready at once besides
+	// the two softnets: on 2 CPUs it made 1.4 times the connections a
+	// second. The bulk and relay workloads, one writer and one reader,
+	// lost 10-20% (more threads than CPUs, each switch costing the
+	// softnets' caches), so they leave GOMAXPROCS alone.
+	reserveProcs bool
 }
 
 // pair builds two started stacks on an in-memory wire.
@@ -235,7 +242,7 @@ func TCPConnRate(cfg TCPConfig) (Result, error) {
 	if cfg.Duration == 0 {
 		cfg.Duration = 2 * time.Second
 	}
-	a, b, err := pair(cfg.Softnets, cfg.Poll, portOpts{offload: cfg.Offload})
+	a, b, err := pair(cfg.Softnets, cfg.Poll, portOpts{offload: cfg.Offload, reserveProcs: true})
 	if err != nil {
 		return Result{}, err
 	}

@@ -25,6 +25,19 @@ const (
 	RxL4ChecksumGood
 	// RxL4ChecksumBad means the NIC found the TCP or UDP checksum wrong.
 	RxL4ChecksumBad
+	// RxTCPCoalesced marks a TCP segment coalesced on receive (LRO) by a
+	// port its owner asked for them (RxCoalescer): consecutive in-order
+	// segments of one connection whose payload continues on Next. The
+	// packet itself is the first segment as it arrived, its headers
+	// describing its own bytes (IPv4 total length, IPv6 payload length),
+	// except that its TCP flags carry the PSH and FIN of the last segment;
+	// each packet on Next holds the payload of one further segment, headers
+	// stripped, in order. The port verified every segment's checksums and
+	// sets RxL4ChecksumGood (and RxIPChecksumGood for IPv4); the checksums
+	// in the headers are not to be checked again. The segments had the
+	// same acknowledgment, window and options, and no SYN, RST, URG or CWR.
+	// Whoever frees the frame frees the packets on Next too.
+	RxTCPCoalesced
 )
 
 // Transmit flags, set by the stack to request offloads the port advertises.

@@ -79,6 +79,21 @@ type RxNotifier interface {
 	SetRxNotify(q int, fn func())
 }
 
+// RxCoalescer is implemented by ports that can receive TCP segments
+// coalesced (LRO): consecutive segments of one flow handed to the owner
+// as one frame (RxTCPCoalesced), the way a NIC's LRO or veth's GRO hands
+// them to the kernel. A port delivers such frames only after its owner
+// asked for them with SetRxCoalesce(true): an owner that does not know
+// them, or a wrapper between the port and the stack that does not pass
+// the method on, never sees one.
+type RxCoalescer interface {
+	// SetRxCoalesce turns coalesced delivery on or off for every receive
+	// queue; an error says the port cannot (its device refused), and
+	// nothing changed. Safe from any goroutine; frames already queued keep
+	// the form they were queued in.
+	SetRxCoalesce(on bool) error
+}
+
 // Idler is implemented by ports that hold packets back (a fault injector
 // delaying or reordering) and release them when traffic stops. The owner
 // of queue q calls Idle(q) when a poll of its queues found nothing.

@@ -85,6 +85,26 @@ func (sn *Softnet) groInput(c *TCPConn, pk *driver.Packet, seg *segment, opts []
 	copy(g.opts[:], opts)
 }
 
+// lroInput passes to TCP input a segment the port coalesced
+// (driver.RxTCPCoalesced): pk holds the first segment's payload, more
+// the others' (sn.rxMore). It is the chain coalescing builds, already
+// built: after the chain held, if any, it goes to TCP input whole.
+func (sn *Softnet) lroInput(c *TCPConn, pk, more *driver.Packet, seg *segment) {
+	sn.rxMore = nil
+	pk.Next = more
+	pieces := 0
+	for p := more; p != nil; p = p.Next {
+		seg.n += p.Len()
+		pieces++
+	}
+	sn.inc(TCPRxLRO)
+	sn.add(TCPRxCoalesced, uint64(pieces))
+	if sn.gro.c != nil {
+		sn.groFlush()
+	}
+	c.input(pk, seg)
+}
+
 // joins reports whether a segment of c continues the chain.
 func (g *groChain) joins(c *TCPConn, seg *segment, opts []byte) bool {
 	const anyOf = header.TCPFlagPsh | header.TCPFlagFin

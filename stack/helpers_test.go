@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -43,6 +44,20 @@ type tap struct {
 	// first, as the wire carries them.
 	txSuper atomic.Int64
 	segs    []*driver.Packet
+	lro     bool // pass SetRxCoalesce on (pairConfig.lro)
+	// rxCoalesced counts frames received coalesced (RxTCPCoalesced).
+	rxCoalesced atomic.Int64
+}
+
+// SetRxCoalesce implements driver.RxCoalescer: the wire's port's, where
+// the test asked for it (pairConfig.lro); refused otherwise, so the stack
+// receives segments one by one.
+func (t *tap) SetRxCoalesce(on bool) error {
+	rc, ok := t.Port.(driver.RxCoalescer)
+	if !t.lro || !ok {
+		return errors.New("tap: receive coalescing not asked for by the test")
+	}
+	return rc.SetRxCoalesce(on)
 }
 
 func (t *tap) RxBurst(q int, pkts []*driver.Packet) int {
@@ -50,6 +65,9 @@ func (t *tap) RxBurst(q int, pkts []*driver.Packet) int {
 	for _, pk := range pkts[:n] {
 		if pk.Flags&driver.RxL4ChecksumGood != 0 {
 			t.rxVerified.Add(1)
+		}
+		if pk.Flags&driver.RxTCPCoalesced != 0 {
+			t.rxCoalesced.Add(1)
 		}
 	}
 	return n
@@ -144,10 +162,14 @@ type pairConfig struct {
 	// tsoA and tsoB give A's and B's ports TCP segmentation offload
 	// (memwire.Config.TSO, with checksum offload).
 	tsoA, tsoB bool
-	quiet      bool       // the taps neither record nor verify (tap.off), from the start
-	neighA     []Neighbor // A's static neighbours
-	staticB    bool       // and B's addresses at B's MAC among them
-	cfg        Config
+	quiet      bool // the taps neither record nor verify (tap.off), from the start
+	// lro: the taps pass the stacks' SetRxCoalesce on to the wire, whose
+	// ports then receive super-frames whole (driver.RxTCPCoalesced) where
+	// no third port takes them too (a monitor); without it they refuse.
+	lro     bool
+	neighA  []Neighbor // A's static neighbours
+	staticB bool       // and B's addresses at B's MAC among them
+	cfg     Config
 }
 
 type pair struct {
@@ -182,7 +204,7 @@ func newPair(t testing.TB, pc pairConfig) *pair {
 		}
 		portA = p.fa
 	}
-	p.ta, p.tb = &tap{Port: portA, verify: pc.verify, off: pc.quiet}, &tap{Port: pb, verify: pc.verify, off: pc.quiet}
+	p.ta, p.tb = &tap{Port: portA, verify: pc.verify, off: pc.quiet, lro: pc.lro}, &tap{Port: pb, verify: pc.verify, off: pc.quiet, lro: pc.lro}
 	cfg := pc.cfg
 	cfg.Softnets = pc.softnets
 	cfg.Poll = pc.poll

@@ -60,6 +60,7 @@ type Softnet struct {
 	ackq      []*TCPConn       // connections owing an ACK at the end of the burst
 	gro       groChain         // the coalesced segment held during a receive burst (gro.go)
 	groOn     bool             // coalescing: set while walking a receive burst
+	rxMore    *driver.Packet   // the chain of the coalesced frame in input (tcpSegment takes it)
 	segs      []*driver.Packet // scratch for cutting super-frames (tso.go)
 
 	challengeSec   int64 // second of the current challenge-ACK budget
@@ -232,6 +233,23 @@ func (sn *Softnet) Poll() int {
 			pk.Loops = 0 // splice passes count inside one stack only
 			sn.inc(RxPackets)
 			sn.add(RxBytes, uint64(pk.Len()))
+			if pk.Next != nil {
+				// A frame the port coalesced (driver.RxTCPCoalesced):
+				// the input path sees its first segment, and
+				// tcpSegment takes the rest from rxMore for the
+				// connection; if the frame is dropped before that,
+				// the rest goes with it here.
+				sn.rxMore, pk.Next = pk.Next, nil
+				for p := sn.rxMore; p != nil; p = p.Next {
+					sn.add(RxBytes, uint64(p.Len()))
+				}
+				sn.input(ifc, pk)
+				if sn.rxMore != nil {
+					sn.freeSeg(sn.rxMore)
+					sn.rxMore = nil
+				}
+				continue
+			}
 			sn.input(ifc, pk)
 		}
 		sn.groOn = false

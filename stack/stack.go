@@ -410,6 +410,7 @@ func (s *Stack) Start() error {
 	if s.started.Swap(true) {
 		return errors.New("stack: already started")
 	}
+	s.setRxCoalesce(!s.cfg.TCP.NoCoalesce)
 	if s.cfg.ReserveProcs {
 		restore := ReserveProcs(len(s.sn))
 		s.unreserve.Store(&restore)
@@ -423,6 +424,22 @@ func (s *Stack) Start() error {
 	return nil
 }
 
+// setRxCoalesce asks every port that can coalesce received TCP segments
+// (driver.RxCoalescer, a NIC's LRO) to, or to stop. Receive coalescing in
+// software (gro.go) and the port's go together: TCPConfig.NoCoalesce
+// turns both off.
+func (s *Stack) setRxCoalesce(on bool) {
+	for _, ifc := range s.ifaces {
+		rc, ok := ifc.port.(driver.RxCoalescer)
+		if !ok {
+			continue
+		}
+		if err := rc.SetRxCoalesce(on); err != nil && on {
+			s.log.Warn("port cannot coalesce received segments; they arrive one by one", zap.String("port", ifc.port.Name()), zap.Error(err))
+		}
+	}
+}
+
 // Stop stops the softnets and waits for them. Sockets stay usable only
 // for Close. The ports are not closed.
 func (s *Stack) Stop() {
@@ -434,6 +451,7 @@ func (s *Stack) Stop() {
 		sn.wakeup()
 	}
 	s.wg.Wait()
+	s.setRxCoalesce(false)
 	if restore := s.unreserve.Swap(nil); restore != nil {
 		(*restore)()
 	}

@@ -173,6 +173,10 @@ func (sn *Softnet) tcpSegment(ifc *Interface, pk *driver.Packet, t header.TCP, h
 	// Keep only the payload in pk.
 	pk.TrimFront(hdr)
 	pk.Truncate(seg.n)
+	if more := sn.rxMore; more != nil && pk.Flags&driver.RxTCPCoalesced != 0 {
+		sn.lroInput(c, pk, more, &seg)
+		return
+	}
 	if sn.groOn {
 		sn.groInput(c, pk, &seg, t.Options())
 		return
@@ -478,7 +482,7 @@ func (c *TCPConn) established() {
 // inputSynSent handles a segment in SYN-SENT (RFC 9293 section 3.10.7.3).
 func (c *TCPConn) inputSynSent(pk *driver.Packet, seg *segment) {
 	sn := c.sn
-	sn.free(pk)
+	sn.freeSeg(pk) // a coalesced frame's chain too: no data is taken here
 	if seg.has(header.TCPFlagAck) && (seqLEQ(seg.ack, c.iss) || seqGT(seg.ack, c.sndNxt)) {
 		if !seg.has(header.TCPFlagRst) {
 			c.sendReset(seg.ack)

@@ -83,7 +83,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		portA = faults
 	}
 	addrA, addrB := netip.MustParsePrefix("192.0.2.1/24"), netip.MustParsePrefix("192.0.2.2/24")
-	cfg := stack.Config{Softnets: *lcores, Poll: poll, Logger: log, ReserveProcs: true}
+	cfg := stack.Config{Softnets: *lcores, Poll: poll, Logger: log}
 	a, err := stack.New(cfg, stack.InterfaceConfig{Port: portA, Addr: addrA})
 	if err != nil {
 		return err

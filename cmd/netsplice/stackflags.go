@@ -662,7 +662,7 @@ func (f *stackFlags) start(stderr io.Writer) (*stackEnv, error) {
 		ifc.Gateway, ifc.Gateway6 = gw4[i], gw6[i]
 		ifcs = append(ifcs, ifc)
 	}
-	cfg := stack.Config{Softnets: f.lcores, Poll: c.poll, Logger: log, ReserveProcs: true, ThreadInit: dpdk.ThreadInit, ThreadExit: dpdk.ThreadExit,
+	cfg := stack.Config{Softnets: f.lcores, Poll: c.poll, Logger: log, ThreadInit: dpdk.ThreadInit, ThreadExit: dpdk.ThreadExit,
 		TCP: stack.TCPConfig{NoCoalesce: f.noGRO}}
 	if env.st, err = stack.New(cfg, ifcs...); err != nil {
 		return nil, usageErr("%v", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/netsplice/netsplice/driver/gso"
 	"github.com/netsplice/netsplice/driver/rss"
 	"github.com/netsplice/netsplice/internal/counter"
+	"github.com/netsplice/netsplice/stack/header"
 )
 
 // Config configures one port of a wire. Zero fields take defaults.
@@ -81,8 +82,9 @@ type Port struct {
 	mtu    int
 	burst  int
 	promis bool
-	csum   bool // Config.ChecksumOffload
-	tso    bool // Config.TSO
+	csum   bool        // Config.ChecksumOffload
+	tso    bool        // Config.TSO
+	lro    atomic.Bool // SetRxCoalesce: super-frames arrive whole
 	rss    rss.Config
 	hasher *rss.Hasher
 	nq     int // queue pairs
@@ -456,6 +458,10 @@ func (tx *txBurst) superFrame(pk *driver.Packet) {
 		putBack(tx.pool, pk)
 		return
 	}
+	if dst := tx.only(pk.Data()); dst != nil && dst.lro.Load() && tx.coalesced(pk, dst) {
+		putBack(tx.pool, pk)
+		return
+	}
 	// The copies take microseconds: no receiver waits on its ring
 	// meanwhile.
 	tx.release()
@@ -470,6 +476,149 @@ func (tx *txBurst) superFrame(pk *driver.Packet) {
 		tx.frame(s)
 	}
 	clear(segs)
+}
+
+// only returns the one port that accepts frame, nil when none or several
+// do (a super-frame to several goes cut, each port copying the frames).
+func (tx *txBurst) only(frame []byte) *Port {
+	var one *Port
+	for _, dst := range tx.ports {
+		if dst == tx.port || dst.closed.Load() || !dst.accepts(frame) {
+			continue
+		}
+		if one != nil {
+			return nil
+		}
+		one = dst
+	}
+	return one
+}
+
+// coalesced delivers super-frame pk to dst, which asked for coalesced
+// frames (SetRxCoalesce), as one received frame (driver.RxTCPCoalesced):
+// the headers and the first segment's payload in one of the ring's
+// posted buffers, each further segment's payload in one more, chained on
+// Next, as veth hands a GSO packet to the kernel whole. The payload is
+// copied once, as when the frame is cut; the segments' headers are never
+// built. It reports false, having delivered nothing, for a frame that is
+// not a well-formed super-frame or whose segments do not fit the ring's
+// buffers: the caller cuts it. A ring without enough posted buffers drops
+// it whole, counted as missed once per segment, and reports true.
+func (tx *txBurst) coalesced(pk *driver.Packet, dst *Port) bool {
+	n := gso.Count(pk)
+	hdr := pk.Data()
+	l2, l3 := int(pk.L2Len), int(pk.L3Len)
+	v6 := pk.Flags&driver.TxIPv6 != 0
+	if n == 0 || l2 != header.EthernetHeaderLen || len(hdr) < l2+l3+header.TCPMinHeaderLen ||
+		len(hdr)-l2+int(pk.SegSize) > dst.mtu {
+		return false
+	}
+	if v6 {
+		if l3 != header.IPv6HeaderLen || header.IPv6(hdr[l2:]).Version() != 6 {
+			return false
+		}
+	} else if ip := header.IPv4(hdr[l2:]); l3 != header.IPv4MinHeaderLen || ip.Version() != 4 || ip.HeaderLen() != l3 {
+		return false
+	}
+	qi, hash, hashed := dst.rxQueueFor(hdr)
+	r := &dst.rx[qi]
+	if r != tx.cur {
+		tx.release()
+		r.mu.Lock()
+		tx.cur, tx.curPool, tx.delivered = r, dst.pools[qi], 0
+	}
+	if r.posted.size < n {
+		r.missed.Add(uint64(n))
+		return true
+	}
+	src, off, left, mss := pk.More, int(pk.MoreOff), int(pk.MoreLen), int(pk.SegSize)
+	var head, tail *driver.Packet
+	var loops uint8
+	for i := 0; i < n; i++ {
+		b := r.posted.pop()
+		m := min(mss, left)
+		lead := 0
+		if i == 0 {
+			lead = len(hdr)
+		}
+		d := b.Append(lead + m)
+		if d != nil {
+			copy(d, hdr[:lead])
+			for p := d[lead:]; len(p) > 0 && src != nil; {
+				sd := src.Data()
+				if off >= len(sd) {
+					off -= len(sd)
+					src = src.Next
+					continue
+				}
+				c := copy(p, sd[off:])
+				p = p[c:]
+				off += c
+				loops = max(loops, src.Loops)
+			}
+		}
+		if head == nil {
+			head = b
+		} else {
+			tail.Next = b
+		}
+		tail = b
+		if d == nil || src == nil && left > m {
+			// A buffer too short, or a payload shorter than MoreLen says:
+			// the buffers go back to the ring, the frame is lost.
+			r.repost(head)
+			tx.tq.errors.Inc()
+			return true
+		}
+		left -= m
+		b.Flags, b.Hash = 0, 0
+		b.Port, b.Queue = uint16(dst.index), uint16(qi)
+	}
+	// The head is the first segment: its lengths are its own.
+	d := head.Data()
+	if v6 {
+		header.IPv6(d[l2:]).SetPayloadLen(uint16(len(d) - l2 - l3))
+	} else {
+		ip := header.IPv4(d[l2:])
+		ip.SetTotalLen(uint16(len(d) - l2))
+		ip.SetChecksum()
+	}
+	head.Flags = driver.RxTCPCoalesced | driver.RxL4ChecksumGood
+	if !v6 {
+		head.Flags |= driver.RxIPChecksumGood
+	}
+	if hashed {
+		head.Flags |= driver.RxHashValid
+	}
+	head.Hash = hash
+	head.Loops = loops
+	r.done.push(head) // cannot fail: done and posted share the ring's capacity
+	r.ndone.Add(1)
+	tx.delivered++
+	tx.tq.packets.Add(uint64(n))
+	tx.tq.bytes.Add(uint64(n*(len(hdr)) + int(pk.MoreLen)))
+	return true
+}
+
+// repost puts the buffers of chain pk back on the ring's posted side,
+// emptied. The ring's lock is held.
+func (r *rxQueue) repost(pk *driver.Packet) {
+	for pk != nil {
+		next := pk.Next
+		pk.Next = nil
+		pk.Reset()
+		r.posted.push(pk)
+		pk = next
+	}
+}
+
+// SetRxCoalesce implements driver.RxCoalescer: with on, a super-frame
+// from a port with Config.TSO to this port alone arrives whole, as one
+// frame marked driver.RxTCPCoalesced, instead of cut into frames. It
+// never fails.
+func (p *Port) SetRxCoalesce(on bool) error {
+	p.lro.Store(on)
+	return nil
 }
 
 // putBack frees pk, which the owner of pool is done with: with Put when pk
@@ -622,7 +771,9 @@ func (p *Port) rxBurst(q int, pkts []*driver.Packet) int {
 	r.mu.Unlock()
 	var bytes uint64
 	for _, pk := range pkts[:n] {
-		bytes += uint64(pk.Len())
+		for p := pk; p != nil; p = p.Next {
+			bytes += uint64(p.Len())
+		}
 	}
 	r.packets.Add(uint64(n))
 	r.bytes.Add(bytes)
