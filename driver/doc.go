@@ -49,6 +49,16 @@
 // them, as before. Wrappers that hold or record transmitted frames either
 // hide the offload or cut the frame first.
 //
+// Receive coalescing (LRO) is asked for, not advertised: a port that can
+// hand consecutive segments of one TCP connection to its owner as one
+// frame implements [RxCoalescer], and does so only after the owner called
+// SetRxCoalesce(true). Such a frame ([RxTCPCoalesced]) is the first
+// segment as it arrived with the others' payload chained on [Packet.Next]
+// (the shape the stack's own coalescing builds), the checksums verified
+// by the port; freeing it frees the chain. A wrapper that does not pass
+// SetRxCoalesce on (a fault injector, a capture) therefore never sees
+// one.
+//
 // # RSS
 //
 // Every port reports its receive-side-scaling configuration ([rss.Config]:

@@ -95,7 +95,13 @@
 //     other TCP segment flushes the chain first, so a connection's
 //     segments keep their order. TCP input delivers a chain of in-order
 //     data piece by piece onto the receive ring and takes anything else
-//     piece by piece as if nothing had been chained.
+//     piece by piece as if nothing had been chained. A port that can
+//     coalesce itself (driver.RxCoalescer: a NIC's LRO, memwire's whole
+//     super-frames) is asked to when the stack starts, unless
+//     TCPConfig.NoCoalesce; its frames arrive as such a chain already
+//     (RxTCPCoalesced): the input path sees the first segment, the rest
+//     waits in Softnet.rxMore until tcpSegment attaches it for the
+//     connection, and is freed with the head wherever that is dropped.
 //
 // # TCP connections and who touches them
 //

@@ -34,7 +34,14 @@
 //
 // With Config.TSO a port takes TCP super-frames (driver.TxTCPSeg) and cuts
 // them into the frames the wire carries (package driver/gso), reading the
-// sender's referenced payload during TxBurst only.
+// sender's referenced payload during TxBurst only. A super-frame to one
+// port that asked for coalesced frames (SetRxCoalesce, driver.RxCoalescer)
+// arrives there whole instead, as veth hands a GSO packet to the kernel:
+// one frame marked driver.RxTCPCoalesced, the headers and the first
+// segment's payload in one of the ring's buffers and each further
+// segment's payload in one more, chained, copied once and with no header
+// built per segment. A super-frame that several ports take (a promiscuous
+// monitor) is cut for all of them.
 //
 // # SYN ring
 //
