@@ -59,6 +59,19 @@
 // SetRxCoalesce on (a fault injector, a capture) therefore never sees
 // one.
 //
+// # Sharing buffers
+//
+// A driver may hand a receiver the sender's bytes without copying them,
+// as veth hands over a GSO packet's pages: [Packet.Share] makes an empty
+// packet a read-only view of another's bytes (no headroom or tailroom, so
+// nothing writes past them), and a reference count kept in the viewed
+// packet keeps its buffer from reuse until its holder and every view have
+// freed it: whoever drops the last reference returns it to its pool
+// (Pool.Put and Packet.Free both know). A packet never shared pays one
+// flag test; sharing costs an atomic add per view. The sender's side of the
+// bargain is that the bytes do not change: TCP's send queue never rewrites
+// what it queued, and a receiver treats received payload as read-only.
+//
 // # RSS
 //
 // Every port reports its receive-side-scaling configuration ([rss.Config]:

@@ -1,5 +1,7 @@
 package driver
 
+import "sync/atomic"
+
 // DefaultHeadroom is the space reserved in front of received or freshly
 // allocated data, as DPDK's RTE_PKTMBUF_HEADROOM. Protocol layers prepend
 // their headers into it in place.
@@ -31,8 +33,10 @@ const (
 	// packet itself is the first segment as it arrived, its headers
 	// describing its own bytes (IPv4 total length, IPv6 payload length),
 	// except that its TCP flags carry the PSH and FIN of the last segment;
-	// each packet on Next holds the payload of one further segment, headers
-	// stripped, in order. The port verified every segment's checksums and
+	// the packets on Next hold the rest of the payload, headers stripped,
+	// in order (a segment's, or part of one: they may be views of the
+	// sender's buffers, Share), and SegSize the payload bytes of each
+	// segment but the last. The port verified every segment's checksums and
 	// sets RxL4ChecksumGood (and RxIPChecksumGood for IPv4); the checksums
 	// in the headers are not to be checked again. The segments had the
 	// same acknowledgment, window and options, and no SYN, RST, URG or CWR.
@@ -127,7 +131,9 @@ type Packet struct {
 	More             *Packet
 	MoreOff, MoreLen int32
 	// SegSize is the payload bytes of each segment a super-frame
-	// (TxTCPSeg) is cut into: the connection's MSS less its options.
+	// (TxTCPSeg) is cut into: the connection's MSS less its options; on a
+	// frame received coalesced (RxTCPCoalesced), of each segment that
+	// was coalesced but the last.
 	SegSize uint16
 
 	pool *Pool
@@ -135,6 +141,17 @@ type Packet struct {
 	// lent: a driver took references to the buffer that outlive TxBurst
 	// (Lend); the pool gives it back to its backend rather than reuse it.
 	lent bool
+
+	// Sharing (Share): a view holds root, the packet whose buffer it
+	// reads, and keeps its own buffer in own until it is freed. A root
+	// that was shared counts its references in refs, itself included;
+	// whoever drops the last returns it to its pool. shared is written by
+	// the root's holder when it first shares it and read by whoever frees
+	// it, who holds it after that holder.
+	root   *Packet
+	own    []byte
+	shared bool
+	refs   atomic.Int32
 }
 
 // Lend records that the driver holding p's buffer took a reference to
@@ -149,6 +166,67 @@ func (p *Packet) Lend() { p.lent = true }
 // Lent reports whether p was lent (Lend) since it was last taken from
 // its pool.
 func (p *Packet) Lent() bool { return p.lent }
+
+// Share makes p, an empty packet just taken from its pool, a read-only
+// view of n bytes of q's frame starting off bytes into it, without
+// copying: p's Buf becomes those bytes (no headroom, no tailroom, so
+// Prepend and Append fail and nothing is written past them), and q's
+// buffer (or the buffer q itself views) is kept from reuse until p and
+// every other view are freed and its holder freed it too: a reference
+// count, atomic, paid only by shared buffers. Neither side may change the
+// shared bytes after Share; the holder of q's buffer keeps it as it was
+// (TCP's send queue, whose bytes never change once written). It reports
+// false, changing nothing, when the range is outside q's frame or p is
+// not empty. The goroutine calling it holds q (and, where q is no view,
+// owns it: the first Share of a buffer marks it).
+func (p *Packet) Share(q *Packet, off, n int) bool {
+	if off < 0 || n <= 0 || off > q.n || n > q.n-off || p.n != 0 || p.root != nil {
+		return false
+	}
+	root := q
+	if q.root != nil {
+		root = q.root
+		root.refs.Add(1)
+	} else if !q.shared {
+		q.shared = true
+		q.refs.Store(2)
+	} else {
+		q.refs.Add(1)
+	}
+	s := q.off + off
+	p.own, p.root = p.Buf, root
+	p.Buf = q.Buf[s : s+n : s+n]
+	p.off, p.n = 0, n
+	return true
+}
+
+// Unshare makes a view (Share) an empty packet of its own buffer again,
+// dropping its reference: for a driver taking back a view it never handed
+// over. Other packets are left as they are.
+func (p *Packet) Unshare() {
+	if p.root != nil {
+		p.release()
+		p.off, p.n = int(p.head), 0
+	}
+}
+
+// Shared reports whether p is a view of another packet's buffer (Share).
+func (p *Packet) Shared() bool { return p.root != nil }
+
+// release ends p's part in sharing before p goes back to its pool. A view
+// gets its own buffer back and drops its reference to the root (the last
+// one returns the root to the root's pool). It reports false when p is a
+// root whose buffer views still read: the last of them returns it.
+func (p *Packet) release() bool {
+	if root := p.root; root != nil {
+		p.Buf, p.own, p.root = p.own, nil, nil
+		if root.refs.Add(-1) == 0 {
+			root.pool.putRemote(root)
+		}
+		return true
+	}
+	return !p.shared || p.refs.Add(-1) == 0
+}
 
 // Init points p at buf, with headroom bytes reserved in front of the data,
 // as a member of pool. Drivers call it once per buffer, when they build
@@ -190,6 +268,7 @@ func (p *Packet) Reset() {
 	p.Next = nil
 	p.More, p.MoreLen = nil, 0
 	p.lent = false
+	p.shared = false
 }
 
 // SetData sets the frame to Buf[off:off+n]. It reports false, changing
@@ -246,8 +325,12 @@ func (p *Packet) Truncate(n int) bool {
 }
 
 // CopyFrom makes p a copy of q's frame and metadata, keeping p's buffer
-// and pool. It reports false when q's frame does not fit p's buffer.
+// and pool. It reports false when q's frame does not fit p's buffer, or
+// p is a view of another's (Share).
 func (p *Packet) CopyFrom(q *Packet) bool {
+	if p.root != nil {
+		return false // a view's bytes are not its to write
+	}
 	off := q.off
 	if off+q.n > len(p.Buf) {
 		off = len(p.Buf) - q.n
@@ -263,4 +346,11 @@ func (p *Packet) CopyFrom(q *Packet) bool {
 
 // Free returns the packet to its pool. Any goroutine may call it; the
 // owner of the pool may use the faster Pool.Put instead.
-func (p *Packet) Free() { p.pool.putRemote(p) }
+func (p *Packet) Free() {
+	if p.root != nil || p.shared {
+		if !p.release() {
+			return
+		}
+	}
+	p.pool.putRemote(p)
+}

@@ -236,7 +236,7 @@ func TestPacketReset(t *testing.T) {
 		t.Fatalf("after Reset: got %+v, want %+v", got, want)
 	}
 	if p.Hash != 0 || p.Flags != 0 || p.Port != 0 || p.Queue != 0 || p.L2Len != 0 || p.L3Len != 0 || p.Next != nil {
-		t.Fatalf("after Reset metadata got %+v, want zero", *p)
+		t.Fatalf("after Reset metadata got %+v, want zero", p)
 	}
 	// Priv belongs to the driver that owns the buffer and survives Reset.
 	if got, want := p.Priv, uintptr(0xdead); got != want {
@@ -297,7 +297,7 @@ func TestPacketCopyFrom(t *testing.T) {
 					t.Fatalf("failed CopyFrom changed the buffer")
 				}
 				if dst.Hash != 0 || dst.Flags != 0 {
-					t.Fatalf("failed CopyFrom changed metadata: %+v", *dst)
+					t.Fatalf("failed CopyFrom changed metadata: %+v", dst)
 				}
 				return
 			}
@@ -315,7 +315,7 @@ func TestPacketCopyFrom(t *testing.T) {
 			}
 			if dst.Hash != src.Hash || dst.Flags != src.Flags || dst.Port != src.Port ||
 				dst.Queue != src.Queue || dst.L2Len != src.L2Len || dst.L3Len != src.L3Len {
-				t.Fatalf("metadata got %+v, want that of %+v", *dst, *src)
+				t.Fatalf("metadata got %+v, want that of %+v", dst, src)
 			}
 			// A copy, not an alias.
 			if len(src.Data()) > 0 {

@@ -122,6 +122,11 @@ func (p *Pool) GetBulk(pkts []*Packet) int {
 // Put returns a packet of this pool. Owner only; other goroutines call
 // Packet.Free.
 func (p *Pool) Put(pk *Packet) {
+	if pk.root != nil || pk.shared {
+		if !pk.release() {
+			return
+		}
+	}
 	if pk.lent && p.backend != nil {
 		p.putLent(pk)
 		return

@@ -163,7 +163,7 @@ func TestPoolPutGetRoundTrip(t *testing.T) {
 		t.Fatalf("reused packet got %+v, want %+v", got, want)
 	}
 	if again.Hash != 0 || again.Flags != 0 || again.Port != 0 || again.Queue != 0 || again.Next != nil {
-		t.Fatalf("reused packet metadata not reset: %+v", *again)
+		t.Fatalf("reused packet metadata not reset: %+v", again)
 	}
 }
 

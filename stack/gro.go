@@ -92,13 +92,17 @@ func (sn *Softnet) groInput(c *TCPConn, pk *driver.Packet, seg *segment, opts []
 func (sn *Softnet) lroInput(c *TCPConn, pk, more *driver.Packet, seg *segment) {
 	sn.rxMore = nil
 	pk.Next = more
-	pieces := 0
 	for p := more; p != nil; p = p.Next {
 		seg.n += p.Len()
-		pieces++
+	}
+	// The segments the frame stands for, as the port cut them (its pieces
+	// may be parts of segments: views of the sender's buffers).
+	seg.segs = 1
+	if ss := int(pk.SegSize); ss > 0 {
+		seg.segs = (seg.n + ss - 1) / ss
 	}
 	sn.inc(TCPRxLRO)
-	sn.add(TCPRxCoalesced, uint64(pieces))
+	sn.add(TCPRxCoalesced, uint64(seg.segs-1))
 	if sn.gro.c != nil {
 		sn.groFlush()
 	}
@@ -143,12 +147,16 @@ func (sn *Softnet) freeSeg(pk *driver.Packet) {
 }
 
 // receiveChain queues a coalesced segment's payload (and a FIN): pk is
-// the head, the rest chained on pk.Next.
-func (c *TCPConn) receiveChain(pk *driver.Packet, seq uint32, fin bool) {
+// the head, the rest chained on pk.Next; segs is the wire segments it
+// stands for, 0 for one per packet.
+func (c *TCPConn) receiveChain(pk *driver.Packet, seq uint32, fin bool, segs int) {
 	n, pieces := 0, 0
 	for p := pk; p != nil; p = p.Next {
 		n += p.Len()
 		pieces++
+	}
+	if segs > 0 {
+		pieces = segs
 	}
 	if seq != c.rcvNxt || len(c.ooo) > 0 || c.appClosed.Load() || seqGT(seq+uint32(n), c.rcvAdv) {
 		// Not plain in-order data within the window: the pieces one by

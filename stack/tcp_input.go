@@ -22,6 +22,9 @@ type segment struct {
 	wnd      uint32 // unscaled
 	n        int    // payload length
 	opts     tcpOptions
+	// segs is how many wire segments a segment the port coalesced stands
+	// for (RxTCPCoalesced); 0 for any other: one per packet in its chain.
+	segs int
 }
 
 func (s *segment) has(f uint8) bool { return s.flags&f != 0 }
@@ -421,7 +424,7 @@ func (c *TCPConn) input(pk *driver.Packet, seg *segment) {
 		return
 	}
 	if pk.Next != nil {
-		c.receiveChain(pk, seg.seq, fin)
+		c.receiveChain(pk, seg.seq, fin, seg.segs)
 		return
 	}
 	c.receive(pk, seg.seq, fin)

@@ -38,10 +38,12 @@
 // port that asked for coalesced frames (SetRxCoalesce, driver.RxCoalescer)
 // arrives there whole instead, as veth hands a GSO packet to the kernel:
 // one frame marked driver.RxTCPCoalesced, the headers and the first
-// segment's payload in one of the ring's buffers and each further
-// segment's payload in one more, chained, copied once and with no header
-// built per segment. A super-frame that several ports take (a promiscuous
-// monitor) is cut for all of them.
+// segment's payload copied into one of the ring's buffers, the rest of the
+// payload chained as views of the sender's buffers (driver.Packet.Share:
+// no copy, one view per buffer; buffers of another pool, or of the
+// sending queue's pool while it runs low, are copied a segment at a
+// time), with no header built per segment. A super-frame that several
+// ports take (a promiscuous monitor) is cut for all of them.
 //
 // # SYN ring
 //

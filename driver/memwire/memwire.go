@@ -495,15 +495,20 @@ func (tx *txBurst) only(frame []byte) *Port {
 }
 
 // coalesced delivers super-frame pk to dst, which asked for coalesced
-// frames (SetRxCoalesce), as one received frame (driver.RxTCPCoalesced):
-// the headers and the first segment's payload in one of the ring's
-// posted buffers, each further segment's payload in one more, chained on
-// Next, as veth hands a GSO packet to the kernel whole. The payload is
-// copied once, as when the frame is cut; the segments' headers are never
-// built. It reports false, having delivered nothing, for a frame that is
-// not a well-formed super-frame or whose segments do not fit the ring's
-// buffers: the caller cuts it. A ring without enough posted buffers drops
-// it whole, counted as missed once per segment, and reports true.
+// frames (SetRxCoalesce), as one received frame (driver.RxTCPCoalesced),
+// as veth hands a GSO packet to the kernel: the headers and the first
+// segment's payload copied into one of the ring's posted buffers, the
+// rest of the payload chained on Next as views of the sender's buffers
+// (driver.Packet.Share: no copy, one view per buffer, wherever segments
+// end; the sender's TCP keeps those bytes as they are until the receiver
+// frees the views). Buffers of another pool than the sending queue's, or
+// of that pool while it runs low (the receiver's reader could otherwise
+// hold the sender's buffers for long), are copied into posted buffers
+// instead, a segment's worth each. No header is
+// built per segment. It reports false, having delivered nothing, for a
+// frame that is not a well-formed super-frame or whose segments do not
+// fit dst's MTU: the caller cuts it. A ring without enough posted buffers
+// drops it whole, counted as missed once per segment, and reports true.
 func (tx *txBurst) coalesced(pk *driver.Packet, dst *Port) bool {
 	n := gso.Count(pk)
 	hdr := pk.Data()
@@ -531,51 +536,32 @@ func (tx *txBurst) coalesced(pk *driver.Packet, dst *Port) bool {
 		r.missed.Add(uint64(n))
 		return true
 	}
-	src, off, left, mss := pk.More, int(pk.MoreOff), int(pk.MoreLen), int(pk.SegSize)
-	var head, tail *driver.Packet
-	var loops uint8
-	for i := 0; i < n; i++ {
-		b := r.posted.pop()
-		m := min(mss, left)
-		lead := 0
-		if i == 0 {
-			lead = len(hdr)
-		}
-		d := b.Append(lead + m)
-		if d != nil {
-			copy(d, hdr[:lead])
-			for p := d[lead:]; len(p) > 0 && src != nil; {
-				sd := src.Data()
-				if off >= len(sd) {
-					off -= len(sd)
-					src = src.Next
-					continue
-				}
-				c := copy(p, sd[off:])
-				p = p[c:]
-				off += c
-				loops = max(loops, src.Loops)
-			}
-		}
-		if head == nil {
-			head = b
-		} else {
-			tail.Next = b
-		}
-		tail = b
-		if d == nil || src == nil && left > m {
-			// A buffer too short, or a payload shorter than MoreLen says:
-			// the buffers go back to the ring, the frame is lost.
-			r.repost(head)
-			tx.tq.errors.Inc()
-			return true
-		}
-		left -= m
-		b.Flags, b.Hash = 0, 0
-		b.Port, b.Queue = uint16(dst.index), uint16(qi)
+	mss := int(pk.SegSize)
+	sh := sharing{pool: tx.pool, low: tx.pool.Low()}
+	rd := payloadReader{src: pk.More, off: int(pk.MoreOff), left: int(pk.MoreLen)}
+	// The head: headers and the first segment, copied.
+	head := r.posted.pop()
+	first := min(mss, rd.left)
+	d := head.Append(len(hdr) + first)
+	if d == nil || !rd.copyTo(d[copy(d, hdr):]) {
+		r.repost(head)
+		tx.tq.errors.Inc()
+		return true
+	}
+	if !rd.chain(r, head, mss, &sh) {
+		// Out of posted buffers, a buffer too short, or a payload
+		// shorter than MoreLen says: everything goes back, the frame is
+		// lost.
+		r.repost(head)
+		r.missed.Add(uint64(n))
+		return true
+	}
+	for p := head.Next; p != nil; p = p.Next {
+		p.Flags, p.Hash, p.Loops = 0, 0, rd.loops
+		p.Port, p.Queue = uint16(dst.index), uint16(qi)
 	}
 	// The head is the first segment: its lengths are its own.
-	d := head.Data()
+	d = head.Data()
 	if v6 {
 		header.IPv6(d[l2:]).SetPayloadLen(uint16(len(d) - l2 - l3))
 	} else {
@@ -590,13 +576,93 @@ func (tx *txBurst) coalesced(pk *driver.Packet, dst *Port) bool {
 	if hashed {
 		head.Flags |= driver.RxHashValid
 	}
-	head.Hash = hash
-	head.Loops = loops
+	head.Hash, head.Loops, head.SegSize = hash, rd.loops, uint16(mss)
+	head.Port, head.Queue = uint16(dst.index), uint16(qi)
 	r.done.push(head) // cannot fail: done and posted share the ring's capacity
 	r.ndone.Add(1)
 	tx.delivered++
 	tx.tq.packets.Add(uint64(n))
-	tx.tq.bytes.Add(uint64(n*(len(hdr)) + int(pk.MoreLen)))
+	tx.tq.bytes.Add(uint64(n*len(hdr) + int(pk.MoreLen)))
+	return true
+}
+
+// sharing decides which of a super-frame's payload buffers a receiver
+// may view rather than copy: views of views always (their buffers are
+// shared already), and the sending queue's own buffers while its pool is
+// not low.
+type sharing struct {
+	pool *driver.Pool
+	low  bool
+}
+
+func (s *sharing) may(p *driver.Packet) bool {
+	return p.Shared() || p.Pool() == s.pool && !s.low
+}
+
+// payloadReader walks a super-frame's referenced payload.
+type payloadReader struct {
+	src   *driver.Packet
+	off   int
+	left  int
+	loops uint8
+}
+
+// copyTo fills b from the payload and reports whether it held enough.
+func (rd *payloadReader) copyTo(b []byte) bool {
+	for len(b) > 0 {
+		if rd.src == nil {
+			return false
+		}
+		sd := rd.src.Data()
+		if rd.off >= len(sd) {
+			rd.off -= len(sd)
+			rd.src = rd.src.Next
+			continue
+		}
+		c := copy(b, sd[rd.off:])
+		b = b[c:]
+		rd.off += c
+		rd.left -= c
+		rd.loops = max(rd.loops, rd.src.Loops)
+	}
+	return true
+}
+
+// chain appends the rest of the payload after tail, in posted buffers of
+// r: a view of each of the sender's buffers that sh allows (as much as it
+// holds: pieces need not end where segments do), else copies of up to mss
+// bytes. It reports false when it runs out of posted buffers or payload.
+func (rd *payloadReader) chain(r *rxQueue, tail *driver.Packet, mss int, sh *sharing) bool {
+	for rd.left > 0 {
+		if rd.src == nil {
+			return false
+		}
+		sd := rd.src.Data()
+		if rd.off >= len(sd) {
+			rd.off -= len(sd)
+			rd.src = rd.src.Next
+			continue
+		}
+		b := r.posted.pop()
+		if b == nil {
+			return false
+		}
+		tail.Next, tail = b, b
+		if !sh.may(rd.src) {
+			d := b.Append(min(mss, rd.left))
+			if d == nil || !rd.copyTo(d) {
+				return false
+			}
+			continue
+		}
+		c := min(rd.left, len(sd)-rd.off)
+		if !b.Share(rd.src, rd.off, c) {
+			return false
+		}
+		rd.loops = max(rd.loops, rd.src.Loops)
+		rd.off += c
+		rd.left -= c
+	}
 	return true
 }
 
@@ -606,6 +672,7 @@ func (r *rxQueue) repost(pk *driver.Packet) {
 	for pk != nil {
 		next := pk.Next
 		pk.Next = nil
+		pk.Unshare()
 		pk.Reset()
 		r.posted.push(pk)
 		pk = next

@@ -93,10 +93,11 @@ func TestTSODelivery(t *testing.T) {
 // TestLRODelivery: a super-frame to a port that asked for coalesced
 // frames (SetRxCoalesce) arrives whole: one frame marked RxTCPCoalesced,
 // the first segment with headers of its own lengths (and a valid IPv4
-// header checksum, as gopacket reads it), each further segment's payload
-// in one packet on Next, the stream intact; nothing else is built. Off
-// again, the frame arrives cut. A ring short of buffers loses it whole;
-// every buffer goes back to its pool.
+// header checksum, as gopacket reads it), the rest of the payload on Next
+// as views of the sender's buffers (not reused until the views go), the
+// stream intact; nothing else is built. Buffers of another pool are
+// copied, a segment a piece. Off again, the frame arrives cut. A ring
+// short of buffers loses it whole; every buffer goes back to its pool.
 func TestLRODelivery(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
 		w := New()
@@ -178,14 +179,27 @@ func TestLRODelivery(t *testing.T) {
 		got := append([]byte(nil), tcp.Payload...)
 		pieces := 0
 		for p := head.Next; p != nil; p = p.Next {
-			if p.Len() > mss {
-				t.Errorf("v6=%v: piece of %d bytes, more than a segment", v6, p.Len())
+			if !p.Shared() {
+				t.Errorf("v6=%v: piece %d of %d bytes is a copy, want a view of the sender's buffer", v6, pieces, p.Len())
 			}
 			got = append(got, p.Data()...)
 			pieces++
 		}
-		if pieces != 3 || !bytes.Equal(got, stream) {
-			t.Fatalf("v6=%v: %d pieces after the head, stream equal %v; want 3, true", v6, pieces, bytes.Equal(got, stream))
+		// One view per buffer of the sender's: the rest of the first
+		// (1000 bytes past the head's segment) and the second (1500).
+		if pieces != 2 || !bytes.Equal(got, stream) || head.SegSize != mss {
+			t.Fatalf("v6=%v: %d pieces after the head, stream equal %v, SegSize %d; want 2, true, %d", v6, pieces, bytes.Equal(got, stream), head.SegSize, mss)
+		}
+		// The views hold the sender's buffers: freed by the sender first,
+		// they are not reused until the views go.
+		freeA := a.Pool(0).Available()
+		for _, p := range kept {
+			p.Next = nil
+			a.Pool(0).Put(p)
+		}
+		kept = kept[:0]
+		if got := a.Pool(0).Available(); got != freeA {
+			t.Errorf("v6=%v: the sender's viewed buffers went back to its pool (%d free, %d before)", v6, got, freeA)
 		}
 		if s := a.Stats(); s.TxPackets != 4 || s.TxErrors != 0 {
 			t.Errorf("v6=%v: a sent %d frames (%d errors), want the 4 segments", v6, s.TxPackets, s.TxErrors)
@@ -199,17 +213,59 @@ func TestLRODelivery(t *testing.T) {
 			p.Free()
 			p = next
 		}
+		if got := a.Pool(0).Available(); got != freeA+2 {
+			t.Errorf("v6=%v: the sender's 2 buffers not back once the views went (%d free, %d before)", v6, got, freeA)
+		}
 		// More segments than the ring has buffers: lost whole.
-		stream = make([]byte, 9*mss)
-		a.TxBurst(0, []*driver.Packet{super(len(stream))})
+		a.TxBurst(0, []*driver.Packet{super(9 * mss)})
 		if n := b.RxBurst(0, rx); n != 0 {
 			t.Errorf("v6=%v: b received %d frames of a super-frame its ring could not hold", v6, n)
 		}
 		if s := b.Stats(); s.RxMissed != 9 {
 			t.Errorf("v6=%v: b missed %d frames, want 9", v6, s.RxMissed)
 		}
+		// Payload in buffers of another pool than the sending queue's:
+		// copied, one segment a piece.
+		other, err := driver.NewPool(4, driver.DefaultHeadroom, driver.DefaultDataRoom)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range kept {
+			p.Next = nil
+			p.Free()
+		}
+		kept = kept[:0]
+		sf := super(total)
+		for i, p := range []*driver.Packet{other.Get(), other.Get()} {
+			copy(p.Append(kept[i].Len()), kept[i].Data())
+			kept[i].Next = nil
+			kept[i].Free()
+			kept[i] = p
+		}
+		kept[0].Next, sf.More = kept[1], kept[0]
+		a.TxBurst(0, []*driver.Packet{sf})
+		if n := b.RxBurst(0, rx); n != 1 {
+			t.Fatalf("v6=%v: %d frames for a super-frame of foreign buffers, want 1", v6, n)
+		}
+		got = append(got[:0], rx[0].Data()[len(rx[0].Data())-mss:]...)
+		pieces = 0
+		for p := rx[0].Next; p != nil; p = p.Next {
+			if p.Shared() || p.Len() != min(mss, total-(pieces+1)*mss) {
+				t.Errorf("v6=%v: piece %d of foreign buffers: %d bytes, a view %v; want a copied segment", v6, pieces, p.Len(), p.Shared())
+			}
+			got = append(got, p.Data()...)
+			pieces++
+		}
+		if pieces != 3 || !bytes.Equal(got, stream) {
+			t.Errorf("v6=%v: foreign buffers: %d pieces, stream equal %v", v6, pieces, bytes.Equal(got, stream))
+		}
+		for p := rx[0]; p != nil; {
+			next := p.Next
+			p.Next = nil
+			p.Free()
+			p = next
+		}
 		// Coalescing off: cut, as before.
-		stream = stream[:total]
 		rc.SetRxCoalesce(false)
 		a.TxBurst(0, []*driver.Packet{super(total)})
 		n := b.RxBurst(0, rx)
