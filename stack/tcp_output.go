@@ -56,14 +56,17 @@ func (c *TCPConn) advertise() uint16 {
 }
 
 // sendSegment builds and sends one segment: seq, flags, and n payload
-// bytes taken from the send queue at seq (n may be 0).
+// bytes taken from the send queue at seq (n may be 0). On a port with
+// segmentation offload any payload goes by reference, as a super-frame
+// (of one segment when n is at most the MSS): the stack copies payload
+// into frames only for ports that cannot take it so.
 func (c *TCPConn) sendSegment(seq uint32, flags uint8, n int) bool {
 	sn := c.sn
 	pk := sn.alloc(c.ifc)
 	if pk == nil {
 		return false
 	}
-	if n > c.mss {
+	if n > c.mss || n > 0 && c.ifc.tso {
 		return c.sendSuperFrame(pk, seq, flags, n)
 	}
 	if n > 0 {
@@ -78,9 +81,10 @@ func (c *TCPConn) sendSegment(seq uint32, flags uint8, n int) bool {
 	return true
 }
 
-// sendSuperFrame sends n > MSS payload bytes from the send queue at seq
-// as one super-frame (tso.go) built in pk: headers only, the payload
-// referenced where it lies.
+// sendSuperFrame sends n payload bytes from the send queue at seq as one
+// super-frame (tso.go) built in pk: headers only, the payload referenced
+// where it lies, cut into MSS segments by the port (one, when n is no
+// more than the MSS).
 func (c *TCPConn) sendSuperFrame(pk *driver.Packet, seq uint32, flags uint8, n int) bool {
 	src, start := c.locate(seq)
 	if src == nil {

@@ -11,14 +11,18 @@ import (
 // headers whose payload, up to 64 KiB, stays in the send queue and is
 // referenced (driver.Packet.More): no copy, one header, one pass through
 // IP and Ethernet output and one transmit slot for up to 44 segments.
+// Single segments with payload go the same way, as super-frames of one
+// segment (retransmissions, a write's tail, segments with SACK blocks):
+// the stack copies no payload for such a port (tcp_tx_copy_bytes 0).
 //
-// The port reads the referenced payload during TxBurst and keeps nothing,
-// so a super-frame must reach TxBurst before anything can free or change
-// the send queue: xmit flushes the transmit batch at once after one, and
-// a super-frame that would wait (for ARP or Neighbor Discovery, or on the
-// loopback ring) is first cut into ordinary frames in software
-// (cutSuperFrame). Retransmissions and segments with SACK blocks are
-// ordinary frames.
+// The port reads the referenced payload during TxBurst, or keeps
+// references the send queue's buffers honour (DPDK's lent mbufs,
+// memwire's views), so a super-frame must reach TxBurst before anything
+// can free the send queue's packets: xmit flushes the transmit batch at
+// once after one, and a super-frame that would wait (for ARP or Neighbor
+// Discovery, or on the loopback ring) is first cut into ordinary frames
+// in software (cutSuperFrame). The send queue never changes bytes it
+// queued.
 
 // wireL4 returns the largest network-layer payload one frame of pk puts
 // on the wire: all of it, or for a super-frame its headers and one

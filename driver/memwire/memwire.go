@@ -569,7 +569,10 @@ func (tx *txBurst) coalesced(pk *driver.Packet, dst *Port) bool {
 		ip.SetTotalLen(uint16(len(d) - l2))
 		ip.SetChecksum()
 	}
-	head.Flags = driver.RxTCPCoalesced | driver.RxL4ChecksumGood
+	head.Flags = driver.RxL4ChecksumGood
+	if head.Next != nil {
+		head.Flags |= driver.RxTCPCoalesced // one segment alone is just a frame
+	}
 	if !v6 {
 		head.Flags |= driver.RxIPChecksumGood
 	}

@@ -250,4 +250,9 @@ func TestTapRelayTSO(t *testing.T) {
 			p["tx_tso_chains"], p["tx_tso_drops"], stats)
 	}
 	t.Logf("tx_tso_chains %d, tcp_tx_tso_bytes %d, tcp_tx_copy_bytes %d", c["port 0"]["tx_tso_chains"], c["stack"]["tcp_tx_tso_bytes"], c["stack"]["tcp_tx_copy_bytes"])
+	// Spliced data is never copied by the stack: single segments and
+	// retransmissions leave as chains of one segment too.
+	if n := c["stack"]["tcp_tx_copy_bytes"]; n != 0 || c["stack"]["tcp_tx_tso_bytes"] < 32<<20 {
+		t.Fatalf("relay: tcp_tx_copy_bytes %d, tcp_tx_tso_bytes %d: want 0 copied, the 32 MiB by reference:\n%s", n, c["stack"]["tcp_tx_tso_bytes"], stats)
+	}
 }
