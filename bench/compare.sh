@@ -78,6 +78,11 @@ for ((run = 1; run <= RUNS; run++)); do
 		case $w in tcp-bulk | tcp-relay) [ -z "$kernel_why" ] && kernel=1 ;; esac
 		echo "run $run/$RUNS: $w for $DURATION on netsplice${kernel:+ (offloads off, on)}, then gVisor${kernel:+, then Linux (offloads on, off)}..." >&2
 		"$tmp/netsplice" bench --json --softnets 1 --duration "$DURATION" --workload "$w" >>"$tmp/results.json"
+		if [ "$w" = tcp-conn ]; then
+			# The same connections through the softnet-side API at both
+			# ends (no goroutine per connection).
+			"$tmp/netsplice" bench --json --softnets 1 --duration "$DURATION" --workload tcp-conn-softnet >>"$tmp/results.json"
+		fi
 		if [ -n "$kernel" ]; then
 			# Like for like with the kernel's offloads on: netsplice with
 			# checksum and segmentation offload on its in-memory ports, as
@@ -124,6 +129,8 @@ function str(line, key,    m) {
 	if (s == "netsplice" && w ~ /-relay$/ && str($0, "mode") != "softnet") next
 	if (s == "linux") s = (str($0, "mode") == "offload") ? "linux" : "linux-no"
 	if (s == "netsplice" && $0 ~ /"offload":true/) s = "netsplice-offl"
+	# tcp-conn through the softnet-side API: rows of tcp-conn of its own.
+	if (s == "netsplice" && w == "tcp-conn-softnet") { s = "netsplice-sn"; w = "tcp-conn" }
 	n = split("gbps pps ns_per_pkt relay_ns_per_seg allocs_per_pkt cpu_s_per_gib cps drops retransmits", keys, " ")
 	for (i = 1; i <= n; i++) {
 		x = num($0, keys[i])
@@ -158,10 +165,12 @@ function cell(s, w, key, scale, fmt,    m, out) {
 # ratio: how many times better netsplice is than stack p, on the medians;
 # higher says whether higher is better (1), lower (0), or no ratio (-1).
 # Against the kernel with its offloads on, netsplice with its offloads
-# (netsplice-offl) where it was measured.
-function ratio(w, p, key, higher,    a, b, ns) {
+# (netsplice-offl) where it was measured; ns, when given, names the
+# netsplice figures to take (netsplice-sn: tcp-conn through the
+# softnet-side API).
+function ratio(w, p, key, higher, ns,    a, b) {
 	if (higher < 0) return ""
-	ns = (p == "linux" && cnt["netsplice-offl", w, key]) ? "netsplice-offl" : "netsplice"
+	if (ns == "") ns = (p == "linux" && cnt["netsplice-offl", w, key]) ? "netsplice-offl" : "netsplice"
 	a = med(ns, w, key); b = med(p, w, key)
 	if (a == "" || b == "") return "-"
 	if (higher == 1) return (b > 0) ? sprintf("%.2fx", a / b) : "-"
@@ -188,6 +197,11 @@ END {
 		if (w == "tcp-conn") {
 			row(w, "conn/s", "cps", 1, "%.0f", 1)
 			row(w, "allocs/conn", "allocs_per_pkt", 1, "%.1f", -1)
+			if (cnt["netsplice-sn", w, "cps"]) {
+				line(w, "conn/s softnet", cell("netsplice-sn", w, "cps", 1, "%.0f"), "-", cell("gvisor", w, "cps", 1, "%.0f"), "-", "-",
+					ratio(w, "gvisor", "cps", 1, "netsplice-sn"), "", "")
+				line(w, "allocs softnet", cell("netsplice-sn", w, "allocs_per_pkt", 1, "%.1f"), "-", cell("gvisor", w, "allocs_per_pkt", 1, "%.1f"), "-", "-", "", "", "")
+			}
 		} else {
 			unit = (w ~ /^tcp-/) ? "seg" : "pkt"
 			row(w, "Gbit/s", "gbps", 1, "%.2f", 1)
@@ -202,6 +216,7 @@ END {
 	}
 	print "cells: median of " runs " run(s), +- half the range in % of the median; ratios on the medians."
 	print "ratio > 1: netsplice is better by that factor (rates: netsplice/peer; costs: peer/netsplice)."
+	print "conn/s softnet: tcp-conn-softnet, the same connections through the softnet-side API at both ends (no goroutine per connection)."
 	if (haskernel) {
 		print "netsplice-offl: netsplice bench --offload, checksum and segmentation (TSO) offload on the in-memory ports as on veth, and receive coalescing (GRO);"
 		print "       x linux compares it with linux (offloads on), x linux-no netsplice with linux-no-offl."

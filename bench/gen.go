@@ -257,3 +257,68 @@ func GenUDPSink(cfg GenConfig, sink Sink) (Result, error) {
 		Packets:      n, Drops: r.Failed,
 	}, nil
 }
+
+// TCPConnSoftnet is tcp-conn through the softnet-side API at both ends:
+// the generator's closed loop (Conns connections at a time [8, as
+// tcp-conn's clients]: connect, one byte sent, the byte echoed back,
+// close) against an echo server written as softnet callbacks (accept on
+// the softnet, ReadPackets, WritePackets of the packets read, close at the
+// client's FIN): no goroutine per connection, no hand-off to one. CPS is
+// completed connections a second; AllocsPerPkt allocations per connection,
+// both stacks together.
+func TCPConnSoftnet(cfg TCPConfig) (Result, error) {
+	if cfg.Softnets == 0 {
+		cfg.Softnets = 1
+	}
+	if cfg.Conns == 0 {
+		cfg.Conns = 8
+	}
+	if cfg.Duration == 0 {
+		cfg.Duration = 2 * time.Second
+	}
+	g, s, err := pair(cfg.Softnets, cfg.Poll, portOpts{offload: cfg.Offload})
+	if err != nil {
+		return Result{}, err
+	}
+	defer g.Stop()
+	defer s.Stop()
+	// The echo server's callbacks: what arrives goes back in the packets
+	// it came in (whatever the send buffer cannot take is dropped: one
+	// byte always fits), and the peer's FIN, or an error, closes.
+	echo := &stack.TCPEvents{Readable: func(c *stack.TCPConn) {
+		if pk, n := c.ReadPackets(1 << 20); n > 0 {
+			rest, _ := c.WritePackets(pk)
+			for rest != nil {
+				next := rest.Next
+				rest.Next = nil
+				c.Softnet().Free(rest)
+				rest = next
+			}
+		}
+		if c.EOF() || c.Err() != nil {
+			c.CloseOnSoftnet()
+		}
+	}}
+	l, err := s.ListenTCPOnSoftnet(netip.AddrPortFrom(benchB.Addr(), 5204), 0, func(c *stack.TCPConn) { c.SetEvents(echo) })
+	if err != nil {
+		return Result{}, err
+	}
+	defer l.Close()
+	m := startMeter()
+	r, err := gen.Run(context.Background(), g, gen.Config{To: gen.Target{Proto: "tcp", Addr: netip.AddrPortFrom(benchB.Addr(), 5204)},
+		Duration: cfg.Duration, Conns: cfg.Conns, Request: 1})
+	if err != nil {
+		return Result{}, err
+	}
+	_, _, allocs := m.stop()
+	n := r.Completed
+	if n == 0 {
+		return Result{}, fmt.Errorf("tcp-conn-softnet: no connection completed: %v", r.Why)
+	}
+	return Result{
+		Stack: "netsplice", Workload: "tcp-conn-softnet", Softnets: cfg.Softnets, Offload: cfg.Offload,
+		Seconds: r.Seconds, CPS: float64(n) / r.Seconds,
+		AllocsPerPkt: float64(allocs) / float64(n),
+		Packets:      n, Drops: r.Failed,
+	}, nil
+}

@@ -25,6 +25,16 @@ func TestTCPWorkloadsRun(t *testing.T) {
 	if c.CPS <= 0 || c.Drops != 0 {
 		t.Fatalf("tcp-conn: implausible %+v", c)
 	}
+	// The same through the softnet-side API: every connection echoed and
+	// closed, fewer allocations than through net.Conn (no goroutine, no
+	// wake-up channel per connection).
+	sc, err := TCPConnSoftnet(TCPConfig{Softnets: 1, Poll: stack.PollAdaptive, Duration: 300e6, Conns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.CPS <= 0 || sc.Drops != 0 || sc.Workload != "tcp-conn-softnet" || sc.AllocsPerPkt >= c.AllocsPerPkt {
+		t.Fatalf("tcp-conn-softnet: implausible %+v (net.Conn: %.1f allocs/conn)", sc, c.AllocsPerPkt)
+	}
 	m, err := IdleConnMemory(200)
 	if err != nil {
 		t.Fatal(err)

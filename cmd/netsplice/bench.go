@@ -18,7 +18,7 @@ import (
 )
 
 // benchWorkloads are the workloads of netsplice bench.
-var benchWorkloads = []string{"tcp-bulk", "tcp-conn", "udp-bulk", "tcp-relay", "udp-relay", "syn-flood", "gen-cps", "gen-udp",
+var benchWorkloads = []string{"tcp-bulk", "tcp-conn", "tcp-conn-softnet", "udp-bulk", "tcp-relay", "udp-relay", "syn-flood", "gen-cps", "gen-udp",
 	"tcp-bulk-v6", "udp-bulk-v6", "gen-cps-held", "gen-udp-held", "syn-flood-ring", "gen-udp-sink"}
 
 func runBench(args []string, stdout, stderr io.Writer) error {
@@ -135,21 +135,26 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 					return err
 				}
 			}
-		case "tcp-bulk", "tcp-conn", "tcp-bulk-v6":
+		case "tcp-bulk", "tcp-conn", "tcp-conn-softnet", "tcp-bulk-v6":
 			for _, n := range counts {
 				// The TCP workloads drive the stacks from application
-				// goroutines, which need cores of their own.
+				// goroutines, which need cores of their own;
+				// tcp-conn-softnet has none, and two stacks that fit the
+				// CPUs poll as asked.
 				p := poll
-				if 2*n >= numCPU() {
+				if 2*n >= numCPU() && w != "tcp-conn-softnet" || 2*n > numCPU() {
 					p = stack.PollAdaptive
 				}
 				tc := bench.TCPConfig{Softnets: n, Poll: p, Duration: *duration, IPv6: w == "tcp-bulk-v6", Offload: *offload}
 				var r bench.Result
 				var err error
-				if w != "tcp-conn" {
-					r, err = bench.TCPBulk(tc)
-				} else {
+				switch w {
+				case "tcp-conn":
 					r, err = bench.TCPConnRate(tc)
+				case "tcp-conn-softnet":
+					r, err = bench.TCPConnSoftnet(tc)
+				default:
+					r, err = bench.TCPBulk(tc)
 				}
 				if err != nil {
 					return err
