@@ -267,15 +267,7 @@ func GenUDPSink(cfg GenConfig, sink Sink) (Result, error) {
 // completed connections a second; AllocsPerPkt allocations per connection,
 // both stacks together.
 func TCPConnSoftnet(cfg TCPConfig) (Result, error) {
-	if cfg.Softnets == 0 {
-		cfg.Softnets = 1
-	}
-	if cfg.Conns == 0 {
-		cfg.Conns = 8
-	}
-	if cfg.Duration == 0 {
-		cfg.Duration = 2 * time.Second
-	}
+	cfg = cfg.connDefaults()
 	g, s, err := pair(cfg.Softnets, cfg.Poll, portOpts{offload: cfg.Offload})
 	if err != nil {
 		return Result{}, err

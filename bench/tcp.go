@@ -230,9 +230,9 @@ func (c countingReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// TCPConnRate measures connections per second: open, one byte each way,
-// close, with Conns clients at once.
-func TCPConnRate(cfg TCPConfig) (Result, error) {
+// connDefaults fills in the connection workloads' defaults: one softnet,
+// 8 clients, 2 s.
+func (cfg TCPConfig) connDefaults() TCPConfig {
 	if cfg.Softnets == 0 {
 		cfg.Softnets = 1
 	}
@@ -242,6 +242,13 @@ func TCPConnRate(cfg TCPConfig) (Result, error) {
 	if cfg.Duration == 0 {
 		cfg.Duration = 2 * time.Second
 	}
+	return cfg
+}
+
+// TCPConnRate measures connections per second: open, one byte each way,
+// close, with Conns clients at once.
+func TCPConnRate(cfg TCPConfig) (Result, error) {
+	cfg = cfg.connDefaults()
 	a, b, err := pair(cfg.Softnets, cfg.Poll, portOpts{offload: cfg.Offload, reserveProcs: true})
 	if err != nil {
 		return Result{}, err

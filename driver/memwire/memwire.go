@@ -610,23 +610,36 @@ type payloadReader struct {
 	loops uint8
 }
 
+// next returns the unread bytes of the current payload packet, moving
+// past packets read to their end; nil when the payload ran out.
+func (rd *payloadReader) next() []byte {
+	for rd.src != nil {
+		if sd := rd.src.Data(); rd.off < len(sd) {
+			return sd[rd.off:]
+		}
+		rd.off -= rd.src.Len()
+		rd.src = rd.src.Next
+	}
+	return nil
+}
+
+// advance marks n bytes of the current payload packet read.
+func (rd *payloadReader) advance(n int) {
+	rd.off += n
+	rd.left -= n
+	rd.loops = max(rd.loops, rd.src.Loops)
+}
+
 // copyTo fills b from the payload and reports whether it held enough.
 func (rd *payloadReader) copyTo(b []byte) bool {
 	for len(b) > 0 {
-		if rd.src == nil {
+		sd := rd.next()
+		if sd == nil {
 			return false
 		}
-		sd := rd.src.Data()
-		if rd.off >= len(sd) {
-			rd.off -= len(sd)
-			rd.src = rd.src.Next
-			continue
-		}
-		c := copy(b, sd[rd.off:])
+		c := copy(b, sd)
 		b = b[c:]
-		rd.off += c
-		rd.left -= c
-		rd.loops = max(rd.loops, rd.src.Loops)
+		rd.advance(c)
 	}
 	return true
 }
@@ -637,14 +650,9 @@ func (rd *payloadReader) copyTo(b []byte) bool {
 // bytes. It reports false when it runs out of posted buffers or payload.
 func (rd *payloadReader) chain(r *rxQueue, tail *driver.Packet, mss int, sh *sharing) bool {
 	for rd.left > 0 {
-		if rd.src == nil {
+		sd := rd.next()
+		if sd == nil {
 			return false
-		}
-		sd := rd.src.Data()
-		if rd.off >= len(sd) {
-			rd.off -= len(sd)
-			rd.src = rd.src.Next
-			continue
 		}
 		b := r.posted.pop()
 		if b == nil {
@@ -658,13 +666,11 @@ func (rd *payloadReader) chain(r *rxQueue, tail *driver.Packet, mss int, sh *sha
 			}
 			continue
 		}
-		c := min(rd.left, len(sd)-rd.off)
+		c := min(rd.left, len(sd))
 		if !b.Share(rd.src, rd.off, c) {
 			return false
 		}
-		rd.loops = max(rd.loops, rd.src.Loops)
-		rd.off += c
-		rd.left -= c
+		rd.advance(c)
 	}
 	return true
 }
