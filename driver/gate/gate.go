@@ -12,6 +12,7 @@
 package gate
 
 import (
+	"errors"
 	"sync/atomic"
 
 	"github.com/netsplice/netsplice/driver"
@@ -136,6 +137,18 @@ func (p *Port) SetRxNotify(q int, fn func()) {
 	if n, ok := p.Port.(driver.RxNotifier); ok {
 		n.SetRxNotify(q, fn)
 	}
+}
+
+// SetRxCoalesce implements driver.RxCoalescer by passing the request to
+// the wrapped port: the gate holds transmitted frames only and passes
+// received ones, coalesced or not, as they come. A wrapped port that
+// cannot coalesce refuses.
+func (p *Port) SetRxCoalesce(on bool) error {
+	rc, ok := p.Port.(driver.RxCoalescer)
+	if !ok {
+		return errors.New("gate: the wrapped port does not coalesce received segments")
+	}
+	return rc.SetRxCoalesce(on)
 }
 
 // flush sends queue q's held frames once the gate is open. Queue owner
