@@ -301,10 +301,15 @@ func TestIPv6RelayLinuxPeers(t *testing.T) {
 	for _, s := range [][]string{
 		{"-U", "TCP4-LISTEN:8004,bind=198.51.100.2,reuseaddr,fork", "OPEN:" + file},
 		{"-U", "TCP6-LISTEN:8006,bind=[2001:db8:2::2],reuseaddr,fork", "OPEN:" + file},
-		{"-b", "65536", "UDP4-RECVFROM:5354,bind=198.51.100.2,fork", "PIPE"},
-		{"-b", "65536", "UDP6-RECVFROM:5356,bind=[2001:db8:2::2],fork", "PIPE"},
 	} {
 		l.Start(nsS, "socat "+s[1], "socat", s...)
+	}
+	// The UDP echoes are one kernel socket each (serve --kernel binds
+	// its --ip address only): socat's UDP-RECVFROM with fork forks a child
+	// per datagram, and under a loaded CI machine one went silent.
+	for _, e := range []struct{ ip, echo string }{{"198.51.100.2/24", "udp:5354"}, {"2001:db8:2::2/64", "udp:5356"}} {
+		srv := l.Start(nsS, "netsplice serve --kernel "+e.echo, Binary, "serve", "--kernel", "--ip", e.ip, "--echo", e.echo)
+		srv.WaitFor(t, "netsplice serve: ready", ReadyTimeout)
 	}
 	relays := []struct{ listen, to string }{
 		{"tcp:[2001:db8:1::1]:80", "tcp:[2001:db8:2::2]:8006"}, // v6 -> v6
