@@ -32,6 +32,8 @@ type RelayConfig struct {
 	SYNRing bool
 	// Offload gives every port checksum and segmentation offload (TCPConfig.Offload).
 	Offload bool
+
+	tcpBuffer int // the stacks' TCP buffers (portOpts.tcpBuffer)
 }
 
 func (cfg RelayConfig) withDefaults() RelayConfig {
@@ -59,7 +61,7 @@ func relayStacks(cfg RelayConfig) (cl, rl, sv *stack.Stack, err error) {
 func relayStacksOn(w *memwire.Wire, cfg RelayConfig) (cl, rl, sv *stack.Stack, err error) {
 	mk := func(name, addr, addr6 string, softnets int, synRing bool) (*stack.Stack, error) {
 		return wireStack(w, name, netip.MustParsePrefix(addr), netip.MustParsePrefix(addr6), softnets, cfg.Poll,
-			portOpts{synRing: synRing, offload: cfg.Offload})
+			portOpts{synRing: synRing, offload: cfg.Offload, tcpBuffer: cfg.tcpBuffer})
 	}
 	if cl, err = mk("client", "203.0.113.1/24", "2001:db8:113::1/64", 1, false); err != nil {
 		return nil, nil, nil, err
@@ -79,6 +81,7 @@ func relayStacksOn(w *memwire.Wire, cfg RelayConfig) (cl, rl, sv *stack.Stack, e
 // TCPRelay measures bulk TCP through the relay appliance.
 func TCPRelay(cfg RelayConfig) (Result, error) {
 	cfg = cfg.withDefaults()
+	cfg.tcpBuffer = bulkTCPBuffer
 	cl, rl, sv, err := relayStacks(cfg)
 	if err != nil {
 		return Result{}, err

@@ -37,6 +37,9 @@ type stackFlags struct {
 	synRing bool
 	noGRO   bool
 	noTSO   bool
+	// tcpBuffer is each TCP connection's send and receive buffer (0: the
+	// stack's default).
+	tcpBuffer int
 	// secondary are more addresses the ports answer for (gen --sources),
 	// each given to the port whose prefix holds it (secondaryFor).
 	secondary []netip.Addr
@@ -433,6 +436,7 @@ func addStackFlags(fs *flag.FlagSet) *stackFlags {
 	fs.StringVar(&f.impair, "impair", "", "faults on every port's rx and tx, e.g. drop=1%,dup=0.5%,reorder=4,corrupt=0.1%,seed=1")
 	fs.StringVar(&f.pcap, "pcap", "", "write every frame sent and received to this pcap `FILE` (debugging, not line rate)")
 	fs.BoolVar(&f.noGRO, "no-gro", false, "turn off receive coalescing (software GRO: in-order segments of one TCP connection in a receive burst go through TCP input as one; tcp_rx_coalesced counts them), as ethtool -K DEV gro off does for the kernel")
+	fs.IntVar(&f.tcpBuffer, "tcp-buffer", 0, "each TCP connection's send and receive buffer in `BYTES`, 4096 to 1073741824 (default 262144): the window a connection keeps in flight; raise it for fast long flows (a softnet descheduled for a millisecond idles a small window), at that much memory per busy connection")
 	fs.BoolVar(&f.noTSO, "no-tso", false, "segment TCP in software even where the NIC offers TSO on chained mbufs (the port's log line says tcp-seg(hw...) or tcp-seg(sw)), as ethtool -K DEV tso off")
 	fs.Var(&f.neighbors, "neighbor", "a static neighbour `IP=MAC`, repeatable: frames to IP (on an --ip prefix, or IPv6 link-local) go to MAC without ARP or Neighbor Discovery, and nothing heard changes it (a sink or a device under test that does not answer ARP), e.g. 192.0.2.2=02:00:00:00:00:02")
 	fs.BoolVar(&f.synRing, "syn-ring", false, "give pure TCP SYNs a ring of their own, taken below established traffic, so that a SYN flood overflows that ring and not the softnets' queues (ports with software RSS: af_packet, tap, ring; a port with hardware RSS logs why it has none)")
@@ -470,6 +474,9 @@ func (f *stackFlags) checkAs(required bool) (checked, error) {
 	}
 	if err := checkLcores(f.lcores); err != nil {
 		return c, err
+	}
+	if f.tcpBuffer != 0 && (f.tcpBuffer < 4096 || f.tcpBuffer > 1<<30) {
+		return c, usageErr("--tcp-buffer %d: want 4096 to 1073741824 bytes", f.tcpBuffer)
 	}
 	if err := f.log.check(); err != nil {
 		return c, err
@@ -663,7 +670,7 @@ func (f *stackFlags) start(stderr io.Writer) (*stackEnv, error) {
 		ifcs = append(ifcs, ifc)
 	}
 	cfg := stack.Config{Softnets: f.lcores, Poll: c.poll, Logger: log, ThreadInit: dpdk.ThreadInit, ThreadExit: dpdk.ThreadExit,
-		TCP: stack.TCPConfig{NoCoalesce: f.noGRO}}
+		TCP: stack.TCPConfig{NoCoalesce: f.noGRO, SendBuffer: f.tcpBuffer, RecvBuffer: f.tcpBuffer}}
 	if env.st, err = stack.New(cfg, ifcs...); err != nil {
 		return nil, usageErr("%v", err)
 	}

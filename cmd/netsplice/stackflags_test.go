@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -216,6 +217,37 @@ func TestNeighborFlag(t *testing.T) {
 			if want := []string{"192.0.2.2,2001:db8:1::2,fe80::9", "198.51.100.7"}; strings.Join(got, " ") != strings.Join(want, " ") {
 				t.Errorf("neighbours per port: got %q, want %q", got, want)
 			}
+		}
+	}
+}
+
+// TestTCPBufferFlag: --tcp-buffer reaches the stack's TCP configuration
+// and is checked before DPDK starts.
+func TestTCPBufferFlag(t *testing.T) {
+	for _, tc := range []struct {
+		arg  string
+		want string // the error's text, "" for none
+	}{
+		{"1048576", ""},
+		{"4096", ""},
+		{"4095", "want 4096 to 1073741824"},
+		{"1073741825", "want 4096 to 1073741824"},
+		{"-1", "want 4096 to 1073741824"},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		sf := addStackFlags(fs)
+		err := fs.Parse([]string{"--ip", "192.0.2.1/24", "--eal", "x", "--tcp-buffer", tc.arg})
+		if err == nil {
+			_, err = sf.check()
+		}
+		switch {
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("--tcp-buffer %s: got error %v, want one containing %q", tc.arg, err, tc.want)
+		case tc.want == "" && err != nil:
+			t.Errorf("--tcp-buffer %s: got error %v", tc.arg, err)
+		case tc.want == "" && strconv.Itoa(sf.tcpBuffer) != tc.arg:
+			t.Errorf("--tcp-buffer %s: parsed %d", tc.arg, sf.tcpBuffer)
 		}
 	}
 }
