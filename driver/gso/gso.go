@@ -50,6 +50,34 @@ func Count(pk *driver.Packet) int {
 	return (int(pk.MoreLen) + int(pk.SegSize) - 1) / int(pk.SegSize)
 }
 
+// Check reports how many frames super-frame pk is cut into (Count), or
+// why it is no well-formed super-frame: ErrNotSuperFrame, or ErrHeaders
+// when L2Len and L3Len do not describe an IPv4 header without options or
+// an IPv6 header without extension headers followed by a TCP header that
+// ends pk's bytes. It reads the headers only, not the payload.
+func Check(pk *driver.Packet) (int, error) {
+	n := Count(pk)
+	if n == 0 {
+		return 0, ErrNotSuperFrame
+	}
+	hdr := pk.Data()
+	l2, l3 := int(pk.L2Len), int(pk.L3Len)
+	if l2+l3+header.TCPMinHeaderLen > len(hdr) {
+		return 0, ErrHeaders
+	}
+	if pk.Flags&driver.TxIPv6 != 0 {
+		if l3 != header.IPv6HeaderLen || header.IPv6(hdr[l2:]).Version() != 6 {
+			return 0, ErrHeaders
+		}
+	} else if ip := header.IPv4(hdr[l2:]); l3 != header.IPv4MinHeaderLen || ip.Version() != 4 || ip.HeaderLen() != l3 {
+		return 0, ErrHeaders
+	}
+	if thl := header.TCP(hdr[l2+l3:]).DataOffset(); thl < header.TCPMinHeaderLen || l2+l3+thl != len(hdr) {
+		return 0, ErrHeaders
+	}
+	return n, nil
+}
+
 // Segment cuts super-frame pk into len(out) == Count(pk) frames, written
 // into out's packets: empty packets (Len 0), from any pool, each with
 // tailroom for pk's headers and SegSize payload bytes. Every frame gets
@@ -61,9 +89,9 @@ func Count(pk *driver.Packet) int {
 // checksums itself. pk is left as it was: the caller still owns it. On
 // an error the contents of out are unspecified.
 func Segment(pk *driver.Packet, out []*driver.Packet) error {
-	n := Count(pk)
-	if n == 0 {
-		return ErrNotSuperFrame
+	n, err := Check(pk)
+	if err != nil {
+		return err
 	}
 	if len(out) != n {
 		return ErrCount
@@ -71,22 +99,8 @@ func Segment(pk *driver.Packet, out []*driver.Packet) error {
 	hdr := pk.Data()
 	l2, l3 := int(pk.L2Len), int(pk.L3Len)
 	v6 := pk.Flags&driver.TxIPv6 != 0
-	if l2+l3+header.TCPMinHeaderLen > len(hdr) {
-		return ErrHeaders
-	}
-	if v6 {
-		if l3 != header.IPv6HeaderLen || header.IPv6(hdr[l2:]).Version() != 6 {
-			return ErrHeaders
-		}
-	} else if ip := header.IPv4(hdr[l2:]); l3 != header.IPv4MinHeaderLen || ip.Version() != 4 || ip.HeaderLen() != l3 {
-		return ErrHeaders
-	}
 	t0 := header.TCP(hdr[l2+l3:])
-	thl := t0.DataOffset()
-	if thl < header.TCPMinHeaderLen || l2+l3+thl != len(hdr) {
-		return ErrHeaders
-	}
-	seq, flags := t0.Seq(), t0.Flags()
+	seq, flags, thl := t0.Seq(), t0.Flags(), t0.DataOffset()
 	var id uint16
 	if !v6 {
 		id = header.IPv4(hdr[l2:]).ID()

@@ -239,6 +239,19 @@ func TestSegmentErrors(t *testing.T) {
 		if err := Segment(pk, out); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
 		}
+		// Check judges the headers alone: the errors Segment finds
+		// there, and otherwise the count.
+		n, err := Check(pk)
+		switch c.want {
+		case ErrNotSuperFrame, ErrHeaders:
+			if !errors.Is(err, c.want) || n != 0 {
+				t.Errorf("%s: Check %d, %v; want 0, %v", c.name, n, err, c.want)
+			}
+		default:
+			if err != nil || n != c.count {
+				t.Errorf("%s: Check %d, %v; want %d, nil", c.name, n, err, c.count)
+			}
+		}
 	}
 }
 

@@ -510,19 +510,11 @@ func (tx *txBurst) only(frame []byte) *Port {
 // fit dst's MTU: the caller cuts it. A ring without enough posted buffers
 // drops it whole, counted as missed once per segment, and reports true.
 func (tx *txBurst) coalesced(pk *driver.Packet, dst *Port) bool {
-	n := gso.Count(pk)
+	n, err := gso.Check(pk)
 	hdr := pk.Data()
 	l2, l3 := int(pk.L2Len), int(pk.L3Len)
 	v6 := pk.Flags&driver.TxIPv6 != 0
-	if n == 0 || l2 != header.EthernetHeaderLen || len(hdr) < l2+l3+header.TCPMinHeaderLen ||
-		len(hdr)-l2+int(pk.SegSize) > dst.mtu {
-		return false
-	}
-	if v6 {
-		if l3 != header.IPv6HeaderLen || header.IPv6(hdr[l2:]).Version() != 6 {
-			return false
-		}
-	} else if ip := header.IPv4(hdr[l2:]); l3 != header.IPv4MinHeaderLen || ip.Version() != 4 || ip.HeaderLen() != l3 {
+	if err != nil || l2 != header.EthernetHeaderLen || len(hdr)-l2+int(pk.SegSize) > dst.mtu {
 		return false
 	}
 	qi, hash, hashed := dst.rxQueueFor(hdr)
