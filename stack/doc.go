@@ -59,6 +59,14 @@
 // wakes it at once. Tests and demos use adaptive mode so that idle stacks
 // do not burn the CPU.
 //
+// A softnet holds a Go P for as long as it polls (its goroutine is locked
+// to its thread). Where the softnets are as many as GOMAXPROCS the
+// application's goroutines run only while one sleeps; Config.ReserveProcs
+// (ReserveProcs) raises GOMAXPROCS by the softnets from Start to Stop so
+// that they keep theirs. It is the program's choice: it helps many ready
+// goroutines (connection churn through net.Conn) and costs a few bulk
+// flows their caches on a small machine.
+//
 // # Network layer decisions
 //
 //   - Ethernet II only; frames for other MACs (unless broadcast or
