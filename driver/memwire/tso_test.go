@@ -11,6 +11,23 @@ import (
 	"github.com/netsplice/netsplice/stack/header"
 )
 
+// superFrameOf builds, from p's queue 0 pool, a TCP super-frame (IPv4 or
+// IPv6) of total payload bytes cut into mss-byte segments, its payload
+// stream in two packets of that pool (2000 bytes, then the rest) that the
+// sender keeps, as a send queue does: the caller frees p1 and p2.
+func superFrameOf(p *Port, v6 bool, stream []byte, total, mss int) (pk, p1, p2 *driver.Packet) {
+	f, flags, l3 := offloadFrame(v6, false, nil, 0)
+	pk = p.Pool(0).Get()
+	copy(pk.Append(len(f)), f)
+	pk.Flags, pk.L2Len, pk.L3Len = flags|driver.TxTCPSeg, header.EthernetHeaderLen, uint16(l3)
+	p1, p2 = p.Pool(0).Get(), p.Pool(0).Get()
+	copy(p1.Append(2000), stream[:2000])
+	copy(p2.Append(len(stream)-2000), stream[2000:])
+	p1.Next = p2
+	pk.More, pk.MoreOff, pk.MoreLen, pk.SegSize = p1, 0, int32(total), uint16(mss)
+	return pk, p1, p2
+}
+
 // TestTSODelivery: a port with TSO cuts a super-frame into frames the
 // wire carries; an offloading receiver gets them marked verified, a plain
 // one (promiscuous here) with their checksums completed, matching
@@ -38,16 +55,7 @@ func TestTSODelivery(t *testing.T) {
 		stream[i] = byte(i % 251)
 	}
 	super := func(p *Port) *driver.Packet {
-		f, flags, l3 := offloadFrame(false, false, nil, 0)
-		pk := p.Pool(0).Get()
-		copy(pk.Append(len(f)), f)
-		pk.Flags, pk.L2Len, pk.L3Len = flags|driver.TxTCPSeg, header.EthernetHeaderLen, uint16(l3)
-		// The payload in two packets of the sender's, which it keeps.
-		p1, p2 := p.Pool(0).Get(), p.Pool(0).Get()
-		copy(p1.Append(2000), stream[:2000])
-		copy(p2.Append(total-2000), stream[2000:])
-		p1.Next = p2
-		pk.More, pk.MoreLen, pk.SegSize = p1, total, mss
+		pk, _, _ := superFrameOf(p, false, stream, total, mss)
 		return pk
 	}
 	if n := a.TxBurst(0, []*driver.Packet{super(a)}); n != 1 {
@@ -120,16 +128,8 @@ func TestLRODelivery(t *testing.T) {
 		}
 		var kept []*driver.Packet // the sender's payload packets
 		super := func(total int) *driver.Packet {
-			f, flags, l3 := offloadFrame(v6, false, nil, 0)
-			pk := a.Pool(0).Get()
-			copy(pk.Append(len(f)), f)
-			pk.Flags, pk.L2Len, pk.L3Len = flags|driver.TxTCPSeg, header.EthernetHeaderLen, uint16(l3)
-			p1, p2 := a.Pool(0).Get(), a.Pool(0).Get()
-			copy(p1.Append(2000), stream[:2000])
-			copy(p2.Append(len(stream)-2000), stream[2000:])
-			p1.Next = p2
+			pk, p1, p2 := superFrameOf(a, v6, stream, total, mss)
 			kept = append(kept, p1, p2)
-			pk.More, pk.MoreOff, pk.MoreLen, pk.SegSize = p1, 0, int32(total), mss
 			return pk
 		}
 		a.TxBurst(0, []*driver.Packet{super(total)})
