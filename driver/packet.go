@@ -261,8 +261,13 @@ func (p *Packet) Pool() *Pool { return p.pool }
 
 // Reset empties the packet, restores the buffer's headroom and clears
 // metadata.
-func (p *Packet) Reset() {
-	p.off, p.n = int(p.head), 0
+func (p *Packet) Reset() { p.resetTo(int(p.head)) }
+
+// resetTo is Reset for a caller that knows the buffer's headroom: it
+// writes p without reading it, so that a packet last touched by another
+// core costs the pool's owner no wait.
+func (p *Packet) resetTo(headroom int) {
+	p.off, p.n = headroom, 0
 	p.Hash, p.Flags, p.Port, p.Queue, p.L2Len, p.L3Len = 0, 0, 0, 0, 0, 0
 	p.Loops = 0
 	p.Next = nil

@@ -3,6 +3,8 @@ package driver
 import (
 	"errors"
 	"sync/atomic"
+
+	"github.com/netsplice/netsplice/internal/ring"
 )
 
 // Pool is a fixed set of packet buffers feeding one queue.
@@ -10,21 +12,30 @@ import (
 // Get and Put belong to the pool's owner, the goroutine that polls the
 // queue; they are a pop and a push on an array of pointers that only the
 // owner touches. Any other goroutine returns a packet with Packet.Free,
-// which pushes it on a lock-free stack linked through Packet.Next; the
-// owner takes that whole stack back in one atomic swap when its own array
-// runs dry. A pool never grows: when it is empty Get returns nil, and the
-// caller drops and counts.
+// which pushes its pointer on a lock-free ring of the pool's (a backed
+// pool's ring may fill: the rest go on a lock-free stack linked through
+// Packet.Next); the owner takes them back when its own array runs dry. A
+// pool never grows: when it is empty Get returns nil, and the caller drops
+// and counts.
 //
-// The owner's free packets are an array, not a list linked through the
+// Free packets are pointers in arrays, not a list linked through the
 // packets, because a packet's metadata is often last written by another
 // core (a receiver that swapped buffers, an application that freed it):
-// popping a linked list reads the packet to find the next one, a cache
-// miss the pop waits for; popping the array reads the owner's own memory,
-// and the packet's line is first written (by Reset), which the core does
-// not wait for.
+// walking a linked list reads each packet to find the next one, a cache
+// miss the walk waits for, one after the other; taking pointers from an
+// array reads the pool's own memory, and the packet's line is first
+// written (Get resets a Go-memory packet without reading it), which the
+// core does not wait for.
 type Pool struct {
-	free   []*Packet
-	size   int
+	free []*Packet
+	size int
+	// headroom is every buffer's headroom in a Go-memory pool (NewPool),
+	// -1 in a backed pool, whose packets keep their own.
+	headroom int
+	// freed holds the packets other goroutines returned; remote those
+	// that found it full (backed pools only: a Go-memory pool's ring
+	// holds all its packets).
+	freed  ring.MPSC[Packet]
 	remote atomic.Pointer[Packet]
 
 	// For pools backed by buffers outside Go (DPDK mempools): packets move
@@ -65,8 +76,16 @@ func NewBackedPool(backend PoolBackend, batch, cache int) (*Pool, error) {
 	if backend == nil || batch < 1 || cache < 2*batch {
 		return nil, errors.New("driver: backed pool needs a backend, a positive batch and a cache of at least two batches")
 	}
-	return &Pool{backend: backend, batch: make([]*Packet, batch), cacheMax: cache, free: make([]*Packet, 0, cache+batch)}, nil
+	p := &Pool{backend: backend, headroom: -1, batch: make([]*Packet, batch), cacheMax: cache, free: make([]*Packet, 0, cache+batch)}
+	if err := p.freed.Init(max(2*cache, backedRing)); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
+
+// backedRing is the least size of a backed pool's ring of packets freed
+// by other goroutines.
+const backedRing = 1024
 
 // NewPool returns a pool of n packets in Go memory, each with headroom
 // bytes in front of dataRoom bytes of data space, all carved out of one
@@ -78,7 +97,10 @@ func NewPool(n, headroom, dataRoom int) (*Pool, error) {
 	bufLen := headroom + dataRoom
 	slab := make([]byte, n*bufLen)
 	pkts := make([]Packet, n)
-	p := &Pool{size: n, free: make([]*Packet, 0, n)}
+	p := &Pool{size: n, headroom: headroom, free: make([]*Packet, 0, n)}
+	if err := p.freed.Init(n); err != nil {
+		return nil, err
+	}
 	for i := range pkts {
 		pk := &pkts[i]
 		pk.Init(slab[i*bufLen:(i+1)*bufLen:(i+1)*bufLen], headroom, p)
@@ -103,7 +125,11 @@ func (p *Pool) Get() *Packet {
 	}
 	pk := p.free[n-1]
 	p.free = p.free[:n-1]
-	pk.Reset()
+	if p.headroom >= 0 {
+		pk.resetTo(p.headroom)
+	} else {
+		pk.Reset()
+	}
 	return pk
 }
 
@@ -191,6 +217,9 @@ func (p *Pool) Flush() {
 }
 
 func (p *Pool) putRemote(pk *Packet) {
+	if p.freed.Push(pk) {
+		return
+	}
 	for {
 		old := p.remote.Load()
 		pk.Next = old
@@ -202,15 +231,24 @@ func (p *Pool) putRemote(pk *Packet) {
 
 // reclaim moves packets freed by other goroutines to the owner's list.
 func (p *Pool) reclaim() {
-	for pk := p.remote.Swap(nil); pk != nil; {
-		next := pk.Next // left set: Get's Reset clears it
-		if pk.lent && p.backend != nil {
-			pk.Next = nil
+	for pk := p.freed.Pop(); pk != nil; pk = p.freed.Pop() {
+		if p.backend != nil && pk.lent {
 			p.putLent(pk)
 		} else {
 			p.free = append(p.free, pk)
 		}
-		pk = next
+	}
+	if p.remote.Load() != nil {
+		for pk := p.remote.Swap(nil); pk != nil; {
+			next := pk.Next // left set: Get's Reset clears it
+			if pk.lent {
+				pk.Next = nil
+				p.putLent(pk)
+			} else {
+				p.free = append(p.free, pk)
+			}
+			pk = next
+		}
 	}
 	for p.backend != nil && len(p.free) > p.cacheMax {
 		p.spill()

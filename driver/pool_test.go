@@ -475,3 +475,73 @@ func TestBackedPoolLent(t *testing.T) {
 		}
 	}
 }
+
+// TestBackedPoolRemoteOverflow: a backed pool's ring of remotely freed
+// packets is bounded; frees past it go on the linked stack, and the owner
+// takes back every one of them, lent ones to the backend.
+func TestBackedPoolRemoteOverflow(t *testing.T) {
+	const n = 3 * backedRing
+	be := newFakeBackend(n)
+	p, err := NewBackedPool(be, 8, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []*Packet
+	for pk := p.Get(); pk != nil; pk = p.Get() {
+		got = append(got, pk)
+	}
+	if len(got) != n {
+		t.Fatalf("got %d packets, want %d", len(got), n)
+	}
+	for i, pk := range got {
+		if i%2 == 0 {
+			pk.Lend()
+		}
+		pk.Free() // from "another goroutine": the ring fills, the rest go on the stack
+	}
+	if p.freed.Len() != p.freed.Cap() || p.remote.Load() == nil {
+		t.Fatalf("ring holds %d of %d, stack empty %v: want a full ring and the rest on the stack", p.freed.Len(), p.freed.Cap(), p.remote.Load() == nil)
+	}
+	p.Flush()
+	if p.Available() != 0 || len(be.free) != n {
+		t.Fatalf("after Flush: cache %d, backend %d; want 0 and %d", p.Available(), len(be.free), n)
+	}
+	seen := map[*Packet]bool{}
+	for _, pk := range be.free {
+		if seen[pk] {
+			t.Fatal("a packet went back to the backend twice")
+		}
+		seen[pk] = true
+	}
+}
+
+// TestPoolGetResets: Get hands out a packet freed by another goroutine
+// with the pool's headroom and no metadata left from its last use.
+func TestPoolGetResets(t *testing.T) {
+	p, err := NewPool(4, 32, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pks []*Packet
+	for range 4 {
+		pk := p.Get()
+		pk.Prepend(10)
+		pk.Append(100)
+		pk.Hash, pk.Flags, pk.Port, pk.Loops, pk.SegSize = 7, RxTCPCoalesced, 3, 2, 0
+		pk.Next = pk
+		pks = append(pks, pk)
+	}
+	for _, pk := range pks {
+		pk.Free()
+	}
+	for range 4 {
+		pk := p.Get()
+		if pk == nil {
+			t.Fatal("a remotely freed packet did not come back")
+		}
+		if pk.Headroom() != 32 || pk.Len() != 0 || pk.Hash != 0 || pk.Flags != 0 || pk.Port != 0 || pk.Loops != 0 || pk.Next != nil {
+			t.Fatalf("Get after Free: headroom %d len %d hash %d flags %v port %d loops %d next %p; want a clean packet with headroom 32",
+				pk.Headroom(), pk.Len(), pk.Hash, pk.Flags, pk.Port, pk.Loops, pk.Next)
+		}
+	}
+}

@@ -34,6 +34,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	size := fs.Int("size", 0, "UDP payload bytes: 1..1472 (1..1452 for udp-bulk-v6); 0 fills a 1500-byte packet")
 	offload := fs.Bool("offload", false, "offloads on the in-memory ports as veth's defaults (the kernel peer's) and NICs have them: checksums both ways, TCP segmentation (TSO) and receive coalescing (GRO)")
 	sinkEAL := fs.String("sink-eal", "", "gen-udp-sink's DPDK EAL `ARGS`: port i takes the i-th --lcores value's run (default: one net_null port per --lcores value, in memory, no NIC)")
+	spliceModes := fs.String("splice", "softnet,dedicated,copy", "splice modes the relay workloads measure, comma separated: softnet, dedicated, copy")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` (softnet threads are labelled stack=ADDR, softnet=N)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -68,6 +69,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			return usageErr("%s %q: want comma-separated numbers, each 1..%d (softnets per stack)", lcoresName, *lcores, maxLcores)
 		}
 		counts = append(counts, n)
+	}
+	var modes []splice.Mode
+	for _, f := range strings.Split(*spliceModes, ",") {
+		m, err := splice.ParseMode(strings.TrimSpace(f))
+		if err != nil {
+			return usageErr("--splice %q: want comma-separated modes: softnet, dedicated, copy", *spliceModes)
+		}
+		modes = append(modes, m)
 	}
 	workloads := strings.Split(*workload, ",")
 	for _, w := range workloads {
@@ -166,7 +175,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			}
 		case "tcp-relay", "udp-relay":
 			for _, n := range counts {
-				for _, mode := range []splice.Mode{splice.ModeSoftnet, splice.ModeDedicated, splice.ModeCopy} {
+				for _, mode := range modes {
 					p := poll
 					if n+2 >= numCPU() {
 						p = stack.PollAdaptive // three stacks and the application share the CPUs

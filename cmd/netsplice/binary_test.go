@@ -165,6 +165,7 @@ func TestBadInputBinary(t *testing.T) {
 		{name: "bench both names", args: []string{"bench", "--softnets", "1", "--lcores", "2"}, want: []string{"--softnets", "--lcores"}},
 		{name: "bench size", args: []string{"bench", "--size", "-1"}, want: []string{"--size"}},
 		{name: "bench duration", args: []string{"bench", "--duration", "0s"}, want: []string{"--duration"}},
+		{name: "bench splice mode", args: []string{"bench", "--workload", "tcp-relay", "--splice", "softnet,zero"}, want: []string{"--splice", "softnet, dedicated, copy"}},
 		// serve and the stack flags
 		{name: "serve duplicate echo", args: stackArgs("serve", "--echo", "udp:7", "--echo", "udp:7"), want: []string{"--echo udp:7"}},
 		{name: "serve echo and http", args: stackArgs("serve", "--echo", "tcp:80", "--http", "80"), want: []string{"--http 80", "--echo tcp:80"}},
