@@ -515,8 +515,8 @@ func TestBackedPoolRemoteOverflow(t *testing.T) {
 	}
 }
 
-// TestPoolGetResets: Get hands out a packet freed by another goroutine
-// with the pool's headroom and no metadata left from its last use.
+// TestPoolGetResets: Get hands out a packet freed by another goroutine or
+// put back by the owner with the pool's headroom and no metadata left from its last use.
 func TestPoolGetResets(t *testing.T) {
 	p, err := NewPool(4, 32, 256)
 	if err != nil {
@@ -531,8 +531,12 @@ func TestPoolGetResets(t *testing.T) {
 		pk.Next = pk
 		pks = append(pks, pk)
 	}
-	for _, pk := range pks {
-		pk.Free()
+	for i, pk := range pks {
+		if i%2 == 0 {
+			pk.Free()
+		} else {
+			p.Put(pk)
+		}
 	}
 	for range 4 {
 		pk := p.Get()
