@@ -95,17 +95,27 @@ func TCPRelay(cfg RelayConfig) (Result, error) {
 	}
 	defer ls.Close()
 	var received atomic.Int64
-	harness := &harnessCPU{}
+	// Only copy mode's relay CPU needs the harness goroutines' own CPU
+	// (relayMeter): there each is locked to its thread and reads the
+	// thread's clock, a system call per read and write that the other
+	// modes do not pay for.
+	var harness *harnessCPU
+	if cfg.Mode == splice.ModeCopy {
+		harness = &harnessCPU{}
+	}
 	go func() {
 		for {
 			c, err := ls.AcceptTCP()
 			if err != nil {
 				return
 			}
-			slot := harness.slot()
 			go func() {
-				runtime.LockOSThread()
-				io.Copy(io.Discard, cpuReader{countingReader{c, &received}, slot})
+				var r io.Reader = countingReader{c, &received}
+				if harness != nil {
+					runtime.LockOSThread()
+					r = cpuReader{r, harness.slot()}
+				}
+				io.Copy(io.Discard, r)
 				c.Close()
 			}()
 		}
@@ -131,15 +141,20 @@ func TCPRelay(cfg RelayConfig) (Result, error) {
 	dedBefore := sp.DedicatedStats().Crossed
 	var stop atomic.Bool
 	for _, c := range conns {
-		slot := harness.slot()
 		go func(c *stack.TCPConn) {
-			runtime.LockOSThread()
+			var slot *cpuSlot
+			if harness != nil {
+				runtime.LockOSThread()
+				slot = harness.slot()
+			}
 			buf := make([]byte, 256<<10)
 			for !stop.Load() {
 				if _, err := c.Write(buf); err != nil {
 					return
 				}
-				slot.update()
+				if slot != nil {
+					slot.update()
+				}
 			}
 		}(c)
 	}
