@@ -81,7 +81,9 @@ type Softnet struct {
 	// not counted): single writer, read by Stack.TCPStates.
 	tcpStates [numTCPStates]counter.Gauge
 
-	worked   bool // the last iteration did work (busy_ns)
+	worked   bool   // the last iteration did work (busy_ns)
+	idle     uint32 // iterations without work since the last with work
+	loops    uint64 // iterations not yet counted in Loops
 	sleeping atomic.Bool
 	wake     chan struct{}
 }
@@ -98,6 +100,7 @@ func newSoftnet(s *Stack, id int) (*Softnet, error) {
 	}
 	sn := &Softnet{
 		id:    id,
+		wake:  make(chan struct{}, 1),
 		st:    s,
 		ifs:   s.ifaces,
 		wheel: wheel,
@@ -106,7 +109,6 @@ func newSoftnet(s *Stack, id int) (*Softnet, error) {
 
 		tcpListen: make(map[flowKey]*TCPListener),
 		ackq:      make([]*TCPConn, 0, 256),
-		wake:      make(chan struct{}, 1),
 		ipID:      uint16(id) << 12,
 	}
 	sn.tcp.init()
@@ -198,7 +200,8 @@ func (sn *Softnet) publish() {
 
 // Counters returns a snapshot of the softnet's counters as of the end of
 // its last loop iteration (a softnet counts in private and publishes once
-// per iteration). Any goroutine may call it.
+// per iteration; Loops only once in idleClockEvery iterations without
+// work, and before it sleeps). Any goroutine may call it.
 func (sn *Softnet) Counters() Counters {
 	var c Counters
 	for i := range sn.ctr {
@@ -213,15 +216,24 @@ func (sn *Softnet) Counters() Counters {
 // Poll runs one iteration of the softnet loop and returns the work done
 // (packets received, tasks run, timers fired). Only for a stack that was
 // not started, from the one goroutine that drives it.
-func (sn *Softnet) Poll() int {
-	now := sn.st.now()
+func (sn *Softnet) Poll() int { return sn.poll(true) }
+
+// poll is one iteration of the loop. Unless fresh, an iteration after one
+// without work reads the clock only once in idleClockEvery (run's
+// spinning: a clock read costs as much as the rest of an empty poll, and
+// the timers' tick is far coarser); Poll's caller may have waited any
+// time between calls, so Poll always reads it.
+func (sn *Softnet) poll(fresh bool) int {
 	if sn.worked {
 		// The previous iteration did work: it ran until now (one clock
 		// read per iteration serves both).
+		now := sn.st.now()
 		sn.add(BusyNanos, uint64(now-sn.now))
+		sn.now = now
+	} else if fresh || sn.idle%idleClockEvery == 0 {
+		sn.now = sn.st.now()
 	}
-	sn.now = now
-	sn.inc(Loops)
+	sn.loops++
 	work := 0
 	busy := false // a queue had segments waiting
 	for _, ifc := range sn.ifs {
@@ -282,9 +294,22 @@ func (sn *Softnet) Poll() int {
 			i.Idle(sn.id)
 		}
 	}
+	if sn.worked {
+		sn.idle = 0
+	} else {
+		sn.idle++
+	}
+	if fresh || sn.worked || sn.idle%idleClockEvery == 0 {
+		sn.add(Loops, sn.loops)
+		sn.loops = 0
+	}
 	sn.publish()
 	return work
 }
+
+// idleClockEvery is how often, in iterations without work, a softnet
+// reads the clock and publishes its loop count.
+const idleClockEvery = 16
 
 // run is the softnet's goroutine.
 func (sn *Softnet) run() {
@@ -323,14 +348,13 @@ func (sn *Softnet) run() {
 	idle := 0
 	sleep := 20 * time.Microsecond
 	for {
-		select {
-		case <-sn.st.stop:
+		if sn.st.stopped.Load() {
 			sn.flush()
+			sn.add(Loops, sn.loops)
 			sn.publish()
 			return
-		default:
 		}
-		if sn.Poll() > 0 {
+		if sn.poll(false) > 0 {
 			idle, sleep = 0, 20*time.Microsecond
 			continue
 		}
@@ -341,7 +365,7 @@ func (sn *Softnet) run() {
 		// Adaptive: announce the sleep, then look once more so that a
 		// task added or a frame queued meanwhile is not missed.
 		sn.sleeping.Store(true)
-		if sn.Poll() > 0 {
+		if sn.poll(false) > 0 {
 			sn.sleeping.Store(false)
 			idle, sleep = 0, 20*time.Microsecond
 			continue
@@ -358,6 +382,9 @@ func (sn *Softnet) run() {
 			sleepTimer.Reset(d)
 		}
 		sn.inc(IdleSleeps)
+		sn.add(Loops, sn.loops)
+		sn.loops = 0
+		sn.publish()
 		select {
 		case <-sn.wake:
 		case <-sleepTimer.C:
@@ -365,6 +392,7 @@ func (sn *Softnet) run() {
 		}
 		sleepTimer.Stop()
 		sn.sleeping.Store(false)
+		sn.idle = 0 // the next iteration reads the clock
 		sleep = min(sleep*2, cfg.MaxSleep)
 	}
 }
