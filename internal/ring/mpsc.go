@@ -23,8 +23,11 @@ type MPSC[T any] struct {
 	slots []slot[T]
 }
 
+// slot is one entry. Its sequence number is kept less the slot's index,
+// so that a zeroed slot is a free one and Init need not write every slot
+// (a connection's ring is made per connection).
 type slot[T any] struct {
-	seq atomic.Uint64
+	seq atomic.Uint64 // the sequence number less the slot's index
 	v   *T
 }
 
@@ -48,9 +51,6 @@ func (q *MPSC[T]) Init(size int) error {
 		n <<= 1
 	}
 	q.slots = make([]slot[T], n)
-	for i := range q.slots {
-		q.slots[i].seq.Store(uint64(i))
-	}
 	q.mask = uint64(n - 1)
 	return nil
 }
@@ -62,13 +62,14 @@ func (q *MPSC[T]) Cap() int { return len(q.slots) }
 func (q *MPSC[T]) Push(v *T) bool {
 	pos := q.tail.Load()
 	for {
-		s := &q.slots[pos&q.mask]
-		seq := s.seq.Load()
+		i := pos & q.mask
+		s := &q.slots[i]
+		seq := s.seq.Load() + i
 		switch d := int64(seq - pos); {
 		case d == 0:
 			if q.tail.CompareAndSwap(pos, pos+1) {
 				s.v = v
-				s.seq.Store(pos + 1)
+				s.seq.Store(pos + 1 - i)
 				return true
 			}
 			pos = q.tail.Load()
@@ -84,13 +85,14 @@ func (q *MPSC[T]) Push(v *T) bool {
 // when the oldest claimed slot is still being written). Consumer only.
 func (q *MPSC[T]) Pop() *T {
 	h := q.head.Load()
-	s := &q.slots[h&q.mask]
-	if s.seq.Load() != h+1 {
+	i := h & q.mask
+	s := &q.slots[i]
+	if s.seq.Load()+i != h+1 {
 		return nil
 	}
 	v := s.v
 	s.v = nil
-	s.seq.Store(h + q.mask + 1)
+	s.seq.Store(h + q.mask + 1 - i)
 	q.head.Store(h + 1)
 	return v
 }
@@ -99,17 +101,18 @@ func (q *MPSC[T]) Pop() *T {
 // only.
 func (q *MPSC[T]) Peek() *T {
 	h := q.head.Load()
-	s := &q.slots[h&q.mask]
-	if s.seq.Load() != h+1 {
+	i := h & q.mask
+	if q.slots[i].seq.Load()+i != h+1 {
 		return nil
 	}
-	return s.v
+	return q.slots[i].v
 }
 
 // Empty reports whether nothing is ready to pop. Consumer only.
 func (q *MPSC[T]) Empty() bool {
 	h := q.head.Load()
-	return q.slots[h&q.mask].seq.Load() != h+1
+	i := h & q.mask
+	return q.slots[i].seq.Load()+i != h+1
 }
 
 // Len returns an estimate of the number of entries. Any goroutine may call

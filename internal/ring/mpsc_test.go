@@ -108,3 +108,38 @@ func BenchmarkMPSCPushPop(b *testing.B) {
 		q.Pop()
 	}
 }
+
+// TestMPSCLaps: through many laps of the slots, with the queue filled to
+// capacity and emptied at staggered points, every value comes out once,
+// in order, and a full queue refuses the next.
+func TestMPSCLaps(t *testing.T) {
+	q, err := New[int](4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := make([]int, 1000)
+	next, want := 0, 0
+	for round := 0; next < len(vals)-8; round++ {
+		fill := 1 + round%q.Cap()
+		for i := 0; i < fill; i++ {
+			vals[next] = next
+			if !q.Push(&vals[next]) {
+				t.Fatalf("round %d: Push %d failed with %d queued", round, next, q.Len())
+			}
+			next++
+		}
+		if q.Len() == q.Cap() && q.Push(&vals[0]) {
+			t.Fatalf("round %d: Push succeeded on a full queue", round)
+		}
+		for !q.Empty() {
+			v := q.Pop()
+			if v == nil || *v != want {
+				t.Fatalf("round %d: Pop = %v, want %d", round, v, want)
+			}
+			want++
+		}
+	}
+	if want != next {
+		t.Fatalf("popped %d values, pushed %d", want, next)
+	}
+}
