@@ -143,6 +143,7 @@ const (
 	TCPRxCoalesced     // received segments chained onto the one before them (receive coalescing)
 	TCPRxLRO           // frames the port coalesced on receive (driver.RxTCPCoalesced)
 	TCPSendPoolLow     // writes paused because the buffer pool ran low
+	TCPWriteBehind     // small writes that returned before the softnet queued them (TCPConn.Write)
 	TCPRxSplitBytes    // received bytes copied to split a packet (splice max)
 	TCPPathMTULowered  // MSS lowered by a Packet Too Big or Fragmentation Needed
 	TCPPathMTUIgnored  // such messages for no connection, or quoting data not in flight
@@ -210,7 +211,7 @@ var counterNames = [NumCounters]string{
 	TCPOOOQueued: "tcp_ooo_queued", TCPChallengeAcks: "tcp_challenge_acks", TCPChallengeAckLimited: "tcp_challenge_ack_limited", TCPRetransmits: "tcp_retransmits",
 	TCPFastRetransmits: "tcp_fast_retransmits", TCPSACKRetransmits: "tcp_sack_retransmits", TCPTimeouts: "tcp_timeouts", TCPSteerFallback: "tcp_steer_fallback", TCPTimeWaitReused: "tcp_time_wait_reused",
 	TCPTxCopyBytes: "tcp_tx_copy_bytes", TCPTxTSOFrames: "tcp_tx_tso_frames", TCPTxTSOBytes: "tcp_tx_tso_bytes", TCPTSOCut: "tcp_tso_cut", TCPRxCoalesced: "tcp_rx_coalesced", TCPRxLRO: "tcp_rx_lro",
-	TCPSendPoolLow: "tcp_send_pool_low", TCPRxSplitBytes: "tcp_rx_split_bytes",
+	TCPSendPoolLow: "tcp_send_pool_low", TCPWriteBehind: "tcp_write_behind", TCPRxSplitBytes: "tcp_rx_split_bytes",
 	TCPPathMTULowered: "tcp_pmtu_lowered", TCPPathMTUIgnored: "tcp_pmtu_ignored",
 	TCPSynCookiesSent: "tcp_syncookies_sent", TCPDropSynFlood: "drop_tcp_syn_flood", TCPSynCookiesValid: "tcp_syncookies_valid",
 	TCPSynCookiesInvalid: "tcp_syncookies_invalid", TCPKeepAliveProbes: "tcp_keepalive_probes",

@@ -126,6 +126,16 @@
 // its events run as the connection's own tasks, so opening, closing and
 // TIME-WAIT allocate nothing beyond the connection and its receive ring.
 //
+// A Write hands its buffer to the softnet (wbuf) and waits until the
+// write task has copied it into the send queue, as the buffer is the
+// caller's again once Write returns. A small one (writeBehindMax bytes)
+// on an established connection is instead copied into the connection's
+// staging buffer and returns at once (write-behind, as a kernel socket's
+// write returns once buffered); the atomic wstaged hands the staging
+// buffer to the softnet's staged-write task and back, the next Write
+// waits for it, and a close's FIN waits until it is queued. This saves
+// the hand-off a request/response exchange would wait on per message.
+//
 // # IPv6
 //
 // An interface with IPv6 prefixes (InterfaceConfig.Addr6) also has the

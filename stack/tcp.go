@@ -119,6 +119,7 @@ type tcpControl struct {
 
 	rtxT, dackT, twT, kaT         timer.Timer
 	writeT, wupdT, closeT, abortT task.Task
+	stageT                        task.Task // queues a staged write (runStaged)
 	// openT runs an open's step on the connection's softnet: an active
 	// open's connect (runConnect) with what the dial found out (the
 	// TIME-WAIT connection whose port it takes over, whether no port
@@ -154,6 +155,7 @@ type tcpSender struct {
 	sndQueued        int // bytes from sndUna to the end of the queue
 	sndBuf           int
 	finQueued        bool // the application closed its write side
+	finAfterStaged   bool // the close came while a staged write was queued: its FIN follows that write
 	finSent          bool
 	finSeq           uint32         // our FIN's sequence number, once sent
 	curPk            *driver.Packet // cursor: packet holding sequence curSeq
@@ -218,22 +220,30 @@ type tcpHandoff struct {
 	// when the splice ends before taking it. The reader takes it with
 	// Swap; ReadPackets, on the softnet while a splice keeps the reader
 	// out, with Load and Store.
-	rback     atomic.Pointer[driver.Packet]
-	rwait     atomic.Bool
-	rnotify   wakeChan
-	wmu       sync.Mutex
-	wbuf      []byte // the pending write, guarded by wmu, copied by the softnet
-	wdone     int
-	wwait     atomic.Bool
-	wnotify   wakeChan
-	cdone     atomic.Bool
-	synced    atomic.Bool // the handshake completed (a later reset does not undo it)
-	rdl, wdl  atomic.Int64
-	finRcvd   atomic.Bool
-	errno     atomic.Uint32 // syscall.Errno of a reset or timeout
-	appClosed atomic.Bool
-	wrClosed  atomic.Bool
-	needWUpd  atomic.Bool // the advertised window was small: readers send updates
+	rback   atomic.Pointer[driver.Packet]
+	rwait   atomic.Bool
+	rnotify wakeChan
+	wmu     sync.Mutex
+	wbuf    []byte // the pending write, guarded by wmu, copied by the softnet
+	wdone   int
+	// A small Write is copied into wstage[:wsn] and returns at once
+	// (write-behind); the softnet queues it (runStaged), wsdone bytes so
+	// far, and clears wstaged once it did, or dropped it with the
+	// connection. wstaged hands the three over: while it is set they are
+	// the softnet's, while it is clear the writer's (under wmu).
+	wstage      [writeBehindMax]byte
+	wsn, wsdone int
+	wstaged     atomic.Bool
+	wwait       atomic.Bool
+	wnotify     wakeChan
+	cdone       atomic.Bool
+	synced      atomic.Bool // the handshake completed (a later reset does not undo it)
+	rdl, wdl    atomic.Int64
+	finRcvd     atomic.Bool
+	errno       atomic.Uint32 // syscall.Errno of a reset or timeout
+	appClosed   atomic.Bool
+	wrClosed    atomic.Bool
+	needWUpd    atomic.Bool // the advertised window was small: readers send updates
 	// runWrite answers a Write by adding one to wseq and poking the
 	// writer's wake channel; the channel also carries the writer's other
 	// wake-ups, each of which adds one to wevt first.
@@ -267,6 +277,7 @@ func newTCPConn(s *Stack, sn *Softnet, ifc *Interface, nh [16]byte, key flowKey)
 	c.twT.InitHandler(d, tcpTimeWaitTimer)
 	c.kaT.InitHandler(d, tcpKeepAliveTimer)
 	c.writeT.InitHandler(d, tcpWriteTask, nil)
+	c.stageT.InitHandler(d, tcpStagedWriteTask, nil)
 	c.wupdT.InitHandler(d, tcpWindowUpdateTask, nil)
 	c.closeT.InitHandler(d, tcpCloseTask, nil)
 	c.abortT.InitHandler(d, tcpAbortTask, nil)
@@ -296,6 +307,7 @@ const (
 	tcpAbortTask
 	tcpEventsTask
 	tcpOpenTask
+	tcpStagedWriteTask
 )
 
 // OnTimer implements timer.Handler.
@@ -319,6 +331,8 @@ func (d *tcpDispatch) RunTask(kind int) {
 	switch kind {
 	case tcpWriteTask:
 		c.runWrite()
+	case tcpStagedWriteTask:
+		c.runStaged()
 	case tcpWindowUpdateTask:
 		c.runWindowUpdate()
 	case tcpCloseTask:
@@ -375,6 +389,9 @@ func (c *TCPConn) wakeReader() {
 
 func (c *TCPConn) wakeWriter() {
 	c.wevt.Add(1)
+	if c.wstaged.Load() && c.st.started.Load() {
+		c.sn.tasks.Add(&c.stageT, -1) // room, or an end: runStaged finishes the staged write
+	}
 	if c.wwait.Load() {
 		c.wnotify.poke()
 	}

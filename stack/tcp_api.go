@@ -633,8 +633,17 @@ func (c *TCPConn) runWindowUpdate() {
 	}
 }
 
+// writeBehindMax is the largest Write that returns before the softnet
+// has queued it (write-behind): it is copied into the connection first.
+const writeBehindMax = 256
+
 // Write implements net.Conn: it returns when all of b is in the send
-// buffer, or with an error.
+// buffer, or with an error. A write of up to writeBehindMax bytes on an
+// established connection, with no earlier one still being queued, is
+// copied into the connection and returns at once, as a kernel socket's
+// write returns once its buffer holds the bytes; the softnet queues it
+// ahead of anything written or closed after it. An error that ends the
+// connection before then is the next call's.
 func (c *TCPConn) Write(b []byte) (int, error) {
 	wake := c.wnotify.get() // before any condition is read (wakeChan)
 	c.wmu.Lock()
@@ -645,12 +654,20 @@ func (c *TCPConn) Write(b []byte) (int, error) {
 		}
 		return 0, c.opErr("write", syscall.EPIPE)
 	}
-	c.wbuf, c.wdone = b, 0
-	defer func() { c.wbuf = nil }()
 	c.wwait.Store(true)
 	defer c.wwait.Store(false)
 	tm := c.st.deadline()
 	defer tm.release()
+	if c.wstaged.Load() {
+		if err := c.waitStaged(wake, &tm); err != nil {
+			return 0, err
+		}
+	}
+	if c.writeBehind(b) {
+		return len(b), nil
+	}
+	c.wbuf, c.wdone = b, 0
+	defer func() { c.wbuf = nil }()
 	for c.wdone < len(b) {
 		if e := c.errno.Load(); e != 0 {
 			return c.wdone, c.opErr("write", syscall.Errno(e))
@@ -712,6 +729,71 @@ func (c *TCPConn) Write(b []byte) (int, error) {
 	return c.wdone, nil
 }
 
+// writeBehind stages b for the softnet and reports true when Write may
+// return at once: the stack runs, the handshake is done, nothing ended
+// the connection or the write deadline, and b is small. wmu is held and
+// no staged write is pending.
+func (c *TCPConn) writeBehind(b []byte) bool {
+	if len(b) == 0 || len(b) > len(c.wstage) || !c.st.started.Load() || !c.synced.Load() || c.errno.Load() != 0 {
+		return false
+	}
+	if dl := c.wdl.Load(); dl != 0 && time.Now().UnixNano() >= dl {
+		return false // the blocking path reports the deadline
+	}
+	c.wsn, c.wsdone = copy(c.wstage[:], b), 0
+	c.wstaged.Store(true)
+	c.sn.tasks.Add(&c.stageT, -1)
+	return true
+}
+
+// waitStaged waits until the softnet has queued the staged write (or
+// dropped it with the connection), so that the next write follows it.
+// wmu is held.
+func (c *TCPConn) waitStaged(wake chan struct{}, tm *deadlineTimer) error {
+	for c.wstaged.Load() {
+		if e := c.errno.Load(); e != 0 {
+			return c.opErr("write", syscall.Errno(e))
+		}
+		d := time.Millisecond // the pool may be low: look again
+		if dl := c.wdl.Load(); dl != 0 {
+			left := time.Until(time.Unix(0, dl))
+			if left <= 0 {
+				return c.opErr("write", os.ErrDeadlineExceeded)
+			}
+			d = min(d, left)
+		}
+		c.sn.tasks.Add(&c.stageT, -1)
+		select {
+		case <-wake:
+		case <-tm.after(d):
+		case <-c.st.stop:
+			return c.opErr("write", ErrStopped)
+		}
+	}
+	return nil
+}
+
+// writeState reports whether the connection takes data now: ok in
+// ESTABLISHED and CLOSE-WAIT, neither ok nor an error while the handshake
+// runs (data waits for it), an error once the sending side is closed or
+// the connection ended. It runs on the softnet.
+func (c *TCPConn) writeState() (ok bool, err error) {
+	switch c.state {
+	case tcpEstablished, tcpCloseWait:
+	case tcpSynSent, tcpSynRcvd:
+		return false, nil
+	default:
+		if e := c.errno.Load(); e != 0 {
+			return false, syscall.Errno(e)
+		}
+		return false, syscall.EPIPE
+	}
+	if c.finQueued {
+		return false, syscall.EPIPE
+	}
+	return true, nil
+}
+
 // runWrite copies as much of the pending write as the send buffer takes.
 // It runs on the softnet.
 func (c *TCPConn) runWrite() {
@@ -720,26 +802,57 @@ func (c *TCPConn) runWrite() {
 		c.wseq.Add(1)
 		c.wnotify.poke()
 	}()
-	c.werr = nil
-	switch c.state {
-	case tcpEstablished, tcpCloseWait:
-	case tcpSynSent, tcpSynRcvd:
-		return // data waits until the handshake ends
-	default:
-		c.werr = syscall.EPIPE
-		if e := c.errno.Load(); e != 0 {
-			c.werr = syscall.Errno(e)
+	ok, err := c.writeState()
+	if c.werr = err; !ok {
+		return
+	}
+	c.wdone += c.appendSend(c.wbuf[c.wdone:])
+	c.output()
+}
+
+// runStaged queues the staged write (Write's write-behind): as much as the
+// send buffer takes, the rest when an ACK frees room (wakeWriter) or, while
+// the pool is low, next iteration (nobody waits to retry it: the writer
+// returned). Once all of it is queued, or the connection refused it, the
+// writer may stage again, and a FIN that a close left for after it goes.
+// It runs on the softnet.
+func (c *TCPConn) runStaged() {
+	if !c.wstaged.Load() {
+		return
+	}
+	ok, err := c.writeState()
+	if ok {
+		c.wsdone += c.appendSend(c.wstage[c.wsdone:c.wsn])
+		c.output()
+		if c.wsdone < c.wsn {
+			if c.wlow {
+				c.sn.tasks.Add(&c.stageT, -1)
+			}
+			return
 		}
-		return
+		c.sn.inc(TCPWriteBehind)
+	} else if err == nil {
+		return // the handshake runs (writeBehind waits for it: not reached)
 	}
-	if c.finQueued {
-		c.werr = syscall.EPIPE
-		return
+	// Queued, or refused by a connection that ended: that error is the
+	// next call's (errno, or EPIPE for a closed side).
+	c.wstaged.Store(false)
+	c.wevt.Add(1)
+	c.wnotify.poke()
+	if c.finAfterStaged {
+		c.finAfterStaged = false
+		c.runClose()
 	}
-	src := c.wbuf[c.wdone:]
+}
+
+// appendSend copies as much of src as the send buffer takes onto the end
+// of the send queue and returns how much; it sets wlow when the buffer
+// pool runs low. It runs on the softnet.
+func (c *TCPConn) appendSend(src []byte) int {
 	room := c.sndBuf - c.sndQueued
 	pool := c.sn.pools[c.ifc.index]
 	c.wlow = false
+	done := 0
 	for len(src) > 0 && room > 0 {
 		tail := c.sndTail
 		if tail == nil || tail.Tailroom() == 0 {
@@ -768,9 +881,9 @@ func (c *TCPConn) runWrite() {
 		src = src[n:]
 		room -= n
 		c.sndQueued += n
-		c.wdone += n
+		done += n
 	}
-	c.output()
+	return done
 }
 
 // CloseWrite shuts down the sending side: a FIN follows the queued data.
@@ -787,8 +900,14 @@ func (c *TCPConn) CloseWrite() error {
 	return nil
 }
 
-// runClose queues the FIN. It runs on the softnet.
+// runClose queues the FIN, after a staged write (Write's write-behind)
+// if one is still being queued. It runs on the softnet.
 func (c *TCPConn) runClose() {
+	if c.wstaged.Load() && c.state != tcpSynSent {
+		c.finAfterStaged = true
+		c.sn.tasks.Add(&c.stageT, -1)
+		return
+	}
 	switch c.state {
 	case tcpSynSent:
 		c.remove()

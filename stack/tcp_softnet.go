@@ -216,8 +216,15 @@ func (c *TCPConn) SendSpace() int {
 // WritePackets appends payload packets to the send queue while the send
 // buffer has room, taking them whole, and returns the packets not taken
 // and the bytes taken. The packets must belong to this softnet's pools.
-// Softnet only.
+// A small net.Conn Write that returned before it was queued (write-behind)
+// goes first: until it is queued, nothing is taken. Softnet only.
 func (c *TCPConn) WritePackets(head *driver.Packet) (*driver.Packet, int) {
+	if c.wstaged.Load() {
+		c.runStaged()
+		if c.wstaged.Load() {
+			return head, 0
+		}
+	}
 	space := c.SendSpace()
 	n := 0
 	for head != nil && head.Len() <= space {
