@@ -35,7 +35,7 @@ type TCPConfig struct {
 	Offload bool
 }
 
-var spinPolls = 200 // two stacks share the machine's cores with the application goroutines
+const spinPolls = 200 // two stacks share the machine's cores with the application goroutines
 
 // wireStack adds a port to w and starts a stack on it: the building block
 // of the in-process workloads.
