@@ -28,8 +28,8 @@
 //     owned by that softnet.
 //   - [Pool.Get] and [Pool.Put] may only be called by the pool's owner (the
 //     goroutine that polls the queue). [Packet.Free] may be called from any
-//     goroutine: it returns the packet through a lock-free stack that the
-//     owner drains on its next Get.
+//     goroutine: it returns the packet through a lock-free ring of
+//     pointers that the owner drains when its own array runs dry.
 //
 // # Offloads
 //
