@@ -81,11 +81,12 @@ type Softnet struct {
 	// not counted): single writer, read by Stack.TCPStates.
 	tcpStates [numTCPStates]counter.Gauge
 
-	worked   bool   // the last iteration did work (busy_ns)
-	idle     uint32 // iterations without work since the last with work
-	loops    uint64 // iterations not yet counted in Loops
-	sleeping atomic.Bool
-	wake     chan struct{}
+	worked    bool   // the last iteration did work (busy_ns)
+	idle      uint32 // iterations without work since the last with work
+	clockRead bool   // this iteration has read the clock (now is current)
+	loops     uint64 // iterations not yet counted in Loops
+	sleeping  atomic.Bool
+	wake      chan struct{}
 }
 
 type txBatch struct {
@@ -219,11 +220,13 @@ func (sn *Softnet) Counters() Counters {
 func (sn *Softnet) Poll() int { return sn.poll(true) }
 
 // poll is one iteration of the loop. Unless fresh, an iteration after one
-// without work reads the clock only once in idleClockEvery (run's
-// spinning: a clock read costs as much as the rest of an empty poll, and
-// the timers' tick is far coarser); Poll's caller may have waited any
-// time between calls, so Poll always reads it.
+// without work reads the clock at its start only once in idleClockEvery
+// (run's spinning: a clock read costs as much as the rest of an empty
+// poll), and otherwise when it finds work (freshen), so that nothing is
+// stamped with a stale time; Poll's caller may have waited any time
+// between calls, so Poll always reads it.
 func (sn *Softnet) poll(fresh bool) int {
+	sn.clockRead = true
 	if sn.worked {
 		// The previous iteration did work: it ran until now (one clock
 		// read per iteration serves both).
@@ -232,12 +235,17 @@ func (sn *Softnet) poll(fresh bool) int {
 		sn.now = now
 	} else if fresh || sn.idle%idleClockEvery == 0 {
 		sn.now = sn.st.now()
+	} else {
+		sn.clockRead = false
 	}
 	sn.loops++
 	work := 0
 	busy := false // a queue had segments waiting
 	for _, ifc := range sn.ifs {
 		n := ifc.port.RxBurst(sn.id, sn.rx)
+		if n > 0 {
+			sn.freshen()
+		}
 		sn.groOn = !sn.st.cfg.TCP.NoCoalesce
 		for j := 0; j < n; j++ {
 			pk := sn.rx[j]
@@ -270,6 +278,9 @@ func (sn *Softnet) poll(fresh bool) int {
 		}
 		work += n
 		busy = busy || n > 0
+	}
+	if len(sn.loop) > 0 || sn.tasks.Pending() {
+		sn.freshen()
 	}
 	if len(sn.syn) > 0 {
 		work += sn.pollSYN(busy)
@@ -310,6 +321,14 @@ func (sn *Softnet) poll(fresh bool) int {
 // idleClockEvery is how often, in iterations without work, a softnet
 // reads the clock and publishes its loop count.
 const idleClockEvery = 16
+
+// freshen reads the clock if this iteration has not yet.
+func (sn *Softnet) freshen() {
+	if !sn.clockRead {
+		sn.now = sn.st.now()
+		sn.clockRead = true
+	}
+}
 
 // run is the softnet's goroutine.
 func (sn *Softnet) run() {

@@ -101,6 +101,9 @@ func (sn *Softnet) pollSYN(busy bool) int {
 			if busy {
 				r.floorTokens -= float64(n)
 			}
+			if n > 0 {
+				sn.freshen()
+			}
 			for j := 0; j < n; j++ {
 				pk := rx[j]
 				rx[j] = nil
@@ -117,6 +120,7 @@ func (sn *Softnet) pollSYN(busy bool) int {
 			if pk == nil {
 				break
 			}
+			sn.freshen()
 			sn.input(r.ifc, pk)
 			work++
 		}
