@@ -311,8 +311,7 @@ func (sn *Softnet) poll(fresh bool) int {
 		sn.idle++
 	}
 	if fresh || sn.worked || sn.idle%idleClockEvery == 0 {
-		sn.add(Loops, sn.loops)
-		sn.loops = 0
+		sn.countLoops()
 	}
 	sn.publish()
 	return work
@@ -321,6 +320,13 @@ func (sn *Softnet) poll(fresh bool) int {
 // idleClockEvery is how often, in iterations without work, a softnet
 // reads the clock and publishes its loop count.
 const idleClockEvery = 16
+
+// countLoops adds the iterations not yet counted to Loops (published with
+// the other counters).
+func (sn *Softnet) countLoops() {
+	sn.add(Loops, sn.loops)
+	sn.loops = 0
+}
 
 // freshen reads the clock if this iteration has not yet.
 func (sn *Softnet) freshen() {
@@ -369,7 +375,7 @@ func (sn *Softnet) run() {
 	for {
 		if sn.st.stopped.Load() {
 			sn.flush()
-			sn.add(Loops, sn.loops)
+			sn.countLoops()
 			sn.publish()
 			return
 		}
@@ -401,8 +407,7 @@ func (sn *Softnet) run() {
 			sleepTimer.Reset(d)
 		}
 		sn.inc(IdleSleeps)
-		sn.add(Loops, sn.loops)
-		sn.loops = 0
+		sn.countLoops()
 		sn.publish()
 		select {
 		case <-sn.wake:
