@@ -45,7 +45,8 @@ func TestScriptSynCookies(t *testing.T) {
 	// The cookie's timestamp is never ahead of the stack's clock: the
 	// connection's later segments carry the clock, and a peer would drop
 	// them as older (PAWS) than the SYN-ACK's.
-	if now := uint32(r.dut.sn[0].now / int64(time.Millisecond)); int32(tsVal(sa)-now) > 0 {
+	key := flowKey{laddr: mapped4(r.dip), raddr: mapped4(r.ip), lport: 80, rport: 42002}
+	if now := r.dut.ts.at(r.dut.sn[0].now, r.dut.ts.offset(key)); int32(tsVal(sa)-now) > 0 {
 		t.Fatalf("cookie SYN-ACK TSval %d is ahead of the clock %d", tsVal(sa), now)
 	}
 	// A forged cookie: RST, nothing created.
