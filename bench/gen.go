@@ -53,7 +53,8 @@ type genMeasured struct {
 // runGen runs the generator gc against a server stack running spec, one
 // stack each on an in-memory wire, and measures it.
 func runGen(cfg GenConfig, spec service.Spec, gc gen.Config) (genMeasured, error) {
-	g, s, err := pair(cfg.Softnets, cfg.Poll, portOpts{offload: cfg.Offload})
+	// The generator's softnets hold their threads: its CPU is their clocks.
+	g, s, err := pair(cfg.Softnets, cfg.Poll, portOpts{offload: cfg.Offload, lockThreads: true})
 	if err != nil {
 		return genMeasured{}, err
 	}
@@ -66,14 +67,20 @@ func runGen(cfg GenConfig, spec service.Spec, gc gen.Config) (genMeasured, error
 	defer c.Close()
 	gc.To = gen.Target{Proto: spec.Proto, Addr: netip.AddrPortFrom(benchB.Addr(), spec.Port)}
 	gc.Duration = cfg.Duration
-	cpu0, _ := g.ThreadCPU()
+	cpu0, err := g.ThreadCPU()
+	if err != nil {
+		return genMeasured{}, err
+	}
 	m := startMeter()
 	r, err := gen.Run(context.Background(), g, gc)
 	if err != nil {
 		return genMeasured{}, err
 	}
 	_, _, allocs := m.stop()
-	cpu1, _ := g.ThreadCPU()
+	cpu1, err := g.ThreadCPU()
+	if err != nil {
+		return genMeasured{}, err
+	}
 	return genMeasured{r: r, softnetCPU: cpu1 - cpu0, allocs: allocs}, nil
 }
 
@@ -224,7 +231,7 @@ func GenUDPSink(cfg GenConfig, sink Sink) (Result, error) {
 	if n := sink.Port.NumQueues(); n != cfg.Softnets {
 		return Result{}, fmt.Errorf("gen-udp-sink: port %s has %d queues, want one per softnet (%d)", sink.Port.Name(), n, cfg.Softnets)
 	}
-	st, err := stack.New(stack.Config{Softnets: cfg.Softnets, Poll: cfg.Poll, SpinPolls: spinPolls, ThreadInit: sink.ThreadInit, ThreadExit: sink.ThreadExit},
+	st, err := stack.New(stack.Config{Softnets: cfg.Softnets, Poll: cfg.Poll, SpinPolls: spinPolls, LockThreads: true, ThreadInit: sink.ThreadInit, ThreadExit: sink.ThreadExit},
 		stack.InterfaceConfig{Port: sink.Port, Addr: benchA, Neighbors: []stack.Neighbor{{Addr: benchB.Addr(), MAC: sinkMAC}}})
 	if err != nil {
 		return Result{}, err

@@ -57,11 +57,13 @@ func relayStacks(cfg RelayConfig) (cl, rl, sv *stack.Stack, err error) {
 }
 
 // relayStacksOn is relayStacks on w, which may carry other ports (the
-// syn-flood workload's flooder).
+// syn-flood workload's flooder). In copy mode the stacks' softnets hold
+// their threads (stack.Config.LockThreads): relayMeter tells the relay's
+// CPU apart by the threads' clocks there.
 func relayStacksOn(w *memwire.Wire, cfg RelayConfig) (cl, rl, sv *stack.Stack, err error) {
 	mk := func(name, addr, addr6 string, softnets int, synRing bool) (*stack.Stack, error) {
 		return wireStack(w, name, netip.MustParsePrefix(addr), netip.MustParsePrefix(addr6), softnets, cfg.Poll,
-			portOpts{synRing: synRing, offload: cfg.Offload, tcpBuffer: cfg.tcpBuffer})
+			portOpts{synRing: synRing, offload: cfg.Offload, tcpBuffer: cfg.tcpBuffer, lockThreads: cfg.Mode == splice.ModeCopy})
 	}
 	if cl, err = mk("client", "203.0.113.1/24", "2001:db8:113::1/64", 1, false); err != nil {
 		return nil, nil, nil, err
@@ -285,6 +287,9 @@ type reading struct {
 func (m relayMeter) read() (reading, error) {
 	r := reading{process: cpuTime(), dedicated: m.sp.DedicatedBusy()}
 	r.relayBusy = time.Duration(m.relay.Counters()[stack.BusyNanos])
+	if m.mode != splice.ModeCopy {
+		return r, nil // relayCPU needs no thread clocks (relayStacksOn)
+	}
 	var err error
 	if r.relayThreads, err = m.relay.ThreadCPU(); err != nil {
 		return r, err

@@ -59,7 +59,7 @@ func wireStack(w *memwire.Wire, name string, addr, addr6 netip.Prefix, softnets 
 	}
 	// Receive coalescing is the stack's GRO: off with the port's offloads,
 	// as the kernel peer's `ethtool -K ... gro off`.
-	cfg := stack.Config{Softnets: softnets, Poll: poll, SpinPolls: spinPolls, ReserveProcs: opts.reserveProcs, TCP: stack.TCPConfig{MSL: 100 * time.Millisecond, NoCoalesce: !opts.offload,
+	cfg := stack.Config{Softnets: softnets, Poll: poll, SpinPolls: spinPolls, ReserveProcs: opts.reserveProcs, LockThreads: opts.lockThreads, TCP: stack.TCPConfig{MSL: 100 * time.Millisecond, NoCoalesce: !opts.offload,
 		SendBuffer: opts.tcpBuffer, RecvBuffer: opts.tcpBuffer}}
 	st, err := stack.New(cfg, stack.InterfaceConfig{Port: p, Addr: addr, Addr6: []netip.Prefix{addr6}})
 	if err != nil {
@@ -82,6 +82,9 @@ type portOpts struct {
 	// tcpBuffer sets the stack's TCP send and receive buffers (0: the
 	// stack's default, 256 KiB).
 	tcpBuffer int
+	// lockThreads: stack.Config.LockThreads, for a workload that reads
+	// the softnets' thread clocks (Stack.ThreadCPU).
+	lockThreads bool
 }
 
 // bulkTCPBuffer is the TCP buffer each way of the bulk workloads'

@@ -35,7 +35,7 @@ func newRig(t *testing.T, softnets int, svcs ...service.Spec) *rig {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := stack.New(stack.Config{Softnets: softnets, Poll: stack.PollAdaptive, TCP: stack.TCPConfig{MSL: 100 * time.Millisecond}},
+		st, err := stack.New(stack.Config{Softnets: softnets, Poll: stack.PollAdaptive, LockThreads: true, TCP: stack.TCPConfig{MSL: 100 * time.Millisecond}},
 			stack.InterfaceConfig{Port: p, Addr: addr})
 		if err != nil {
 			t.Fatal(err)

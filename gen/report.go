@@ -124,7 +124,8 @@ type Report struct {
 	Lost uint64 `json:"lost,omitempty"`
 	// CPUSeconds is the process's CPU time (user and system) over the
 	// report's time, SoftnetCPUSeconds the part of it on the stack's
-	// softnet threads; CPUPerConnUs is CPUSeconds per TCP connection
+	// softnet threads (0 where the softnets do not hold threads of their
+	// own: stack.Config.LockThreads); CPUPerConnUs is CPUSeconds per TCP connection
 	// attempted (UDP: per datagram), in microseconds. In one process with
 	// its server (--memwire) the server's CPU is included.
 	CPUSeconds        float64 `json:"cpu_seconds"`

@@ -108,6 +108,14 @@ type Config struct {
 	ThreadInit func(softnet int) error
 	// ThreadExit, if set, runs on the softnet's thread when it stops.
 	ThreadExit func(softnet int)
+	// LockThreads makes every softnet hold an OS thread of its own
+	// (runtime.LockOSThread) from Start to Stop. Busy polling, CPUs and
+	// ThreadInit lock the softnets anyway; an adaptive softnet without
+	// them otherwise runs as an ordinary goroutine (see Softnet.run:
+	// Go wakes a locked goroutine through two OS threads, an ordinary
+	// one on the P that readies it). Stack.ThreadCPU needs locked
+	// softnets: a benchmark that charges thread CPU to a stack sets it.
+	LockThreads bool
 	// ReserveProcs raises GOMAXPROCS by the number of softnets from Start
 	// to Stop (see the function ReserveProcs), so that the softnets' held
 	// Ps leave the application's goroutines theirs. For the program that

@@ -52,15 +52,39 @@
 // # Polling
 //
 // In busy mode (the appliance default) a softnet spins on its queues
-// forever, locked to an OS thread and, when configured, pinned to a CPU.
+// forever, locked to an OS thread and, when configured, pinned to a CPU
+// (see Threads and hand-offs).
 // In adaptive mode it polls for a while after the last work, then sleeps
 // with a growing timeout bounded by the next timer; a task added to its
 // queue, or a port that can signal received frames (driver.RxNotifier),
 // wakes it at once. Tests and demos use adaptive mode so that idle stacks
 // do not burn the CPU.
 //
-// A softnet holds a Go P for as long as it polls (its goroutine is locked
-// to its thread). Where the softnets are as many as GOMAXPROCS the
+// # Threads and hand-offs
+//
+// A softnet that busy-polls, is pinned (Config.CPUs) or runs a ThreadInit
+// (a DPDK lcore registers its thread) holds an OS thread of its own
+// (runtime.LockOSThread), as every softnet does with Config.LockThreads.
+// An adaptive softnet without them is an ordinary goroutine: Go wakes a
+// goroutine locked to its thread through two OS threads (its P is handed
+// to the locked thread, the waker's thread parks), and an adaptive
+// softnet sleeps and wakes thousands of times a second; unlocked, a wake
+// is a goroutine put on a run queue. Stack.ThreadCPU reads thread clocks
+// and so needs locked softnets (ErrThreadsNotLocked).
+//
+// A goroutine a softnet wakes (a channel send) goes to the softnet's P
+// as the next to run, and while the softnet polls, another P takes it
+// from there only after tens of microseconds. For a goroutine that
+// waits for one event and then answers (a Dial's handshake, an Accept,
+// a Read of a short segment or a FIN: a request-response exchange) that
+// wait is the exchange's latency, so an unlocked softnet yields its P
+// (runtime.Gosched) after an iteration that woke one (Softnet.handOff)
+// and goes on from the global run queue. Wakes in a stream are left
+// where they are: a reader or writer woken a little later takes many
+// segments' worth at once.
+//
+// A softnet holds a Go P for as long as it polls. Where the softnets are
+// as many as GOMAXPROCS the
 // application's goroutines run only while one sleeps; Config.ReserveProcs
 // (ReserveProcs) raises GOMAXPROCS by the softnets from Start to Stop so
 // that they keep theirs. It is the program's choice: it helps many ready

@@ -11,9 +11,8 @@ import (
 // lock that guards it is too.
 var procsMu sync.Mutex
 
-// ReserveProcs gives n softnets Ps of their own. A softnet runs on an OS
-// thread it holds (runtime.LockOSThread) and keeps a P for as long as it
-// polls: on a machine whose softnets are as many as GOMAXPROCS, the
+// ReserveProcs gives n softnets Ps of their own. A softnet keeps a P for
+// as long as it polls: on a machine whose softnets are as many as GOMAXPROCS, the
 // application's goroutines (a net.Conn reader, a relay's copy loop, an
 // accept loop) run only while a softnet sleeps, and every hand-off to
 // them waits for one to. ReserveProcs raises GOMAXPROCS by n, so the

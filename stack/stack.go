@@ -20,6 +20,10 @@ import (
 // ErrStopped is returned by operations on a stack that has been stopped.
 var ErrStopped = errors.New("stack: stopped")
 
+// ErrThreadsNotLocked is ThreadCPU's error on a running stack whose
+// softnets do not hold OS threads of their own (Config.LockThreads).
+var ErrThreadsNotLocked = errors.New("stack: softnets not locked to threads (Config.LockThreads)")
+
 // Interface is a port attached to the stack with its IPv4 configuration.
 // It is immutable after New.
 type Interface struct {
@@ -400,8 +404,16 @@ func (s *Stack) Logger() *zap.Logger { return s.log }
 // now returns the stack's monotonic clock in nanoseconds.
 func (s *Stack) now() int64 { return int64(time.Since(s.base)) }
 
-// Start runs one goroutine per softnet, each locked to an OS thread (and
-// pinned when CPUs are configured). Without Start, a test may drive the
+// locksThreads reports whether the softnets hold OS threads of their own
+// (Config.LockThreads): busy polling, pinning and a ThreadInit (a DPDK
+// lcore) need one thread per softnet.
+func (s *Stack) locksThreads() bool {
+	c := &s.cfg
+	return c.LockThreads || c.Poll == PollBusy || len(c.CPUs) > 0 || c.ThreadInit != nil
+}
+
+// Start runs one goroutine per softnet: locked to an OS thread (and
+// pinned when CPUs are configured) where locksThreads says so. Without Start, a test may drive the
 // softnets itself with Softnet.Poll from one goroutine.
 func (s *Stack) Start() error {
 	if s.stopped.Load() {
@@ -523,10 +535,15 @@ func (s *Stack) callAll(fn func(sn *Softnet)) error {
 
 // ThreadCPU returns the CPU time the softnets' threads have used, summed:
 // each softnet reads its own thread's clock (CLOCK_THREAD_CPUTIME_ID) in a
-// task. On a stack that was not started it reads the caller's thread. Benchmarks take the difference of two readings to charge a
+// task. On a stack that was not started it reads the caller's thread; on
+// a running one it needs softnets that hold their threads (locksThreads),
+// else it returns ErrThreadsNotLocked. Benchmarks take the difference of two readings to charge a
 // workload's CPU to this stack alone, apart from other stacks or
 // goroutines in the same process.
 func (s *Stack) ThreadCPU() (time.Duration, error) {
+	if s.started.Load() && !s.locksThreads() {
+		return 0, ErrThreadsNotLocked
+	}
 	var total time.Duration
 	for _, sn := range s.sn {
 		var d time.Duration

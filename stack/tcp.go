@@ -376,15 +376,19 @@ func (c *TCPConn) setErr(e syscall.Errno) {
 	c.errno.CompareAndSwap(0, uint32(e))
 }
 
-// wakeReader and wakeWriter poke a blocked application goroutine.
-func (c *TCPConn) wakeReader() {
-	if c.rwait.Load() {
+// wakeReader and wakeWriter poke a blocked application goroutine. They
+// run on the connection's softnet; wakeReader reports whether a reader
+// was waiting.
+func (c *TCPConn) wakeReader() bool {
+	waiting := c.rwait.Load()
+	if waiting {
 		c.rnotify.poke()
 	}
 	if c.evs != nil {
 		c.evs.readable = true
 		c.postEvents()
 	}
+	return waiting
 }
 
 func (c *TCPConn) wakeWriter() {
@@ -424,6 +428,9 @@ func (w *wakeChan) get() chan struct{} {
 	return *(*chan struct{})(unsafe.Pointer(&p))
 }
 
+// made reports whether a goroutine made the channel: one may wait on it.
+func (w *wakeChan) made() bool { return atomic.LoadPointer(&w.p) != nil }
+
 // poke wakes the waiter, if a goroutine ever made the channel.
 func (w *wakeChan) poke() {
 	if p := atomic.LoadPointer(&w.p); p != nil {
@@ -444,6 +451,9 @@ func (c *TCPConn) handshakeDone() {
 	if c.cdone.CompareAndSwap(false, true) {
 		c.wevt.Add(1)
 		c.wnotify.poke()
+		if c.active && c.wnotify.made() {
+			c.sn.handOff() // a Dial waits for it (Stack.dialTCP)
+		}
 		if c.evs != nil {
 			c.evs.established = true
 			c.postEvents()

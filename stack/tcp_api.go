@@ -112,6 +112,7 @@ func (l *TCPListener) enqueue(c *TCPConn) bool {
 	}
 	if l.await.Load() {
 		poke(l.notify)
+		c.sn.handOff()
 	}
 	return true
 }

@@ -770,10 +770,12 @@ func (c *TCPConn) receive(pk *driver.Packet, seq uint32, fin bool) {
 
 // deliver hands in-order payload to the reader and processes a FIN.
 func (c *TCPConn) deliver(pk *driver.Packet, fin bool) {
-	if pk.Len() == 0 {
+	if n := pk.Len(); n == 0 {
 		c.sn.free(pk)
 	} else if c.queueData(pk) {
-		c.wakeReader()
+		if c.wakeReader() && n < c.mss {
+			c.sn.handOff()
+		}
 	} else {
 		return
 	}
@@ -800,7 +802,9 @@ func (c *TCPConn) queueData(pk *driver.Packet) bool {
 func (c *TCPConn) receiveFin() {
 	c.rcvNxt++
 	c.finRcvd.Store(true)
-	c.wakeReader()
+	if c.wakeReader() {
+		c.sn.handOff()
+	}
 	switch c.state {
 	case tcpEstablished:
 		c.setState(tcpCloseWait)

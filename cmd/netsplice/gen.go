@@ -248,7 +248,7 @@ func memwireGen(sf *stackFlags, to gen.Target, useHTTP, iperfServer bool, stderr
 		if name == "gen" {
 			ifc.Secondary = sf.secondaryFor(addr, addr6)
 		}
-		st, err := stack.New(stack.Config{Softnets: sf.lcores, Poll: c.poll, Logger: log, TCP: stack.TCPConfig{NoCoalesce: sf.noGRO, SendBuffer: sf.tcpBuffer, RecvBuffer: sf.tcpBuffer}}, ifc)
+		st, err := stack.New(stack.Config{Softnets: sf.lcores, Poll: c.poll, Logger: log, LockThreads: true, TCP: stack.TCPConfig{NoCoalesce: sf.noGRO, SendBuffer: sf.tcpBuffer, RecvBuffer: sf.tcpBuffer}}, ifc)
 		if err != nil {
 			return nil, err
 		}
