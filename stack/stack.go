@@ -446,8 +446,13 @@ func (s *Stack) setRxCoalesce(on bool) {
 		if !ok {
 			continue
 		}
-		if err := rc.SetRxCoalesce(on); err != nil && on {
+		err := rc.SetRxCoalesce(on)
+		switch {
+		case err != nil && on:
 			s.log.Warn("port cannot coalesce received segments; they arrive one by one", zap.String("port", ifc.port.Name()), zap.Error(err))
+		case err != nil && !s.stopped.Load():
+			// The stack takes coalesced frames anyway (Softnet.poll).
+			s.log.Warn("port keeps coalescing received segments though receive coalescing is off", zap.String("port", ifc.port.Name()), zap.Error(err))
 		}
 	}
 }

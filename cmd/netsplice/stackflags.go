@@ -435,7 +435,7 @@ func addStackFlags(fs *flag.FlagSet) *stackFlags {
 	f.log = addLogFlags(fs)
 	fs.StringVar(&f.impair, "impair", "", "faults on every port's rx and tx, e.g. drop=1%,dup=0.5%,reorder=4,corrupt=0.1%,seed=1")
 	fs.StringVar(&f.pcap, "pcap", "", "write every frame sent and received to this pcap `FILE` (debugging, not line rate)")
-	fs.BoolVar(&f.noGRO, "no-gro", false, "turn off receive coalescing (software GRO: in-order segments of one TCP connection in a receive burst go through TCP input as one; tcp_rx_coalesced counts them), as ethtool -K DEV gro off does for the kernel")
+	fs.BoolVar(&f.noGRO, "no-gro", false, "turn off receive coalescing (software GRO: in-order segments of one TCP connection in a receive burst go through TCP input as one; tcp_rx_coalesced counts them; and the NIC's LRO where the PMD offers it), as ethtool -K DEV gro off does for the kernel")
 	fs.IntVar(&f.tcpBuffer, "tcp-buffer", 0, "each TCP connection's send and receive buffer in `BYTES`, 4096 to 1073741824 (default 262144): the window a connection keeps in flight; raise it for fast long flows (a softnet descheduled for a millisecond idles a small window), at that much memory per busy connection")
 	fs.BoolVar(&f.noTSO, "no-tso", false, "segment TCP in software even where the NIC offers TSO on chained mbufs (the port's log line says tcp-seg(hw...) or tcp-seg(sw)), as ethtool -K DEV tso off")
 	fs.Var(&f.neighbors, "neighbor", "a static neighbour `IP=MAC`, repeatable: frames to IP (on an --ip prefix, or IPv6 link-local) go to MAC without ARP or Neighbor Discovery, and nothing heard changes it (a sink or a device under test that does not answer ARP), e.g. 192.0.2.2=02:00:00:00:00:02")
@@ -634,7 +634,7 @@ func (f *stackFlags) start(stderr io.Writer) (*stackEnv, error) {
 		}
 	}()
 	for i := range f.ips {
-		p, err := dpdk.OpenPort(dpdk.PortConfig{PortID: uint16(i), Queues: f.lcores, Logger: log, SYNRing: f.synRing, NoTSO: f.noTSO})
+		p, err := dpdk.OpenPort(dpdk.PortConfig{PortID: uint16(i), Queues: f.lcores, Logger: log, SYNRing: f.synRing, NoTSO: f.noTSO, NoLRO: f.noGRO})
 		if err != nil {
 			return nil, usageErr("--ip %v: port %d: %v%s", f.portString(i), i, err, portHint(err))
 		}

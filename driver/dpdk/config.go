@@ -54,6 +54,11 @@ type PortConfig struct {
 	// NoTSO keeps TCP segmentation in software (driver/gso) even where
 	// the PMD offers TSO with chained mbufs.
 	NoTSO bool
+	// NoLRO leaves the NIC's receive coalescing (LRO) off even where the
+	// PMD offers it; the stack's own (stack/gro.go) still runs. A stack
+	// that coalesces nothing (stack.TCPConfig.NoCoalesce) needs it: LRO
+	// is set when the port starts and cannot be turned off later.
+	NoLRO bool
 	// SoftwareRSS forces software RSS even where the PMD could hash.
 	SoftwareRSS bool
 	// SYNRing gives pure TCP SYNs a ring of their own (driver.SYNQueuer),

@@ -71,18 +71,20 @@
 // payload stays in the sender's packets (Packet.More). TxBurst sends it
 // one of two ways.
 //
-// Where the PMD offers RTE_ETH_TX_OFFLOAD_TCP_TSO and MULTI_SEGS with IPv4
-// checksum offload (mlx5, i40e, ice; net_tap too, which segments in its
-// own software and is the test target here; net_af_packet and net_ring
-// offer neither), an IPv4 super-frame leaves as one mbuf chain (txTSO,
-// one cgo call): the header mbuf, then one spare mbuf of the queue's pool
-// per piece of payload, attached to the sender's mbuf with
-// rte_pktmbuf_attach (a reference, no copy), with ol_flags TX_TCP_SEG,
-// TX_IPV4, TX_IP_CKSUM and TX_TCP_CKSUM, l2_len, l3_len, l4_len and
-// tso_segsz; rte_eth_tx_prepare, then the burst. The segment size is the
-// super-frame's SegSize, made smaller where a segment would not fit the
-// MTU (net_tap counts the Ethernet header in). The sender keeps its
-// packets for retransmission; the binding marks them lent
+// Where the PMD offers RTE_ETH_TX_OFFLOAD_TCP_TSO and MULTI_SEGS (mlx5,
+// i40e, ice, virtio; net_tap too, which segments in its own software;
+// net_af_packet and net_ring offer neither), a super-frame leaves as one
+// mbuf chain (txTSO, one cgo call): the header mbuf, then one spare mbuf
+// of the queue's pool per piece of payload, attached to the sender's mbuf
+// with rte_pktmbuf_attach (a reference, no copy), with ol_flags
+// TX_TCP_SEG, TX_TCP_CKSUM and TX_IPV4 (TX_IP_CKSUM too where the port
+// has IPv4 checksum offload; virtio's host fills the headers in itself)
+// or TX_IPV6, l2_len, l3_len, l4_len and tso_segsz; rte_eth_tx_prepare,
+// then the burst. IPv6 goes this way on every such PMD but net_tap,
+// whose software segmentation (librte_gso) is IPv4 only. The segment
+// size is the super-frame's SegSize, made smaller where a segment would
+// not fit the MTU (net_tap counts the Ethernet header in). The sender
+// keeps its packets for retransmission; the binding marks them lent
 // (driver.Packet.Lend), so that when the sender frees them, possibly
 // while the NIC still reads them, its pool hands them to the mempool
 // (rte_pktmbuf_free_bulk, whose reference count keeps each buffer until
@@ -93,11 +95,32 @@
 // port from then on, logged once. --no-tso (PortConfig.NoTSO) keeps
 // segmentation in software.
 //
-// Otherwise, and for IPv6 super-frames, TxBurst cuts them into mbufs of
-// the queue's pool in software (driver/gso: headers written, payload
-// copied from the sender's packets), and the NIC finishes the checksums.
-// Receive coalescing is the stack's (stack/gro.go); no PMD's LRO is
-// enabled.
+// Otherwise, and for IPv6 on net_tap, TxBurst cuts super-frames into
+// mbufs of the queue's pool in software (driver/gso: headers written,
+// payload copied from the sender's packets), and the NIC finishes the
+// checksums.
+//
+// # Receive coalescing: the NIC's LRO
+//
+// Where the PMD offers RTE_ETH_RX_OFFLOAD_TCP_LRO with TCP checksum
+// offload (mlx5, i40e, ice, virtio) the port turns it on, with SCATTER,
+// unless PortConfig.NoLRO (--no-gro) says not to. A coalesced frame
+// (RTE_MBUF_F_RX_LRO) arrives as a chain of mbufs; so does a frame a
+// virtio guest sent with TSO, on net_vhost, whether asked or not. While
+// the stack asks for coalesced frames (driver.RxCoalescer; on from the
+// start on an LRO port, which refuses to turn it off) the rx burst takes
+// the chain apart in C (ns_unchain: each mbuf after the first described
+// in a per-queue array and made a frame of its own) and Go links their
+// packets into a driver.RxTCPCoalesced frame: the first mbuf's packet,
+// its IP length rewritten to its own bytes, then the others on Next,
+// SegSize the NIC's tso_segsz, the checksums marked verified. Otherwise
+// such a chain is dropped and counted (rx_unsupported). The stack's own
+// coalescing (stack/gro.go) runs on every port either way.
+//
+// Tested between two processes over vhost-user (TestVirtioTSOAndLRO,
+// no hugepages needed: EAL's memory is memfd-backed): a virtio_user
+// port sends IPv4 and IPv6 super-frames as TSO chains, and the net_vhost
+// port at the other end receives each as one coalesced chain.
 //
 // # Mbufs and descriptors: zero copy
 //
@@ -113,8 +136,9 @@
 // and frees a batch of mbufs per cgo call (rte_pktmbuf_alloc_bulk, which
 // is all or nothing, is retried with halves so an almost empty pool still
 // gives what it has; rte_pktmbuf_free_bulk returns mbufs of any pool).
-// Chained or externally attached mbufs cannot be described and are
-// dropped and counted (multi-segment receive and MPRQ are not enabled).
+// Chained mbufs other than a coalesced frame's, and externally attached
+// ones, cannot be described and are dropped and counted (MPRQ is not
+// enabled).
 //
 // # Ownership and threading
 //

@@ -106,9 +106,9 @@ func udpFrame(pk *driver.Packet, src, dst [4]byte, sport, dport uint16, size int
 }
 
 func TestFlagsMatchC(t *testing.T) {
-	want := [9]uint32{uint32(driver.RxHashValid), uint32(driver.RxIPChecksumGood), uint32(driver.RxIPChecksumBad),
+	want := [10]uint32{uint32(driver.RxHashValid), uint32(driver.RxIPChecksumGood), uint32(driver.RxIPChecksumBad),
 		uint32(driver.RxL4ChecksumGood), uint32(driver.RxL4ChecksumBad), uint32(driver.TxIPChecksum),
-		uint32(driver.TxUDPChecksum), uint32(driver.TxTCPChecksum), uint32(driver.TxIPv6)}
+		uint32(driver.TxUDPChecksum), uint32(driver.TxTCPChecksum), uint32(driver.TxIPv6), uint32(driver.RxTCPCoalesced)}
 	if got := cFlags(); got != want {
 		t.Fatalf("C flags %v, driver flags %v", got, want)
 	}

@@ -29,6 +29,9 @@
 #define NS_RX_IPCK_BAD 4u
 #define NS_RX_L4CK_GOOD 8u
 #define NS_RX_L4CK_BAD 16u
+// NS_RX_COALESCED equals driver.RxTCPCoalesced: the NIC coalesced the
+// frame (LRO); set with NS_RX_L4CK_GOOD.
+#define NS_RX_COALESCED 32u
 // NS_RX_UNSUPPORTED marks a chained or externally attached mbuf, which a
 // descriptor cannot describe: the binding drops it.
 #define NS_RX_UNSUPPORTED (1u << 31)
@@ -39,11 +42,25 @@
 #define NS_TX_TCPCK (1u << 18)
 #define NS_TX_IPV6 (1u << 19)
 
-// ns_rxmeta is what Go needs of a received mbuf.
+// ns_rxmeta is what Go needs of a received mbuf. A frame the NIC
+// coalesced (LRO) into a chain of nseg+1 mbufs has its other nseg
+// segments described, in order, in the burst's ns_rxseg array, and segsz
+// is the size of the segments it was coalesced from.
 struct ns_rxmeta {
 	uint64_t tag;
 	uint32_t hash;
 	uint32_t flags;
+	uint16_t off;
+	uint16_t len;
+	uint16_t nseg;
+	uint16_t segsz;
+};
+
+// ns_rxseg describes one mbuf of a coalesced chain after the first, taken
+// off the chain (so each mbuf is a frame of its own to free).
+struct ns_rxseg {
+	uintptr_t mb;
+	uint64_t tag;
 	uint16_t off;
 	uint16_t len;
 	uint32_t pad;
@@ -66,9 +83,44 @@ static inline uint64_t ns_tag(const struct rte_mbuf *m)
 	return *(const uint64_t *)rte_mbuf_to_priv((struct rte_mbuf *)m);
 }
 
-// ns_rx_burst receives up to n mbufs into mb and describes each in meta.
-static inline uint16_t ns_rx_burst(uint16_t port, uint16_t q, uintptr_t *mb, struct ns_rxmeta *meta, uint16_t n)
+// ns_unchain describes the mbufs of LRO chain b after the first in seg
+// (room for segcap) and takes them off the chain; it reports false, the
+// chain untouched, when they do not fit or one cannot be described.
+static inline int ns_unchain(struct rte_mbuf *b, struct ns_rxseg *seg, uint16_t segcap)
 {
+	if (b->nb_segs - 1 > segcap || RTE_MBUF_HAS_EXTBUF(b) || RTE_MBUF_CLONED(b))
+		return 0;
+	for (const struct rte_mbuf *s = b->next; s != NULL; s = s->next)
+		if (RTE_MBUF_HAS_EXTBUF(s) || RTE_MBUF_CLONED(s) || s->pool != b->pool)
+			return 0;
+	uint16_t k = 0;
+	struct rte_mbuf *s = b->next;
+	while (s != NULL) {
+		struct rte_mbuf *next = s->next;
+		seg[k].mb = (uintptr_t)s;
+		seg[k].tag = ns_tag(s);
+		seg[k].off = s->data_off;
+		seg[k].len = s->data_len;
+		s->next = NULL;
+		s->nb_segs = 1;
+		s->pkt_len = s->data_len;
+		k++;
+		s = next;
+	}
+	b->next = NULL;
+	b->nb_segs = 1;
+	b->pkt_len = b->data_len;
+	return 1;
+}
+
+// ns_rx_burst receives up to n mbufs into mb and describes each in meta.
+// With lro set, a chain the NIC coalesced is described too: its mbufs
+// after the first go to seg (room for segcap in all), each taken off
+// the chain.
+static inline uint16_t ns_rx_burst(uint16_t port, uint16_t q, uintptr_t *mb, struct ns_rxmeta *meta, uint16_t n,
+	struct ns_rxseg *seg, uint16_t segcap, int lro)
+{
+	uint16_t used = 0;
 	struct rte_mbuf **m = (struct rte_mbuf **)mb;
 	uint16_t k = rte_eth_rx_burst(port, q, m, n);
 	for (uint16_t i = 0; i < k; i++) {
@@ -77,8 +129,11 @@ static inline uint16_t ns_rx_burst(uint16_t port, uint16_t q, uintptr_t *mb, str
 		uint32_t f = 0;
 		if (of & RTE_MBUF_F_RX_RSS_HASH)
 			f |= NS_RX_HASH;
+		// _NONE: the checksum in the frame is not filled in, but the
+		// data was verified (a virtio peer's offloaded checksum).
 		switch (of & RTE_MBUF_F_RX_IP_CKSUM_MASK) {
 		case RTE_MBUF_F_RX_IP_CKSUM_GOOD:
+		case RTE_MBUF_F_RX_IP_CKSUM_NONE:
 			f |= NS_RX_IPCK_GOOD;
 			break;
 		case RTE_MBUF_F_RX_IP_CKSUM_BAD:
@@ -87,11 +142,28 @@ static inline uint16_t ns_rx_burst(uint16_t port, uint16_t q, uintptr_t *mb, str
 		}
 		switch (of & RTE_MBUF_F_RX_L4_CKSUM_MASK) {
 		case RTE_MBUF_F_RX_L4_CKSUM_GOOD:
+		case RTE_MBUF_F_RX_L4_CKSUM_NONE:
 			f |= NS_RX_L4CK_GOOD;
 			break;
 		case RTE_MBUF_F_RX_L4_CKSUM_BAD:
 			f |= NS_RX_L4CK_BAD;
 			break;
+		}
+		meta[i].nseg = 0;
+		meta[i].segsz = 0;
+		if (lro && (of & RTE_MBUF_F_RX_LRO)) {
+			f |= NS_RX_COALESCED | NS_RX_L4CK_GOOD;
+			f &= ~NS_RX_L4CK_BAD;
+			meta[i].segsz = b->tso_segsz;
+			if (b->nb_segs > 1) {
+				uint16_t ns = b->nb_segs - 1;
+				if (ns_unchain(m[i], seg + used, segcap - used)) {
+					meta[i].nseg = ns;
+					used += ns;
+				} else {
+					f |= NS_RX_UNSUPPORTED;
+				}
+			}
 		}
 		if (b->nb_segs != 1 || RTE_MBUF_HAS_EXTBUF(b) || RTE_MBUF_CLONED(b))
 			f |= NS_RX_UNSUPPORTED;
@@ -150,7 +222,9 @@ struct ns_piece {
 // header mbuf hdr (its frame at off, len bytes of headers: l2, l3 and l4
 // of them) followed by the n payload pieces, each attached (a reference
 // on its mbuf), with TSO requested for segments of segsz payload bytes
-// (IPv4, its header and the TCP checksums by the NIC). It returns 1 when
+// (IPv4, the TCP checksum by the NIC, the header's too with ipck set, as
+// a NIC that fills each segment's IPv4 header checksum needs; IPv6 with
+// v6 set). It returns 1 when
 // the PMD took the chain; 0 when its ring was full, the chain then freed
 // here (the header mbuf to its pool, the pieces detached), so either way
 // hdr and the spare mbufs are no longer the caller's; -1 when
@@ -158,7 +232,7 @@ struct ns_piece {
 // then taken apart again, hdr and the spare mbufs still the caller's, for
 // it to segment in software.
 static inline int ns_tx_tso(uint16_t port, uint16_t q, uintptr_t hdr, uint16_t off, uint16_t len, uint16_t l2, uint16_t l3, uint16_t l4,
-	uint16_t segsz, const struct ns_piece *pieces, uint16_t n)
+	uint16_t segsz, const struct ns_piece *pieces, uint16_t n, int v6, int ipck)
 {
 	struct rte_mbuf *h = (struct rte_mbuf *)hdr;
 	uint64_t keep = h->ol_flags & (RTE_MBUF_F_EXTERNAL | RTE_MBUF_F_INDIRECT);
@@ -180,7 +254,8 @@ static inline int ns_tx_tso(uint16_t port, uint16_t q, uintptr_t hdr, uint16_t o
 	}
 	h->nb_segs = n + 1;
 	h->pkt_len = total;
-	h->ol_flags = keep | RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_CKSUM;
+	h->ol_flags = keep | RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_TCP_CKSUM |
+		(v6 ? RTE_MBUF_F_TX_IPV6 : RTE_MBUF_F_TX_IPV4) | (ipck ? RTE_MBUF_F_TX_IP_CKSUM : 0);
 	h->l2_len = l2;
 	h->l3_len = l3;
 	h->l4_len = l4;
@@ -303,6 +378,8 @@ enum {
 	NS_C_XSTATS_NAME_SIZE,
 	NS_C_TX_TCP_TSO,
 	NS_C_TX_MULTI_SEGS,
+	NS_C_RX_TCP_LRO,
+	NS_C_RX_SCATTER,
 	NS_C_NUM
 };
 void ns_consts(uint64_t *out);

@@ -10,6 +10,7 @@ import "C"
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -47,9 +48,15 @@ type Port struct {
 	offl    driver.Offloads
 	prepare C.int
 	// tso: the NIC segments IPv4 super-frames sent as mbuf chains (TSO,
-	// MULTI_SEGS); txSegMax is the most mbufs one chain may have.
-	tso      bool
-	txSegMax int
+	// MULTI_SEGS), and IPv6 ones too with tso6; txSegMax is the most mbufs
+	// one chain may have.
+	tso, tso6 bool
+	txSegMax  int
+	// lro: the NIC coalesces received TCP segments (RX_OFFLOAD_TCP_LRO);
+	// coalesce: the owner asked for coalesced frames (SetRxCoalesce),
+	// which are described as RxTCPCoalesced chains only then.
+	lro      bool
+	coalesce atomic.Bool
 	// tsoOff turns TSO off for good once the PMD's tx_prepare refused a
 	// chain (a limit not reported in its device info): segmentation goes
 	// back to software, logged once.
@@ -79,6 +86,8 @@ type Port struct {
 type rxQueue struct {
 	mb     []uintptr
 	meta   []C.struct_ns_rxmeta
+	seg    []C.struct_ns_rxseg // a burst's coalesced chains' mbufs after the first (lro)
+	segAt  int                 // the next of seg to describe
 	bad    []uintptr
 	ring   *ring.MPSC[driver.Packet] // software RSS: frames for this queue
 	notify atomic.Pointer[func()]
@@ -291,15 +300,33 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 		// checksums.
 		p.offl |= driver.OffloadTxTCPSeg
 		tsoWant := cconst(C.NS_C_TX_TCP_TSO) | cconst(C.NS_C_TX_MULTI_SEGS)
-		if !cfg.NoTSO && uint64(info.tx_offload_capa)&tsoWant == tsoWant && p.offl&driver.OffloadTxIPChecksum != 0 {
+		// A NIC that segments fills in each segment's IPv4 header
+		// checksum, with IPv4 checksum offload where it has that (the
+		// Intel and Mellanox NICs) or on its own (virtio's host).
+		if !cfg.NoTSO && uint64(info.tx_offload_capa)&tsoWant == tsoWant {
 			pc.tx_offloads |= C.uint64_t(tsoWant)
 			p.tso = true
+			// net_tap segments in its own software (librte_gso), for
+			// IPv4 only.
+			p.tso6 = p.drv != "net_tap"
 			p.tsoL2InMTU = p.drv == "net_tap"
 			p.txSegMax = int(info.tx_seg_max)
 			if p.txSegMax == 0 {
 				p.txSegMax = 40
 			}
 		}
+	}
+	// Receive coalescing by the NIC (LRO), where it offers it: frames of
+	// up to 64 KiB in chains of mbufs (SCATTER), described to the stack
+	// as RxTCPCoalesced chains once it asks (SetRxCoalesce).
+	lroWant := cconst(C.NS_C_RX_TCP_LRO)
+	if !cfg.NoOffloads && !cfg.NoLRO && uint64(info.rx_offload_capa)&lroWant != 0 && p.offl&driver.OffloadRxL4Checksum != 0 {
+		pc.rx_offloads |= C.uint64_t(lroWant)
+		if sc := cconst(C.NS_C_RX_SCATTER); uint64(info.rx_offload_capa)&sc != 0 {
+			pc.rx_offloads |= C.uint64_t(sc)
+		}
+		p.lro = true
+		p.coalesce.Store(true)
 	}
 	pc.mtu = C.uint16_t(cfg.MTU)
 	if cfg.Promiscuous {
@@ -405,6 +432,7 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 		r := &p.rxq[q]
 		r.mb = make([]uintptr, p.burst)
 		r.meta = make([]C.struct_ns_rxmeta, p.burst)
+		r.seg = make([]C.struct_ns_rxseg, p.burst*lroSegsPerFrame)
 		r.bad = make([]uintptr, 0, p.burst)
 		r.wake = make([]bool, n)
 		if p.mode == SoftwareRSS && n > 1 {
@@ -427,7 +455,7 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 		zap.Int("queues", n), zap.Int("hw_rx_queues", p.nrxh), zap.Int("hw_tx_queues", p.ntxh),
 		zap.Stringer("rss_types", p.rss.Types), zap.Int("reta_size", len(p.rss.RETA)),
 		zap.Int("mtu", p.mtu), zap.String("mac", macString(p.mac)), zap.Int("pool_mbufs", size),
-		zap.String("offloads", offloadString(p.offl, p.tso))}
+		zap.String("offloads", offloadString(p.offl, p.tso, p.tso6, p.lro))}
 	if p.ntxh < n {
 		fields = append(fields, zap.String("tx", "softnets share hardware tx queues under a lock"))
 	}
@@ -494,12 +522,18 @@ func hashTypes(hf uint64) rss.HashTypes {
 
 // offloadString names the offloads in o; tso says whether the NIC
 // segments (tcp-seg(hw)) or the binding does (tcp-seg(sw)).
-func offloadString(o driver.Offloads, tso bool) string {
+func offloadString(o driver.Offloads, tso, tso6, lro bool) string {
 	seg := "tcp-seg(sw)"
-	if tso {
+	switch {
+	case tso && tso6:
+		seg = "tcp-seg(hw)"
+	case tso:
 		seg = "tcp-seg(hw: ipv4; sw: ipv6)"
 	}
 	var s []string
+	if lro {
+		s = append(s, "lro")
+	}
 	for _, x := range []struct {
 		o driver.Offloads
 		n string
@@ -617,6 +651,23 @@ func (p *Port) RxSYNBurst(pkts []*driver.Packet) int {
 	return n
 }
 
+// SetRxCoalesce implements driver.RxCoalescer: frames the PMD received
+// coalesced (RTE_MBUF_F_RX_LRO: the NIC's LRO, or a virtio peer's TSO
+// frames on net_vhost) are described as RxTCPCoalesced chains while on;
+// while off a coalesced chain is dropped (counted in rx_unsupported). A
+// port whose NIC was set to coalesce (LRO offered, PortConfig.NoLRO not
+// set) hands over coalesced frames from its start, and refuses to turn
+// that off (a stack takes such frames either way, and dropping them
+// would stall every connection the NIC coalesces): open the port with
+// NoLRO for single segments.
+func (p *Port) SetRxCoalesce(on bool) error {
+	if !on && p.lro && !p.closed.Load() {
+		return fmt.Errorf("dpdk: port %s coalesces received segments (LRO) from its start: open it with NoLRO (--no-gro)", p.name)
+	}
+	p.coalesce.Store(on)
+	return nil
+}
+
 // SetRxNotify implements driver.RxNotifier for software RSS: a poller
 // that moves frames to another softnet's ring (or a SYN to the SYN ring)
 // wakes it.
@@ -630,18 +681,16 @@ func (p *Port) SetRxNotify(q int, fn func()) {
 // and fills it in; nil means the mbuf was put on r.bad for freeing.
 func (p *Port) describe(r *rxQueue, i int, q int) *driver.Packet {
 	m := &r.meta[i]
+	segs := r.seg[r.segAt : r.segAt+int(m.nseg)]
+	r.segAt += int(m.nseg)
 	pk := lookup(uint64(m.tag))
 	if pk == nil || m.flags&C.NS_RX_UNSUPPORTED != 0 {
-		r.bad = append(r.bad, r.mb[i])
-		r.unsupported.Inc()
-		return nil
+		return p.undescribable(r, r.mb[i], segs)
 	}
 	p.pools[q].Adopt(pk)
 	pk.Reset()
 	if !pk.SetData(int(m.off), int(m.len)) {
-		r.bad = append(r.bad, r.mb[i])
-		r.unsupported.Inc()
-		return nil
+		return p.undescribable(r, r.mb[i], segs)
 	}
 	pk.Flags = driver.Flags(m.flags)
 	if pk.Flags&driver.RxHashValid != 0 {
@@ -649,7 +698,96 @@ func (p *Port) describe(r *rxQueue, i int, q int) *driver.Packet {
 	}
 	pk.Port = p.id
 	pk.Queue = uint16(q)
+	if pk.Flags&driver.RxTCPCoalesced != 0 {
+		if len(segs) == 0 || !p.coalesced(pk, segs, q, uint16(m.segsz)) {
+			// One mbuf holds it all: a large segment like any other
+			// (its checksums verified), or a chain not to be described.
+			pk.Flags &^= driver.RxTCPCoalesced
+			if len(segs) > 0 {
+				return p.undescribable(r, r.mb[i], segs)
+			}
+		}
+	}
 	return pk
+}
+
+// undescribable frees a received frame the binding cannot describe: mbuf
+// mb and, of a coalesced chain, the mbufs taken off it (segs).
+func (p *Port) undescribable(r *rxQueue, mb uintptr, segs []C.struct_ns_rxseg) *driver.Packet {
+	r.bad = append(r.bad, mb)
+	for i := range segs {
+		r.bad = append(r.bad, uintptr(segs[i].mb))
+	}
+	r.unsupported.Inc()
+	return nil
+}
+
+// coalesced makes pk, the first mbuf of a frame the NIC coalesced (LRO),
+// the head of an RxTCPCoalesced chain: the packets of the mbufs that
+// followed it (segs, taken off the mbuf chain in C) go on pk.Next, and
+// pk's IP header is made to describe pk's own bytes, as the driver
+// contract has it (the NIC's gives the whole frame's length; the header
+// checksum is not checked again: RxIPChecksumGood). It reports false,
+// having changed nothing in pk, when pk is no plain TCP/IP frame.
+func (p *Port) coalesced(pk *driver.Packet, segs []C.struct_ns_rxseg, q int, segsz uint16) bool {
+	d := pk.Data()
+	if len(d) < 14+40 {
+		return false
+	}
+	switch binary.BigEndian.Uint16(d[12:]) {
+	case 0x0800:
+		if d[14]>>4 != 4 || d[14+9] != 6 {
+			return false
+		}
+		binary.BigEndian.PutUint16(d[14+2:], uint16(len(d)-14))
+		pk.Flags |= driver.RxIPChecksumGood
+	case 0x86dd:
+		if d[14]>>4 != 6 || d[14+6] != 6 {
+			return false
+		}
+		binary.BigEndian.PutUint16(d[14+4:], uint16(len(d)-14-40))
+	default:
+		return false
+	}
+	var tail *driver.Packet
+	for i := range segs {
+		s := lookup(uint64(segs[i].tag))
+		if s != nil {
+			p.pools[q].Adopt(s)
+			s.Reset()
+		}
+		if s == nil || !s.SetData(int(segs[i].off), int(segs[i].len)) {
+			// Give back what was linked; the caller frees the mbufs.
+			for x := pk.Next; x != nil; {
+				next := x.Next
+				x.Next = nil
+				x = next
+			}
+			pk.Next = nil
+			return false
+		}
+		if tail == nil {
+			pk.Next = s
+		} else {
+			tail.Next = s
+		}
+		tail = s
+	}
+	pk.SegSize = segsz
+	return true
+}
+
+// lroSegsPerFrame is the most mbufs of one coalesced frame (64 KiB in
+// buffers of the default data room), so that a burst of such frames fits
+// a queue's ns_rxseg array.
+const lroSegsPerFrame = 65536/driver.DefaultDataRoom + 2
+
+// rxBurst polls hardware queue h for up to n frames into r's arrays;
+// coalesced chains are described while the owner asks for them.
+func (p *Port) rxBurst(r *rxQueue, h, n int) int {
+	r.segAt = 0
+	return int(C.ns_rx_burst(C.uint16_t(p.id), C.uint16_t(h), (*C.uintptr_t)(unsafe.Pointer(&r.mb[0])), &r.meta[0], C.uint16_t(n),
+		&r.seg[0], C.uint16_t(len(r.seg)), cbool(p.coalesce.Load())))
 }
 
 func (p *Port) freeBad(r *rxQueue) {
@@ -678,7 +816,7 @@ func (p *Port) RxBurst(q int, pkts []*driver.Packet) int {
 	var n int
 	if p.mode == HardwareRSS {
 		r.calls.Inc()
-		k := int(C.ns_rx_burst(C.uint16_t(p.id), C.uint16_t(q), (*C.uintptr_t)(unsafe.Pointer(&r.mb[0])), &r.meta[0], C.uint16_t(len(pkts))))
+		k := p.rxBurst(r, q, len(pkts))
 		for i := 0; i < k; i++ {
 			if pk := p.describe(r, i, q); pk != nil {
 				pkts[n] = pk
@@ -734,7 +872,7 @@ func (p *Port) rxSoft(q int, r *rxQueue, pkts []*driver.Packet) int {
 		want = len(pkts) - n
 	}
 	r.calls.Inc()
-	k := int(C.ns_rx_burst(C.uint16_t(p.id), C.uint16_t(h), (*C.uintptr_t)(unsafe.Pointer(&r.mb[0])), &r.meta[0], C.uint16_t(want)))
+	k := p.rxBurst(r, h, want)
 	woke := false
 	for i := 0; i < k; i++ {
 		pk := p.describe(r, i, q)
@@ -772,11 +910,15 @@ func (p *Port) rxSoft(q int, r *rxQueue, pkts []*driver.Packet) int {
 			continue
 		}
 		if dst != q {
-			p.pools[dst].Adopt(pk)
+			for x := pk; x != nil; x = x.Next { // a coalesced frame's packets too
+				p.pools[dst].Adopt(x)
+			}
 			pk.Queue = uint16(dst)
 		}
 		if !p.rxq[dst].ring.Push(pk) {
-			r.bad = append(r.bad, pk.Priv)
+			for x := pk; x != nil; x = x.Next {
+				r.bad = append(r.bad, x.Priv)
+			}
 			r.ringDrops.Inc()
 			continue
 		}
@@ -889,7 +1031,8 @@ func (p *Port) txWithSuperFrames(q int, pkts []*driver.Packet, first int) int {
 // no copy). The sender's packets are lent (driver.Packet.Lend): freed
 // while the NIC still reads them, they go back to the mempool by its
 // reference count, not to reuse. It reports false, having changed
-// nothing, when pk cannot go this way (IPv6; payload outside mbufs;
+// nothing, when pk cannot go this way (IPv6 where the PMD segments only
+// IPv4, net_tap; payload outside mbufs;
 // more pieces than a chain may have; the pool short of spare mbufs; the
 // PMD's tx_prepare refusing the chain, which also turns TSO off for the
 // port), and the caller cuts it in software; true when pk is consumed:
@@ -897,7 +1040,8 @@ func (p *Port) txWithSuperFrames(q int, pkts []*driver.Packet, first int) int {
 // GSO's drops; TCP sends it again).
 func (p *Port) txTSO(q int, pk *driver.Packet) bool {
 	d := pk.Data()
-	if pk.Priv == 0 || pk.Flags&driver.TxIPv6 != 0 || pk.SegSize == 0 || pk.MoreLen <= 0 {
+	v6 := pk.Flags&driver.TxIPv6 != 0
+	if pk.Priv == 0 || v6 && !p.tso6 || pk.SegSize == 0 || pk.MoreLen <= 0 {
 		return false
 	}
 	l2, l3 := int(pk.L2Len), int(pk.L3Len)
@@ -905,7 +1049,10 @@ func (p *Port) txTSO(q int, pk *driver.Packet) bool {
 		l2 = 14
 	}
 	if l3 == 0 && len(d) > l2 {
-		l3 = int(d[l2]&0x0f) * 4
+		l3 = 40
+		if !v6 {
+			l3 = int(d[l2]&0x0f) * 4
+		}
 	}
 	if len(d) < l2+l3+20 {
 		return false
@@ -965,7 +1112,7 @@ func (p *Port) txTSO(q int, pk *driver.Packet) bool {
 	}
 	t.calls.Inc()
 	r := C.ns_tx_tso(C.uint16_t(p.id), C.uint16_t(h), C.uintptr_t(pk.Priv), C.uint16_t(pk.Headroom()), C.uint16_t(len(d)),
-		C.uint16_t(l2), C.uint16_t(l3), C.uint16_t(l4), C.uint16_t(segsz), &t.pieces[0], C.uint16_t(len(t.pieces)))
+		C.uint16_t(l2), C.uint16_t(l3), C.uint16_t(l4), C.uint16_t(segsz), &t.pieces[0], C.uint16_t(len(t.pieces)), cbool(v6), cbool(!v6 && p.offl&driver.OffloadTxIPChecksum != 0))
 	if p.txLock != nil {
 		p.txLock[h].Unlock()
 	}
@@ -1277,7 +1424,15 @@ func (p *Port) Close() error {
 // RxHashValid, RxIPChecksumGood, RxIPChecksumBad, RxL4ChecksumGood,
 // RxL4ChecksumBad, TxIPChecksum, TxUDPChecksum, TxTCPChecksum, TxIPv6 (a test
 // checks they agree).
-func cFlags() [9]uint32 {
-	return [9]uint32{C.NS_RX_HASH, C.NS_RX_IPCK_GOOD, C.NS_RX_IPCK_BAD, C.NS_RX_L4CK_GOOD, C.NS_RX_L4CK_BAD,
-		C.NS_TX_IPCK, C.NS_TX_UDPCK, C.NS_TX_TCPCK, C.NS_TX_IPV6}
+func cFlags() [10]uint32 {
+	return [10]uint32{C.NS_RX_HASH, C.NS_RX_IPCK_GOOD, C.NS_RX_IPCK_BAD, C.NS_RX_L4CK_GOOD, C.NS_RX_L4CK_BAD,
+		C.NS_TX_IPCK, C.NS_TX_UDPCK, C.NS_TX_TCPCK, C.NS_TX_IPV6, C.NS_RX_COALESCED}
+}
+
+// cbool is b as a C int.
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
 }

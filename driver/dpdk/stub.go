@@ -103,8 +103,8 @@ func (p *Port) Counters() ([]Stat, error) { return nil, ErrNoDPDK }
 // Close implements driver.Port.
 func (p *Port) Close() error { return ErrNoDPDK }
 
-func cFlags() [9]uint32 {
-	return [9]uint32{uint32(driver.RxHashValid), uint32(driver.RxIPChecksumGood), uint32(driver.RxIPChecksumBad),
+func cFlags() [10]uint32 {
+	return [10]uint32{uint32(driver.RxHashValid), uint32(driver.RxIPChecksumGood), uint32(driver.RxIPChecksumBad),
 		uint32(driver.RxL4ChecksumGood), uint32(driver.RxL4ChecksumBad), uint32(driver.TxIPChecksum),
-		uint32(driver.TxUDPChecksum), uint32(driver.TxTCPChecksum), uint32(driver.TxIPv6)}
+		uint32(driver.TxUDPChecksum), uint32(driver.TxTCPChecksum), uint32(driver.TxIPv6), uint32(driver.RxTCPCoalesced)}
 }

@@ -50,7 +50,7 @@ func TestHardwareTSO(t *testing.T) {
 	mustInitEAL(t, "--vdev=net_tap0,iface="+ifname+",mac=fixed")
 	p := mustOpen(t, PortConfig{Name: "net_tap0", PoolSize: 4095})
 	if !p.tso {
-		t.Fatalf("net_tap did not get TSO (offloads %s): the test covers nothing", offloadString(p.offl, p.tso))
+		t.Fatalf("net_tap did not get TSO (offloads %s): the test covers nothing", offloadString(p.offl, p.tso, p.tso6, p.lro))
 	}
 	for _, args := range [][]string{{"ip", "link", "set", ifname, "up"}, {"ethtool", "-K", ifname, "gro", "off"}} {
 		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
