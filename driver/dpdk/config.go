@@ -120,6 +120,9 @@ type SoftStats struct {
 	// segment (TSO), TSODrops those it refused (dropped, also counted
 	// as TxErrors).
 	TSOChains, TSODrops uint64
+	// LROFrames counts frames received coalesced (LRO) and handed over
+	// as driver.RxTCPCoalesced chains.
+	LROFrames uint64
 }
 
 // Stat is one named counter of a port (Port.Counters).

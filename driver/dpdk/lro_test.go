@@ -165,6 +165,9 @@ func vhostEnd(t *testing.T, sock string) {
 			}
 		}
 	}
+	if s := p.SoftStats(); s.LROFrames < 2 || s.Unsupported != 0 {
+		t.Fatalf("port counts %d coalesced frames and %d undescribable ones: want at least 2 and 0", s.LROFrames, s.Unsupported)
+	}
 	if err := os.WriteFile(sock+".done", nil, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -97,6 +97,7 @@ type rxQueue struct {
 	handoffs       counter.Counter
 	ringDrops      counter.Counter
 	unsupported    counter.Counter
+	lroFrames      counter.Counter // coalesced frames handed over as chains
 	calls          counter.Counter
 	syns, synDrops counter.Counter
 	_              [64]byte
@@ -699,7 +700,9 @@ func (p *Port) describe(r *rxQueue, i int, q int) *driver.Packet {
 	pk.Port = p.id
 	pk.Queue = uint16(q)
 	if pk.Flags&driver.RxTCPCoalesced != 0 {
-		if len(segs) == 0 || !p.coalesced(pk, segs, q, uint16(m.segsz)) {
+		if len(segs) > 0 && p.coalesced(pk, segs, q, uint16(m.segsz)) {
+			r.lroFrames.Inc()
+		} else {
 			// One mbuf holds it all: a large segment like any other
 			// (its checksums verified), or a chain not to be described.
 			pk.Flags &^= driver.RxTCPCoalesced
@@ -1259,6 +1262,7 @@ func (p *Port) SoftStats() SoftStats {
 		s.SYNDrops += r.synDrops.Load()
 		s.TSOChains += p.txq[q].tsoSent.Load()
 		s.TSODrops += p.txq[q].tsoDrops.Load()
+		s.LROFrames += r.lroFrames.Load()
 	}
 	return s
 }
@@ -1286,6 +1290,7 @@ func (p *Port) XStats() (map[string]uint64, error) {
 	out["netsplice_rx_syn_ring_drops"] = s.SYNDrops
 	out["netsplice_tx_tso_chains"] = s.TSOChains
 	out["netsplice_tx_tso_drops"] = s.TSODrops
+	out["netsplice_rx_lro_frames"] = s.LROFrames
 	return out, nil
 }
 
@@ -1332,8 +1337,8 @@ func (p *Port) xstats() ([]Stat, error) {
 //     tx_errors (oerrors);
 //   - when not zero: rx_errors (ierrors) and the binding's own
 //     rx_handoffs, rx_ring_drops, rx_unsupported, tx_short_bursts,
-//     cgo_calls, rx_syn_ring, rx_syn_ring_drops, tx_tso_chains and
-//     tx_tso_drops (SoftStats);
+//     cgo_calls, rx_syn_ring, rx_syn_ring_drops, tx_tso_chains,
+//     tx_tso_drops and rx_lro_frames (SoftStats);
 //   - when not zero: each extended statistic (rte_eth_xstats_get) under
 //     DPDK's name, in DPDK's order, e.g. rx_good_packets, rx_q0_bytes;
 //     one whose name is already taken above gets the prefix "xstat_".
@@ -1352,7 +1357,8 @@ func (p *Port) Counters() ([]Stat, error) {
 	}
 	for _, s := range []Stat{{"rx_errors", ierrors}, {"rx_handoffs", ss.Handoffs}, {"rx_ring_drops", ss.RingDrops},
 		{"rx_unsupported", ss.Unsupported}, {"tx_short_bursts", ss.TxShortCalls}, {"cgo_calls", ss.CgoCalls},
-		{"rx_syn_ring", ss.SYNs}, {"rx_syn_ring_drops", ss.SYNDrops}, {"tx_tso_chains", ss.TSOChains}, {"tx_tso_drops", ss.TSODrops}} {
+		{"rx_syn_ring", ss.SYNs}, {"rx_syn_ring_drops", ss.SYNDrops}, {"tx_tso_chains", ss.TSOChains}, {"tx_tso_drops", ss.TSODrops},
+		{"rx_lro_frames", ss.LROFrames}} {
 		if s.Value != 0 {
 			out = append(out, s)
 		}
