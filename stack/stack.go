@@ -413,8 +413,9 @@ func (s *Stack) locksThreads() bool {
 }
 
 // Start runs one goroutine per softnet: locked to an OS thread (and
-// pinned when CPUs are configured) where locksThreads says so. Without Start, a test may drive the
-// softnets itself with Softnet.Poll from one goroutine.
+// pinned when CPUs are configured) where locksThreads says so. Without
+// Start, a test may drive the softnets itself with Softnet.Poll from one
+// goroutine.
 func (s *Stack) Start() error {
 	if s.stopped.Load() {
 		return ErrStopped
@@ -539,12 +540,12 @@ func (s *Stack) callAll(fn func(sn *Softnet)) error {
 }
 
 // ThreadCPU returns the CPU time the softnets' threads have used, summed:
-// each softnet reads its own thread's clock (CLOCK_THREAD_CPUTIME_ID) in a
-// task. On a stack that was not started it reads the caller's thread; on
-// a running one it needs softnets that hold their threads (locksThreads),
-// else it returns ErrThreadsNotLocked. Benchmarks take the difference of two readings to charge a
-// workload's CPU to this stack alone, apart from other stacks or
-// goroutines in the same process.
+// each softnet reads its own thread's clock (CLOCK_THREAD_CPUTIME_ID) in
+// a task. On a stack that was not started it reads the caller's thread;
+// on a running one it needs softnets that hold their threads
+// (locksThreads), else it returns ErrThreadsNotLocked. Benchmarks take
+// the difference of two readings to charge a workload's CPU to this stack
+// alone, apart from other stacks or goroutines in the same process.
 func (s *Stack) ThreadCPU() (time.Duration, error) {
 	if s.started.Load() && !s.locksThreads() {
 		return 0, ErrThreadsNotLocked
