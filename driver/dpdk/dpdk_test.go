@@ -961,6 +961,14 @@ func superFrame(pool *driver.Pool, src, dst [4]byte, flags driver.Flags, seq0 ui
 	tcpFrame(super, src, dst, 40000, 80, 0x18)
 	binary.BigEndian.PutUint32(super.Data()[34+4:], seq0)
 	super.Flags, super.L2Len, super.L3Len, super.SegSize = flags, 14, 20, uint16(mss)
+	payload := patternPayload(pool)
+	super.More, super.MoreLen = payload[0], int32(total)
+	return super, payload
+}
+
+// patternPayload returns three 1500-byte packets from pool, linked on
+// Next, holding the i % 251 pattern: a super-frame's payload.
+func patternPayload(pool *driver.Pool) []*driver.Packet {
 	var payload []*driver.Packet
 	for i := 0; i < 3; i++ {
 		pk := pool.Get()
@@ -973,8 +981,7 @@ func superFrame(pool *driver.Pool, src, dst [4]byte, flags driver.Flags, seq0 ui
 		}
 		payload = append(payload, pk)
 	}
-	super.More, super.MoreLen = payload[0], int32(total)
-	return super, payload
+	return payload
 }
 
 // checkSegments checks frames, the segments of a superFrame: lengths,

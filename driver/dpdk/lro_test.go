@@ -262,18 +262,7 @@ func superFrame6(pool *driver.Pool, seq0 uint32, mss, total int) (*driver.Packet
 	tcp[12] = 5 << 4
 	tcp[13] = 0x18
 	super.Flags, super.L2Len, super.L3Len, super.SegSize = driver.TxTCPSeg|driver.TxTCPChecksum|driver.TxIPv6, 14, 40, uint16(mss)
-	var payload []*driver.Packet
-	for i := 0; i < 3; i++ {
-		pk := pool.Get()
-		d := pk.Append(1500)
-		for j := range d {
-			d[j] = byte((i*1500 + j) % 251)
-		}
-		if i > 0 {
-			payload[i-1].Next = pk
-		}
-		payload = append(payload, pk)
-	}
+	payload := patternPayload(pool)
 	super.More, super.MoreLen = payload[0], int32(total)
 	return super, payload
 }
